@@ -1,0 +1,37 @@
+"""Names and sizes that ExampleGen, Transform, the Trainer and serving must agree on.
+
+This is the single place they are defined; every other module imports them from here.
+"""
+
+# Raw features, as ExampleGen writes them.
+TEXT = "text"
+LABEL = "label"  # 1 = positive (pos/), 0 = negative (neg/)
+REVIEW_ID = "review_id"  # the <id> of <id>_<rating>.txt, for tracing a prediction back
+RATING = "rating"  # the <rating> (1-4 or 7-10), kept for slicing the evaluation
+
+# Transformed features, as Transform writes them and the model reads them.
+TOKEN_IDS = "token_ids"
+
+# Transform's vocabulary file: the top tokens, most frequent first.
+VOCABULARY_NAME = "review_tokens"
+
+# Token ids, as Keras TextVectorization assigns them.
+PADDING_ID = 0
+OOV_ID = 1
+RESERVED_IDS = 2  # ids below this are not vocabulary entries
+
+# Defaults of the notebook's TextVectorization(max_tokens=..., output_sequence_length=...).
+DEFAULT_MAX_TOKENS = 8000  # includes the padding and OOV ids, as in Keras
+DEFAULT_SEQUENCE_LENGTH = 600
+
+# Splits ExampleGen writes.
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+TEST_SPLIT = "test"
+
+# Signatures of the exported model.
+SERVING_SIGNATURE = "serving_default"  # raw review strings in, probabilities out
+EXAMPLES_SIGNATURE = "from_examples"  # serialized tf.Examples in, for the Evaluator
+REVIEWS_INPUT = "reviews"
+EXAMPLES_INPUT = "examples"
+PROBABILITY_OUTPUT = "probability"

@@ -1,0 +1,82 @@
+"""ImdbExampleGen: the TFX component that turns an aclImdb folder or archive into three splits.
+
+Splits, assigned by a hash of each review's file name (see `layout.SplitSelector`):
+  train  the first (1 - eval_fraction) of aclImdb/train, as the notebook's training set
+  eval   the rest of aclImdb/train, as the notebook's validation set
+  test   all of aclImdb/test
+`sample_fraction` < 1 keeps the same proportion of each, for runs that must be quick.
+
+Its driver validates the data and fingerprints it before any Beam work starts, so a bad path
+fails at once and a re-run over unchanged data is served from the cache.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from tfx import types
+from tfx.components.example_gen import driver, input_processor
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import standard_artifacts, standard_component_specs
+
+from components import features
+from components.imdb_example_gen import executor, layout
+
+
+def input_config(eval_fraction: float, sample_fraction: float = 1.0) -> example_gen_pb2.Input:
+    """The three splits as SplitSelector patterns."""
+    if not 0 < eval_fraction < 1:
+        raise ValueError(f"eval_fraction must be in (0, 1), not {eval_fraction}")
+    if not 0 < sample_fraction <= 1:
+        raise ValueError(f"sample_fraction must be in (0, 1], not {sample_fraction}")
+    train_end = (1 - eval_fraction) * sample_fraction
+    selectors = {
+        features.TRAIN_SPLIT: layout.SplitSelector("train", 0.0, train_end),
+        features.EVAL_SPLIT: layout.SplitSelector("train", train_end, sample_fraction),
+        features.TEST_SPLIT: layout.SplitSelector("test", 0.0, sample_fraction),
+    }
+    return example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name=name, pattern=str(selector))
+        for name, selector in selectors.items()])
+
+
+class _ImdbInputProcessor(input_processor.InputProcessor):
+    """One span, fingerprinted by content (archive) or by names, sizes and times (folder)."""
+
+    def __init__(self, input_base: str, splits: Iterable[example_gen_pb2.Input.Split],
+                 range_config: Optional[range_config_pb2.RangeConfig] = None):
+        super().__init__(splits, range_config)
+        self._source = layout.locate(input_base)
+
+    def get_pattern_for_span_version(self, pattern: str, span: int, version: Optional[int]) -> str:
+        return pattern
+
+    def get_latest_span(self) -> int:
+        return 0
+
+    def get_input_fingerprint(self, span: int, version: Optional[int]) -> Optional[str]:
+        return self._source.fingerprint
+
+
+class ImdbDriver(driver.Driver):
+    def get_input_processor(self, splits, range_config=None, input_base_uri=None):
+        return _ImdbInputProcessor(input_base_uri, splits, range_config)
+
+
+class ImdbExampleGen(base_beam_component.BaseBeamComponent):
+    """Reads IMDB reviews in the aclImdb layout into train/eval/test tf.Examples."""
+
+    SPEC_CLASS = standard_component_specs.FileBasedExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    DRIVER_CLASS = ImdbDriver
+
+    def __init__(self, input_base: str, eval_fraction: float = 0.2, sample_fraction: float = 1.0):
+        spec = standard_component_specs.FileBasedExampleGenSpec(
+            input_base=input_base,
+            input_config=input_config(eval_fraction, sample_fraction),
+            output_config=example_gen_pb2.Output(),
+            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            examples=types.Channel(type=standard_artifacts.Examples))
+        super().__init__(spec=spec)

@@ -1,0 +1,122 @@
+"""The Beam side of ImdbExampleGen: reviews in, tf.Examples out, on any Beam runner.
+
+Each split is read by its own `SplitSelector` pattern (`train[0:0.8]`, `test[0:1]`): review files
+are assigned to splits by a hash of their name, so the split is the same on every run and every
+runner. Reviews that break the decoding rule are counted per split; the counts are written beside
+the examples (`ingestion_report-<split>.json`) and onto the Examples artifact's custom properties.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Iterable, List
+
+import apache_beam as beam
+import apache_beam.io.fileio  # noqa: F401  (not imported by `import apache_beam`)
+import tensorflow as tf
+from tfx import types
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.types import artifact_utils, standard_component_specs
+
+from components import features
+from components.imdb_example_gen import layout
+
+REPORT_DIR_KEY = "_ingestion_report_dir"
+ISSUES = ("empty", "invalid_utf8")
+_ISSUES_TAG = "issues"
+
+
+def _to_example(review: layout.RawReview, text: str) -> tf.train.Example:
+    def int_feature(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    return tf.train.Example(features=tf.train.Features(feature={
+        features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
+        features.LABEL: int_feature(review.label),
+        features.REVIEW_ID: int_feature(review.review_id),
+        features.RATING: int_feature(review.rating),
+    }))
+
+
+class _ReviewToExample(beam.DoFn):
+    """Applies the decoding rule: examples go to the main output, rule breaks to `issues`."""
+
+    def process(self, review: layout.RawReview) -> Iterable[Any]:
+        text, issue = layout.decode_review(review.content)
+        if issue:
+            yield beam.pvalue.TaggedOutput(_ISSUES_TAG, issue)
+        if text:
+            yield _to_example(review, text)
+
+
+def _read_folder_file(readable: beam.io.fileio.ReadableFile) -> layout.RawReview:
+    return layout.parse_review_path(readable.metadata.path, readable.read())
+
+
+def _write_report(counts: Dict[str, int], path: str) -> None:
+    report = {issue: counts.get(issue, 0) for issue in ISSUES}
+    tmp = f"{path}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as out:
+        json.dump(report, out)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tf.train.Example)
+def _ImdbToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+                   split_pattern: str) -> beam.pvalue.PCollection:
+    selector = layout.SplitSelector.parse(split_pattern)
+    source = layout.locate(exec_properties[standard_component_specs.INPUT_BASE_KEY])
+    if source.kind == "folder":
+        class_globs = [f"{source.class_dir(selector.subset, p)}/*_*.txt" for p in layout.CLASS_LABELS]
+        reviews = (
+            pipeline
+            | "ClassFolders" >> beam.Create(class_globs)
+            | "Match" >> beam.io.fileio.MatchAll()
+            | "SelectFiles" >> beam.Filter(lambda match: selector.takes_path(match.path))
+            | "Read" >> beam.io.fileio.ReadMatches()
+            | "Parse" >> beam.Map(_read_folder_file))
+    else:
+        reviews = (
+            pipeline
+            | "Archive" >> beam.Create([source.path])
+            | "Stream" >> beam.FlatMap(layout.read_archive_subset, selector.subset)
+            | "Spread" >> beam.Reshuffle())
+    outputs = (
+        reviews
+        | "Select" >> beam.Filter(selector.takes)
+        | "Decode" >> beam.ParDo(_ReviewToExample()).with_outputs(_ISSUES_TAG, main="examples"))
+    report_dir = exec_properties.get(REPORT_DIR_KEY)
+    if report_dir:
+        report_path = os.path.join(report_dir, f"ingestion_report-{_split_name(exec_properties, split_pattern)}.json")
+        _ = (
+            outputs[_ISSUES_TAG]
+            | "CountIssues" >> beam.combiners.Count.PerElement()
+            | "AsDict" >> beam.combiners.ToDict()
+            | "WriteReport" >> beam.Map(_write_report, report_path))
+    return outputs["examples"]
+
+
+def _split_name(exec_properties: Dict[str, Any], split_pattern: str) -> str:
+    input_config = json.loads(exec_properties[standard_component_specs.INPUT_CONFIG_KEY])
+    return next(s["name"] for s in input_config["splits"] if s["pattern"] == split_pattern)
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """Generates the train/eval/test splits and records the decoding rule's counts."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _ImdbToExample
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY])
+        super().Do(input_dict, output_dict, {**exec_properties, REPORT_DIR_KEY: examples.uri})
+        for split in artifact_utils.decode_split_names(examples.split_names):
+            with tf.io.gfile.GFile(os.path.join(examples.uri, f"ingestion_report-{split}.json")) as f:
+                for issue, count in json.load(f).items():
+                    examples.set_int_custom_property(f"{split}_{issue}", count)

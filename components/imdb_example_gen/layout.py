@@ -1,0 +1,233 @@
+"""Finds the IMDB reviews in the official aclImdb layout, as a folder or an archive, and reads them.
+
+Everything here runs before any Beam work, so that a wrong path, a missing class folder or a
+truncated archive is reported at once, naming the path and the layout that was expected. The
+archive is read as a stream, never extracted, so a corrupt one leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import tarfile
+import zlib
+from typing import BinaryIO, Dict, Iterator, Optional, Tuple
+
+import tensorflow as tf
+
+SUBSETS = ("train", "test")
+CLASS_LABELS = {"neg": 0, "pos": 1}
+
+EXPECTED_LAYOUT = (
+    "the official aclImdb layout: aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt, given as "
+    "the aclImdb folder, a folder that contains it, or a .tar.gz/.tar archive of it "
+    "(such as aclImdb_v1.tar.gz)"
+)
+
+_REVIEW_NAME = re.compile(r"^(\d+)_(\d+)\.txt$")
+_ARCHIVE_MEMBER = re.compile(r"^(?:.*/)?(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+
+
+class DataLayoutError(ValueError):
+    """The data path is missing, unreadable, or not in the aclImdb layout."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RawReview:
+    """One review file: where it sits in the layout and its undecoded bytes."""
+
+    subset: str
+    label: int
+    review_id: int
+    rating: int
+    content: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class ImdbSource:
+    """A validated data location: what kind it is and how many reviews each class folder holds."""
+
+    path: str
+    kind: str  # "folder" or "archive"
+    root: str  # the aclImdb folder itself ("" for archives)
+    counts: Dict[Tuple[str, str], int]
+    fingerprint: str
+
+    def class_dir(self, subset: str, polarity: str) -> str:
+        return f"{self.root}/{subset}/{polarity}"
+
+
+def locate(path: str) -> ImdbSource:
+    """Validates PATH and tells how to read it; raises DataLayoutError naming what is wrong."""
+    if not path:
+        raise DataLayoutError(f"No IMDB data path given; expected {EXPECTED_LAYOUT}.")
+    path = path.rstrip("/") or "/"
+    if not tf.io.gfile.exists(path):
+        raise DataLayoutError(f"IMDB data path {path!r} does not exist; expected {EXPECTED_LAYOUT}.")
+    if tf.io.gfile.isdir(path):
+        return _locate_folder(path)
+    return _scan_archive(path)
+
+
+def _locate_folder(path: str) -> ImdbSource:
+    candidates = [path, f"{path}/aclImdb"]
+    root = next((c for c in candidates if any(
+        tf.io.gfile.isdir(f"{c}/{subset}") for subset in SUBSETS)), None)
+    if root is None:
+        raise DataLayoutError(
+            f"IMDB data folder {path!r} has neither train/ and test/ nor aclImdb/ inside; "
+            f"expected {EXPECTED_LAYOUT}.")
+    counts, digest = {}, hashlib.sha256()
+    for subset in SUBSETS:
+        for polarity in CLASS_LABELS:
+            class_dir = f"{root}/{subset}/{polarity}"
+            if not tf.io.gfile.isdir(class_dir):
+                raise DataLayoutError(
+                    f"IMDB class folder {class_dir!r} is missing; expected {EXPECTED_LAYOUT}.")
+            names = sorted(n for n in tf.io.gfile.listdir(class_dir) if _REVIEW_NAME.match(n))
+            if not names:
+                raise DataLayoutError(
+                    f"IMDB class folder {class_dir!r} has no review files named "
+                    f"<id>_<rating>.txt; expected {EXPECTED_LAYOUT}.")
+            counts[(subset, polarity)] = len(names)
+            for name in names:
+                stat = tf.io.gfile.stat(f"{class_dir}/{name}")
+                digest.update(f"{subset}/{polarity}/{name} {stat.length} {stat.mtime_nsec}\n".encode())
+    return ImdbSource(path, "folder", root, counts, "folder:" + digest.hexdigest())
+
+
+class _HashingReader:
+    """A read-only file wrapper that hashes every byte read, to fingerprint while validating."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _open_archive(path: str, fileobj) -> tarfile.TarFile:
+    try:
+        return tarfile.open(fileobj=fileobj, mode="r|*")
+    except (tarfile.ReadError, zlib.error, EOFError, OSError) as error:
+        raise DataLayoutError(
+            f"IMDB data file {path!r} is not a readable tar archive ({error}); "
+            f"expected {EXPECTED_LAYOUT}.") from error
+
+
+def _iter_archive(path: str, fileobj, with_content: bool) -> Iterator[Tuple[tarfile.TarInfo, Optional[bytes]]]:
+    """Yields the archive's review members; turns every kind of damage into DataLayoutError."""
+    archive = _open_archive(path, fileobj)
+    try:
+        for member in archive:
+            if member.isfile() and _ARCHIVE_MEMBER.match(member.name):
+                content = archive.extractfile(member).read() if with_content else None
+                yield member, content
+    except (tarfile.TarError, zlib.error, EOFError, OSError) as error:
+        raise DataLayoutError(
+            f"IMDB archive {path!r} is corrupt or truncated ({error}); nothing was extracted. "
+            "Download it again.") from error
+    finally:
+        archive.close()
+
+
+def _scan_archive(path: str) -> ImdbSource:
+    counts = {(s, p): 0 for s in SUBSETS for p in CLASS_LABELS}
+    with tf.io.gfile.GFile(path, "rb") as raw:
+        reader = _HashingReader(raw)
+        for member, _ in _iter_archive(path, reader, with_content=False):
+            subset, polarity = _ARCHIVE_MEMBER.match(member.name).group(1, 2)
+            counts[(subset, polarity)] += 1
+        while reader.read(1 << 20):  # hash any trailing bytes too
+            pass
+    empty = [f"{s}/{p}" for (s, p), n in counts.items() if n == 0]
+    if empty:
+        raise DataLayoutError(
+            f"IMDB archive {path!r} has no reviews in {', '.join(empty)}; expected {EXPECTED_LAYOUT}.")
+    return ImdbSource(path, "archive", "", counts, "archive:" + reader.digest.hexdigest())
+
+
+def parse_review_path(path: str, content: bytes) -> RawReview:
+    """Builds a RawReview from a file path (or archive member name) in the layout."""
+    match = _ARCHIVE_MEMBER.match(path)
+    if not match:
+        raise DataLayoutError(f"{path!r} is not a review file of {EXPECTED_LAYOUT}.")
+    subset, polarity, review_id, rating = match.groups()
+    return RawReview(subset, CLASS_LABELS[polarity], int(review_id), int(rating), content)
+
+
+def read_archive_subset(path: str, subset: str) -> Iterator[RawReview]:
+    """Streams the reviews of one subset (train or test) out of an archive."""
+    with tf.io.gfile.GFile(path, "rb") as raw:
+        for member, content in _iter_archive(path, raw, with_content=True):
+            review = parse_review_path(member.name, content)
+            if review.subset == subset:
+                yield review
+
+
+_GOLDEN_RATIO_CONJUGATE = (5 ** 0.5 - 1) / 2
+
+
+def position(review_id: int) -> float:
+    """A review's place in [0, 1), the basis of every split and sample.
+
+    The golden-ratio (Weyl) sequence frac(id * 0.618...) scatters neighbouring ids (aclImdb
+    numbers the reviews of one movie consecutively) across [0, 1) like a shuffle, but evenly:
+    a range [a, b) of positions holds (b - a) of a class's 12,500 ids to within a few reviews,
+    where a hash would be off by about sqrt(n). Both classes share the ids 0..12499, so every
+    split keeps the 50/50 balance as well. Deterministic, so splits are the same on every run.
+    """
+    return (review_id * _GOLDEN_RATIO_CONJUGATE) % 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSelector:
+    """Which reviews a split takes: a subset and a range of positions, written `train[0:0.8]`."""
+
+    subset: str
+    start: float
+    end: float
+
+    _PATTERN = re.compile(r"^(train|test)\[([0-9.]+):([0-9.]+)\]$")
+
+    @classmethod
+    def parse(cls, pattern: str) -> "SplitSelector":
+        match = cls._PATTERN.match(pattern.strip())
+        if not match:
+            raise ValueError(f"Split pattern {pattern!r} is not of the form 'train[0:0.8]'.")
+        start, end = float(match.group(2)), float(match.group(3))
+        if not 0 <= start < end <= 1:
+            raise ValueError(f"Split pattern {pattern!r} needs 0 <= start < end <= 1.")
+        return cls(match.group(1), start, end)
+
+    def __str__(self) -> str:
+        return f"{self.subset}[{self.start:g}:{self.end:g}]"
+
+    def takes(self, review: RawReview) -> bool:
+        return review.subset == self.subset and self.start <= position(review.review_id) < self.end
+
+    def takes_path(self, path: str) -> bool:
+        """The same decision from a file name alone, so unselected files are never read."""
+        match = _ARCHIVE_MEMBER.match(path)
+        return bool(match) and match.group(1) == self.subset and (
+            self.start <= position(int(match.group(3))) < self.end)
+
+
+def decode_review(content: bytes) -> Tuple[str, Optional[str]]:
+    """Decodes a review, returning (text, issue).
+
+    The rule: bytes that are not valid UTF-8 are decoded with U+FFFD replacement characters and
+    the review is kept (issue "invalid_utf8"); a review that is empty or only white space is
+    skipped (issue "empty", text ""), as it carries no signal. Both are counted in the run.
+    """
+    try:
+        text, issue = content.decode("utf-8"), None
+    except UnicodeDecodeError:
+        text, issue = content.decode("utf-8", errors="replace"), "invalid_utf8"
+    if not text.strip():
+        return "", "empty"
+    return text, issue

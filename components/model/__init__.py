@@ -1,0 +1,1 @@
+"""The BiLSTM sentiment model: its variants, GloVe vectors, training and export."""

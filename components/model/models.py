@@ -1,0 +1,57 @@
+"""The notebook's three models, one BiLSTM behind three kinds of token input.
+
+Model code uses `import keras` (Keras 3), never `tf.keras`: tensorflow-transform sets
+TF_USE_LEGACY_KERAS=1 on import, which makes `tf.keras` mean tf_keras or Keras 3 depending on
+import order.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+import numpy as np
+
+from components import features
+from components.model.hparams import TrainingConfig
+
+
+@keras.saving.register_keras_serializable(package="imdb")
+class OneHot(keras.layers.Layer):
+    """Token ids to one-hot vectors, the notebook's `tf.one_hot(inputs, depth=max_tokens)`."""
+
+    def __init__(self, depth: int, **kwargs):
+        super().__init__(**kwargs)
+        self.depth = depth
+
+    def call(self, token_ids):
+        return keras.ops.one_hot(keras.ops.cast(token_ids, "int32"), self.depth)
+
+    def get_config(self):
+        return {**super().get_config(), "depth": self.depth}
+
+
+def build_model(config: TrainingConfig, vocab_size: int, sequence_length: int,
+                glove_matrix: Optional[np.ndarray] = None) -> keras.Model:
+    """Builds and compiles one variant; vocab_size counts the padding and OOV ids."""
+    token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
+    if config.variant == "one_hot":
+        x = OneHot(vocab_size, name="one_hot")(token_ids)
+    elif config.variant == "embedding":
+        x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
+    else:
+        if glove_matrix is None or glove_matrix.shape[0] != vocab_size:
+            raise ValueError("the glove variant needs a GloVe matrix with one row per token id")
+        x = keras.layers.Embedding(
+            vocab_size, glove_matrix.shape[1],
+            embeddings_initializer=keras.initializers.Constant(glove_matrix),
+            trainable=False, mask_zero=True, name="glove_embedding")(token_ids)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units), name="bilstm")(x)
+    x = keras.layers.Dropout(config.dropout)(x)
+    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    model = keras.Model(token_ids, probability, name=f"bilstm_{config.variant}")
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=config.learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy"])
+    return model

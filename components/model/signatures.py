@@ -1,0 +1,46 @@
+"""The exported model's two signatures, which share one path through the Transform graph.
+
+`serving_default` takes a batch of raw review strings: what TF Serving clients send.
+`from_examples` takes serialized tf.Examples: what the Evaluator (TFMA) feeds.
+Both call the same TFT layer and the same Keras model, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components import features
+
+
+class SentimentExport(tf.Module):
+    """What is saved: the Transform graph, the trained model, and the two entry points."""
+
+    def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tft_output.transform_features_layer()
+
+    def _probability(self, reviews: tf.Tensor) -> dict:
+        # The Transform graph expects the raw feature's parsed shape, [batch, 1].
+        transformed = self.tft_layer({features.TEXT: tf.reshape(reviews, [-1, 1])})
+        probability = self.model(transformed[features.TOKEN_IDS], training=False)
+        return {features.PROBABILITY_OUTPUT: tf.reshape(probability, [-1])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.REVIEWS_INPUT)])
+    def serve_reviews(self, reviews):
+        return self._probability(reviews)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT)])
+    def serve_examples(self, examples):
+        parsed = tf.io.parse_example(examples, {features.TEXT: tf.io.FixedLenFeature([], tf.string)})
+        return self._probability(parsed[features.TEXT])
+
+
+def export(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> None:
+    module = SentimentExport(model, tft_output)
+    tf.saved_model.save(module, export_dir, signatures={
+        features.SERVING_SIGNATURE: module.serve_reviews,
+        features.EXAMPLES_SIGNATURE: module.serve_examples,
+    })

@@ -1,0 +1,105 @@
+"""The Trainer's run_fn: train one variant on Transform's output and export it for serving.
+
+Training runs under a tf.distribute strategy chosen from the devices present, so the same code
+uses every GPU of a GPU node and the CPU elsewhere. The epoch with the lowest validation loss is
+the one exported, as the notebook's ModelCheckpoint(save_best_only=True) did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import warnings
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from components import features
+from components.model import glove, models, signatures
+from components.model.hparams import TrainingConfig
+
+HISTORY_FILE = "history.json"
+
+
+def training_strategy() -> tf.distribute.Strategy:
+    """Mirrors over all GPUs when there are several, else runs on the one device there is."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        strategy = tf.distribute.MirroredStrategy([g.name for g in gpus])
+    else:
+        strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    devices = [g.name for g in gpus] or ["/cpu:0"]
+    logging.info("Training with %s on %s", type(strategy).__name__, ", ".join(devices))
+    print(f"Training on {', '.join(devices)} ({type(strategy).__name__})", flush=True)
+    return strategy
+
+
+def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, batch_size: int,
+             shuffle: bool, seed: int) -> tf.data.Dataset:
+    options = tfxio.TensorFlowDatasetOptions(
+        batch_size=batch_size, label_key=features.LABEL, num_epochs=1,
+        shuffle=shuffle, shuffle_seed=seed)
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern, options, tft_output.transformed_metadata.schema)
+    return dataset.map(
+        lambda x, y: (x[features.TOKEN_IDS], tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
+        num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def vocabulary(tft_output: tft.TFTransformOutput) -> list:
+    return [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t
+            for t in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
+
+
+def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutput) -> keras.Model:
+    """Builds the variant sized by what Transform produced (vocabulary, sequence length)."""
+    words = vocabulary(tft_output)
+    sequence_length = tft_output.transformed_feature_spec()[features.TOKEN_IDS].shape[0]
+    matrix = (glove.embedding_matrix(words, config.glove_path, config.glove_dim)
+              if config.variant == "glove" else None)
+    return models.build_model(config, len(words) + features.RESERVED_IDS, sequence_length, matrix)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    config = TrainingConfig.from_custom_config(fn_args.custom_config)
+    keras.utils.set_random_seed(config.seed)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    strategy = training_strategy()
+    batch_size = config.batch_size * strategy.num_replicas_in_sync
+    train = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, True, config.seed)
+    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, False, config.seed)
+
+    with strategy.scope():
+        model = build_for_transform(config, tft_output)
+    model.summary(print_fn=logging.info)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        best_weights = os.path.join(scratch, "best.weights.h5")
+        callbacks = [
+            keras.callbacks.ModelCheckpoint(best_weights, monitor="val_loss", save_best_only=True,
+                                            save_weights_only=True),
+        ]
+        if config.early_stopping_patience:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience))
+        with warnings.catch_warnings():
+            # Datasets of unknown length: Keras warns that the first epoch "ran out of data" and
+            # that shuffle= is ignored (tfxio already shuffles). Both are expected here.
+            warnings.filterwarnings("ignore", message=".*(ran out of data|shuffle=True).*")
+            history = model.fit(train, validation_data=evaluation, epochs=config.epochs,
+                                callbacks=callbacks, verbose=2)
+        model.load_weights(best_weights)
+
+    val_loss = history.history["val_loss"]
+    best_epoch = 1 + min(range(len(val_loss)), key=val_loss.__getitem__)
+    logging.info("Keeping epoch %d of %d (val_loss %.4f)", best_epoch, len(val_loss), val_loss[best_epoch - 1])
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as out:
+        json.dump({"best_epoch": best_epoch, "config": config.to_custom_config(),
+                   **{k: [float(v) for v in vs] for k, vs in history.history.items()}}, out, indent=1)
+    signatures.export(model, tft_output, fn_args.serving_model_dir)

@@ -1,0 +1,66 @@
+"""Transform's preprocessing_fn: what Keras `TextVectorization` does, as a TFT graph.
+
+It reproduces `TextVectorization(standardize="lower_and_strip_punctuation", split="whitespace",
+max_tokens=N, output_sequence_length=L)`, with one documented addition: the `<br />` line breaks
+of the IMDB reviews count as white space (Keras would turn them into the token "br").
+
+Doing it in Transform rather than in a Keras layer means the vocabulary is computed once by Beam
+over the whole training split, and the exact same graph is embedded in the exported model, so
+serving cannot tokenize differently from training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components import features
+
+# Keras' `lower_and_strip_punctuation` strips exactly these characters (keras DEFAULT_STRIP_REGEX).
+KERAS_STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+HTML_LINE_BREAK = r"<br\s*/?>"
+
+MAX_TOKENS_KEY = "max_tokens"
+SEQUENCE_LENGTH_KEY = "sequence_length"
+
+
+def standardize(text: tf.Tensor) -> tf.Tensor:
+    """Line breaks to spaces, then Keras' lowercasing (ASCII only, as Keras) and punctuation strip."""
+    text = tf.strings.regex_replace(text, HTML_LINE_BREAK, " ")
+    text = tf.strings.lower(text)
+    return tf.strings.regex_replace(text, KERAS_STRIP_PUNCTUATION, "")
+
+
+def tokenize(text: tf.Tensor) -> tf.RaggedTensor:
+    """A batch of reviews (any shape with one string per review) to ragged tokens."""
+    return tf.strings.split(standardize(tf.reshape(text, [-1])))
+
+
+def token_ids(tokens: tf.RaggedTensor, vocabulary: tf.Tensor, sequence_length: int) -> tf.Tensor:
+    """Keras' ids: 0 pads, 1 is out of vocabulary, vocabulary entry i is i + 2; then pad/truncate."""
+    indices = tft.apply_vocabulary(tokens, vocabulary, default_value=-1)
+    ids = tf.ragged.map_flat_values(
+        lambda i: tf.where(i < 0, tf.constant(features.OOV_ID, tf.int64), i + features.RESERVED_IDS),
+        indices)
+    return ids.to_tensor(default_value=features.PADDING_ID, shape=[None, sequence_length])
+
+
+def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Raw review text to fixed-length token ids; the label passes through."""
+    custom_config = custom_config or {}
+    max_tokens = int(custom_config.get(MAX_TOKENS_KEY, features.DEFAULT_MAX_TOKENS))
+    sequence_length = int(custom_config.get(SEQUENCE_LENGTH_KEY, features.DEFAULT_SEQUENCE_LENGTH))
+    if max_tokens <= features.RESERVED_IDS:
+        raise ValueError(f"{MAX_TOKENS_KEY} must exceed {features.RESERVED_IDS}, not {max_tokens}")
+    if sequence_length < 1:
+        raise ValueError(f"{SEQUENCE_LENGTH_KEY} must be positive, not {sequence_length}")
+
+    tokens = tokenize(inputs[features.TEXT])
+    vocabulary = tft.vocabulary(
+        tokens, top_k=max_tokens - features.RESERVED_IDS, vocab_filename=features.VOCABULARY_NAME)
+    outputs = {features.TOKEN_IDS: token_ids(tokens, vocabulary, sequence_length)}
+    if features.LABEL in inputs:
+        outputs[features.LABEL] = tf.reshape(inputs[features.LABEL], [-1])
+    return outputs

@@ -1,0 +1,173 @@
+# Sourced by ./imdb: picks the Python environment for this host, builds it once, runs commands in it.
+#
+# TFX 1.21's wheels (ml-metadata, tensorflow-data-validation) need glibc >= 2.39 and Python
+# 3.10-3.13. A host that has both gets a plain virtual environment; an older host (Debian 12)
+# gets a Debian 13 userland made with debootstrap, entered with unshare + chroot, with the
+# host's own directories bind-mounted at the same paths so that every path means the same
+# inside and out. Both are cached outside the clone, keyed by the lock file, and rebuilt only
+# when it (or this recipe) changes.
+
+IMDB_CACHE=${IMDB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imdb-sentiment}
+IMDB_SUITE=trixie
+_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+_say() { printf '[env] %s\n' "$*" >&2; }
+
+_key() { cat "$@" | sha256sum | cut -c1-12; }
+
+# Key of the Python environment: what goes into it.
+_venv_key() { _key "$_repo/requirements.lock" "$_repo/env/install.sh" "$_repo/env/system-packages.txt"; }
+
+# Key of the userland: the suite and its system packages.
+_root_key() { printf '%s\n' "$IMDB_SUITE" | cat - "$_repo/env/system-packages.txt" | sha256sum | cut -c1-12; }
+
+# Prints "venv" or "userland": what this host needs.
+env_mode() {
+    if [ -n "${IMDB_ENV:-}" ]; then echo "$IMDB_ENV"; return; fi
+    local glibc py
+    glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
+    py=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 0.0)
+    if _version_at_least "${glibc:-0.0}" 2.39 && _version_at_least "$py" 3.10 \
+            && ! _version_at_least "$py" 3.14; then
+        echo venv
+    else
+        echo userland
+    fi
+}
+
+_version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+# Runs "$@" while holding the cache's lock, so two commands never build the same thing at once.
+_locked() {
+    mkdir -p "$IMDB_CACHE"
+    (
+        flock 9
+        "$@"
+    ) 9>"$IMDB_CACHE/.lock"
+}
+
+# Removes the entries NAME-* of DIR except NAME-KEEP: environments of older lock files.
+_prune() {
+    local dir=$1 name=$2 keep=$3 old
+    for old in "$dir/$name"-*; do
+        [ -e "$old" ] && [ "$old" != "$dir/$name-$keep" ] && { _say "removing stale $old"; rm -rf "$old"; }
+    done
+    return 0
+}
+
+_build_venv() {
+    local dir=$IMDB_CACHE/venv-$(_venv_key)
+    [ -f "$dir/.complete" ] && return 0
+    _say "building the virtual environment in $dir (one time, a few minutes)"
+    rm -rf "$dir"
+    _logged "$_repo/env/install.sh" --no-system "$dir"
+    touch "$dir/.complete"
+    _prune "$IMDB_CACHE" venv "$(_venv_key)"
+}
+
+# Runs "$@" with its output in the cache's install.log, shown only if it fails.
+_logged() {
+    local log=$IMDB_CACHE/install.log
+    if ! "$@" >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        _say "set-up failed; the whole log is $log"
+        return 1
+    fi
+}
+
+_userland_root() { echo "$IMDB_CACHE/$IMDB_SUITE-$(_root_key)"; }
+
+_build_userland() {
+    local root key started
+    root=$(_userland_root)
+    key=$(_venv_key)
+    if [ ! -f "$root/.complete" ]; then
+        [ "$(id -u)" = 0 ] || { _say "building the Debian 13 userland needs root (debootstrap)"; return 1; }
+        if ! command -v debootstrap >/dev/null 2>&1; then
+            _say "installing debootstrap"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+        fi
+        _say "building the Debian 13 userland in $root (one time, about a minute)"
+        started=$SECONDS
+        rm -rf "$root"
+        debootstrap --variant=minbase \
+            --include="$(grep -v '^#' "$_repo/env/system-packages.txt" | paste -sd, -)" \
+            "$IMDB_SUITE" "$root" ${IMDB_DEBIAN_MIRROR:+"$IMDB_DEBIAN_MIRROR"} >"$IMDB_CACHE/debootstrap.log" 2>&1 \
+            || { _say "debootstrap failed; see $IMDB_CACHE/debootstrap.log"; return 1; }
+        touch "$root/.complete"
+        _say "userland ready in $((SECONDS - started)) s"
+        _prune "$IMDB_CACHE" "$IMDB_SUITE" "$(_root_key)"
+    fi
+    if [ ! -f "$root/env/venv-$key/.complete" ]; then
+        _say "installing the locked Python dependencies into the userland (one time, a few minutes)"
+        started=$SECONDS
+        rm -rf "$root/env/venv-$key"
+        _logged _in_userland "$root" "$_SYSTEM_PATH" "$_repo/env/install.sh" "/env/venv-$key"
+        touch "$root/env/venv-$key/.complete"
+        _prune "$root/env" venv "$key"
+        _say "Python environment ready in $((SECONDS - started)) s"
+    fi
+}
+
+# Host directories that are not the operating system's: mounted at the same paths inside.
+_host_dirs() {
+    local d
+    for d in /*/; do
+        d=${d%/}
+        case "$d" in
+            /bin|/boot|/dev|/etc|/lib|/lib32|/lib64|/libx32|/proc|/run|/sbin|/sys|/usr|/var|/lost+found|/old_root) ;;
+            *) [ -d "$d" ] && ! [ -L "$d" ] && echo "$d" ;;
+        esac
+    done
+}
+
+_SYSTEM_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# Runs "$@" in the userland ROOT, in a private mount namespace, from the current directory, with
+# PATH set to the userland's own (the host's PATH can name host interpreters, e.g. pyenv shims).
+_in_userland() {
+    local root=$1 path=$2; shift 2
+    local f
+    for f in /etc/resolv.conf /etc/hosts; do [ -f "$f" ] && cp -L "$f" "$root$f"; done
+    # Hosts whose TLS is intercepted need the host's CA bundle inside too.
+    mkdir -p "$root/etc/ssl/certs"
+    cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt" 2>/dev/null || true
+    local unshare_flags=(--mount)
+    [ "$(id -u)" = 0 ] || unshare_flags+=(--map-root-user)
+    # shellcheck disable=SC2016
+    unshare "${unshare_flags[@]}" bash -c '
+        set -e
+        root=$1; cwd=$2; dirs=$3; shift 3
+        mount --make-rprivate /
+        mount -t proc proc "$root/proc"
+        mount --rbind /dev "$root/dev"
+        mount --rbind /sys "$root/sys"
+        for d in $dirs; do mkdir -p "$root$d"; mount --bind "$d" "$root$d"; done
+        exec chroot "$root" /usr/bin/env -u VIRTUAL_ENV -u PYTHONHOME -C "$cwd" "$@"
+    ' imdb-userland "$root" "$PWD" "$(_host_dirs | tr '\n' ' ')" PATH="$path" "$@"
+}
+
+# Makes sure the environment exists (building what is missing), then prints its kind.
+env_ensure() {
+    local mode
+    mode=$(env_mode)
+    case "$mode" in
+        venv) _locked _build_venv ;;
+        userland) _locked _build_userland ;;
+        *) _say "IMDB_ENV must be venv or userland, not '$mode'"; return 2 ;;
+    esac
+}
+
+# Runs "$@" inside the environment, with the checkout importable.
+env_exec() {
+    env_ensure || return
+    local key
+    key=$(_venv_key)
+    export PYTHONPATH="$_repo${PYTHONPATH:+:$PYTHONPATH}"
+    case "$(env_mode)" in
+        venv)
+            PATH="$IMDB_CACHE/venv-$key/bin:$PATH" "$@" ;;
+        userland)
+            _in_userland "$(_userland_root)" "/env/venv-$key/bin:$_SYSTEM_PATH" "$@" ;;
+    esac
+}

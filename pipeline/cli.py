@@ -1,0 +1,139 @@
+"""`./imdb run`: runs the pipeline locally and prints what it did.
+
+    ./imdb run --data ../shared/data/aclImdb_labeled.tar.gz            a sample, ~15 minutes
+    ./imdb run --data PATH --full                                      all 50,000 reviews
+    ./imdb run --data PATH -- --direct_running_mode=multi_processing   Beam options after --
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter goes nowhere useful
+
+from components import features  # noqa: E402
+from components.model import hparams  # noqa: E402
+from pipeline import configs  # noqa: E402
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="./imdb run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = p.add_argument_group("data")
+    data.add_argument("--data", help="aclImdb folder, or its .tar.gz (default: $IMDB_DATA; "
+                      "else the official archive, downloaded once into the cache)")
+    size = data.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true", help="use all 50,000 reviews")
+    size.add_argument("--sample-fraction", type=float, default=None,
+                      help=f"share of every split to use (default {configs.DEFAULT_SAMPLE_FRACTION})")
+    data.add_argument("--eval-fraction", type=float, default=0.2,
+                      help="share of aclImdb/train held out as the eval split (default 0.2)")
+
+    text = p.add_argument_group("text vectorization")
+    text.add_argument("--max-tokens", type=int, default=features.DEFAULT_MAX_TOKENS)
+    text.add_argument("--sequence-length", type=int, default=features.DEFAULT_SEQUENCE_LENGTH)
+
+    model = p.add_argument_group("model")
+    model.add_argument("--variant", choices=hparams.VARIANTS, default=hparams.TrainingConfig.variant)
+    model.add_argument("--epochs", type=int, default=None,
+                       help=f"default {configs.DEFAULT_SAMPLE_EPOCHS} on a sample, "
+                            f"{hparams.TrainingConfig.epochs} with --full")
+    model.add_argument("--batch-size", type=int, default=hparams.TrainingConfig.batch_size)
+    model.add_argument("--glove-path", help="glove.6B.<d>d.txt or glove.6B.zip "
+                       "(default: the packaged GloVe 6B 50d vectors)")
+    model.add_argument("--glove-dim", type=int, default=100, help="member of glove.6B.zip to use")
+
+    gate = p.add_argument_group("evaluation gate")
+    gate.add_argument("--min-accuracy", type=float, default=None,
+                      help=f"test accuracy needed to push (default {configs.DEFAULT_MIN_ACCURACY_SAMPLE} "
+                           f"on a sample, {configs.DEFAULT_MIN_ACCURACY_FULL} with --full)")
+    gate.add_argument("--max-accuracy-drop", type=float, default=0.0,
+                      help="how much worse than the last blessed model is still pushed (default 0)")
+
+    run = p.add_argument_group("run")
+    run.add_argument("--output-dir", default=os.environ.get("IMDB_OUTPUT_DIR", "outputs"),
+                     help="artifacts, metadata, pushed models and logs (default ./outputs)")
+    run.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
+    run.add_argument("--model-name", default=configs.MODEL_NAME)
+    run.add_argument("--no-cache", action="store_true", help="run every component again")
+    run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs on the console")
+    p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
+                   help="options passed to Beam, e.g. --direct_num_workers=2")
+    return p
+
+
+def settings_from(args: argparse.Namespace, data_path: str) -> configs.PipelineSettings:
+    sample = 1.0 if args.full else (args.sample_fraction or configs.DEFAULT_SAMPLE_FRACTION)
+    full = sample >= 1.0
+    epochs = args.epochs or (hparams.TrainingConfig.epochs if full else configs.DEFAULT_SAMPLE_EPOCHS)
+    min_accuracy = args.min_accuracy if args.min_accuracy is not None else (
+        configs.DEFAULT_MIN_ACCURACY_FULL if full else configs.DEFAULT_MIN_ACCURACY_SAMPLE)
+    training = hparams.TrainingConfig(
+        variant=args.variant, epochs=epochs, batch_size=args.batch_size,
+        glove_path=os.path.abspath(args.glove_path) if args.glove_path else None,
+        glove_dim=args.glove_dim)
+    return configs.PipelineSettings(
+        data_path=data_path, training=training, min_accuracy=min_accuracy,
+        max_accuracy_drop=args.max_accuracy_drop, max_tokens=args.max_tokens,
+        sequence_length=args.sequence_length, eval_fraction=args.eval_fraction,
+        sample_fraction=sample)
+
+
+def _log_to_file(log_dir: str, verbose: bool) -> str:
+    os.makedirs(log_dir, exist_ok=True)
+    path = os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log"))
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    file_handler = logging.FileHandler(path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+    if verbose:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    return path
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    started = time.monotonic()
+    output_dir = os.path.abspath(args.output_dir)
+    # Before TensorFlow is imported: it adds a console handler of its own if logging is unset.
+    log_path = _log_to_file(os.path.join(output_dir, "logs"), args.verbose)
+    from components.imdb_example_gen import layout
+    from pipeline import data_source, local_runner
+
+    try:
+        data_path = data_source.resolve(args.data)
+        source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
+        settings = settings_from(args, data_path)
+    except (layout.DataLayoutError, data_source.DataUnavailable, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))
+    print(f"data: {data_path} ({source.kind}; {counts})")
+    print(f"sample: {settings.sample_fraction:g} of each split; model: {settings.training.variant}, "
+          f"{settings.training.epochs} epochs; gate: test accuracy >= {settings.min_accuracy}")
+
+    paths = local_runner.LocalPaths(output_dir, args.pipeline_name, args.model_name)
+    print(f"logs: {log_path}")
+    try:
+        summary = local_runner.run(paths, settings, args.beam_args, enable_cache=not args.no_cache)
+    except Exception as error:  # the log has the traceback; the console gets the cause
+        logging.exception("pipeline failed")
+        print(f"error: the pipeline failed: {error}\n(full log: {log_path})", file=sys.stderr)
+        return 1
+    print(summary.render(time.monotonic() - started))
+    summary_path = os.path.join(paths.output_dir, "last_run_summary.json")
+    with open(summary_path + ".tmp", "w") as out:
+        out.write(summary.to_json())
+    os.replace(summary_path + ".tmp", summary_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The run's settings and their defaults: everything a runner may choose apart from paths.
+
+The defaults are sized for these machines (2 CPU cores, no GPU): a default run uses a
+deterministic sample of the data and finishes in about 15 minutes; `full` uses all 50,000 reviews.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict
+
+from components import features
+from components.model.hparams import TrainingConfig
+
+PIPELINE_NAME = "imdb_sentiment"
+MODEL_NAME = "imdb_sentiment"
+
+# A default (sample) run: 20% of every split, i.e. 4,000 / 1,000 / 5,000 reviews.
+DEFAULT_SAMPLE_FRACTION = 0.2
+DEFAULT_SAMPLE_EPOCHS = 4
+# The accuracy a model must reach on the test split to be pushed. On the sample, a BiLSTM trained
+# for a few epochs on 4,000 reviews measures about 0.80; on the full data set the notebook's
+# models reach 0.855-0.858, so the full-data gate sits just under that.
+DEFAULT_MIN_ACCURACY_SAMPLE = 0.70
+DEFAULT_MIN_ACCURACY_FULL = 0.84
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineSettings:
+    data_path: str
+    training: TrainingConfig
+    min_accuracy: float
+    max_accuracy_drop: float = 0.0
+    max_tokens: int = features.DEFAULT_MAX_TOKENS
+    sequence_length: int = features.DEFAULT_SEQUENCE_LENGTH
+    eval_fraction: float = 0.2
+    sample_fraction: float = DEFAULT_SAMPLE_FRACTION
+
+    def as_kwargs(self) -> Dict[str, Any]:
+        """create_pipeline's keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

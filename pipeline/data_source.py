@@ -1,0 +1,65 @@
+"""Where the reviews come from: a path given, IMDB_DATA, or the official archive downloaded once."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import urllib.request
+from typing import Optional
+
+from components.imdb_example_gen import layout
+
+ENV_VAR = "IMDB_DATA"
+OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+CONNECT_TIMEOUT_S = 10
+
+
+class DataUnavailable(RuntimeError):
+    """No data path was given and the official archive could not be downloaded."""
+
+
+def cache_dir() -> str:
+    base = os.environ.get("IMDB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "imdb-sentiment")
+    return os.path.join(base, "data")
+
+
+def resolve(path: Optional[str]) -> str:
+    """The data path to use; downloads the official archive into the cache if none is given."""
+    path = path or os.environ.get(ENV_VAR)
+    if path:
+        return os.path.abspath(path) if "://" not in path else path
+    cached = os.path.join(cache_dir(), os.path.basename(OFFICIAL_URL))
+    if os.path.exists(cached):
+        return cached
+    return download(OFFICIAL_URL, cached)
+
+
+def download(url: str, destination: str) -> str:
+    """Downloads to a temporary file beside DESTINATION, validates it, then renames it into place."""
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=os.path.dirname(destination), suffix=".partial")
+    try:
+        try:
+            response = urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S)
+        except OSError as error:
+            raise DataUnavailable(
+                f"No IMDB data given and the official archive could not be downloaded from {url} "
+                f"({error}). Pass --data PATH or set {ENV_VAR}=PATH, where PATH is "
+                f"{layout.EXPECTED_LAYOUT}.") from error
+        total = int(response.headers.get("Content-Length") or 0)
+        done = 0
+        with os.fdopen(handle, "wb") as out, response:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                if total:
+                    print(f"\rdownloading {url}: {100 * done // total}%", end="", file=sys.stderr)
+        print(file=sys.stderr)
+        layout.locate(partial)
+        os.replace(partial, destination)
+        return destination
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)

@@ -1,0 +1,114 @@
+"""The pipeline's shape, in one place, for every runner (local Beam today, Kubeflow next).
+
+Runners only decide paths and platform settings; everything about what runs in which order,
+and with which configuration, is here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+from typing import List, Optional
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components import accuracy_gate, atomic_pusher, features, text_vectorization
+from components.imdb_example_gen import ImdbExampleGen
+from components.model.hparams import TrainingConfig
+
+PREPROCESSING_FN = "components.text_vectorization.preprocessing_fn"
+RUN_FN = "components.model.trainer.run_fn"
+CODE_FINGERPRINT_KEY = "code_fingerprint"
+
+
+def code_fingerprint() -> str:
+    """A hash of the components' source.
+
+    Transform and the Trainer reach their code by dotted path, which TFX does not fingerprint
+    (it only hashes a module_file), so without this an edited model would be served from cache.
+    """
+    root = pathlib.Path(__file__).resolve().parent.parent / "components"
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    data_path: str,
+    serving_model_dir: str,
+    training: TrainingConfig,
+    min_accuracy: float,
+    max_accuracy_drop: float = 0.0,
+    max_tokens: int = features.DEFAULT_MAX_TOKENS,
+    sequence_length: int = features.DEFAULT_SEQUENCE_LENGTH,
+    eval_fraction: float = 0.2,
+    sample_fraction: float = 1.0,
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+    beam_pipeline_args: Optional[List[str]] = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> Pusher."""
+    code_version = {CODE_FINGERPRINT_KEY: code_fingerprint()}
+    example_gen = ImdbExampleGen(
+        input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction)
+
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=[features.TRAIN_SPLIT],
+            transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]),
+        custom_config={
+            text_vectorization.MAX_TOKENS_KEY: max_tokens,
+            text_vectorization.SEQUENCE_LENGTH_KEY: sequence_length,
+            **code_version,
+        })
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        custom_config={**training.to_custom_config(), **code_version})
+
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        eval_config=accuracy_gate.eval_config(min_accuracy, max_accuracy_drop),
+        example_splits=[features.TEST_SPLIT])
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+        custom_executor_spec=atomic_pusher.EXECUTOR_SPEC)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
+                    trainer, latest_blessed_model, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [])

@@ -1,0 +1,179 @@
+"""What a run did, read back from ML Metadata: the source of truth, whether a step ran or was cached.
+
+Reading MLMD (rather than the runner's logs) means the summary is the same for a run that
+executed every component and for one served entirely from the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from components.imdb_example_gen import executor as example_gen_executor
+
+_OUTPUT = metadata_store_pb2.Event.OUTPUT
+
+
+@dataclasses.dataclass
+class ComponentRun:
+    name: str
+    state: str  # "ran", "cached", "failed", ...
+    seconds: float
+
+
+@dataclasses.dataclass
+class RunSummary:
+    components: List[ComponentRun]
+    examples_per_split: Dict[str, int]
+    skipped_or_repaired: Dict[str, int]
+    test_accuracy: Optional[float]
+    blessed: Optional[bool]
+    pushed_to: Optional[str]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1)
+
+    def render(self, wall_seconds: Optional[float] = None) -> str:
+        lines = ["", "Run summary"]
+        lines.append("  examples: " + ", ".join(f"{s} {n:,}" for s, n in self.examples_per_split.items()))
+        issues = ", ".join(f"{k} {v}" for k, v in self.skipped_or_repaired.items() if v)
+        lines.append("  reviews skipped (empty) or decoded with replacement (invalid UTF-8): " + (issues or "none"))
+        accuracy = "n/a" if self.test_accuracy is None else f"{self.test_accuracy:.4f}"
+        lines.append(f"  test accuracy: {accuracy}")
+        lines.append(f"  blessed: {'n/a' if self.blessed is None else ('yes' if self.blessed else 'no')}")
+        lines.append(f"  pushed to: {self.pushed_to or 'not pushed'}")
+        lines.append("  wall time per component:")
+        for c in self.components:
+            lines.append(f"    {c.name:<32} {c.seconds:7.1f} s  {c.state}")
+        if wall_seconds is not None:
+            lines.append(f"    {'total (with start-up)':<32} {wall_seconds:7.1f} s")
+        return "\n".join(lines)
+
+
+def state_name(execution: metadata_store_pb2.Execution) -> str:
+    names = {
+        metadata_store_pb2.Execution.COMPLETE: "ran",
+        metadata_store_pb2.Execution.CACHED: "cached",
+        metadata_store_pb2.Execution.FAILED: "failed",
+        metadata_store_pb2.Execution.RUNNING: "running",
+        metadata_store_pb2.Execution.CANCELED: "canceled",
+    }
+    return names.get(execution.last_known_state, "unknown")
+
+
+def node_name(store: metadata_store.MetadataStore, execution_id: int) -> str:
+    for context in store.get_contexts_by_execution(execution_id):
+        if store.get_context_types_by_id([context.type_id])[0].name == "node":
+            return context.name.split(".", 1)[-1]
+    return f"execution {execution_id}"
+
+
+def _outputs(store: metadata_store.MetadataStore, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
+    """Output artifacts by key ("examples", "blessing", ...)."""
+    by_key: Dict[str, List[int]] = {}
+    for event in store.get_events_by_execution_ids([execution_id]):
+        if event.type == _OUTPUT or event.type == metadata_store_pb2.Event.INTERNAL_OUTPUT:
+            key = event.path.steps[0].key if event.path.steps else ""
+            by_key.setdefault(key, []).append(event.artifact_id)
+    return {k: list(store.get_artifacts_by_id(ids)) for k, ids in by_key.items()}
+
+
+def _custom(artifact: metadata_store_pb2.Artifact, name: str):
+    if name not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[name]
+    return getattr(value, value.WhichOneof("value"))
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def latest_run_executions(store: metadata_store.MetadataStore,
+                          since_ms: int = 0) -> List[metadata_store_pb2.Execution]:
+    """The executions of the newest pipeline run (started at or after SINCE_MS), oldest first."""
+    runs = [c for c in store.get_contexts_by_type("pipeline_run") if c.create_time_since_epoch >= since_ms]
+    if not runs:
+        return []
+    latest = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    return sorted(store.get_executions_by_context(latest.id), key=lambda e: e.id)
+
+
+def summarize(metadata_path: str) -> RunSummary:
+    """Summarizes the latest run recorded in the SQLite MLMD database at METADATA_PATH."""
+    store = open_store(metadata_path)
+    executions = latest_run_executions(store)
+    if not executions:
+        raise RuntimeError(f"no pipeline run recorded in {metadata_path}")
+
+    components, outputs = [], {}
+    for execution in executions:
+        name = node_name(store, execution.id)
+        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+        components.append(ComponentRun(name, state_name(execution), seconds))
+        outputs[name] = _outputs(store, execution.id)
+    return RunSummary(
+        components=components,
+        examples_per_split=_examples_per_split(outputs),
+        skipped_or_repaired=_ingestion_issues(outputs),
+        test_accuracy=_test_accuracy(outputs),
+        blessed=_flag(outputs, "Evaluator", "blessing", "blessed"),
+        pushed_to=_pushed_to(outputs))
+
+
+def _examples_per_split(outputs) -> Dict[str, int]:
+    from tensorflow_data_validation import load_stats_binary
+
+    counts = {}
+    for artifact in outputs.get("StatisticsGen", {}).get("statistics", []):
+        for split in json.loads(artifact.properties["split_names"].string_value):
+            stats = load_stats_binary(os.path.join(artifact.uri, f"Split-{split}", "FeatureStats.pb"))
+            counts[split] = stats.datasets[0].num_examples
+    return counts
+
+
+def _ingestion_issues(outputs) -> Dict[str, int]:
+    totals = {issue: 0 for issue in example_gen_executor.ISSUES}
+    for artifact in outputs.get("ImdbExampleGen", {}).get("examples", []):
+        for name in artifact.custom_properties:
+            for issue in totals:
+                if name.endswith("_" + issue):
+                    totals[issue] += _custom(artifact, name) or 0
+    return totals
+
+
+def _test_accuracy(outputs) -> Optional[float]:
+    import tensorflow_model_analysis as tfma
+
+    for artifact in outputs.get("Evaluator", {}).get("evaluation", []):
+        for slice_metrics in tfma.load_metrics(artifact.uri):
+            if slice_metrics.slice_key.single_slice_keys:
+                continue  # not the overall slice
+            for entry in slice_metrics.metric_keys_and_values:
+                key = entry.key
+                if key.name == "binary_accuracy" and not key.is_diff and key.model_name in ("", "candidate"):
+                    return entry.value.double_value.value
+    return None
+
+
+def _flag(outputs, component: str, key: str, prop: str) -> Optional[bool]:
+    for artifact in outputs.get(component, {}).get(key, []):
+        value = _custom(artifact, prop)
+        if value is not None:
+            return bool(value)
+    return None
+
+
+def _pushed_to(outputs) -> Optional[str]:
+    for artifact in outputs.get("Pusher", {}).get("pushed_model", []):
+        if _custom(artifact, "pushed"):
+            return _custom(artifact, "pushed_destination")
+    return None

@@ -1,0 +1,82 @@
+"""Shared fixtures: small data sets in the aclImdb layout, and the real data when IMDB_DATA is set."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import synthetic_imdb
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: runs the whole pipeline on LocalDagRunner (about a minute)")
+    config.addinivalue_line("markers", "real_data: needs IMDB_DATA, the real aclImdb data")
+
+
+@pytest.fixture(scope="session")
+def imdb_folder(tmp_path_factory) -> str:
+    """A small aclImdb folder (40 reviews per class and subset) with the official extra files."""
+    return synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("imdb")), per_class=40)
+
+
+@pytest.fixture(scope="session")
+def imdb_archive(imdb_folder, tmp_path_factory) -> str:
+    return synthetic_imdb.write_archive(
+        str(tmp_path_factory.mktemp("archive") / "aclImdb_v1.tar.gz"), imdb_folder)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> str:
+    path = os.environ.get("IMDB_DATA")
+    if not path:
+        pytest.skip("IMDB_DATA is not set (the real aclImdb data)")
+    return path
+
+
+# Reviews chosen to hit every rule of the standardization: punctuation, HTML line breaks,
+# apostrophes, non-ASCII letters and quotes, an empty review, one longer than the sequence.
+TRICKY_REVIEWS = [
+    "Great movie!!! Loved it... 10/10, would watch again.",
+    "It's the WORST film I've seen.<br /><br />Don't bother—seriously.",
+    "Café society, naïve ÉCOLE: “quoted” words & (parentheses) [brackets] {braces}",
+    "",
+    "word " * 50,
+    "tabs\tand\nnewlines   and  spaces<br/>joined<br />here",
+    "unknownzzz qwertyuiop the the the",
+]
+CORPUS = [
+    "the movie was great and the acting was great",
+    "the plot was boring and the movie was dull",
+    "a great great film with a wonderful cast",
+    "boring boring boring, the worst film",
+    "It's a film about films. Loved it!<br /><br />Truly great.",
+    "dull plot, dull cast; the end",
+] * 3 + TRICKY_REVIEWS
+CORPUS_MAX_TOKENS = 12
+CORPUS_SEQUENCE_LENGTH = 16
+
+
+@pytest.fixture(scope="session")
+def transform_output(tmp_path_factory):
+    """Transform's real output (vocabulary and graph) for CORPUS, via tft_beam."""
+    import functools
+
+    import tensorflow as tf
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+    from components import features, text_vectorization
+
+    out = tmp_path_factory.mktemp("transform")
+    spec = {features.TEXT: tf.io.FixedLenFeature([1], tf.string),
+            features.LABEL: tf.io.FixedLenFeature([1], tf.int64)}
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    rows = [{features.TEXT: [text.encode()], features.LABEL: [i % 2]} for i, text in enumerate(CORPUS)]
+    fn = functools.partial(text_vectorization.preprocessing_fn, custom_config={
+        text_vectorization.MAX_TOKENS_KEY: CORPUS_MAX_TOKENS,
+        text_vectorization.SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH})
+    with tft_beam.Context(temp_dir=str(out / "tmp")):
+        (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(str(out / "transform_output"))
+    return str(out / "transform_output"), transformed

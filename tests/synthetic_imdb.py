@@ -1,0 +1,60 @@
+"""Writes small data sets in the aclImdb layout, so tests run real components on known data."""
+
+from __future__ import annotations
+
+import os
+import random
+import tarfile
+from typing import Optional
+
+POSITIVE = ["great", "wonderful", "superb", "moving", "brilliant", "loved", "charming", "best"]
+NEGATIVE = ["awful", "boring", "terrible", "dull", "worst", "waste", "hated", "clumsy"]
+FILLER = ["the", "film", "movie", "plot", "actors", "story", "was", "and", "a", "it", "scene",
+          "director", "really", "quite", "this", "of", "ending", "music", "cast", "script"]
+
+
+def review_text(rng: random.Random, positive: bool) -> str:
+    signal = POSITIVE if positive else NEGATIVE
+    words = [rng.choice(FILLER) for _ in range(rng.randint(8, 30))]
+    for _ in range(rng.randint(2, 4)):
+        words.insert(rng.randrange(len(words) + 1), rng.choice(signal))
+    sentence = " ".join(words)
+    return f"{sentence.capitalize()}!<br /><br />It's {rng.choice(signal)}, {rng.choice(FILLER)}."
+
+
+def write_folder(root: str, per_class: int = 40, seed: int = 0, label_noise: float = 0.0,
+                 extras: bool = True) -> str:
+    """Writes ROOT/aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt; returns the aclImdb path.
+
+    label_noise: the share of test reviews whose text says the opposite of their folder, which
+    caps any model's test accuracy at 1 - label_noise.
+    """
+    rng = random.Random(seed)
+    base = os.path.join(root, "aclImdb")
+    for subset in ("train", "test"):
+        for polarity in ("pos", "neg"):
+            folder = os.path.join(base, subset, polarity)
+            os.makedirs(folder, exist_ok=True)
+            for review_id in range(per_class):
+                rating = rng.randint(7, 10) if polarity == "pos" else rng.randint(1, 4)
+                says_positive = polarity == "pos"
+                if subset == "test" and review_id < round(label_noise * per_class):
+                    says_positive = not says_positive
+                with open(os.path.join(folder, f"{review_id}_{rating}.txt"), "w") as out:
+                    out.write(review_text(rng, says_positive))
+    if extras:  # files of the official archive that must be ignored
+        os.makedirs(os.path.join(base, "train", "unsup"), exist_ok=True)
+        with open(os.path.join(base, "train", "unsup", "0_0.txt"), "w") as out:
+            out.write("unlabeled")
+        for name in ("imdb.vocab", "README", os.path.join("train", "labeledBow.feat"),
+                     os.path.join("train", "urls_pos.txt")):
+            with open(os.path.join(base, name), "w") as out:
+                out.write("ignored\n")
+    return base
+
+
+def write_archive(path: str, folder: str, arcname: Optional[str] = "aclImdb") -> str:
+    """Packs an aclImdb folder as a .tar.gz, the way the official archive is packed."""
+    with tarfile.open(path, "w:gz") as archive:
+        archive.add(folder, arcname=arcname)
+    return path

@@ -1,0 +1,84 @@
+"""The three notebook models build and train; GloVe vectors load from each accepted source."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from components import features
+from components.model import glove, models
+from components.model.hparams import TrainingConfig
+
+VOCAB_SIZE, SEQUENCE_LENGTH = 40, 12
+
+
+@pytest.mark.parametrize("variant", ["one_hot", "embedding", "glove"])
+def test_each_variant_builds_and_trains_a_step(variant):
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(VOCAB_SIZE, 5)).astype("float32") if variant == "glove" else None
+    model = models.build_model(TrainingConfig(variant=variant, embedding_dim=8, lstm_units=4),
+                               VOCAB_SIZE, SEQUENCE_LENGTH, matrix)
+    ids = rng.integers(0, VOCAB_SIZE, size=(8, SEQUENCE_LENGTH))
+    labels = rng.integers(0, 2, size=(8, 1)).astype("float32")
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(ids, labels, epochs=1, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    probabilities = model.predict(ids, verbose=0)
+    assert probabilities.shape == (8, 1) and ((probabilities >= 0) & (probabilities <= 1)).all()
+    if variant == "glove":  # frozen: the embedding still holds the GloVe vectors
+        np.testing.assert_array_equal(model.get_layer("glove_embedding").get_weights()[0], matrix)
+
+
+def test_one_hot_layer_is_tf_one_hot():
+    layer = models.OneHot(5)
+    np.testing.assert_array_equal(np.asarray(layer(np.array([[0, 3, 4]]))), np.eye(5)[[[0, 3, 4]]])
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="one_hot, embedding, glove"):
+        TrainingConfig(variant="transformer")
+
+
+def test_packaged_glove_vectors():
+    vocabulary = ["the", "movie", "unknownzzzword"]
+    matrix = glove.embedding_matrix(vocabulary)
+    assert matrix.shape == (len(vocabulary) + features.RESERVED_IDS, 50)
+    assert not matrix[:features.RESERVED_IDS].any()  # padding and OOV rows
+    assert matrix[2].any() and matrix[3].any()  # real words have real vectors
+    assert not matrix[4].any()  # a word GloVe lacks gets zeros
+    assert abs(np.linalg.norm(matrix[2]) - 4.0) < 1.5  # GloVe 6B 50d: |the| is about 4.2
+
+
+def _glove_text() -> str:
+    return "the 0.1 0.2 0.3\nmovie -1 0 1\ngreat 2 2 2\n"
+
+
+def test_glove_text_file_in_its_own_dimension(tmp_path):
+    path = tmp_path / "glove.6B.3d.txt"
+    path.write_text(_glove_text())
+    matrix = glove.embedding_matrix(["movie", "absent", "the"], str(path))
+    np.testing.assert_allclose(matrix, [[0, 0, 0], [0, 0, 0], [-1, 0, 1], [0, 0, 0], [0.1, 0.2, 0.3]])
+
+
+def test_glove_official_zip_picks_the_dimension(tmp_path):
+    path = tmp_path / "glove.6B.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("glove.6B.3d.txt", _glove_text())
+        archive.writestr("glove.6B.2d.txt", "the 9 9\n")
+    np.testing.assert_allclose(glove.embedding_matrix(["great"], str(path), zip_dim=3)[2], [2, 2, 2])
+    np.testing.assert_allclose(glove.embedding_matrix(["the"], str(path), zip_dim=2)[2], [9, 9])
+    with pytest.raises(glove.GloveError, match="no member ending in .100d.txt"):
+        glove.embedding_matrix(["the"], str(path), zip_dim=100)
+
+
+def test_glove_errors_name_the_file_and_line(tmp_path):
+    with pytest.raises(glove.GloveError, match="does not exist"):
+        glove.embedding_matrix(["the"], str(tmp_path / "missing.txt"))
+    bad = tmp_path / "glove.6B.3d.txt"
+    bad.write_text("the 1 2 3\nmovie 1 two 3\n")
+    with pytest.raises(glove.GloveError, match=r"glove.6B.3d.txt' line 2"):
+        glove.embedding_matrix(["movie"], str(bad))

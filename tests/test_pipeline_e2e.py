@@ -1,0 +1,96 @@
+"""The whole pipeline on LocalDagRunner with Beam: real components, a small data set it writes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import synthetic_imdb
+from components import features
+from components.model.hparams import TrainingConfig
+from pipeline import configs, local_runner
+
+pytestmark = pytest.mark.e2e
+
+COMPONENTS = ["ImdbExampleGen", "latest_blessed_model_resolver", "StatisticsGen", "SchemaGen",
+              "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"]
+UPSTREAM_OF_THE_MODEL = ["ImdbExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+                         "Transform", "Trainer"]
+PER_CLASS = 100
+LABEL_NOISE = 0.1  # 10% of test reviews contradict their label: no model exceeds 0.9
+
+
+@pytest.fixture(scope="module")
+def noisy_data(tmp_path_factory) -> str:
+    return synthetic_imdb.write_folder(
+        str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS, label_noise=LABEL_NOISE)
+
+
+def _settings(data: str, min_accuracy: float) -> configs.PipelineSettings:
+    return configs.PipelineSettings(
+        data_path=data, min_accuracy=min_accuracy, max_tokens=100, sequence_length=48,
+        sample_fraction=1.0,
+        training=TrainingConfig(epochs=3, batch_size=16, embedding_dim=16, lstm_units=8))
+
+
+def _states(summary) -> dict:
+    return {c.name: c.state for c in summary.components}
+
+
+def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_path):
+    paths = local_runner.LocalPaths(str(tmp_path / "outputs"))
+    first = local_runner.run(paths, _settings(noisy_data, min_accuracy=0.0), show_progress=False)
+
+    assert _states(first) == {name: "ran" for name in COMPONENTS}
+    assert first.examples_per_split[features.TEST_SPLIT] == 2 * PER_CLASS
+    assert first.examples_per_split[features.TRAIN_SPLIT] + first.examples_per_split[features.EVAL_SPLIT] == 2 * PER_CLASS
+    assert 0 <= first.test_accuracy <= 1
+    assert first.blessed is True
+    assert re.fullmatch(re.escape(paths.serving_model_dir) + r"/\d+", first.pushed_to)
+    assert not [n for n in os.listdir(paths.serving_model_dir) if not n.isdigit()]  # no staging left
+
+    served = tf.saved_model.load(first.pushed_to).signatures[features.SERVING_SIGNATURE]
+    reviews = ["A wonderful, moving film.", "Awful and boring.<br />A waste.", ""]
+    probabilities = served(**{features.REVIEWS_INPUT: tf.constant(reviews)})[features.PROBABILITY_OUTPUT].numpy()
+    assert probabilities.shape == (3,)
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+
+    second = local_runner.run(paths, _settings(noisy_data, min_accuracy=0.0), show_progress=False)
+    states = _states(second)
+    assert all(states[name] == "cached" for name in UPSTREAM_OF_THE_MODEL), states
+    assert second.test_accuracy == pytest.approx(first.test_accuracy)
+
+
+def test_unreachable_threshold_pushes_nothing(noisy_data, tmp_path):
+    paths = local_runner.LocalPaths(str(tmp_path / "outputs"))
+    summary = local_runner.run(paths, _settings(noisy_data, min_accuracy=0.95), show_progress=False)
+    assert summary.test_accuracy is not None and summary.test_accuracy <= 1 - LABEL_NOISE + 1e-9
+    assert summary.blessed is False
+    assert summary.pushed_to is None
+    assert not os.path.exists(paths.serving_model_dir) or not os.listdir(paths.serving_model_dir)
+
+
+def test_a_run_killed_half_way_completes_when_started_again(noisy_data, tmp_path):
+    command = [sys.executable, "-m", "pipeline.cli", "--data", noisy_data,
+               "--output-dir", str(tmp_path / "outputs"), "--sample-fraction", "1",
+               "--epochs", "1", "--max-tokens", "100", "--sequence-length", "48",
+               "--min-accuracy", "0"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in first.stdout:
+        if "Transform ..." in line:  # ExampleGen and the statistics are done; kill mid-pipeline
+            first.kill()
+            break
+    first.wait(timeout=60)
+    assert first.returncode != 0
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert re.search(r"ImdbExampleGen from cache", second.stdout)
+    assert "Run summary" in second.stdout
+    assert re.search(r"pushed to: \S+/serving_model/imdb_sentiment/\d+", second.stdout)

@@ -1,0 +1,54 @@
+"""The exported model's raw-text and tf.Example signatures give the same numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components import features
+from components.model import signatures, trainer
+from components.model.hparams import TrainingConfig
+from conftest import CORPUS, TRICKY_REVIEWS
+
+
+@pytest.fixture(scope="module")
+def exported(transform_output, tmp_path_factory):
+    output_dir, transformed = transform_output
+    tft_output = tft.TFTransformOutput(output_dir)
+    model = trainer.build_for_transform(TrainingConfig(embedding_dim=8, lstm_units=4), tft_output)
+    ids = np.stack([row[features.TOKEN_IDS] for row in transformed])
+    labels = np.array([[i % 2] for i in range(len(CORPUS))], dtype="float32")
+    model.fit(ids, labels, epochs=2, verbose=0)
+    export_dir = str(tmp_path_factory.mktemp("export") / "model")
+    signatures.export(model, tft_output, export_dir)
+    return model, tft_output, tf.saved_model.load(export_dir)
+
+
+def _examples(texts):
+    return tf.constant([tf.train.Example(features=tf.train.Features(feature={
+        features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()])),
+        features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
+    })).SerializeToString() for t in texts])
+
+
+def test_both_signatures_agree(exported):
+    _, _, loaded = exported
+    from_text = loaded.signatures[features.SERVING_SIGNATURE](
+        **{features.REVIEWS_INPUT: tf.constant(TRICKY_REVIEWS)})[features.PROBABILITY_OUTPUT]
+    from_examples = loaded.signatures[features.EXAMPLES_SIGNATURE](
+        **{features.EXAMPLES_INPUT: _examples(TRICKY_REVIEWS)})[features.PROBABILITY_OUTPUT]
+    assert from_text.shape == (len(TRICKY_REVIEWS),)
+    np.testing.assert_allclose(from_text.numpy(), from_examples.numpy(), rtol=0, atol=1e-6)
+    assert ((from_text.numpy() >= 0) & (from_text.numpy() <= 1)).all()
+
+
+def test_exported_model_equals_the_trained_one(exported):
+    model, tft_output, loaded = exported
+    ids = tft_output.transform_features_layer()(
+        {features.TEXT: tf.constant([[t] for t in CORPUS])})[features.TOKEN_IDS]
+    expected = model.predict(ids, verbose=0).ravel()
+    served = loaded.signatures[features.SERVING_SIGNATURE](
+        **{features.REVIEWS_INPUT: tf.constant(CORPUS)})[features.PROBABILITY_OUTPUT].numpy()
+    np.testing.assert_allclose(served, expected, atol=1e-5)
