@@ -104,14 +104,20 @@ def main(argv=None) -> int:
     output_dir = os.path.abspath(args.output_dir)
     # Before TensorFlow is imported: it adds a console handler of its own if logging is unset.
     log_path = _log_to_file(os.path.join(output_dir, "logs"), args.verbose)
-    from components.imdb_example_gen import layout
-    from pipeline import data_source, local_runner
+    from pipeline import data_source
 
     try:
         data_path = data_source.resolve(args.data)
+    except data_source.DataUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from components.imdb_example_gen import layout
+    from pipeline import local_runner
+
+    try:
         source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
         settings = settings_from(args, data_path)
-    except (layout.DataLayoutError, data_source.DataUnavailable, ValueError) as error:
+    except (layout.DataLayoutError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))

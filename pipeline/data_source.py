@@ -8,7 +8,8 @@ import tempfile
 import urllib.request
 from typing import Optional
 
-from components.imdb_example_gen import layout
+# The layout's description, repeated here so that an offline run stops before TensorFlow loads.
+EXPECTED_LAYOUT_HINT = "an aclImdb folder (aclImdb/{train,test}/{pos,neg}/*.txt) or its .tar.gz"
 
 ENV_VAR = "IMDB_DATA"
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -28,8 +29,12 @@ def cache_dir() -> str:
 def resolve(path: Optional[str]) -> str:
     """The data path to use; downloads the official archive into the cache if none is given."""
     path = path or os.environ.get(ENV_VAR)
+    if path and "://" in path:
+        return path  # a remote file system; the layout check will read it
     if path:
-        return os.path.abspath(path) if "://" not in path else path
+        if not os.path.exists(path):
+            raise DataUnavailable(f"IMDB data path {path!r} does not exist; expected {EXPECTED_LAYOUT_HINT}.")
+        return os.path.abspath(path)
     cached = os.path.join(cache_dir(), os.path.basename(OFFICIAL_URL))
     if os.path.exists(cached):
         return cached
@@ -47,7 +52,7 @@ def download(url: str, destination: str) -> str:
             raise DataUnavailable(
                 f"No IMDB data given and the official archive could not be downloaded from {url} "
                 f"({error}). Pass --data PATH or set {ENV_VAR}=PATH, where PATH is "
-                f"{layout.EXPECTED_LAYOUT}.") from error
+                f"{EXPECTED_LAYOUT_HINT}.") from error
         total = int(response.headers.get("Content-Length") or 0)
         done = 0
         with os.fdopen(handle, "wb") as out, response:
@@ -57,6 +62,8 @@ def download(url: str, destination: str) -> str:
                 if total:
                     print(f"\rdownloading {url}: {100 * done // total}%", end="", file=sys.stderr)
         print(file=sys.stderr)
+        from components.imdb_example_gen import layout
+
         layout.locate(partial)
         os.replace(partial, destination)
         return destination
