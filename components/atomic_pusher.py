@@ -14,6 +14,7 @@ import time
 from typing import Any, Dict, List
 
 from tfx import types
+from tfx.components.pusher import component as pusher_component
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
@@ -59,4 +60,7 @@ class Executor(pusher_executor.Executor):
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
 
 
-EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+class AtomicPusher(pusher_component.Pusher):
+    """TFX's Pusher with the atomic executor; same inputs, outputs and parameters."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -47,15 +47,19 @@ def token_ids(tokens: tf.RaggedTensor, vocabulary: tf.Tensor, sequence_length: i
     return ids.to_tensor(default_value=features.PADDING_ID, shape=[None, sequence_length])
 
 
+def check_sizes(max_tokens: int, sequence_length: int) -> None:
+    if max_tokens <= features.RESERVED_IDS:
+        raise ValueError(f"{MAX_TOKENS_KEY} must exceed {features.RESERVED_IDS}, not {max_tokens}")
+    if sequence_length < 1:
+        raise ValueError(f"{SEQUENCE_LENGTH_KEY} must be positive, not {sequence_length}")
+
+
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Raw review text to fixed-length token ids; the label passes through."""
     custom_config = custom_config or {}
     max_tokens = int(custom_config.get(MAX_TOKENS_KEY, features.DEFAULT_MAX_TOKENS))
     sequence_length = int(custom_config.get(SEQUENCE_LENGTH_KEY, features.DEFAULT_SEQUENCE_LENGTH))
-    if max_tokens <= features.RESERVED_IDS:
-        raise ValueError(f"{MAX_TOKENS_KEY} must exceed {features.RESERVED_IDS}, not {max_tokens}")
-    if sequence_length < 1:
-        raise ValueError(f"{SEQUENCE_LENGTH_KEY} must be positive, not {sequence_length}")
+    check_sizes(max_tokens, sequence_length)
 
     tokens = tokenize(inputs[features.TEXT])
     vocabulary = tft.vocabulary(

@@ -67,9 +67,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace, data_path: str) -> configs.PipelineSettings:
-    sample = 1.0 if args.full else (args.sample_fraction or configs.DEFAULT_SAMPLE_FRACTION)
+    sample = 1.0 if args.full else (
+        configs.DEFAULT_SAMPLE_FRACTION if args.sample_fraction is None else args.sample_fraction)
     full = sample >= 1.0
-    epochs = args.epochs or (hparams.TrainingConfig.epochs if full else configs.DEFAULT_SAMPLE_EPOCHS)
+    epochs = args.epochs if args.epochs is not None else (
+        hparams.TrainingConfig.epochs if full else configs.DEFAULT_SAMPLE_EPOCHS)
     min_accuracy = args.min_accuracy if args.min_accuracy is not None else (
         configs.DEFAULT_MIN_ACCURACY_FULL if full else configs.DEFAULT_MIN_ACCURACY_SAMPLE)
     training = hparams.TrainingConfig(
@@ -115,8 +117,9 @@ def main(argv=None) -> int:
     from pipeline import local_runner
 
     try:
-        source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
         settings = settings_from(args, data_path)
+        settings.validate()
+        source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
     except (layout.DataLayoutError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

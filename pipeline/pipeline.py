@@ -97,12 +97,12 @@ def create_pipeline(
         eval_config=accuracy_gate.eval_config(min_accuracy, max_accuracy_drop),
         example_splits=[features.TEST_SPLIT])
 
-    pusher = tfx.components.Pusher(
+    pusher = atomic_pusher.AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
-        custom_executor_spec=atomic_pusher.EXECUTOR_SPEC)
+    ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

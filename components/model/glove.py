@@ -84,6 +84,8 @@ def embedding_matrix(vocabulary: Sequence[str], path: Optional[str] = None,
     for i, word in enumerate(vocabulary):
         if word in vectors:
             matrix[i + features.RESERVED_IDS] = vectors[word]
-    logging.info("GloVe from %s: %d of %d vocabulary words found (%.1f%%); the rest are zeros",
-                 origin, len(vectors), len(vocabulary), 100.0 * len(vectors) / max(len(vocabulary), 1))
+    report = (f"GloVe from {origin}: {len(vectors):,} of {len(vocabulary):,} vocabulary words found "
+              f"({100.0 * len(vectors) / max(len(vocabulary), 1):.1f}%); the rest get zero vectors")
+    logging.info(report)
+    print(report, flush=True)  # on the run's console too: a low share means the wrong file
     return matrix
