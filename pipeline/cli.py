@@ -20,9 +20,8 @@ from components.model import hparams  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="./imdb run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    """The options of the pipeline itself, shared by every runner (local, Kubeflow)."""
     data = p.add_argument_group("data")
     data.add_argument("--data", help="aclImdb folder, or its .tar.gz (default: $IMDB_DATA; "
                       "else the official archive, downloaded once into the cache)")
@@ -54,6 +53,11 @@ def parser() -> argparse.ArgumentParser:
     gate.add_argument("--max-accuracy-drop", type=float, default=0.0,
                       help="how much worse than the last blessed model is still pushed (default 0)")
 
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="./imdb run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_pipeline_options(p)
     run = p.add_argument_group("run")
     run.add_argument("--output-dir", default=os.environ.get("IMDB_OUTPUT_DIR", "outputs"),
                      help="artifacts, metadata, pushed models and logs (default ./outputs)")
@@ -66,9 +70,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_from(args: argparse.Namespace, data_path: str) -> configs.PipelineSettings:
-    sample = 1.0 if args.full else (
-        configs.DEFAULT_SAMPLE_FRACTION if args.sample_fraction is None else args.sample_fraction)
+def settings_from(args: argparse.Namespace, data_path: str, full_by_default: bool = False) -> configs.PipelineSettings:
+    if args.sample_fraction is not None:
+        sample = args.sample_fraction
+    else:
+        sample = 1.0 if (args.full or full_by_default) else configs.DEFAULT_SAMPLE_FRACTION
     full = sample >= 1.0
     epochs = args.epochs if args.epochs is not None else (
         hparams.TrainingConfig.epochs if full else configs.DEFAULT_SAMPLE_EPOCHS)

@@ -12,7 +12,7 @@ from typing import Any, Dict
 from components import features
 from components.model.hparams import TrainingConfig
 
-PIPELINE_NAME = "imdb_sentiment"
+PIPELINE_NAME = "imdb-sentiment"  # Kubeflow allows [a-z0-9-] only
 MODEL_NAME = "imdb_sentiment"
 
 # A default (sample) run: half of every split, i.e. 10,000 / 2,500 / 12,500 reviews, 5 epochs of

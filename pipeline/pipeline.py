@@ -10,6 +10,7 @@ import hashlib
 import pathlib
 from typing import List, Optional
 
+from kfp.pipeline_spec import pipeline_spec_pb2
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
@@ -50,8 +51,14 @@ def create_pipeline(
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
+    trainer_resources: Optional[
+        pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec] = None,
 ) -> tfx.dsl.Pipeline:
-    """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> Pusher."""
+    """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> Pusher.
+
+    trainer_resources is a platform setting (CPU, memory, GPUs of the Trainer's container) that
+    only orchestrators running containers (Kubeflow) use; the local runner ignores it.
+    """
     code_version = {CODE_FINGERPRINT_KEY: code_fingerprint()}
     example_gen = ImdbExampleGen(
         input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction)
@@ -83,6 +90,8 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={**training.to_custom_config(), **code_version})
+    if trainer_resources is not None:
+        trainer.with_platform_config(trainer_resources)
 
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

@@ -1,0 +1,143 @@
+"""`./imdb compile` and `./imdb submit`: the pipeline on Kubeflow Pipelines v2.
+
+    ./imdb compile --image REGISTRY/imdb-sentiment-tfx:TAG --pipeline-root gs://BUCKET/tfx \\
+                   --data gs://BUCKET/aclImdb_v1.tar.gz
+    ./imdb submit --host https://KFP_HOST --experiment imdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pipeline import cli as pipeline_cli  # noqa: E402
+from pipeline import configs  # noqa: E402
+
+DEFAULT_OUTPUT_DIR = "outputs/kubeflow"
+
+
+def compile_parser() -> argparse.ArgumentParser:
+    from kubeflow.platform import DEFAULT_BEAM_ARGS
+
+    p = argparse.ArgumentParser(prog="./imdb compile", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    pipeline_cli.add_pipeline_options(p)
+    k = p.add_argument_group("Kubeflow")
+    k.add_argument("--image", required=True, help="the image built from this repository's Dockerfile")
+    k.add_argument("--pipeline-root", required=True,
+                   help="gs://..., s3://... (MinIO), or a path on --volume-claim")
+    k.add_argument("--serving-dir", help="where the Pusher writes <model name>/<version>/ "
+                   "(default <pipeline root>/serving_model)")
+    k.add_argument("--volume-claim", help="PVC holding the pipeline root when it is a path")
+    k.add_argument("--volume-mount-path", help="where that PVC is mounted in every pod")
+    k.add_argument("--gpus", type=int, default=1, help="GPUs for the Trainer (0: CPU only)")
+    k.add_argument("--gpu-resource", default="nvidia.com/gpu")
+    k.add_argument("--gpu-node-selector", action="append", metavar="KEY=VALUE",
+                   help="node label the Trainer needs (default nvidia.com/gpu.present=true)")
+    k.add_argument("--gpu-toleration", action="append", metavar="TAINT_KEY",
+                   help="taint key the Trainer tolerates (default nvidia.com/gpu)")
+    k.add_argument("--trainer-cpu", type=float, default=4.0)
+    k.add_argument("--trainer-memory-gib", type=float, default=16.0)
+    k.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
+    k.add_argument("--model-name", default=configs.MODEL_NAME)
+    k.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
+    p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
+                   help=f"Beam options for every Beam component (default: {' '.join(DEFAULT_BEAM_ARGS)}; "
+                        "see docs/kubeflow.md for Dataflow and Flink)")
+    return p
+
+
+def compile_main(argv) -> int:
+    from kubeflow import kubeflow_v2_runner, platform
+
+    args = compile_parser().parse_args(argv)
+    if not args.data:
+        print("error: --data is required: the aclImdb archive or folder as the pods see it", file=sys.stderr)
+        return 2
+    try:
+        settings = pipeline_cli.settings_from(args, args.data, full_by_default=True)
+        settings.validate()
+        kubeflow = platform.KubeflowSettings(
+            image=args.image, pipeline_root=args.pipeline_root,
+            serving_model_dir=os.path.join(args.serving_dir, args.model_name) if args.serving_dir else None,
+            model_name=args.model_name,
+            beam_args=tuple(args.beam_args) or platform.DEFAULT_BEAM_ARGS,
+            gpus=args.gpus, gpu_resource=args.gpu_resource,
+            gpu_node_selector=platform.parse_node_selector(args.gpu_node_selector)
+            if args.gpu_node_selector else platform.KubeflowSettings.gpu_node_selector,
+            gpu_tolerations=tuple(args.gpu_toleration) if args.gpu_toleration
+            else platform.KubeflowSettings.gpu_tolerations,
+            trainer_cpu=args.trainer_cpu, trainer_memory_gib=args.trainer_memory_gib,
+            volume_claim=args.volume_claim, volume_mount_path=args.volume_mount_path)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    compiled = kubeflow_v2_runner.compile_pipeline(settings, kubeflow, args.output_dir, args.pipeline_name)
+    print(f"pipeline for a KFP v2 server: {compiled.pipeline_yaml}")
+    print(f"PipelineJob for Vertex AI:    {compiled.pipeline_job_json}")
+    print(f"TF Serving manifests:         {compiled.serving_yaml}")
+    print(f"the Pusher writes to:         {kubeflow.pusher_destination}/<version>/")
+    return 0
+
+
+def submit_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="./imdb submit", description="Upload the compiled pipeline and start a run.")
+    p.add_argument("--host", required=True, help="the KFP API endpoint, e.g. http://localhost:8080")
+    p.add_argument("--package", default=os.path.join(DEFAULT_OUTPUT_DIR, f"{configs.PIPELINE_NAME}.yaml"),
+                   help="the compiled pipeline (default: what ./imdb compile wrote)")
+    p.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
+    p.add_argument("--namespace", help="the Kubeflow profile namespace (multi-user installs)")
+    p.add_argument("--experiment", default=configs.PIPELINE_NAME)
+    p.add_argument("--run-name")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a pipeline parameter; VALUE is read as JSON when it parses, else as text")
+    return p
+
+
+def _parameters(pairs):
+    parameters = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"parameter {pair!r} is not NAME=VALUE")
+        try:
+            parameters[name] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters[name] = value
+    return parameters
+
+
+def submit_main(argv) -> int:
+    from kubeflow import submit
+
+    args = submit_parser().parse_args(argv)
+    if not os.path.exists(args.package):
+        print(f"error: {args.package} does not exist; run ./imdb compile first", file=sys.stderr)
+        return 2
+    try:
+        parameters = _parameters(args.param)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    done = submit.submit(args.package, args.host, args.pipeline_name, args.experiment, args.run_name,
+                         args.namespace, parameters)
+    print(f"run {done.run_id} started (pipeline {done.pipeline_id}, version {done.pipeline_version_id}, "
+          f"experiment {done.experiment_id})")
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"compile": compile_main, "submit": submit_main}
+    if not argv or argv[0] not in commands:
+        print(f"usage: python -m kubeflow.cli {{{','.join(commands)}}} ...", file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Kubernetes manifests that serve the pushed model with the official TF Serving image.
+
+They read the Pusher's destination, the model's base path, so what the pipeline pushes is what
+the cluster serves: TF Serving polls that directory and loads each new version.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+from kubeflow.platform import KubeflowSettings
+
+SERVING_IMAGE = "tensorflow/serving:2.19.1"  # the release of the tensorflow-serving-api we pin
+GRPC_PORT, REST_PORT = 8500, 8501
+
+
+def _labels(name: str) -> Dict[str, str]:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "model-server"}
+
+
+def deployment(settings: KubeflowSettings, name: str, image: str = SERVING_IMAGE, replicas: int = 1) -> dict:
+    model = settings.model_name
+    container = {
+        "name": "tensorflow-serving",
+        "image": image,
+        "args": [
+            f"--model_name={model}",
+            f"--model_base_path={settings.pusher_destination}",
+            f"--port={GRPC_PORT}",
+            f"--rest_api_port={REST_PORT}",
+            "--file_system_poll_wait_seconds=30",
+        ],
+        "ports": [{"name": "grpc", "containerPort": GRPC_PORT}, {"name": "http", "containerPort": REST_PORT}],
+        # Ready once the model's latest version is AVAILABLE: the model status endpoint answers 200.
+        "readinessProbe": {"httpGet": {"path": f"/v1/models/{model}", "port": "http"},
+                           "initialDelaySeconds": 10, "periodSeconds": 10},
+        "livenessProbe": {"tcpSocket": {"port": "grpc"}, "initialDelaySeconds": 30, "periodSeconds": 20},
+        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+    }
+    pod: dict = {"containers": [container]}
+    if settings.volume_claim:
+        container["volumeMounts"] = [{"name": "models", "mountPath": settings.volume_mount_path, "readOnly": True}]
+        pod["volumes"] = [{"name": "models", "persistentVolumeClaim": {"claimName": settings.volume_claim, "readOnly": True}}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": _labels(name)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": _labels(name)},
+            "template": {"metadata": {"labels": _labels(name)}, "spec": pod},
+        },
+    }
+
+
+def service(name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": _labels(name)},
+        "spec": {
+            "selector": _labels(name),
+            "ports": [
+                {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
+                {"name": "http", "port": REST_PORT, "targetPort": "http", "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def manifests(settings: KubeflowSettings, image: str = SERVING_IMAGE) -> List[dict]:
+    name = settings.model_name.replace("_", "-") + "-serving"
+    return [deployment(settings, name, image), service(name)]

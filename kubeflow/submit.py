@@ -1,0 +1,42 @@
+"""Uploads the compiled pipeline to a Kubeflow Pipelines v2 server and starts a run (kfp.Client).
+
+The pipeline is uploaded under its name the first time and as a new version of it after that,
+so the server keeps the history of what ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Dict, Optional
+
+import kfp
+
+
+@dataclasses.dataclass(frozen=True)
+class Submitted:
+    experiment_id: str
+    pipeline_id: str
+    pipeline_version_id: str
+    run_id: str
+
+
+def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, run_name: Optional[str] = None,
+           namespace: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,
+           client: Optional[kfp.Client] = None) -> Submitted:
+    client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    exp = client.create_experiment(name=experiment, namespace=namespace)  # gets it if it exists
+    pipeline_id = client.get_pipeline_id(pipeline_name)
+    if pipeline_id is None:
+        pipeline_id = client.upload_pipeline(pipeline_yaml, pipeline_name=pipeline_name, namespace=namespace).pipeline_id
+        versions = client.list_pipeline_versions(pipeline_id=pipeline_id, sort_by="created_at desc").pipeline_versions
+        version_id = versions[0].pipeline_version_id
+    else:
+        version_id = client.upload_pipeline_version(
+            pipeline_yaml, pipeline_version_name=f"{pipeline_name}-{stamp}", pipeline_id=pipeline_id,
+        ).pipeline_version_id
+    run = client.run_pipeline(
+        experiment_id=exp.experiment_id, job_name=run_name or f"{pipeline_name}-{stamp}",
+        pipeline_id=pipeline_id, version_id=version_id, params=parameters or {})
+    return Submitted(exp.experiment_id, pipeline_id, version_id, run.run_id)

@@ -1,0 +1,154 @@
+"""`submit` against a local HTTP server answering the KFP v2 REST API, checking what it is sent."""
+
+from __future__ import annotations
+
+import email
+import http.server
+import json
+import subprocess
+import sys
+import threading
+import urllib.parse
+
+import pytest
+import yaml
+
+from kubeflow import submit
+
+PREFIX = "/apis/v2beta1"
+
+
+class FakeKfp(http.server.BaseHTTPRequestHandler):
+    """The subset of the KFP v2beta1 API that kfp.Client uses to upload and run a pipeline."""
+
+    state: dict  # set per server: experiments, pipelines, versions, runs, requests
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def _reply(self, status: int, body: dict) -> None:
+        self.state["statuses"].append(status)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self) -> tuple:
+        url = urllib.parse.urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        self.state["requests"].append((self.command, url.path, query, self.headers.get("Content-Type"), body))
+        return url.path, query, body
+
+    @staticmethod
+    def _name_filter(query: dict):
+        if "filter" not in query:
+            return None
+        return json.loads(query["filter"])["predicates"][0]["stringValue"]
+
+    def _uploaded_file(self, body: bytes) -> str:
+        message = email.message_from_bytes(
+            b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
+        [part] = [p for p in message.get_payload() if p.get_param("name", header="content-disposition") == "uploadfile"]
+        return part.get_payload(decode=True).decode()
+
+    def do_GET(self):
+        path, query, _ = self._record()
+        s = self.state
+        if path == f"{PREFIX}/healthz":
+            return self._reply(200, {"multi_user": False})
+        if path == f"{PREFIX}/experiments":
+            name = self._name_filter(query)
+            found = [e for e in s["experiments"] if name is None or e["display_name"] == name]
+            return self._reply(200, {"experiments": found, "total_size": len(found)} if found else {})
+        if path == f"{PREFIX}/pipelines":
+            name = self._name_filter(query)
+            found = [p for p in s["pipelines"] if name is None or p["display_name"] == name]
+            return self._reply(200, {"pipelines": found, "total_size": len(found)} if found else {})
+        if path.startswith(f"{PREFIX}/pipelines/") and path.endswith("/versions"):
+            pipeline_id = path.split("/")[-2]
+            found = [v for v in s["versions"] if v["pipeline_id"] == pipeline_id][::-1]
+            return self._reply(200, {"pipeline_versions": found, "total_size": len(found)})
+        self._reply(404, {"error": f"no route {path}"})
+
+    def do_POST(self):
+        path, query, body = self._record()
+        s = self.state
+        if path == f"{PREFIX}/experiments":
+            experiment = {**json.loads(body), "experiment_id": f"exp-{len(s['experiments']) + 1}"}
+            s["experiments"].append(experiment)
+            return self._reply(200, experiment)
+        if path == f"{PREFIX}/pipelines/upload":
+            pipeline = {"pipeline_id": f"pl-{len(s['pipelines']) + 1}", "display_name": query["name"]}
+            s["pipelines"].append(pipeline)
+            s["versions"].append({"pipeline_id": pipeline["pipeline_id"], "pipeline_version_id": f"pv-{len(s['versions']) + 1}",
+                                  "display_name": query["name"], "package": self._uploaded_file(body)})
+            return self._reply(200, pipeline)
+        if path == f"{PREFIX}/pipelines/upload_version":
+            version = {"pipeline_id": query["pipelineid"], "pipeline_version_id": f"pv-{len(s['versions']) + 1}",
+                       "display_name": query["name"], "package": self._uploaded_file(body)}
+            s["versions"].append(version)
+            return self._reply(200, {k: v for k, v in version.items() if k != "package"})
+        if path == f"{PREFIX}/runs":
+            run = {**json.loads(body), "run_id": f"run-{len(s['runs']) + 1}"}
+            s["runs"].append(run)
+            return self._reply(200, run)
+        self._reply(404, {"error": f"no route {path}"})
+
+
+@pytest.fixture
+def kfp_server():
+    state = {"experiments": [], "pipelines": [], "versions": [], "runs": [], "requests": [], "statuses": []}
+    handler = type("Handler", (FakeKfp,), {"state": state})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", state
+    server.shutdown()
+
+
+@pytest.fixture
+def package(tmp_path):
+    path = tmp_path / "imdb-sentiment.yaml"
+    path.write_text(yaml.safe_dump({"pipelineInfo": {"name": "imdb-sentiment"}, "root": {"dag": {"tasks": {}}},
+                                    "schemaVersion": "2.1.0", "sdkVersion": "tfx-1.21.0"}))
+    return path
+
+
+def test_first_submit_uploads_the_pipeline_then_runs_it(kfp_server, package):
+    host, state = kfp_server
+    done = submit.submit(str(package), host, "imdb-sentiment", "imdb", run_name="nightly",
+                         parameters={"min_accuracy": 0.86})
+    assert (done.experiment_id, done.pipeline_id, done.pipeline_version_id, done.run_id) == ("exp-1", "pl-1", "pv-1", "run-1")
+    assert state["experiments"][0]["display_name"] == "imdb"
+    assert state["versions"][0]["package"] == package.read_text()  # the compiled file, as is
+    [run] = state["runs"]
+    assert run["display_name"] == "nightly" and run["experiment_id"] == "exp-1"
+    assert run["pipeline_version_reference"] == {"pipeline_id": "pl-1", "pipeline_version_id": "pv-1"}
+    assert run["runtime_config"]["parameters"] == {"min_accuracy": 0.86}
+    assert set(state["statuses"]) == {200}  # every call it made is one the KFP API has
+    assert [r[1] for r in state["requests"] if r[0] == "POST"] == [
+        f"{PREFIX}/experiments", f"{PREFIX}/pipelines/upload", f"{PREFIX}/runs"]
+
+
+def test_a_second_submit_adds_a_version_and_reuses_the_experiment(kfp_server, package):
+    host, state = kfp_server
+    submit.submit(str(package), host, "imdb-sentiment", "imdb")
+    done = submit.submit(str(package), host, "imdb-sentiment", "imdb")
+    assert len(state["pipelines"]) == 1 and len(state["experiments"]) == 1
+    assert done.pipeline_version_id == "pv-2"
+    assert state["versions"][1]["display_name"].startswith("imdb-sentiment-")
+    assert state["runs"][1]["pipeline_version_reference"]["pipeline_version_id"] == "pv-2"
+
+
+def test_submit_command(kfp_server, package):
+    host, state = kfp_server
+    result = subprocess.run(
+        [sys.executable, "-m", "kubeflow.cli", "submit", "--host", host, "--package", str(package),
+         "--experiment", "imdb", "--run-name", "from-cli", "--param", "epochs=3", "--param", "note=text"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "run run-1 started" in result.stdout
+    assert state["runs"][0]["runtime_config"]["parameters"] == {"epochs": 3, "note": "text"}
