@@ -13,8 +13,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TF_CPP_MIN_LOG_LEVEL=2
 
-COPY setup.py ./
+COPY setup.py pyproject.toml ./
 COPY pipeline/ pipeline/
 COPY components/ components/
-RUN pip install --no-deps --no-cache-dir . && rm -rf /src/build
+# --no-build-isolation: build with the locked setuptools already in the venv, fetch nothing.
+RUN pip install --no-deps --no-build-isolation --no-cache-dir . && rm -rf /src/build
 WORKDIR /

@@ -18,8 +18,13 @@ _key() { cat "$@" | sha256sum | cut -c1-12; }
 # Key of the Python environment: what goes into it.
 _venv_key() { _key "$_repo/requirements.lock" "$_repo/env/install.sh" "$_repo/env/system-packages.txt"; }
 
-# Key of the userland: the suite and its system packages.
-_root_key() { printf '%s\n' "$IMDB_SUITE" | cat - "$_repo/env/system-packages.txt" | sha256sum | cut -c1-12; }
+# Key of the userland: the suite, its system packages and the tools the tests use in it.
+_root_key() {
+    printf '%s\n' "$IMDB_SUITE" | cat - "$_repo/env/system-packages.txt" "$_repo/env/userland-tools.txt" \
+        | sha256sum | cut -c1-12
+}
+
+_package_list() { cat "$@" | grep -v '^#' | paste -sd, -; }
 
 # Prints "venv" or "userland": what this host needs.
 env_mode() {
@@ -91,7 +96,7 @@ _build_userland() {
         started=$SECONDS
         rm -rf "$root"
         debootstrap --variant=minbase \
-            --include="$(grep -v '^#' "$_repo/env/system-packages.txt" | paste -sd, -)" \
+            --include="$(_package_list "$_repo/env/system-packages.txt" "$_repo/env/userland-tools.txt")" \
             "$IMDB_SUITE" "$root" ${IMDB_DEBIAN_MIRROR:+"$IMDB_DEBIAN_MIRROR"} >"$IMDB_CACHE/debootstrap.log" 2>&1 \
             || { _say "debootstrap failed; see $IMDB_CACHE/debootstrap.log"; return 1; }
         touch "$root/.complete"
@@ -139,6 +144,7 @@ _in_userland() {
         set -e
         root=$1; cwd=$2; dirs=$3; shift 3
         mount --make-rprivate /
+        mount --bind "$root" "$root"  # a mount point as "/", as container tools expect
         mount -t proc proc "$root/proc"
         mount --rbind /dev "$root/dev"
         mount --rbind /sys "$root/sys"
@@ -168,6 +174,9 @@ env_exec() {
         venv)
             PATH="$IMDB_CACHE/venv-$key/bin:$PATH" "$@" ;;
         userland)
-            _in_userland "$(_userland_root)" "/env/venv-$key/bin:$_SYSTEM_PATH" "$@" ;;
+            # The userland's own path, e.g. for a test that builds a container image from it.
+            export IMDB_USERLAND_ROOT
+            IMDB_USERLAND_ROOT=$(_userland_root)
+            _in_userland "$IMDB_USERLAND_ROOT" "/env/venv-$key/bin:$_SYSTEM_PATH" "$@" ;;
     esac
 }

@@ -12,6 +12,7 @@ import synthetic_imdb
 def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: runs the whole pipeline on LocalDagRunner (about a minute)")
     config.addinivalue_line("markers", "real_data: needs IMDB_DATA, the real aclImdb data")
+    config.addinivalue_line("markers", "slow: builds the container image with podman (minutes)")
 
 
 @pytest.fixture(scope="session")

@@ -147,8 +147,12 @@ def test_submit_command(kfp_server, package):
     host, state = kfp_server
     result = subprocess.run(
         [sys.executable, "-m", "kubeflow.cli", "submit", "--host", host, "--package", str(package),
-         "--experiment", "imdb", "--run-name", "from-cli", "--param", "epochs=3", "--param", "note=text"],
+         "--experiment", "imdb", "--run-name", "from-cli", "--namespace", "team-a",
+         "--param", "epochs=3", "--param", "note=text"],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "run run-1 started" in result.stdout
     assert state["runs"][0]["runtime_config"]["parameters"] == {"epochs": 3, "note": "text"}
+    assert state["experiments"][0]["namespace"] == "team-a"
+    [upload] = [r for r in state["requests"] if r[1] == f"{PREFIX}/pipelines/upload"]
+    assert upload[2]["namespace"] == "team-a"
