@@ -68,9 +68,10 @@ def _write_report(counts: Dict[str, int], path: str) -> None:
 def _ImdbToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                    split_pattern: str) -> beam.pvalue.PCollection:
     selector = layout.SplitSelector.parse(split_pattern)
-    source = layout.locate(exec_properties[standard_component_specs.INPUT_BASE_KEY])
-    if source.kind == "folder":
-        class_globs = [f"{source.class_dir(selector.subset, p)}/*_*.txt" for p in layout.CLASS_LABELS]
+    # The driver has validated the data already; here only its kind and root are needed.
+    kind, root = layout.find_root(exec_properties[standard_component_specs.INPUT_BASE_KEY])
+    if kind == "folder":
+        class_globs = [f"{root}/{selector.subset}/{polarity}/*_*.txt" for polarity in layout.CLASS_LABELS]
         reviews = (
             pipeline
             | "ClassFolders" >> beam.Create(class_globs)
@@ -81,7 +82,7 @@ def _ImdbToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     else:
         reviews = (
             pipeline
-            | "Archive" >> beam.Create([source.path])
+            | "Archive" >> beam.Create([root])
             | "Stream" >> beam.FlatMap(layout.read_archive_subset, selector.subset)
             | "Spread" >> beam.Reshuffle())
     outputs = (

@@ -54,9 +54,6 @@ class ImdbSource:
     counts: Dict[Tuple[str, str], int]
     fingerprint: str
 
-    def class_dir(self, subset: str, polarity: str) -> str:
-        return f"{self.root}/{subset}/{polarity}"
-
 
 def locate(path: str) -> ImdbSource:
     """Validates PATH and tells how to read it; raises DataLayoutError naming what is wrong."""
@@ -70,14 +67,25 @@ def locate(path: str) -> ImdbSource:
     return _scan_archive(path)
 
 
-def _locate_folder(path: str) -> ImdbSource:
-    candidates = [path, f"{path}/aclImdb"]
-    root = next((c for c in candidates if any(
-        tf.io.gfile.isdir(f"{c}/{subset}") for subset in SUBSETS)), None)
+def find_root(path: str) -> Tuple[str, str]:
+    """(kind, root) of a data path without reading the reviews.
+
+    Enough for the Beam side, once the driver has validated the data with `locate`.
+    """
+    path = path.rstrip("/") or "/"
+    if not tf.io.gfile.isdir(path):
+        return "archive", path
+    root = next((c for c in (path, f"{path}/aclImdb")
+                 if any(tf.io.gfile.isdir(f"{c}/{subset}") for subset in SUBSETS)), None)
     if root is None:
         raise DataLayoutError(
             f"IMDB data folder {path!r} has neither train/ and test/ nor aclImdb/ inside; "
             f"expected {EXPECTED_LAYOUT}.")
+    return "folder", root
+
+
+def _locate_folder(path: str) -> ImdbSource:
+    _, root = find_root(path)
     counts, digest = {}, hashlib.sha256()
     for subset in SUBSETS:
         for polarity in CLASS_LABELS:
