@@ -83,7 +83,8 @@ def test_a_run_killed_half_way_completes_when_started_again(noisy_data, tmp_path
                "--min-accuracy", "0"]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in first.stdout:
-        if "Transform ..." in line:  # ExampleGen and the statistics are done; kill mid-pipeline
+        # ExampleGen and the statistics are done, Transform or the Trainer under way: kill.
+        if re.search(r"\] (Transform|Trainer) ", line):
             first.kill()
             break
     first.wait(timeout=60)
