@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from components import features
-from components.model import glove, models
+from components.model import glove, models, one_hot_lstm
 from components.model.hparams import TrainingConfig
 
 VOCAB_SIZE, SEQUENCE_LENGTH = 40, 12
@@ -31,6 +31,18 @@ def test_each_variant_builds_and_trains_a_step(variant):
     assert probabilities.shape == (8, 1) and ((probabilities >= 0) & (probabilities <= 1)).all()
     if variant == "glove":  # frozen: the embedding still holds the GloVe vectors
         np.testing.assert_array_equal(model.get_layer("glove_embedding").get_weights()[0], matrix)
+
+
+def test_one_hot_lookup_computes_the_notebooks_one_hot_bilstm():
+    """Same weights in both formulations, same outputs to 1e-5 (padding ids included)."""
+    config = TrainingConfig(variant="one_hot", lstm_units=6)
+    notebook = models.notebook_one_hot_model(config, VOCAB_SIZE, SEQUENCE_LENGTH)
+    fast = models.build_model(config, VOCAB_SIZE, SEQUENCE_LENGTH)
+    one_hot_lstm.load_notebook_weights(fast, notebook)
+    ids = np.random.default_rng(1).integers(0, VOCAB_SIZE, size=(16, SEQUENCE_LENGTH))
+    ids[:4, -5:] = features.PADDING_ID
+    np.testing.assert_allclose(fast.predict(ids, verbose=0), notebook.predict(ids, verbose=0), atol=1e-5)
+    assert fast.count_params() == notebook.count_params()
 
 
 def test_one_hot_layer_is_tf_one_hot():

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from components import features
+from components.model import one_hot_lstm
 from components.model.hparams import TrainingConfig
 
 
@@ -33,11 +34,15 @@ class OneHot(keras.layers.Layer):
 
 def build_model(config: TrainingConfig, vocab_size: int, sequence_length: int,
                 glove_matrix: Optional[np.ndarray] = None) -> keras.Model:
-    """Builds and compiles one variant; vocab_size counts the padding and OOV ids."""
+    """Builds and compiles one variant; vocab_size counts the padding and OOV ids.
+
+    The one_hot variant computes the notebook's one_hot -> BiLSTM by row lookups
+    (components/model/one_hot_lstm.py); notebook_one_hot_model is the literal formulation.
+    """
     token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
     if config.variant == "one_hot":
-        x = OneHot(vocab_size, name="one_hot")(token_ids)
-    elif config.variant == "embedding":
+        return _head(token_ids, one_hot_lstm.bidirectional(token_ids, vocab_size, config.lstm_units), config)
+    if config.variant == "embedding":
         x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
     else:
         if glove_matrix is None or glove_matrix.shape[0] != vocab_size:
@@ -46,8 +51,22 @@ def build_model(config: TrainingConfig, vocab_size: int, sequence_length: int,
             vocab_size, glove_matrix.shape[1],
             embeddings_initializer=keras.initializers.Constant(glove_matrix),
             trainable=False, mask_zero=True, name="glove_embedding")(token_ids)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units), name="bilstm")(x)
-    x = keras.layers.Dropout(config.dropout)(x)
+    return _head(token_ids, _bilstm(x, config), config)
+
+
+def notebook_one_hot_model(config: TrainingConfig, vocab_size: int, sequence_length: int) -> keras.Model:
+    """The notebook's one-hot model as written there: one-hot vectors into the BiLSTM."""
+    token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
+    return _head(token_ids, _bilstm(OneHot(vocab_size, name="one_hot")(token_ids), config), config)
+
+
+def _bilstm(x, config: TrainingConfig):
+    return keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units), name="bilstm")(x)
+
+
+def _head(token_ids, sequence_features, config: TrainingConfig) -> keras.Model:
+    """Dropout, the sigmoid unit, and the notebook's optimizer and loss."""
+    x = keras.layers.Dropout(config.dropout)(sequence_features)
     probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
     model = keras.Model(token_ids, probability, name=f"bilstm_{config.variant}")
     model.compile(
