@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
@@ -14,7 +13,7 @@ from components.imdb_example_gen import DataLayoutError
 
 
 def _ids(splits):
-    return {split: sorted(zip(columns[features.LABEL], columns[features.REVIEW_ID]))
+    return {split: sorted(zip(columns[features.LABEL], columns[features.REVIEW_ID], strict=True))
             for split, columns in splits.items()}
 
 
@@ -30,7 +29,7 @@ def test_splits_labels_and_features_from_a_folder(folder_run):
     assert len(ids[features.TRAIN_SPLIT]) + len(ids[features.EVAL_SPLIT]) == 80  # train/, split
     assert not set(ids[features.TRAIN_SPLIT]) & set(ids[features.EVAL_SPLIT])
     test = splits[features.TEST_SPLIT]
-    for label, rating in zip(test[features.LABEL], test[features.RATING]):
+    for label, rating in zip(test[features.LABEL], test[features.RATING], strict=True):
         assert (label == 1 and 7 <= rating <= 10) or (label == 0 and 1 <= rating <= 4)
     assert all(b"<br />" in text for text in test[features.TEXT])  # kept raw; Transform handles it
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 
 import numpy as np
@@ -26,7 +25,7 @@ def test_each_variant_builds_and_trains_a_step(variant):
     before = [w.copy() for w in model.get_weights()]
     history = model.fit(ids, labels, epochs=1, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     probabilities = model.predict(ids, verbose=0)
     assert probabilities.shape == (8, 1) and ((probabilities >= 0) & (probabilities <= 1)).all()
     if variant == "glove":  # frozen: the embedding still holds the GloVe vectors
