@@ -67,7 +67,7 @@ def compile_main(argv) -> int:
             model_name=args.model_name,
             beam_args=tuple(args.beam_args) or platform.DEFAULT_BEAM_ARGS,
             gpus=args.gpus, gpu_resource=args.gpu_resource,
-            gpu_node_selector=platform.parse_node_selector(args.gpu_node_selector)
+            gpu_node_selector=tuple(_key_values(args.gpu_node_selector, "node selector").items())
             if args.gpu_node_selector else platform.KubeflowSettings.gpu_node_selector,
             gpu_tolerations=tuple(args.gpu_toleration) if args.gpu_toleration
             else platform.KubeflowSettings.gpu_tolerations,
@@ -98,12 +98,21 @@ def submit_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parameters(pairs):
-    parameters = {}
+def _key_values(pairs, what: str) -> dict:
+    """['KEY=VALUE', ...] from the command line; WHAT names them in the error."""
+    parsed = {}
     for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ValueError(f"parameter {pair!r} is not NAME=VALUE")
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what} {pair!r} is not KEY=VALUE")
+        parsed[key] = value
+    return parsed
+
+
+def _parameters(pairs) -> dict:
+    """Run parameters: a VALUE that parses as JSON is taken as that, else as text."""
+    parameters = {}
+    for name, value in _key_values(pairs, "parameter").items():
         try:
             parameters[name] = json.loads(value)
         except json.JSONDecodeError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
@@ -102,13 +102,3 @@ class KubeflowSettings:
                 spec.platforms["kubernetes"].deployment_spec.executors[executor].update(as_dict)
         return spec
 
-
-def parse_node_selector(pairs: List[str]) -> Tuple[Tuple[str, str], ...]:
-    """['key=value', ...] from the command line."""
-    parsed: Dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"node selector {pair!r} is not key=value")
-        parsed[key] = value
-    return tuple(parsed.items())

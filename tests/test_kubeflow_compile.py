@@ -141,3 +141,13 @@ def test_compile_command(tmp_path):
     assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][TRAINER_EXECUTOR]["nodeSelector"] == {
         "labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}}
     assert '"one_hot"' in json.dumps(spec).replace('\\"', '"')
+
+
+def test_a_malformed_node_selector_is_named(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "kubeflow.cli", "compile", "--image", IMAGE, "--pipeline-root", ROOT,
+         "--data", DATA, "--gpu-node-selector", "gpu-l4", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "node selector 'gpu-l4' is not KEY=VALUE" in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
