@@ -23,6 +23,7 @@ RESERVED_IDS = 2  # ids below this are not vocabulary entries
 # Defaults of the notebook's TextVectorization(max_tokens=..., output_sequence_length=...).
 DEFAULT_MAX_TOKENS = 8000  # includes the padding and OOV ids, as in Keras
 DEFAULT_SEQUENCE_LENGTH = 600
+DEFAULT_NGRAMS = 1  # words only; 2 adds word pairs (TextVectorization's ngrams=2)
 
 # Splits ExampleGen writes.
 TRAIN_SPLIT = "train"

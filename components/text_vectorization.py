@@ -1,7 +1,7 @@
 """Transform's preprocessing_fn: what Keras `TextVectorization` does, as a TFT graph.
 
 It reproduces `TextVectorization(standardize="lower_and_strip_punctuation", split="whitespace",
-max_tokens=N, output_sequence_length=L)`, with one documented addition: the `<br />` line breaks
+max_tokens=N, output_sequence_length=L, ngrams=G)`, with one documented addition: the `<br />` line breaks
 of the IMDB reviews count as white space (Keras would turn them into the token "br").
 
 Doing it in Transform rather than in a Keras layer means the vocabulary is computed once by Beam
@@ -24,6 +24,7 @@ HTML_LINE_BREAK = r"<br\s*/?>"
 
 MAX_TOKENS_KEY = "max_tokens"
 SEQUENCE_LENGTH_KEY = "sequence_length"
+NGRAMS_KEY = "ngrams"
 
 
 def standardize(text: tf.Tensor) -> tf.Tensor:
@@ -33,9 +34,16 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
     return tf.strings.regex_replace(text, KERAS_STRIP_PUNCTUATION, "")
 
 
-def tokenize(text: tf.Tensor) -> tf.RaggedTensor:
-    """A batch of reviews (any shape with one string per review) to ragged tokens."""
-    return tf.strings.split(standardize(tf.reshape(text, [-1])))
+def tokenize(text: tf.Tensor, ngrams: int = 1) -> tf.RaggedTensor:
+    """A batch of reviews (any shape with one string per review) to ragged tokens.
+
+    With ngrams=G, each review's tokens are its words, then its word pairs, ... up to G-grams,
+    joined by a space: Keras' TextVectorization(ngrams=G) order, which decides what truncation keeps.
+    """
+    words = tf.strings.split(standardize(tf.reshape(text, [-1])))
+    if ngrams == 1:
+        return words
+    return tf.strings.ngrams(words, ngram_width=tuple(range(1, ngrams + 1)), separator=" ")
 
 
 def token_ids(tokens: tf.RaggedTensor, vocabulary: tf.Tensor, sequence_length: int) -> tf.Tensor:
@@ -47,21 +55,24 @@ def token_ids(tokens: tf.RaggedTensor, vocabulary: tf.Tensor, sequence_length: i
     return ids.to_tensor(default_value=features.PADDING_ID, shape=[None, sequence_length])
 
 
-def check_sizes(max_tokens: int, sequence_length: int) -> None:
+def check_sizes(max_tokens: int, sequence_length: int, ngrams: int = 1) -> None:
     if max_tokens <= features.RESERVED_IDS:
         raise ValueError(f"{MAX_TOKENS_KEY} must exceed {features.RESERVED_IDS}, not {max_tokens}")
     if sequence_length < 1:
         raise ValueError(f"{SEQUENCE_LENGTH_KEY} must be positive, not {sequence_length}")
+    if ngrams < 1:
+        raise ValueError(f"{NGRAMS_KEY} must be positive, not {ngrams}")
 
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Raw review text to fixed-length token ids; the label passes through."""
+    """Raw review text to fixed-length token (or n-gram) ids; the label passes through."""
     custom_config = custom_config or {}
     max_tokens = int(custom_config.get(MAX_TOKENS_KEY, features.DEFAULT_MAX_TOKENS))
     sequence_length = int(custom_config.get(SEQUENCE_LENGTH_KEY, features.DEFAULT_SEQUENCE_LENGTH))
-    check_sizes(max_tokens, sequence_length)
+    ngrams = int(custom_config.get(NGRAMS_KEY, features.DEFAULT_NGRAMS))
+    check_sizes(max_tokens, sequence_length, ngrams)
 
-    tokens = tokenize(inputs[features.TEXT])
+    tokens = tokenize(inputs[features.TEXT], ngrams)
     vocabulary = tft.vocabulary(
         tokens, top_k=max_tokens - features.RESERVED_IDS, vocab_filename=features.VOCABULARY_NAME)
     outputs = {features.TOKEN_IDS: token_ids(tokens, vocabulary, sequence_length)}

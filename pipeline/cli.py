@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -15,7 +16,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter goes nowhere useful
 
-from components import features  # noqa: E402
 from components.model import hparams  # noqa: E402
 from pipeline import configs  # noqa: E402
 
@@ -32,16 +32,23 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     data.add_argument("--eval-fraction", type=float, default=0.2,
                       help="share of aclImdb/train held out as the eval split (default 0.2)")
 
-    text = p.add_argument_group("text vectorization")
-    text.add_argument("--max-tokens", type=int, default=features.DEFAULT_MAX_TOKENS)
-    text.add_argument("--sequence-length", type=int, default=features.DEFAULT_SEQUENCE_LENGTH)
+    text = p.add_argument_group("text vectorization (defaults: the variant's, pipeline/configs.py)")
+    text.add_argument("--max-tokens", type=int, help="vocabulary size, padding and OOV ids included")
+    text.add_argument("--sequence-length", type=int, help="tokens kept per review")
+    text.add_argument("--ngrams", type=int, help="2: words and word pairs, as TextVectorization(ngrams=2)")
 
-    model = p.add_argument_group("model")
-    model.add_argument("--variant", choices=hparams.VARIANTS, default=hparams.TrainingConfig.variant)
+    model = p.add_argument_group("model (defaults: the variant's, pipeline/configs.py)")
+    model.add_argument("--variant", choices=hparams.VARIANTS, default=configs.DEFAULT_VARIANT,
+                       help=f"default {configs.DEFAULT_VARIANT} (the tuned model); one_hot, embedding "
+                            "and glove are the notebook's BiLSTMs")
     model.add_argument("--epochs", type=int, default=None,
-                       help=f"default {configs.DEFAULT_SAMPLE_EPOCHS} on a sample, "
-                            f"{hparams.TrainingConfig.epochs} with --full")
-    model.add_argument("--batch-size", type=int, default=hparams.TrainingConfig.batch_size)
+                       help="most epochs to train (BiLSTMs: 5 on a sample, 10 with --full)")
+    model.add_argument("--batch-size", type=int)
+    model.add_argument("--embedding-dim", type=int)
+    model.add_argument("--optimizer", choices=hparams.OPTIMIZERS)
+    model.add_argument("--learning-rate", type=float)
+    model.add_argument("--early-stopping-patience", type=int,
+                       help="stop this many epochs after the best validation loss (0: never)")
     model.add_argument("--glove-path", help="glove.6B.<d>d.txt or glove.6B.zip "
                        "(default: the packaged GloVe 6B 50d vectors)")
     model.add_argument("--glove-dim", type=int, default=100, help="member of glove.6B.zip to use")
@@ -76,19 +83,29 @@ def settings_from(args: argparse.Namespace, data_path: str, full_by_default: boo
     else:
         sample = 1.0 if (args.full or full_by_default) else configs.DEFAULT_SAMPLE_FRACTION
     full = sample >= 1.0
-    epochs = args.epochs if args.epochs is not None else (
-        hparams.TrainingConfig.epochs if full else configs.DEFAULT_SAMPLE_EPOCHS)
+    defaults = configs.VARIANT_DEFAULTS[args.variant]
+    chosen = {name: value for name, value in (
+        ("epochs", args.epochs if args.epochs is not None else (
+            defaults.training.epochs if full else defaults.sample_epochs)),
+        ("batch_size", args.batch_size), ("embedding_dim", args.embedding_dim),
+        ("optimizer", args.optimizer), ("learning_rate", args.learning_rate),
+        ("early_stopping_patience", args.early_stopping_patience),
+        ("glove_path", os.path.abspath(args.glove_path) if args.glove_path else None),
+        ("glove_dim", args.glove_dim)) if value is not None}
+    training = dataclasses.replace(defaults.training, **chosen)
     min_accuracy = args.min_accuracy if args.min_accuracy is not None else (
         configs.DEFAULT_MIN_ACCURACY_FULL if full else configs.DEFAULT_MIN_ACCURACY_SAMPLE)
-    training = hparams.TrainingConfig(
-        variant=args.variant, epochs=epochs, batch_size=args.batch_size,
-        glove_path=os.path.abspath(args.glove_path) if args.glove_path else None,
-        glove_dim=args.glove_dim)
     return configs.PipelineSettings(
         data_path=data_path, training=training, min_accuracy=min_accuracy,
-        max_accuracy_drop=args.max_accuracy_drop, max_tokens=args.max_tokens,
-        sequence_length=args.sequence_length, eval_fraction=args.eval_fraction,
+        max_accuracy_drop=args.max_accuracy_drop,
+        max_tokens=_given(args.max_tokens, defaults.max_tokens),
+        sequence_length=_given(args.sequence_length, defaults.sequence_length),
+        ngrams=_given(args.ngrams, defaults.ngrams), eval_fraction=args.eval_fraction,
         sample_fraction=sample)
+
+
+def _given(value, default):
+    return default if value is None else value
 
 
 def _log_to_file(log_dir: str, verbose: bool) -> str:

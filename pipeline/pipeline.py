@@ -46,6 +46,7 @@ def create_pipeline(
     max_accuracy_drop: float = 0.0,
     max_tokens: int = features.DEFAULT_MAX_TOKENS,
     sequence_length: int = features.DEFAULT_SEQUENCE_LENGTH,
+    ngrams: int = features.DEFAULT_NGRAMS,
     eval_fraction: float = 0.2,
     sample_fraction: float = 1.0,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
@@ -79,6 +80,7 @@ def create_pipeline(
         custom_config={
             text_vectorization.MAX_TOKENS_KEY: max_tokens,
             text_vectorization.SEQUENCE_LENGTH_KEY: sequence_length,
+            text_vectorization.NGRAMS_KEY: ngrams,
             **code_version,
         })
 

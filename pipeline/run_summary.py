@@ -34,6 +34,7 @@ class RunSummary:
     test_accuracy: Optional[float]
     blessed: Optional[bool]
     pushed_to: Optional[str]
+    model_run: Optional[str] = None  # the Trainer's model_run artifact: its history.json and logs
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -126,7 +127,8 @@ def summarize(metadata_path: str) -> RunSummary:
         skipped_or_repaired=_ingestion_issues(outputs),
         test_accuracy=_test_accuracy(outputs),
         blessed=_flag(outputs, "Evaluator", "blessing", "blessed"),
-        pushed_to=_pushed_to(outputs))
+        pushed_to=_pushed_to(outputs),
+        model_run=next((a.uri for a in outputs.get("Trainer", {}).get("model_run", [])), None))
 
 
 def _examples_per_split(outputs) -> Dict[str, int]:

@@ -58,8 +58,7 @@ CORPUS_MAX_TOKENS = 12
 CORPUS_SEQUENCE_LENGTH = 16
 
 
-@pytest.fixture(scope="session")
-def transform_output(tmp_path_factory):
+def _run_transform(out, **custom_config):
     """Transform's real output (vocabulary and graph) for CORPUS, via tft_beam."""
     import functools
 
@@ -69,15 +68,26 @@ def transform_output(tmp_path_factory):
 
     from components import features, text_vectorization
 
-    out = tmp_path_factory.mktemp("transform")
     spec = {features.TEXT: tf.io.FixedLenFeature([1], tf.string),
             features.LABEL: tf.io.FixedLenFeature([1], tf.int64)}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     rows = [{features.TEXT: [text.encode()], features.LABEL: [i % 2]} for i, text in enumerate(CORPUS)]
     fn = functools.partial(text_vectorization.preprocessing_fn, custom_config={
         text_vectorization.MAX_TOKENS_KEY: CORPUS_MAX_TOKENS,
-        text_vectorization.SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH})
+        text_vectorization.SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH, **custom_config})
     with tft_beam.Context(temp_dir=str(out / "tmp")):
         (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(str(out / "transform_output"))
     return str(out / "transform_output"), transformed
+
+
+@pytest.fixture(scope="session")
+def transform_output(tmp_path_factory):
+    return _run_transform(tmp_path_factory.mktemp("transform"))
+
+
+@pytest.fixture(scope="session")
+def bigram_transform_output(tmp_path_factory):
+    from components import text_vectorization
+
+    return _run_transform(tmp_path_factory.mktemp("bigram_transform"), **{text_vectorization.NGRAMS_KEY: 2})

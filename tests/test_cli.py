@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pipeline import cli, configs
@@ -13,18 +15,33 @@ def _settings(*argv):
 
 def test_sample_defaults_and_full_defaults():
     sample = _settings()
+    tuned = configs.VARIANT_DEFAULTS[configs.DEFAULT_VARIANT]
     assert sample.sample_fraction == configs.DEFAULT_SAMPLE_FRACTION
-    assert sample.training.epochs == configs.DEFAULT_SAMPLE_EPOCHS
+    assert sample.training == dataclasses.replace(tuned.training, epochs=tuned.sample_epochs)
+    assert (sample.max_tokens, sample.sequence_length, sample.ngrams) == (
+        tuned.max_tokens, tuned.sequence_length, tuned.ngrams)
     assert sample.min_accuracy == configs.DEFAULT_MIN_ACCURACY_SAMPLE
     full = _settings("--full")
-    assert (full.sample_fraction, full.training.epochs, full.min_accuracy) == (1.0, 10, configs.DEFAULT_MIN_ACCURACY_FULL)
+    assert (full.sample_fraction, full.training, full.min_accuracy) == (
+        1.0, tuned.training, configs.DEFAULT_MIN_ACCURACY_FULL)
+
+
+def test_a_notebook_variant_brings_the_notebook_configuration():
+    s = _settings("--variant", "one_hot", "--full")
+    assert (s.max_tokens, s.sequence_length, s.ngrams) == (8000, 600, 1)
+    assert (s.training.optimizer, s.training.lstm_units, s.training.batch_size, s.training.epochs,
+            s.training.dropout, s.training.early_stopping_patience) == ("rmsprop", 32, 32, 10, 0.5, 0)
+    assert _settings("--variant", "embedding").training.epochs == 5  # on a sample
 
 
 def test_options_reach_the_settings():
     s = _settings("--variant", "glove", "--epochs", "3", "--max-tokens", "20000", "--sequence-length", "300",
-                  "--min-accuracy", "0.9", "--max-accuracy-drop", "0.01", "--sample-fraction", "0.1",
+                  "--ngrams", "3", "--optimizer", "adam", "--learning-rate", "0.01", "--embedding-dim", "7",
+                  "--early-stopping-patience", "1", "--batch-size", "64", "--min-accuracy", "0.9", "--max-accuracy-drop", "0.01", "--sample-fraction", "0.1",
                   "--", "--direct_num_workers=2")
     assert (s.training.variant, s.training.epochs, s.max_tokens, s.sequence_length) == ("glove", 3, 20000, 300)
+    assert (s.ngrams, s.training.optimizer, s.training.learning_rate, s.training.embedding_dim,
+            s.training.early_stopping_patience, s.training.batch_size) == (3, "adam", 0.01, 7, 1, 64)
     assert (s.min_accuracy, s.max_accuracy_drop, s.sample_fraction) == (0.9, 0.01, 0.1)
     assert cli.parser().parse_args(["--", "--direct_num_workers=2"]).beam_args == ["--direct_num_workers=2"]
 
@@ -37,6 +54,8 @@ def test_options_reach_the_settings():
     (["--max-tokens", "2"], "max_tokens"),
     (["--sequence-length", "0"], "sequence_length"),
     (["--epochs", "0"], "epochs"),
+    (["--ngrams", "0"], "ngrams"),
+    (["--learning-rate", "0"], "learning_rate"),
 ])
 def test_bad_settings_are_refused_by_name(argv, message):
     with pytest.raises(ValueError, match=message):

@@ -58,3 +58,19 @@ def test_transformed_rows_carry_ids_and_label(transform_output):
     assert len(transformed) == len(CORPUS)
     assert [int(np.ravel(row[features.LABEL])[0]) for row in transformed] == [i % 2 for i in range(len(CORPUS))]
     assert all(len(row[features.TOKEN_IDS]) == CORPUS_SEQUENCE_LENGTH for row in transformed)
+
+
+def test_bigrams_match_keras_ngrams_2(bigram_transform_output):
+    """Vocabulary (ties included) and ids, words then word pairs, as TextVectorization(ngrams=2)."""
+    output_dir, _ = bigram_transform_output
+    tft_output = tft.TFTransformOutput(output_dir)
+    ours = [t.decode() for t in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
+    adapted = keras_layer(max_tokens=CORPUS_MAX_TOKENS, ngrams=2)
+    adapted.adapt(keras_input(CORPUS))
+    assert adapted.get_vocabulary() == ["", "[UNK]"] + ours
+    assert any(" " in token for token in ours)  # word pairs made it into the vocabulary
+
+    ids = tft_output.transform_features_layer()(
+        {features.TEXT: tf.constant([[t] for t in TRICKY_REVIEWS])})[features.TOKEN_IDS].numpy()
+    expected = keras_layer(vocabulary=ours, ngrams=2)(keras_input(TRICKY_REVIEWS)).numpy()
+    np.testing.assert_array_equal(ids, expected)

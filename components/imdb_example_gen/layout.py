@@ -26,7 +26,7 @@ EXPECTED_LAYOUT = (
 )
 
 _REVIEW_NAME = re.compile(r"^(\d+)_(\d+)\.txt$")
-_ARCHIVE_MEMBER = re.compile(r"^(?:.*/)?(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+ARCHIVE_MEMBER = re.compile(r"^(?:.*/)?(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
 class DataLayoutError(ValueError):
@@ -132,7 +132,7 @@ def _iter_archive(path: str, fileobj, with_content: bool) -> Iterator[Tuple[tarf
     archive = _open_archive(path, fileobj)
     try:
         for member in archive:
-            if member.isfile() and _ARCHIVE_MEMBER.match(member.name):
+            if member.isfile() and ARCHIVE_MEMBER.match(member.name):
                 content = archive.extractfile(member).read() if with_content else None
                 yield member, content
     except (tarfile.TarError, zlib.error, EOFError, OSError) as error:
@@ -148,7 +148,7 @@ def _scan_archive(path: str) -> ImdbSource:
     with tf.io.gfile.GFile(path, "rb") as raw:
         reader = _HashingReader(raw)
         for member, _ in _iter_archive(path, reader, with_content=False):
-            subset, polarity = _ARCHIVE_MEMBER.match(member.name).group(1, 2)
+            subset, polarity = ARCHIVE_MEMBER.match(member.name).group(1, 2)
             counts[(subset, polarity)] += 1
         while reader.read(1 << 20):  # hash any trailing bytes too
             pass
@@ -161,7 +161,7 @@ def _scan_archive(path: str) -> ImdbSource:
 
 def parse_review_path(path: str, content: bytes) -> RawReview:
     """Builds a RawReview from a file path (or archive member name) in the layout."""
-    match = _ARCHIVE_MEMBER.match(path)
+    match = ARCHIVE_MEMBER.match(path)
     if not match:
         raise DataLayoutError(f"{path!r} is not a review file of {EXPECTED_LAYOUT}.")
     subset, polarity, review_id, rating = match.groups()
@@ -220,7 +220,7 @@ class SplitSelector:
 
     def takes_path(self, path: str) -> bool:
         """The same decision from a file name alone, so unselected files are never read."""
-        match = _ARCHIVE_MEMBER.match(path)
+        match = ARCHIVE_MEMBER.match(path)
         return bool(match) and match.group(1) == self.subset and (
             self.start <= position(int(match.group(3))) < self.end)
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional
 
-VARIANTS = ("one_hot", "embedding", "glove")
+# The notebook's three BiLSTMs, and a bag of n-gram embeddings (fastText-style): the tuned model.
+VARIANTS = ("one_hot", "embedding", "glove", "ngram_bag")
+OPTIMIZERS = ("rmsprop", "adam")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """Defaults are the notebook's: BiLSTM(32), dropout 0.5, rmsprop, batch 32, up to 10 epochs."""
+    """Defaults are the notebook's: BiLSTM(32), dropout 0.5, rmsprop, batch 32, up to 10 epochs.
+
+    The tuned configuration for full-data runs is pipeline/configs.py's TUNED_FULL_DATA.
+    """
 
     variant: str = "embedding"
     epochs: int = 10
@@ -18,7 +23,8 @@ class TrainingConfig:
     lstm_units: int = 32
     embedding_dim: int = 256  # learned embeddings only; GloVe brings its own dimension
     dropout: float = 0.5
-    learning_rate: float = 0.001  # Keras' rmsprop default
+    optimizer: str = "rmsprop"
+    learning_rate: float = 0.001  # the Keras default of both optimizers
     early_stopping_patience: int = 0  # 0: train all epochs, keep the best by validation loss
     glove_path: Optional[str] = None  # a glove.6B.<d>d.txt or glove.6B.zip; None: the packaged 50d
     glove_dim: int = 100  # which member of glove.6B.zip to use
@@ -27,6 +33,10 @@ class TrainingConfig:
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"model variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, not {self.learning_rate}")
         for name in ("epochs", "batch_size", "lstm_units", "embedding_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")

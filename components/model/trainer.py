@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import warnings
 
 import keras
@@ -24,6 +25,20 @@ from components.model import glove, models, signatures
 from components.model.hparams import TrainingConfig
 
 HISTORY_FILE = "history.json"
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds per epoch (validation included), so runs can be compared by examples per second."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
 
 
 def training_strategy() -> tf.distribute.Strategy:
@@ -80,7 +95,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         best_weights = os.path.join(scratch, "best.weights.h5")
+        timer = EpochTimer()
         callbacks = [
+            timer,
             keras.callbacks.ModelCheckpoint(best_weights, monitor="val_loss", save_best_only=True,
                                             save_weights_only=True),
         ]
@@ -101,5 +118,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as out:
         json.dump({"best_epoch": best_epoch, "config": config.to_custom_config(),
+                   "epoch_seconds": timer.seconds,
                    **{k: [float(v) for v in vs] for k, vs in history.history.items()}}, out, indent=1)
     signatures.export(model, tft_output, fn_args.serving_model_dir)

@@ -1,0 +1,125 @@
+"""Rebuilds docs/benchmarks.md's measured part and its plot from docs/benchmarks/*.json.
+
+    ./imdb exec python -m benchmarks.report
+
+Only the text between the two `results` markers is rewritten; the prose around it is kept.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import statistics
+
+RESULTS_DIR = "docs/benchmarks"
+PLOT = "validation_accuracy.png"
+BEGIN, END = "<!-- results:begin (benchmarks/report.py) -->", "<!-- results:end -->"
+ORDER = ("one_hot", "embedding", "glove", "ngram_bag")
+
+
+def load(results_dir: str) -> list:
+    results = []
+    for path in glob.glob(os.path.join(results_dir, "*.json")):
+        with open(path) as f:
+            results.append(json.load(f))
+    rank = {v: i for i, v in enumerate(ORDER)}
+    return sorted(results, key=lambda r: (rank.get(r["settings"]["training"]["variant"], 99), r["label"]))
+
+
+def _f(value, pattern="{:.4f}"):
+    return "n/a" if value is None else pattern.format(value)
+
+
+def _epochs(run: dict) -> str:
+    return f"{run['best_epoch']} of {len(run['epoch_seconds'])}"
+
+
+def tables(results: list) -> str:
+    lines = [
+        "| run | test accuracy: pipeline | plain Keras here | notebook | best epoch (of run): pipeline / Keras "
+        "| s per epoch: pipeline / Keras | Trainer ex/s vs Keras | ExampleGen+Transform vs notebook preprocessing "
+        "| pipeline wall time | peak memory: pipeline / Keras |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        p, k, q = r["pipeline"], r.get("keras"), r.get("ratios", {})
+        lines.append(" | ".join([
+            f"| `{r['label']}`",
+            _f(p["test_accuracy"]),
+            _f(k and k["test_accuracy"]),
+            _f(r.get("notebook_test_accuracy"), "{:.3f}"),
+            f"{_epochs(p)} / {_epochs(k) if k else 'n/a'}",
+            f"{statistics.median(p['epoch_seconds']):.0f} / {_f(k and statistics.median(k['epoch_seconds']), '{:.0f}')}",
+            _f(q.get("trainer_vs_keras_examples_per_second"), "{:.2f}x"),
+            f"{p['seconds']['preprocessing']:.0f} s / "
+            f"{_f(k and k['seconds']['preprocessing'], '{:.0f} s')} = "
+            f"{_f(q.get('preprocessing_vs_notebook'), '{:.2f}x')}",
+            f"{p['seconds']['total'] / 60:.1f} min",
+            f"{p['peak_memory_mb'] / 1024:.1f} / {_f(k and k['peak_memory_mb'] / 1024, '{:.1f}')} GiB |",
+        ]))
+    lines += ["", "Wall time per component (seconds):", ""]
+    names = list(dict.fromkeys(n for r in results for n in r["pipeline"]["seconds"]["components"]))
+    lines.append("| run | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    for r in results:
+        seconds = r["pipeline"]["seconds"]["components"]
+        lines.append(f"| `{r['label']}` | " + " | ".join(_f(seconds.get(n), "{:.1f}") for n in names) + " |")
+    lines += ["", "Runs (exact commands, settings and machine are in each results file):", ""]
+    for r in results:
+        m = r["machine"]
+        lines.append(f"- `{r['label']}`, {r['date']}: `{r['command']}` ({m['cores']} cores, {m['cpu']}, "
+                     f"{m['memory_gib']} GiB, no GPU)")
+    return "\n".join(lines)
+
+
+def plot(results: list, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for i, r in enumerate(results):
+        color = f"C{i}"
+        for run, style, who in ((r["pipeline"], "-", "pipeline"), (r.get("keras"), "--", "plain Keras")):
+            if run:
+                curve = run["history"]["val_accuracy"]
+                axes.plot(range(1, len(curve) + 1), curve, style, color=color, marker="o", markersize=3,
+                          label=f"{r['label']} ({who})")
+    for accuracy in sorted({r["notebook_test_accuracy"] for r in results if r.get("notebook_test_accuracy")}):
+        axes.axhline(accuracy, color="grey", linewidth=0.5, linestyle=":")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title("Validation accuracy per epoch, all 50,000 IMDB reviews (dotted: notebook test accuracies)")
+    axes.title.set_fontsize(9)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path + ".tmp.png", dpi=110)
+    plt.close(figure)
+    os.replace(path + ".tmp.png", path)
+
+
+def write(results_dir: str = RESULTS_DIR) -> str:
+    """Rewrites the page beside the results folder (docs/benchmarks -> docs/benchmarks.md)."""
+    page = os.path.normpath(results_dir) + ".md"
+    results = load(results_dir)
+    if not results:
+        raise SystemExit(f"no results in {results_dir}; run ./imdb benchmark first")
+    plot(results, os.path.join(results_dir, PLOT))
+    measured = "\n".join([BEGIN, tables(results), "",
+                          f"![validation accuracy per epoch]({os.path.relpath(os.path.join(results_dir, PLOT), os.path.dirname(page))})",
+                          END])
+    text = open(page).read() if os.path.exists(page) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{page} lacks the markers {BEGIN} ... {END}")
+    text = text[:text.index(BEGIN)] + measured + text[text.index(END) + len(END):]
+    with open(page + ".tmp", "w") as out:
+        out.write(text)
+    os.replace(page + ".tmp", page)
+    return page
+
+
+if __name__ == "__main__":
+    print(write())
