@@ -28,6 +28,11 @@ class TrainingConfig:
     early_stopping_patience: int = 0  # 0: train all epochs, keep the best by validation loss
     glove_path: Optional[str] = None  # a glove.6B.<d>d.txt or glove.6B.zip; None: the packaged 50d
     glove_dim: int = 100  # which member of glove.6B.zip to use
+    # ExampleGen writes each split class by class (the archive's order), so a shuffle buffer
+    # smaller than the split feeds long runs of one class: training then oscillates (measured:
+    # validation accuracy 0.55 after the first epoch with 10,000, tfxio's default, vs 0.84).
+    # The buffer holds the whole training split (20,000 reviews: ~160 MB at 1,000 ids each).
+    shuffle_buffer_size: int = 50_000
     seed: int = 42
 
     def __post_init__(self):
@@ -37,7 +42,7 @@ class TrainingConfig:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, not {self.learning_rate}")
-        for name in ("epochs", "batch_size", "lstm_units", "embedding_dim"):
+        for name in ("epochs", "batch_size", "lstm_units", "embedding_dim", "shuffle_buffer_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0 <= self.dropout < 1:

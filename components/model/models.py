@@ -36,6 +36,20 @@ class OneHot(keras.layers.Layer):
         return {**super().get_config(), "depth": self.depth}
 
 
+@keras.saving.register_keras_serializable(package="imdb")
+class MeanOfTokens(keras.layers.Layer):
+    """The mean of a review's token embeddings, padding left out; zeros for an empty review.
+
+    GlobalAveragePooling1D with a mask divides by the number of tokens, which is 0 for an empty
+    review: its probability would be NaN, and one such review in training makes every weight NaN.
+    """
+
+    def call(self, embedded, token_ids):
+        present = keras.ops.cast(keras.ops.not_equal(token_ids, features.PADDING_ID), embedded.dtype)
+        total = keras.ops.sum(embedded * keras.ops.expand_dims(present, -1), axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(present, axis=1, keepdims=True), 1.0)
+
+
 def build_model(config: TrainingConfig, vocab_size: int, sequence_length: int,
                 glove_matrix: Optional[np.ndarray] = None) -> keras.Model:
     """Builds and compiles one variant; vocab_size counts the padding and OOV ids.
@@ -47,8 +61,8 @@ def build_model(config: TrainingConfig, vocab_size: int, sequence_length: int,
     if config.variant == "one_hot":
         return _head(token_ids, one_hot_lstm.bidirectional(token_ids, vocab_size, config.lstm_units), config)
     if config.variant == "ngram_bag":
-        x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
-        return _head(token_ids, keras.layers.GlobalAveragePooling1D(name="mean_of_ngrams")(x), config)
+        x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
+        return _head(token_ids, MeanOfTokens(name="mean_of_ngrams")(x, token_ids), config)
     if config.variant == "embedding":
         x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
     else:

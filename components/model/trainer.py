@@ -55,10 +55,10 @@ def training_strategy() -> tf.distribute.Strategy:
 
 
 def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, batch_size: int,
-             shuffle: bool, seed: int) -> tf.data.Dataset:
+             shuffle: bool, config: TrainingConfig) -> tf.data.Dataset:
     options = tfxio.TensorFlowDatasetOptions(
         batch_size=batch_size, label_key=features.LABEL, num_epochs=1,
-        shuffle=shuffle, shuffle_seed=seed)
+        shuffle=shuffle, shuffle_buffer_size=config.shuffle_buffer_size, shuffle_seed=config.seed)
     dataset = data_accessor.tf_dataset_factory(
         file_pattern, options, tft_output.transformed_metadata.schema)
     return dataset.map(
@@ -86,8 +86,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     strategy = training_strategy()
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    train = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, True, config.seed)
-    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, False, config.seed)
+    train = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, True, config)
+    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, False, config)
 
     with strategy.scope():
         model = build_for_transform(config, tft_output)

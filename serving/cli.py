@@ -1,0 +1,155 @@
+"""`./imdb serve` and `./imdb predict`.
+
+    ./imdb serve                                  the pushed model, REST :8501, gRPC :8500, loopback
+    ./imdb serve --model-dir DIR --rest-port 0    any base path; 0 picks free ports
+    ./imdb predict "A wonderful film." "Dull."    REST; --protocol grpc for gRPC
+    ./imdb predict --file reviews.txt --json      one review per line ("-": standard input)
+
+`serve` starts TF Serving's `tensorflow_model_server` when it is on PATH (or given with
+--model-server), with generated model, batching and monitoring configs; otherwise the project's
+own server (serving/local_server.py), which speaks the same REST and gRPC APIs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pipeline import configs  # noqa: E402
+from pipeline.local_runner import LocalPaths  # noqa: E402
+from serving.batching import BatchingOptions  # noqa: E402
+from serving.client import DEFAULT_PORTS, PROTOCOLS, SentimentClient, ServingRequestError  # noqa: E402
+
+
+def _label(text: str):
+    label, sep, version = text.partition("=")
+    if not sep or not label or not version.isdigit():
+        raise argparse.ArgumentTypeError(f"expected LABEL=VERSION (e.g. stable=3), not {text!r}")
+    return label, int(version)
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="./imdb serve", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_dir = LocalPaths(os.environ.get("IMDB_OUTPUT_DIR", "outputs")).serving_model_dir
+    p.add_argument("--model-dir", default=default_dir,
+                   help="the model's base path, holding <version>/ SavedModels (default: the Pusher's, %(default)s)")
+    p.add_argument("--model-name", default=configs.MODEL_NAME)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    p.add_argument("--rest-port", type=int, default=DEFAULT_PORTS["rest"])
+    p.add_argument("--grpc-port", type=int, default=DEFAULT_PORTS["grpc"])
+    p.add_argument("--num-versions", type=int, default=1, help="newest versions kept loaded (default 1)")
+    p.add_argument("--label", type=_label, action="append", default=[], metavar="LABEL=VERSION",
+                   help="a version label, e.g. stable=3 (repeatable)")
+    p.add_argument("--poll-seconds", type=float, default=1.0, help="how often the base path is checked")
+    p.add_argument("--max-batch-size", type=int, default=BatchingOptions.max_batch_size)
+    p.add_argument("--batch-timeout-micros", type=int, default=BatchingOptions.batch_timeout_micros)
+    p.add_argument("--num-batch-threads", type=int, default=BatchingOptions.num_batch_threads)
+    p.add_argument("--no-batching", action="store_true", help="run every request on its own")
+    p.add_argument("--model-server", help="path of tensorflow_model_server (default: PATH)")
+    p.add_argument("--local", action="store_true", help="use the project's server even if TF Serving is installed")
+    return p
+
+
+def serve(argv=None) -> int:
+    args = serve_parser().parse_args(argv)
+    from serving import tf_serving
+    from serving.local_server import LocalModelServer, ServerOptions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        options = ServerOptions(
+            model_name=args.model_name, base_path=os.path.abspath(args.model_dir), host=args.host,
+            rest_port=args.rest_port, grpc_port=args.grpc_port, num_versions=args.num_versions,
+            labels=dict(args.label), poll_seconds=args.poll_seconds,
+            batching=BatchingOptions(args.max_batch_size, args.batch_timeout_micros, args.num_batch_threads,
+                                     enabled=not args.no_batching))
+        binary = None if args.local else tf_serving.find_binary(args.model_server)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if binary:
+        config_dir = tempfile.mkdtemp(prefix="tf-serving-config-")
+        argv = tf_serving.command(binary, options, config_dir)
+        print("starting TF Serving: " + " ".join(argv), flush=True)
+        os.execv(binary, argv)
+
+    try:
+        server = LocalModelServer(options).start()
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    versions = server.store.served_versions
+    print(f"serving {options.model_name} from {options.base_path} "
+          f"(versions {versions or 'none yet: waiting for the Pusher'})\n"
+          f"  REST  {server.rest_url}/v1/models/{options.model_name}\n"
+          f"  gRPC  {server.grpc_target}\n"
+          f"  metrics {server.rest_url}/monitoring/prometheus/metrics\n"
+          f"Ctrl-C stops.", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    return 0
+
+
+def predict_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="./imdb predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("reviews", nargs="*", help="review texts (or use --file)")
+    p.add_argument("--file", help="one review per line; - for standard input")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="rest")
+    p.add_argument("--server", default="localhost", help="host[:port] (default port: 8501 REST, 8500 gRPC)")
+    p.add_argument("--model-name", default=configs.MODEL_NAME)
+    p.add_argument("--version", type=int, help="a specific version (default: the newest served)")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    return p
+
+
+def predict(argv=None) -> int:
+    args = predict_parser().parse_args(argv)
+    reviews = list(args.reviews)
+    if args.file:
+        try:
+            stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+            with stream:
+                reviews += [line.rstrip("\n") for line in stream if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"error: cannot read reviews from {args.file}: {error}", file=sys.stderr)
+            return 2
+    if not reviews:
+        print("error: no reviews given (arguments, --file FILE or --file -)", file=sys.stderr)
+        return 2
+    try:
+        with SentimentClient(args.server, args.protocol, args.model_name, args.version) as client:
+            probabilities = client.predict(reviews)
+    except ServingRequestError as error:
+        print(f"error: the server refused the request: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # connection refused, timeout, ...
+        print(f"error: cannot reach {args.protocol} server at {args.server}: {error}", file=sys.stderr)
+        return 1
+    for review, p in zip(reviews, probabilities, strict=True):
+        label = "positive" if p >= 0.5 else "negative"
+        if args.json:
+            print(json.dumps({"review": review, "label": label, "probability": round(p, 6)}))
+        else:
+            short = review if len(review) <= 60 else review[:57] + "..."
+            print(f"{label:<8}  {p:.4f}  {short}")
+    return 0
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command not in ("serve", "predict"):
+        sys.exit("usage: python -m serving.cli serve|predict [options]")
+    sys.exit(serve(sys.argv[2:]) if command == "serve" else predict(sys.argv[2:]))

@@ -1,0 +1,48 @@
+"""Errors as TF Serving reports them: a gRPC status code, and the HTTP status its REST API maps it to.
+
+The message texts follow TF Serving's, so that clients (and people searching for an error) see
+what they would see against the real server.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+# TF Serving's REST API maps canonical codes to HTTP statuses like this (others: 500).
+_HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+class ServingError(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        return _HTTP_STATUS.get(self.code, 500)
+
+
+def invalid_argument(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def not_found(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.NOT_FOUND, message)
+
+
+def servable_not_found(model: str, version=None) -> ServingError:
+    which = f"Latest({model})" if version is None else f"Specific({model}, {version})"
+    return not_found(f"Servable not found for request: {which}")

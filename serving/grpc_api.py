@@ -1,0 +1,93 @@
+"""TF Serving's gRPC services, on the generated servicers of tensorflow-serving-api."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from serving import errors
+from serving.predictor import Predictor
+
+
+def _version(model_spec):
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    return version, (model_spec.version_label or None)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+
+    def Predict(self, request, context):
+        started = time.perf_counter()
+        status = grpc.StatusCode.OK
+        try:
+            version, label = _version(request.model_spec)
+            loaded, signature = self.predictor.resolve(request.model_spec.name, version, label,
+                                                       request.model_spec.signature_name)
+            try:
+                inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+            except (TypeError, ValueError) as error:
+                raise errors.invalid_argument(f"Invalid input tensor: {error}") from error
+            outputs = self.predictor.submit(loaded, signature, inputs).result()
+            unknown = [k for k in request.output_filter if k not in outputs]
+            if unknown:
+                raise errors.invalid_argument(f"output tensor alias not found in signature: {unknown[0]}")
+            response = predict_pb2.PredictResponse()
+            response.model_spec.CopyFrom(self.predictor.model_spec(loaded, signature))
+            for name in request.output_filter or outputs:
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name]))
+            return response
+        except errors.ServingError as error:
+            status = error.code
+            context.abort(error.code, error.message)
+        finally:
+            self.predictor.record(request.model_spec.name, "grpc", "predict", status.name, started)
+
+    def GetModelMetadata(self, request, context):
+        try:
+            unsupported = [f for f in request.metadata_field if f != "signature_def"]
+            if unsupported or not request.metadata_field:
+                raise errors.invalid_argument(
+                    f"Metadata field {unsupported[0] if unsupported else '(none)'} is not supported")
+            version, label = _version(request.model_spec)
+            return self.predictor.metadata(request.model_spec.name, version, label)
+        except errors.ServingError as error:
+            context.abort(error.code, error.message)
+
+    def Classify(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "classify is not served: this model has predict signatures only")
+
+    def Regress(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "regress is not served: this model has predict signatures only")
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+
+    def GetModelStatus(self, request, context):
+        try:
+            version, label = _version(request.model_spec)
+            if label is not None:
+                version = self.predictor.store.get(request.model_spec.name, label=label).version
+            rows = self.predictor.store.status(request.model_spec.name, version)
+        except errors.ServingError as error:
+            context.abort(error.code, error.message)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        states = get_model_status_pb2.ModelVersionStatus.State
+        for row in rows:
+            entry = response.model_version_status.add(version=row["version"], state=states.Value(row["state"]))
+            if row["error"]:
+                entry.status.error_code = 2  # UNKNOWN
+                entry.status.error_message = row["error"]
+        return response
+
+
+def add_services(server: grpc.Server, predictor: Predictor) -> None:
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(predictor), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(predictor), server)

@@ -1,0 +1,111 @@
+"""The project's own model server: TF Serving's REST and gRPC APIs for one model's base path.
+
+It is what `./imdb serve` starts where `tensorflow_model_server` is not installed (as on these
+machines), and what the serving tests run against.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import threading
+import time
+from typing import Dict, Optional
+
+import grpc
+import uvicorn
+
+from serving import grpc_api, rest_api
+from serving.batching import Batcher, BatchingOptions
+from serving.metrics import Metrics
+from serving.model_store import ModelStore
+from serving.predictor import Predictor
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    model_name: str
+    base_path: str
+    host: str = LOOPBACK
+    rest_port: int = 8501  # TF Serving's defaults; 0 picks a free port
+    grpc_port: int = 8500
+    num_versions: int = 1
+    labels: Dict[str, int] = dataclasses.field(default_factory=dict)
+    poll_seconds: float = 1.0
+    batching: BatchingOptions = BatchingOptions()
+    max_body_bytes: int = rest_api.DEFAULT_MAX_BODY_BYTES
+    grpc_threads: int = 64
+
+
+class LocalModelServer:
+    def __init__(self, options: ServerOptions):
+        self.options = options
+        self.metrics = Metrics()
+        self.store = ModelStore(options.model_name, options.base_path, options.num_versions, options.labels,
+                                on_change=self.metrics.observe_store)
+        self.batcher = Batcher(options.batching, on_batch=self.metrics.batch_size.observe)
+        self.predictor = Predictor(self.store, self.batcher, self.metrics)
+        self.rest_port: Optional[int] = None
+        self.grpc_port: Optional[int] = None
+        self._grpc: Optional[grpc.Server] = None
+        self._uvicorn: Optional[uvicorn.Server] = None
+        self._rest_thread: Optional[threading.Thread] = None
+
+    def start(self) -> "LocalModelServer":
+        self.store.poll()
+        self.metrics.observe_store(self.store)
+        if not self.store.served_versions:
+            logging.warning("no version of %s under %s yet; serving 404 until one appears",
+                            self.options.model_name, self.options.base_path)
+        self.store.watch(self.options.poll_seconds)
+
+        self._grpc = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(self.options.grpc_threads, thread_name_prefix="grpc"),
+            options=[("grpc.max_receive_message_length", self.options.max_body_bytes)])
+        grpc_api.add_services(self._grpc, self.predictor)
+        self.grpc_port = self._grpc.add_insecure_port(f"{self.options.host}:{self.options.grpc_port}")
+        if not self.grpc_port:
+            raise OSError(f"cannot bind gRPC to {self.options.host}:{self.options.grpc_port}")
+        self._grpc.start()
+
+        config = uvicorn.Config(rest_api.create_app(self.predictor, self.options.max_body_bytes),
+                                host=self.options.host, port=self.options.rest_port,
+                                log_level="warning", access_log=False, lifespan="off")
+        self._uvicorn = uvicorn.Server(config)
+        self._rest_thread = threading.Thread(target=self._uvicorn.run, name="rest", daemon=True)
+        self._rest_thread.start()
+        deadline = time.monotonic() + 30
+        while not self._uvicorn.started:
+            if not self._rest_thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise OSError(f"cannot serve REST on {self.options.host}:{self.options.rest_port}")
+            time.sleep(0.01)
+        self.rest_port = self._uvicorn.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        if self._uvicorn:
+            self._uvicorn.should_exit = True
+            if self._rest_thread:
+                self._rest_thread.join(timeout=10)
+        if self._grpc:
+            self._grpc.stop(grace=2).wait()
+        self.batcher.close()
+        self.store.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.options.host}:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.options.host}:{self.grpc_port}"

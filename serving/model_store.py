@@ -1,0 +1,192 @@
+"""The model's versions under its base path, loaded and switched the way TF Serving does it.
+
+TF Serving's file-system source polls the base path; a version is a directory named by an
+integer holding a SavedModel. The latest-version policy serves the newest N; a new version is
+loaded before it is made visible, so requests never see a half-loaded model, and a request that
+already holds the old version finishes on it (the object lives as long as a reference to it does).
+The Pusher publishes each version by renaming a finished copy, so a visible directory is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from serving import errors
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    name: str  # the signature's key for it
+    dtype: tf.DType
+    shape: tuple  # None for unknown dimensions
+
+
+class LoadedVersion:
+    """One loaded SavedModel version: its signatures, callable, and their SignatureDefs."""
+
+    def __init__(self, model_name: str, version: int, path: str):
+        self.model_name = model_name
+        self.version = version
+        self.path = path
+        self._loaded = tf.saved_model.load(path)
+        self.signature_defs: Dict[str, meta_graph_pb2.SignatureDef] = dict(_signature_defs(path))
+        self.inputs: Dict[str, Dict[str, TensorSpec]] = {}
+        self.outputs: Dict[str, Dict[str, TensorSpec]] = {}
+        for name, fn in self._loaded.signatures.items():
+            _, kwargs = fn.structured_input_signature
+            self.inputs[name] = {k: TensorSpec(k, s.dtype, tuple(s.shape.as_list())) for k, s in kwargs.items()}
+            self.outputs[name] = {k: TensorSpec(k, s.dtype, tuple(s.shape.as_list()))
+                                  for k, s in fn.structured_outputs.items()}
+
+    def signature(self, name: str) -> str:
+        """The signature NAME refers to (empty: the default); TF Serving's error if there is none."""
+        name = name or DEFAULT_SIGNATURE
+        if name not in self.inputs:
+            raise errors.invalid_argument(f'Serving signature name: "{name}" not found in signature def')
+        return name
+
+    def run(self, signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        fn = self._loaded.signatures[signature]
+        try:
+            outputs = fn(**{k: tf.constant(v, dtype=self.inputs[signature][k].dtype) for k, v in inputs.items()})
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+            raise errors.invalid_argument(getattr(error, "message", str(error))) from error
+        return {k: v.numpy() for k, v in outputs.items()}
+
+
+def _signature_defs(path: str):
+    proto = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    for name, signature_def in proto.meta_graphs[0].signature_def.items():
+        if not name.startswith("__"):  # __saved_model_init_op is not a signature clients can call
+            yield name, signature_def
+
+
+def version_dirs(base_path: str) -> Dict[int, str]:
+    """Complete version directories under BASE_PATH by number (hidden staging copies are skipped)."""
+    found = {}
+    if not tf.io.gfile.isdir(base_path):
+        return found
+    for entry in tf.io.gfile.listdir(base_path):
+        entry = entry.rstrip("/")
+        path = os.path.join(base_path, entry)
+        if entry.isdigit() and tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+            found[int(entry)] = path
+    return found
+
+
+class ModelStore:
+    """The served versions of one model; `poll()` brings them in line with the base path."""
+
+    def __init__(self, model_name: str, base_path: str, num_versions: int = 1,
+                 labels: Optional[Dict[str, int]] = None,
+                 on_change: Optional[Callable[["ModelStore"], None]] = None):
+        if num_versions < 1:
+            raise ValueError(f"num_versions must be positive, not {num_versions}")
+        self.model_name = model_name
+        self.base_path = base_path
+        self.num_versions = num_versions
+        self.labels = dict(labels or {})
+        self._on_change = on_change
+        self._versions: Dict[int, LoadedVersion] = {}
+        self._failed: Dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: Optional[threading.Thread] = None
+
+    # Reading -----------------------------------------------------------------------------
+    def get(self, model_name: str, version: Optional[int] = None, label: Optional[str] = None) -> LoadedVersion:
+        if model_name != self.model_name:
+            raise errors.servable_not_found(model_name, version)
+        with self._lock:
+            versions = dict(self._versions)
+        if label is not None:
+            if label not in self.labels:
+                raise errors.invalid_argument(f"Unrecognized servable version label: {label}")
+            version = self.labels[label]
+        if version is None:
+            if not versions:
+                raise errors.servable_not_found(model_name)
+            return versions[max(versions)]
+        if version not in versions:
+            raise errors.servable_not_found(model_name, version)
+        return versions[version]
+
+    def status(self, model_name: str, version: Optional[int] = None) -> List[dict]:
+        """[{version, state, error}] as GetModelStatus reports them, newest first."""
+        if model_name != self.model_name:
+            raise errors.not_found(f"Could not find any versions of model {model_name}")
+        with self._lock:
+            rows = [{"version": v, "state": "AVAILABLE", "error": ""} for v in self._versions]
+            rows += [{"version": v, "state": "END", "error": e} for v, e in self._failed.items()
+                     if v not in self._versions]
+        if version is not None:
+            rows = [r for r in rows if r["version"] == version]
+            if not rows:
+                raise errors.not_found(f"Could not find version {version} of model {model_name}")
+        if not rows:
+            raise errors.not_found(f"Could not find any versions of model {model_name}")
+        return sorted(rows, key=lambda r: -r["version"])
+
+    @property
+    def served_versions(self) -> List[int]:
+        with self._lock:
+            return sorted(self._versions)
+
+    # Loading -----------------------------------------------------------------------------
+    def poll(self) -> bool:
+        """Loads newly wanted versions, then unloads unwanted ones; True if anything changed."""
+        on_disk = version_dirs(self.base_path)
+        wanted = sorted(on_disk)[-self.num_versions:]
+        wanted += [v for v in self.labels.values() if v in on_disk and v not in wanted]
+        changed = False
+        for version in wanted:
+            if version in self._versions or version in self._failed:
+                continue
+            started = time.perf_counter()
+            try:
+                loaded = LoadedVersion(self.model_name, version, on_disk[version])
+            except Exception as error:  # a broken version must not take the server down
+                logging.exception("failed to load %s version %d", self.model_name, version)
+                self._failed[version] = f"{type(error).__name__}: {error}"
+                continue
+            with self._lock:
+                self._versions[version] = loaded
+            changed = True
+            logging.info("loaded %s version %d in %.1f s", self.model_name, version, time.perf_counter() - started)
+        with self._lock:
+            for version in [v for v in self._versions if v not in wanted]:
+                del self._versions[version]  # requests holding it finish on it
+                changed = True
+                logging.info("unloaded %s version %d", self.model_name, version)
+        if changed and self._on_change:
+            self._on_change(self)
+        return changed
+
+    def watch(self, poll_seconds: float = 1.0) -> None:
+        def loop():
+            while not self._stop.wait(poll_seconds):
+                try:
+                    self.poll()
+                except Exception:  # keep watching; the log has why
+                    logging.exception("polling %s failed", self.base_path)
+
+        self._watcher = threading.Thread(target=loop, name="model-store-watcher", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher:
+            self._watcher.join(timeout=10)

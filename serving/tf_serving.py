@@ -1,0 +1,72 @@
+"""The real TF Serving: the files and command line that start `tensorflow_model_server`.
+
+Used by `./imdb serve` wherever the binary exists (the tensorflow/serving image, a host with the
+Debian package of Google's apt repository). Both servers take the same options.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import List, Optional
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving import metrics
+from serving.local_server import ServerOptions
+
+BINARY = "tensorflow_model_server"
+
+
+def find_binary(explicit: Optional[str] = None) -> Optional[str]:
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise FileNotFoundError(f"model server binary {explicit!r} is not an executable file")
+        return explicit
+    return shutil.which(BINARY)
+
+
+def model_config(options: ServerOptions) -> str:
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add(
+        name=options.model_name, base_path=os.path.abspath(options.base_path), model_platform="tensorflow")
+    model.model_version_policy.latest.num_versions = options.num_versions
+    if options.labels:
+        model.model_version_policy.ClearField("latest")
+        model.model_version_policy.specific.versions.extend(sorted(set(options.labels.values())))
+        for label, version in options.labels.items():
+            model.version_labels[label] = version
+    return text_format.MessageToString(config)
+
+
+def batching_parameters(options: ServerOptions) -> str:
+    """BatchingParameters (session_bundle_config.proto; not shipped in tensorflow-serving-api)."""
+    b = options.batching
+    return (f"max_batch_size {{ value: {b.max_batch_size} }}\n"
+            f"batch_timeout_micros {{ value: {b.batch_timeout_micros} }}\n"
+            f"num_batch_threads {{ value: {b.num_batch_threads} }}\n"
+            f"max_enqueued_batches {{ value: 1000 }}\n")
+
+
+def monitoring_config() -> str:
+    """MonitoringConfig (monitoring_config.proto): Prometheus at the same path as our server's."""
+    return f'prometheus_config {{ enable: true path: "{metrics.PATH}" }}\n'
+
+
+def command(binary: str, options: ServerOptions, config_dir: str) -> List[str]:
+    """Writes the three config files into CONFIG_DIR and returns the command line."""
+    files = {"models.config": model_config(options), "batching.config": batching_parameters(options),
+             "monitoring.config": monitoring_config()}
+    os.makedirs(config_dir, exist_ok=True)
+    for name, text in files.items():
+        with open(os.path.join(config_dir, name + ".tmp"), "w") as out:
+            out.write(text)
+        os.replace(os.path.join(config_dir, name + ".tmp"), os.path.join(config_dir, name))
+    argv = [binary, f"--port={options.grpc_port}", f"--rest_api_port={options.rest_port}",
+            f"--model_config_file={os.path.join(config_dir, 'models.config')}",
+            f"--monitoring_config_file={os.path.join(config_dir, 'monitoring.config')}",
+            f"--file_system_poll_wait_seconds={max(1, round(options.poll_seconds))}"]
+    if options.batching.enabled:
+        argv += ["--enable_batching", f"--batching_parameters_file={os.path.join(config_dir, 'batching.config')}"]
+    return argv
