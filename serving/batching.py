@@ -4,6 +4,10 @@ Like TF Serving's batching: a batch is closed when it holds `max_batch_size` row
 oldest request in it has waited `batch_timeout_micros`; `num_batch_threads` batches run at once.
 One model call on 32 reviews costs far less than 32 calls on one, which is where the
 throughput under concurrent clients comes from.
+
+One difference: a batch is also closed when nothing else is waiting and a batch thread is idle.
+Waiting then would only add the timeout to a lone request's latency; under load the threads are
+busy, and batches fill while they are.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class Batcher:
         self._queue: "queue.Queue[Optional[_Task]]" = queue.Queue()
         self._pool = concurrent.futures.ThreadPoolExecutor(options.num_batch_threads, thread_name_prefix="batch")
         self._held: List[_Task] = []  # tasks taken from the queue for a batch they did not fit
+        self._busy = 0  # batches submitted and not finished
+        self._busy_lock = threading.Lock()
         self._collector = threading.Thread(target=self._collect, name="batch-collector", daemon=True)
         if options.enabled:
             self._collector.start()
@@ -95,9 +101,14 @@ class Batcher:
             skipped: List[_Task] = []
             while rows < self.options.max_batch_size:
                 try:
-                    task = self._next(deadline - time.monotonic())
+                    task = self._next(0)  # what is already waiting
                 except queue.Empty:
-                    break
+                    if self._idle() or time.monotonic() >= deadline:
+                        break
+                    try:
+                        task = self._next(min(deadline - time.monotonic(), 0.0002))
+                    except queue.Empty:
+                        continue
                 if task is None:
                     self._queue.put(None)
                     break
@@ -109,9 +120,22 @@ class Batcher:
                     if task.key == first.key:
                         break  # would overflow this batch: it starts the next one
             self._held = skipped + self._held
+            with self._busy_lock:
+                self._busy += 1
             self._pool.submit(self._run_batch, batch)
 
+    def _idle(self) -> bool:
+        with self._busy_lock:
+            return self._busy < self.options.num_batch_threads
+
     def _run_batch(self, batch: List[_Task]) -> None:
+        try:
+            self._execute(batch)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+
+    def _execute(self, batch: List[_Task]) -> None:
         first = batch[0]
         try:
             inputs = {k: np.concatenate([t.inputs[k] for t in batch]) for k in first.inputs}
@@ -123,7 +147,7 @@ class Batcher:
                 first.future.set_exception(error)
                 return
             for task in batch:  # one bad request must not fail the others: run each alone
-                self._pool.submit(self._run_batch, [task])
+                self._execute([task])
             return
         start = 0
         for task in batch:

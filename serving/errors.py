@@ -46,3 +46,11 @@ def not_found(message: str) -> ServingError:
 def servable_not_found(model: str, version=None) -> ServingError:
     which = f"Latest({model})" if version is None else f"Specific({model}, {version})"
     return not_found(f"Servable not found for request: {which}")
+
+
+def resource_exhausted(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
+def unimplemented(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.UNIMPLEMENTED, message)

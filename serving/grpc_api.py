@@ -13,6 +13,9 @@ from serving import errors
 from serving.predictor import Predictor
 
 
+NO_CLASSIFY_OR_REGRESS = "classify and regress are not served: this model has predict signatures only"
+
+
 def _version(model_spec):
     version = model_spec.version.value if model_spec.HasField("version") else None
     return version, (model_spec.version_label or None)
@@ -60,10 +63,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             context.abort(error.code, error.message)
 
     def Classify(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "classify is not served: this model has predict signatures only")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, NO_CLASSIFY_OR_REGRESS)
 
     def Regress(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "regress is not served: this model has predict signatures only")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, NO_CLASSIFY_OR_REGRESS)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):

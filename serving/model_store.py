@@ -87,6 +87,12 @@ def version_dirs(base_path: str) -> Dict[int, str]:
     return found
 
 
+def _fingerprint(path: str) -> tuple:
+    """Names and sizes of a version's files: enough to notice that a copy has gone on."""
+    return tuple(sorted((os.path.join(root, f), tf.io.gfile.stat(os.path.join(root, f)).length)
+                        for root, _, files in tf.io.gfile.walk(path) for f in files))
+
+
 class ModelStore:
     """The served versions of one model; `poll()` brings them in line with the base path."""
 
@@ -101,7 +107,7 @@ class ModelStore:
         self.labels = dict(labels or {})
         self._on_change = on_change
         self._versions: Dict[int, LoadedVersion] = {}
-        self._failed: Dict[int, str] = {}
+        self._failed: Dict[int, tuple] = {}  # version -> (directory fingerprint, error)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: Optional[threading.Thread] = None
@@ -130,7 +136,7 @@ class ModelStore:
             raise errors.not_found(f"Could not find any versions of model {model_name}")
         with self._lock:
             rows = [{"version": v, "state": "AVAILABLE", "error": ""} for v in self._versions]
-            rows += [{"version": v, "state": "END", "error": e} for v, e in self._failed.items()
+            rows += [{"version": v, "state": "END", "error": e} for v, (_, e) in self._failed.items()
                      if v not in self._versions]
         if version is not None:
             rows = [r for r in rows if r["version"] == version]
@@ -147,33 +153,46 @@ class ModelStore:
 
     # Loading -----------------------------------------------------------------------------
     def poll(self) -> bool:
-        """Loads newly wanted versions, then unloads unwanted ones; True if anything changed."""
+        """Loads the newest N versions that load, then unloads the rest; True if anything changed.
+
+        A version that fails to load is skipped (and reported by `status`), so the one before it
+        stays served, as TF Serving's availability-preserving policy does.
+        """
         on_disk = version_dirs(self.base_path)
-        wanted = sorted(on_disk)[-self.num_versions:]
-        wanted += [v for v in self.labels.values() if v in on_disk and v not in wanted]
-        changed = False
-        for version in wanted:
-            if version in self._versions or version in self._failed:
+        before = set(self._versions)
+        wanted: List[int] = []
+        labelled = {v for v in self.labels.values() if v in on_disk}
+        for version in sorted(on_disk, reverse=True):
+            if len(wanted) >= self.num_versions and version not in labelled:
                 continue
-            started = time.perf_counter()
-            try:
-                loaded = LoadedVersion(self.model_name, version, on_disk[version])
-            except Exception as error:  # a broken version must not take the server down
-                logging.exception("failed to load %s version %d", self.model_name, version)
-                self._failed[version] = f"{type(error).__name__}: {error}"
-                continue
-            with self._lock:
-                self._versions[version] = loaded
-            changed = True
-            logging.info("loaded %s version %d in %.1f s", self.model_name, version, time.perf_counter() - started)
+            if version in self._versions or self._load(version, on_disk[version]):
+                wanted.append(version)
         with self._lock:
             for version in [v for v in self._versions if v not in wanted]:
                 del self._versions[version]  # requests holding it finish on it
-                changed = True
                 logging.info("unloaded %s version %d", self.model_name, version)
+            changed = set(self._versions) != before
         if changed and self._on_change:
             self._on_change(self)
         return changed
+
+    def _load(self, version: int, path: str) -> bool:
+        fingerprint = _fingerprint(path)
+        if self._failed.get(version, (None,))[0] == fingerprint:
+            return False  # failed as it is now; tried again once its files change
+        started = time.perf_counter()
+        try:
+            loaded = LoadedVersion(self.model_name, version, path)
+        except Exception as error:  # a broken version must not take the server down
+            logging.exception("failed to load %s version %d", self.model_name, version)
+            with self._lock:
+                self._failed[version] = (fingerprint, f"{type(error).__name__}: {error}")
+            return False
+        with self._lock:
+            self._versions[version] = loaded
+            self._failed.pop(version, None)
+        logging.info("loaded %s version %d in %.1f s", self.model_name, version, time.perf_counter() - started)
+        return True
 
     def watch(self, poll_seconds: float = 1.0) -> None:
         def loop():

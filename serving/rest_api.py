@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from serving import errors, json_codec, metrics
+from serving import errors, grpc_api, json_codec, metrics
 from serving.predictor import Predictor
 
 # The URL grammar of TF Serving's REST handler: model, then an optional version or label, then
@@ -39,14 +39,12 @@ def _error(error: errors.ServingError) -> JSONResponse:
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise errors.ServingError(errors.grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                  f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
+        raise errors.resource_exhausted(f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise errors.ServingError(errors.grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                      f"Request body exceeds the limit of {limit} bytes")
+            raise errors.resource_exhausted(f"Request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -62,8 +60,7 @@ def create_app(predictor: Predictor, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
                 raise errors.invalid_argument(f"Malformed request: {request.method} {request.url.path}")
             version = int(match["version"]) if match["version"] else None
             if match["method"] in ("classify", "regress"):
-                raise errors.ServingError(errors.grpc.StatusCode.UNIMPLEMENTED,
-                                          f"{match['method']} is not served: this model has predict signatures only")
+                raise errors.unimplemented(grpc_api.NO_CLASSIFY_OR_REGRESS)
             if kind == "status":
                 if match["label"]:
                     raise errors.invalid_argument(f"Malformed request: {request.method} {request.url.path}")

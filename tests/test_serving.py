@@ -288,3 +288,18 @@ def test_serve_refuses_bad_options():
     run = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--max-batch-size", "0", "--local"],
                          capture_output=True, text=True, timeout=120, env={**os.environ, "IMDB_OUTPUT_DIR": "/nonexistent"})
     assert run.returncode == 2 and "max_batch_size" in run.stderr
+
+
+def test_a_broken_version_is_reported_and_the_last_good_one_kept_serving(models, tmp_path):
+    base = tmp_path / MODEL
+    good = publish(models[0], str(base))
+    broken = base / str(good + 1)
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    options = ServerOptions(MODEL, str(base), rest_port=0, grpc_port=0, poll_seconds=0.1)
+    with LocalModelServer(options) as server:
+        status = requests.get(f"{server.rest_url}/v1/models/{MODEL}", timeout=10).json()["model_version_status"]
+        assert [(s["version"], s["state"]) for s in status] == [(str(good + 1), "END"), (str(good), "AVAILABLE")]
+        assert status[0]["status"]["error_message"]
+        with SentimentClient(server.rest_url, "rest", MODEL) as client:
+            np.testing.assert_allclose(client.predict(REVIEWS[:2]), _in_process(models[0], REVIEWS[:2]), atol=1e-6)
