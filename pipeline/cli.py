@@ -1,7 +1,8 @@
 """`./imdb run`: runs the pipeline locally and prints what it did.
 
-    ./imdb run --data ../shared/data/aclImdb_labeled.tar.gz            a sample, ~15 minutes
+    ./imdb run --data ../shared/data/aclImdb_labeled.tar.gz            half the reviews, the tuned model
     ./imdb run --data PATH --full                                      all 50,000 reviews
+    ./imdb run --data PATH --variant embedding                         a notebook BiLSTM
     ./imdb run --data PATH -- --direct_running_mode=multi_processing   Beam options after --
 """
 
@@ -148,7 +149,10 @@ def main(argv=None) -> int:
         return 2
     counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))
     print(f"data: {data_path} ({source.kind}; {counts})")
-    print(f"sample: {settings.sample_fraction:g} of each split; model: {settings.training.variant}, "
+    words = "words and word pairs" if settings.ngrams == 2 else ("words" if settings.ngrams == 1 else
+                                                                 f"up to {settings.ngrams}-grams")
+    print(f"sample: {settings.sample_fraction:g} of each split; text: {words}, vocabulary {settings.max_tokens:,}, "
+          f"{settings.sequence_length} tokens; model: {settings.training.variant}, up to "
           f"{settings.training.epochs} epochs; gate: test accuracy >= {settings.min_accuracy}")
 
     paths = local_runner.LocalPaths(output_dir, args.pipeline_name, args.model_name)

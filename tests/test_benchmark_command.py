@@ -1,0 +1,44 @@
+"""`./imdb benchmark` end to end on a small aclImdb folder: both runs, the results file, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import report
+
+
+@pytest.mark.e2e
+def test_benchmark_writes_results_and_rebuilds_the_report(imdb_folder, tmp_path):
+    results_dir = tmp_path / "docs" / "benchmarks"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "benchmarks.md").write_text(f"# Kept prose\n\n{report.BEGIN}\nold\n{report.END}\n\nafter\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.full_data", "--data", imdb_folder, "--variant", "ngram_bag",
+         "--epochs", "2", "--keras-epochs", "1", "--max-tokens", "200", "--sequence-length", "64",
+         "--min-accuracy", "0", "--label", "tiny", "--results-dir", str(results_dir),
+         "--work-dir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    result = json.loads((results_dir / "tiny.json").read_text())
+    pipeline, keras = result["pipeline"], result["keras"]
+    assert pipeline["examples"]["train"] + pipeline["examples"]["eval"] == 80 and pipeline["examples"]["test"] == 80
+    assert keras["examples"] == {"train": 64, "eval": 16, "test": 80}
+    for run_result in (pipeline, keras):
+        assert 0 <= run_result["test_accuracy"] <= 1
+        assert len(run_result["history"]["val_accuracy"]) == len(run_result["epoch_seconds"])
+        assert run_result["train_examples_per_second"] > 0 and run_result["peak_memory_mb"] > 0
+    assert len(pipeline["epoch_seconds"]) == 2 and len(keras["epoch_seconds"]) == 1
+    assert set(pipeline["seconds"]["components"]) >= {"ImdbExampleGen", "Transform", "Trainer", "Evaluator"}
+    assert result["ratios"]["preprocessing_vs_notebook"] > 0
+    assert result["settings"]["training"]["variant"] == "ngram_bag" and result["settings"]["ngrams"] == 2
+
+    page = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert page.startswith("# Kept prose") and page.rstrip().endswith("after") and "\nold\n" not in page
+    assert "| `tiny` |" in page and "validation_accuracy.png" in page
+    assert os.path.getsize(results_dir / report.PLOT) > 10_000
