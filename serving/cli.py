@@ -56,6 +56,7 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-batching", action="store_true", help="run every request on its own")
     p.add_argument("--model-server", help="path of tensorflow_model_server (default: PATH)")
     p.add_argument("--local", action="store_true", help="use the project's server even if TF Serving is installed")
+    p.add_argument("--pid-file", help="write the server's process id here (for stopping it with kill)")
     return p
 
 
@@ -76,6 +77,8 @@ def serve(argv=None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.pid_file:
+        _write_atomically(args.pid_file, f"{os.getpid()}\n")  # exec keeps the id
     if binary:
         config_dir = tempfile.mkdtemp(prefix="tf-serving-config-")
         argv = tf_serving.command(binary, options, config_dir)
@@ -99,7 +102,15 @@ def serve(argv=None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop()
+    if args.pid_file and os.path.exists(args.pid_file):
+        os.remove(args.pid_file)
     return 0
+
+
+def _write_atomically(path: str, text: str) -> None:
+    with open(path + ".tmp", "w") as out:
+        out.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def predict_parser() -> argparse.ArgumentParser:
