@@ -72,16 +72,20 @@ def in_process(model_dir: str, batch_latency_calls: int, throughput_seconds: flo
     return {"batch1": _percentiles(latencies), "batch32_reviews_per_second": done / (time.perf_counter() - started)}
 
 
-def _client_worker(protocol: str, target: str, threads: int, requests_per_thread: int, per_request: int) -> dict:
-    """One load-generating process: THREADS clients, each sending requests of PER_REQUEST reviews."""
+def _split(total: int, parts: int) -> list:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def _client_worker(protocol: str, target: str, threads: int, requests: int, per_request: int) -> dict:
+    """One load-generating process: THREADS clients sharing REQUESTS requests of PER_REQUEST reviews."""
     from serving.client import SentimentClient
 
     texts = reviews()
 
-    def one_client(seed):
+    def one_client(seed, count):
         latencies, errors = [], []
         with SentimentClient(target, protocol) as client:
-            for i in range(requests_per_thread):
+            for i in range(count):
                 started = time.perf_counter()
                 try:
                     first = (seed + i) % len(texts)
@@ -92,18 +96,18 @@ def _client_worker(protocol: str, target: str, threads: int, requests_per_thread
         return latencies, errors
 
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        parts = list(pool.map(one_client, range(threads)))
+        parts = list(pool.map(one_client, range(threads), _split(requests, threads)))
     return {"latencies": [x for p in parts for x in p[0]], "errors": [x for p in parts for x in p[1]]}
 
 
 def load(protocol: str, target: str, clients: int, total_requests: int, per_request: int = 1) -> dict:
     processes = min(clients, 4)
-    per_thread = max(1, total_requests // clients)
-    threads = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    threads = _split(clients, processes)
+    requests = [sum(_split(total_requests, clients)[sum(threads[:i]):sum(threads[:i + 1])]) for i in range(processes)]
     started = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(processes) as pool:
         parts = list(pool.map(_client_worker, [protocol] * processes, [target] * processes, threads,
-                              [per_thread] * processes, [per_request] * processes))
+                              requests, [per_request] * processes))
     wall = time.perf_counter() - started
     latencies = [x for p in parts for x in p["latencies"]]
     errors = [x for p in parts for x in p["errors"]]
