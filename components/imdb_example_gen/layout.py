@@ -8,6 +8,7 @@ archive is read as a stream, never extracted, so a corrupt one leaves nothing be
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import re
 import tarfile
@@ -118,9 +119,34 @@ class _HashingReader:
         return data
 
 
+class _Prefixed:
+    """A read-only stream that gives back the bytes already peeked at, then the rest."""
+
+    def __init__(self, head: bytes, raw):
+        self._head, self._raw = head, raw
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._raw.read(size)
+        if size < 0:
+            data, self._head = self._head + self._raw.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data + (self._raw.read(size - len(data)) if size > len(data) else b"")
+
+
 def _open_archive(path: str, fileobj) -> tarfile.TarFile:
+    """A streaming TarFile; gzip is decoded by the gzip module, which notices a truncated stream.
+
+    tarfile's own streaming decompression ends quietly when a truncated archive happens to stop
+    inside a tar header, as if the archive had ended there.
+    """
+    head = fileobj.read(2)
+    stream = _Prefixed(head, fileobj)
     try:
-        return tarfile.open(fileobj=fileobj, mode="r|*")
+        if head == b"\x1f\x8b":
+            return tarfile.open(fileobj=gzip.GzipFile(fileobj=stream, mode="rb"), mode="r|")
+        return tarfile.open(fileobj=stream, mode="r|*")
     except (tarfile.ReadError, zlib.error, EOFError, OSError) as error:
         raise DataLayoutError(
             f"IMDB data file {path!r} is not a readable tar archive ({error}); "
