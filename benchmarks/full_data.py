@@ -30,6 +30,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import report  # noqa: E402
+from pipeline import atomic_files  # noqa: E402
 from pipeline import cli as pipeline_cli  # noqa: E402
 
 # The notebook's reported test accuracies (the course notebook, full IMDB test set).
@@ -136,9 +137,7 @@ def main(argv=None) -> int:
 
     os.makedirs(args.results_dir, exist_ok=True)
     path = os.path.join(args.results_dir, f"{label}.json")
-    with open(path + ".tmp", "w") as out:
-        json.dump(result, out, indent=1)
-    os.replace(path + ".tmp", path)
+    atomic_files.write_text(path, json.dumps(result, indent=1))
     print(f"[benchmark {label}] results: {path}")
     print(f"[benchmark {label}] report: {report.write(args.results_dir)}")
     return 0

@@ -31,6 +31,7 @@ from components.imdb_example_gen import layout  # noqa: E402
 from components.model import glove, models  # noqa: E402
 from components.model.hparams import TrainingConfig  # noqa: E402
 from components.model.trainer import EpochTimer  # noqa: E402
+from pipeline import atomic_files  # noqa: E402
 
 VALIDATION_SPLIT = 0.2
 SEED = 1337
@@ -125,9 +126,7 @@ def main(argv=None) -> int:
     result["seconds"]["extract"] = extract_seconds
     result["seconds"]["preprocessing"] = sum(result["seconds"][k] for k in ("list_files", "adapt", "vectorize_all"))
     result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with open(args.out + ".tmp", "w") as out:
-        json.dump(result, out, indent=1)
-    os.replace(args.out + ".tmp", args.out)
+    atomic_files.write_text(args.out, json.dumps(result, indent=1))
     return 0
 
 

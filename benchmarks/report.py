@@ -12,6 +12,8 @@ import json
 import os
 import statistics
 
+from pipeline import atomic_files
+
 RESULTS_DIR = "docs/benchmarks"
 PLOT = "validation_accuracy.png"
 BEGIN, END = "<!-- results:begin (benchmarks/report.py) -->", "<!-- results:end -->"
@@ -120,9 +122,7 @@ def write(results_dir: str = RESULTS_DIR) -> str:
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{page} lacks the markers {BEGIN} ... {END}")
     text = text[:text.index(BEGIN)] + measured + text[text.index(END) + len(END):]
-    with open(page + ".tmp", "w") as out:
-        out.write(text)
-    os.replace(page + ".tmp", page)
+    atomic_files.write_text(page, text)
     return page
 
 

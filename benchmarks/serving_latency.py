@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from pipeline import atomic_files
+
 WORDS = ("the film movie story acting plot characters great good bad boring wonderful terrible "
          "performance director scenes script funny beautiful worst best music ending not really "
          "very loved hated watch again never enjoyed waste time brilliant dull cast").split()
@@ -186,12 +188,8 @@ def write(result: dict, out: str) -> None:
             f"| {e['batched_requests']['reviews_per_second']:.0f} "
             f"({e['batched_requests']['reviews_per_second'] / base['batch32_reviews_per_second']:.2f}x) "
             f"| {e['long_run_32_clients']['errors']} of {e['long_run_32_clients']['requests']:,} |")
-    with open(out + ".json.tmp", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(out + ".json.tmp", out + ".json")
-    with open(out + ".md.tmp", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(out + ".md.tmp", out + ".md")
+    atomic_files.write_text(out + ".json", json.dumps(result, indent=1))
+    atomic_files.write_text(out + ".md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter goes nowhere useful
 
 from components.model import hparams  # noqa: E402
+from pipeline import atomic_files  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 
@@ -165,9 +166,7 @@ def main(argv=None) -> int:
         return 1
     print(summary.render(time.monotonic() - started))
     summary_path = os.path.join(paths.output_dir, "last_run_summary.json")
-    with open(summary_path + ".tmp", "w") as out:
-        out.write(summary.to_json())
-    os.replace(summary_path + ".tmp", summary_path)
+    atomic_files.write_text(summary_path, summary.to_json())
     return 0
 
 

@@ -23,7 +23,7 @@ import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipeline import configs  # noqa: E402
+from pipeline import atomic_files, configs  # noqa: E402
 from pipeline.local_runner import LocalPaths  # noqa: E402
 from serving.batching import BatchingOptions  # noqa: E402
 from serving.client import DEFAULT_PORTS, PROTOCOLS, SentimentClient, ServingRequestError  # noqa: E402
@@ -78,7 +78,7 @@ def serve(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.pid_file:
-        _write_atomically(args.pid_file, f"{os.getpid()}\n")  # exec keeps the id
+        atomic_files.write_text(args.pid_file, f"{os.getpid()}\n")  # exec keeps the id
     if binary:
         config_dir = tempfile.mkdtemp(prefix="tf-serving-config-")
         argv = tf_serving.command(binary, options, config_dir)
@@ -106,11 +106,6 @@ def serve(argv=None) -> int:
         os.remove(args.pid_file)
     return 0
 
-
-def _write_atomically(path: str, text: str) -> None:
-    with open(path + ".tmp", "w") as out:
-        out.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def predict_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from typing import List, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from pipeline import atomic_files
 from serving import metrics
 from serving.local_server import ServerOptions
 
@@ -60,9 +61,7 @@ def command(binary: str, options: ServerOptions, config_dir: str) -> List[str]:
              "monitoring.config": monitoring_config()}
     os.makedirs(config_dir, exist_ok=True)
     for name, text in files.items():
-        with open(os.path.join(config_dir, name + ".tmp"), "w") as out:
-            out.write(text)
-        os.replace(os.path.join(config_dir, name + ".tmp"), os.path.join(config_dir, name))
+        atomic_files.write_text(os.path.join(config_dir, name), text)
     argv = [binary, f"--port={options.grpc_port}", f"--rest_api_port={options.rest_port}",
             f"--model_config_file={os.path.join(config_dir, 'models.config')}",
             f"--monitoring_config_file={os.path.join(config_dir, 'monitoring.config')}",
