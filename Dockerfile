@@ -17,6 +17,7 @@ COPY setup.py pyproject.toml ./
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY serving/ serving/
+COPY kubeflow/ kubeflow/
 # --no-build-isolation: build with the locked setuptools already in the venv, fetch nothing.
 RUN pip install --no-deps --no-build-isolation --no-cache-dir . && rm -rf /src/build
 WORKDIR /

@@ -11,7 +11,7 @@ setup(
     version="0.1.0",
     description="TFX pipeline for IMDB review sentiment: aclImdb -> TextVectorization -> model -> TF Serving",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
-                                    "serving", "serving.*"]),
+                                    "serving", "serving.*", "kubeflow", "kubeflow.*"]),
     python_requires=">=3.10,<3.14",
     install_requires=[
         "tfx==1.21.0",

@@ -1,24 +1,48 @@
 """The Evaluator's gate: which models are good enough to push.
 
 A candidate is blessed when, on the whole test split, its binary accuracy is at least
-`min_accuracy` and it is no worse than the latest blessed model by more than `max_drop`
-(the change threshold only applies once a blessed baseline exists).
+`min_accuracy` and it is no worse than the baseline (the model being served now, found by
+`served_baseline`) by more than `max_drop`; with nothing served yet the change threshold does not
+apply.
+
+The two thresholds are parameters of the Evaluator's execution, not baked into its eval_config at
+compile time, so that a Kubeflow run can set them (`./imdb submit --param min_accuracy=0.9`): the
+executor builds the eval_config from them when it runs. Bad values fail the run with the
+parameter named, before any evaluation.
 
 The protos come from config_pb2: the `tfma` package's top-level aliases depend on import order.
 """
 
 from __future__ import annotations
 
-from tensorflow_model_analysis.proto import config_pb2 as tfma
+import math
+from typing import Any, Dict, List, Union
 
-from components import features
+from tensorflow_model_analysis.proto import config_pb2 as tfma
+from tfx import types
+from tfx.components.evaluator import component as evaluator_component
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.orchestration import data_types
+from tfx.types import component_spec, standard_artifacts, standard_component_specs
+from tfx.utils import json_utils, proto_utils
+
+from components import features, served_baseline
+
+MIN_ACCURACY_KEY = "min_accuracy"
+MAX_DROP_KEY = "max_accuracy_drop"
+
+
+def check_thresholds(min_accuracy: float, max_drop: float) -> None:
+    """Raises ValueError naming the threshold that is not a usable number."""
+    if not (isinstance(min_accuracy, (int, float)) and 0 <= min_accuracy <= 1):
+        raise ValueError(f"{MIN_ACCURACY_KEY} must be a number in [0, 1], not {min_accuracy}")
+    if not (isinstance(max_drop, (int, float)) and math.isfinite(max_drop) and 0 <= max_drop <= 1):
+        raise ValueError(f"{MAX_DROP_KEY} must be a number in [0, 1], not {max_drop}")
 
 
 def eval_config(min_accuracy: float, max_drop: float = 0.0) -> tfma.EvalConfig:
-    if not 0 <= min_accuracy <= 1:
-        raise ValueError(f"min_accuracy must be in [0, 1], not {min_accuracy}")
-    if max_drop < 0:
-        raise ValueError(f"max_drop must not be negative, not {max_drop}")
+    check_thresholds(min_accuracy, max_drop)
     accuracy_gate = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -37,3 +61,54 @@ def eval_config(min_accuracy: float, max_drop: float = 0.0) -> tfma.EvalConfig:
                 tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_gate)]),
             tfma.MetricConfig(class_name="AUC"),
         ])])
+
+
+class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
+    PARAMETERS = {
+        **standard_component_specs.EvaluatorSpec.PARAMETERS,
+        MIN_ACCURACY_KEY: component_spec.ExecutionParameter(type=float),
+        MAX_DROP_KEY: component_spec.ExecutionParameter(type=float),
+    }
+
+
+class Executor(evaluator_executor.Executor):
+    """TFX's Evaluator, with the gate built from this run's thresholds and an absent baseline dropped."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        properties = dict(exec_properties)
+        gate = eval_config(float(properties.pop(MIN_ACCURACY_KEY)), float(properties.pop(MAX_DROP_KEY)))
+        properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(gate)
+        inputs = dict(input_dict)
+        baseline = [m for m in inputs.pop(standard_component_specs.BASELINE_MODEL_KEY, [])
+                    if served_baseline.is_present(m)]
+        if baseline:
+            inputs[standard_component_specs.BASELINE_MODEL_KEY] = baseline
+        super().Do(inputs, output_dict, properties)
+
+
+Threshold = Union[float, data_types.RuntimeParameter]
+
+
+class GatedEvaluator(evaluator_component.Evaluator):
+    """The Evaluator, gating on test accuracy and on the served baseline."""
+
+    SPEC_CLASS = GatedEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+                 baseline_model: types.BaseChannel, min_accuracy: Threshold,
+                 max_accuracy_drop: Threshold, example_splits: List[str]):
+        if not isinstance(min_accuracy, data_types.RuntimeParameter) and \
+                not isinstance(max_accuracy_drop, data_types.RuntimeParameter):
+            check_thresholds(min_accuracy, max_accuracy_drop)
+        spec = GatedEvaluatorSpec(
+            examples=examples, model=model, baseline_model=baseline_model,
+            # A placeholder the executor replaces; its presence selects TFMA's eval_config path.
+            eval_config=eval_config(0.0),
+            example_splits=json_utils.dumps(example_splits),
+            min_accuracy=min_accuracy, max_accuracy_drop=max_accuracy_drop,
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing))
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -65,7 +65,9 @@ _build_venv() {
     [ -f "$dir/.complete" ] && return 0
     _say "building the virtual environment in $dir (one time, a few minutes)"
     rm -rf "$dir"
-    _logged "$_repo/env/install.sh" --no-system "$dir"
+    # Every step checks its own status: callers run this in an `||` list, where `set -e` is off,
+    # so a failed install must not go on to be marked complete (and prune the working one).
+    _logged "$_repo/env/install.sh" --no-system "$dir" || return 1
     touch "$dir/.complete"
     _prune "$IMDB_CACHE" venv "$(_venv_key)"
 }
@@ -90,7 +92,8 @@ _build_userland() {
         [ "$(id -u)" = 0 ] || { _say "building the Debian 13 userland needs root (debootstrap)"; return 1; }
         if ! command -v debootstrap >/dev/null 2>&1; then
             _say "installing debootstrap"
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } \
+                || { _say "could not install debootstrap"; return 1; }
         fi
         _say "building the Debian 13 userland in $root (one time, about a minute)"
         started=$SECONDS
@@ -107,7 +110,7 @@ _build_userland() {
         _say "installing the locked Python dependencies into the userland (one time, a few minutes)"
         started=$SECONDS
         rm -rf "$root/env/venv-$key"
-        _logged _in_userland "$root" "$_SYSTEM_PATH" "$_repo/env/install.sh" "/env/venv-$key"
+        _logged _in_userland "$root" "$_SYSTEM_PATH" "$_repo/env/install.sh" "/env/venv-$key" || return 1
         touch "$root/env/venv-$key/.complete"
         _prune "$root/env" venv "$key"
         _say "Python environment ready in $((SECONDS - started)) s"

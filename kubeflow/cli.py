@@ -28,12 +28,9 @@ def compile_parser() -> argparse.ArgumentParser:
     pipeline_cli.add_pipeline_options(p)
     k = p.add_argument_group("Kubeflow")
     k.add_argument("--image", required=True, help="the image built from this repository's Dockerfile")
-    k.add_argument("--pipeline-root", required=True,
-                   help="gs://..., s3://... (MinIO), or a path on --volume-claim")
-    k.add_argument("--serving-dir", help="where the Pusher writes <model name>/<version>/ "
-                   "(default <pipeline root>/serving_model)")
-    k.add_argument("--volume-claim", help="PVC holding the pipeline root when it is a path")
-    k.add_argument("--volume-mount-path", help="where that PVC is mounted in every pod")
+    k.add_argument("--pipeline-root", required=True, help="gs://BUCKET/PATH, where artifacts go")
+    k.add_argument("--serving-dir", help="gs:// directory the Pusher writes <model name>/<version>/ "
+                   "into (default <pipeline root>/serving_model)")
     k.add_argument("--gpus", type=int, default=1, help="GPUs for the Trainer (0: CPU only)")
     k.add_argument("--gpu-resource", default="nvidia.com/gpu")
     k.add_argument("--gpu-node-selector", action="append", metavar="KEY=VALUE",
@@ -52,13 +49,14 @@ def compile_parser() -> argparse.ArgumentParser:
 
 
 def compile_main(argv) -> int:
-    from kubeflow import kubeflow_v2_runner, platform
+    from kubeflow import backend_rules, kubeflow_v2_runner, platform
 
     args = compile_parser().parse_args(argv)
     if not args.data:
         print("error: --data is required: the aclImdb archive or folder as the pods see it", file=sys.stderr)
         return 2
     try:
+        platform.check_object_store_path("--data", args.data)
         settings = pipeline_cli.settings_from(args, args.data, full_by_default=True)
         settings.validate()
         kubeflow = platform.KubeflowSettings(
@@ -71,12 +69,15 @@ def compile_main(argv) -> int:
             if args.gpu_node_selector else platform.KubeflowSettings.gpu_node_selector,
             gpu_tolerations=tuple(args.gpu_toleration) if args.gpu_toleration
             else platform.KubeflowSettings.gpu_tolerations,
-            trainer_cpu=args.trainer_cpu, trainer_memory_gib=args.trainer_memory_gib,
-            volume_claim=args.volume_claim, volume_mount_path=args.volume_mount_path)
+            trainer_cpu=args.trainer_cpu, trainer_memory_gib=args.trainer_memory_gib)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    compiled = kubeflow_v2_runner.compile_pipeline(settings, kubeflow, args.output_dir, args.pipeline_name)
+    try:
+        compiled = kubeflow_v2_runner.compile_pipeline(settings, kubeflow, args.output_dir, args.pipeline_name)
+    except backend_rules.Refused as refusal:
+        print(f"error: Kubeflow Pipelines 2.17 would refuse this pipeline: {refusal}", file=sys.stderr)
+        return 1
     print(f"pipeline for a KFP v2 server: {compiled.pipeline_yaml}")
     print(f"PipelineJob for Vertex AI:    {compiled.pipeline_job_json}")
     print(f"TF Serving manifests:         {compiled.serving_yaml}")
@@ -132,8 +133,12 @@ def submit_main(argv) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    done = submit.submit(args.package, args.host, args.pipeline_name, args.experiment, args.run_name,
-                         args.namespace, parameters)
+    try:
+        done = submit.submit(args.package, args.host, args.pipeline_name, args.experiment, args.run_name,
+                             args.namespace, parameters)
+    except submit.Refused as refusal:
+        print(f"error: the Kubeflow Pipelines server refused it: {refusal}", file=sys.stderr)
+        return 1
     print(f"run {done.run_id} started (pipeline {done.pipeline_id}, version {done.pipeline_version_id}, "
           f"experiment {done.experiment_id})")
     return 0

@@ -5,6 +5,15 @@ differ. TFX writes a PipelineJob (Vertex's wrapper); an open-source KFP v2 serve
 PipelineSpec inside it, plus a Kubernetes platform spec, as a two-document YAML file. Both are
 written, each to a temporary name first, then renamed.
 
+What open-source KFP 2.17 needs, and how it is met here (kubeflow/backend_rules.py cites the
+backend's source for each rule, and checks the result before it is written):
+- PipelineSpec schema 2.1.0, with typed run parameters (RUN_PARAMETERS of pipeline.py);
+- container executors only: the pipeline has no resolver;
+- every task's command is kubeflow.container_entrypoint, which hides the `executor-logs` output
+  KFP's driver adds from TFX's entrypoint;
+- no cache for the tasks whose result KFP's cache key cannot see: the served-model baseline,
+  and ImdbExampleGen (the key holds the data's path, not its content).
+
 Components reach their code by dotted path inside the image (no module file on a remote file
 system, which fails at compile time).
 """
@@ -15,17 +24,22 @@ import dataclasses
 import json
 import os
 import tempfile
-from typing import List
+from typing import Dict
 
 import yaml
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
-from kubeflow import serving_manifests
+from kubeflow import backend_rules, serving_manifests
 from kubeflow.platform import KubeflowSettings
 from pipeline import configs
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import RUN_PARAMETERS, UNCACHED_NODES, RuntimeParameter, create_pipeline
+
+ENTRYPOINT = ["python", "-m", "kubeflow.container_entrypoint"]
+EXAMPLE_GEN_NODE = "ImdbExampleGen"
+# UNCACHED_NODES, and on Kubeflow also ExampleGen, whose data KFP's cache key cannot see.
+KFP_UNCACHED_TASKS = (*UNCACHED_NODES, EXAMPLE_GEN_NODE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +56,34 @@ def _write_atomically(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def run_parameters(settings: configs.PipelineSettings) -> Dict[str, RuntimeParameter]:
+    """create_pipeline's arguments that each run may set, defaulting to SETTINGS."""
+    defaults = {**settings.as_kwargs(), "epochs": settings.training.epochs}
+    return {argument: RuntimeParameter(name=name, ptype=ptype, default=ptype(defaults[argument]))
+            for argument, (name, ptype) in RUN_PARAMETERS.items()}
+
+
+def set_parameter_defaults(spec: pipeline_spec_pb2.PipelineSpec, parameters: Dict[str, RuntimeParameter]) -> None:
+    """Writes each run parameter's default into the root's input definitions.
+
+    TFX puts defaults only in the PipelineJob's runtimeConfig, which a KFP server never sees: it
+    would then require every parameter at run creation (apiserver/template/v2_template.go,
+    validatePipelineJobInputs); with defaults here it fills the missing ones itself
+    (v2/compiler/argocompiler/argo.go, Compile).
+    """
+    for parameter in parameters.values():
+        definition = spec.root.input_definitions.parameters[parameter.name]
+        definition.default_value.CopyFrom(struct_pb2.Value(
+            string_value=parameter.default) if parameter.ptype is str else struct_pb2.Value(
+            number_value=parameter.default))
+        definition.is_optional = True
+
+
+def disable_caching(spec: pipeline_spec_pb2.PipelineSpec, tasks) -> None:
+    for task in tasks:
+        spec.root.dag.tasks[task].caching_options.enable_cache = False
+
+
 def pipeline_spec_from_job(job: dict, pipeline_root: str) -> pipeline_spec_pb2.PipelineSpec:
     """The PipelineSpec inside TFX's PipelineJob, parsed strictly (unknown fields fail)."""
     spec = pipeline_spec_pb2.PipelineSpec()
@@ -52,36 +94,43 @@ def pipeline_spec_from_job(job: dict, pipeline_root: str) -> pipeline_spec_pb2.P
 
 def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSettings, output_dir: str,
                      pipeline_name: str = configs.PIPELINE_NAME) -> CompiledPipeline:
+    """Writes the pipeline for KFP, for Vertex and TF Serving's manifests; raises
+    backend_rules.Refused (nothing written) if KFP would refuse the pipeline."""
+    parameters = run_parameters(settings)
     pipeline = create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=kubeflow.pipeline_root,
         serving_model_dir=kubeflow.pusher_destination,
         beam_pipeline_args=list(kubeflow.beam_args),
         trainer_resources=kubeflow.trainer_resources(),
-        **settings.as_kwargs())
+        **{**settings.as_kwargs(), **parameters})
     os.makedirs(output_dir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output_dir) as scratch:
         runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
             config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-                default_image=kubeflow.image, display_name=pipeline_name),
+                default_image=kubeflow.image, default_commands=ENTRYPOINT, display_name=pipeline_name,
+                use_pipeline_spec_2_1=True),
             output_dir=scratch, output_filename="pipeline_job.json")
         runner.run(pipeline, write_out=True)
         with open(os.path.join(scratch, "pipeline_job.json")) as f:
             job = json.load(f)
 
     spec = pipeline_spec_from_job(job, kubeflow.pipeline_root)
-    executors: List[str] = sorted(  # the ones that run a container (resolvers do not)
-        name for name, executor in spec.deployment_spec["executors"].items() if "container" in executor)
-    platform = kubeflow.platform_spec(executors)
+    set_parameter_defaults(spec, parameters)
+    disable_caching(spec, KFP_UNCACHED_TASKS)
+    platform = kubeflow.platform_spec(sorted(backend_rules.container_executors(spec)))
     documents = [json_format.MessageToDict(spec)]
     if platform.platforms:
         documents.append(json_format.MessageToDict(platform))
+    pipeline_yaml = yaml.safe_dump_all(documents, sort_keys=True)
+    backend_rules.load_upload(pipeline_yaml).check_run({})
+    job["pipelineSpec"] = documents[0]  # Vertex runs the same spec
 
     compiled = CompiledPipeline(
         pipeline_yaml=os.path.join(output_dir, f"{pipeline_name}.yaml"),
         pipeline_job_json=os.path.join(output_dir, f"{pipeline_name}.pipeline_job.json"),
         serving_yaml=os.path.join(output_dir, f"{kubeflow.model_name}-serving.yaml"))
-    _write_atomically(compiled.pipeline_yaml, yaml.safe_dump_all(documents, sort_keys=True))
+    _write_atomically(compiled.pipeline_yaml, pipeline_yaml)
     _write_atomically(compiled.pipeline_job_json, json.dumps(job, indent=1, sort_keys=True))
     _write_atomically(compiled.serving_yaml, yaml.safe_dump_all(serving_manifests.manifests(kubeflow), sort_keys=False))
     return compiled

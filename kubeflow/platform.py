@@ -25,12 +25,26 @@ DEFAULT_BEAM_ARGS: Tuple[str, ...] = ("--direct_running_mode=multi_processing", 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 
+# What KFP's launcher accepts as a pipeline root (backend/src/v2/objectstore/config.go) and what
+# the image's TensorFlow can read and write: TensorFlow 2.21 registers gs:// (not s3://), so
+# s3://, minio:// and volume paths are refused at compile time rather than in a failed pod.
+SUPPORTED_SCHEME = "gs://"
+
+
+def check_object_store_path(what: str, path: str) -> None:
+    if not path.startswith(SUPPORTED_SCHEME) or len(path) <= len(SUPPORTED_SCHEME):
+        raise ValueError(
+            f"{what} {path!r} must be a gs:// path: Kubeflow's launcher accepts only object-store "
+            "pipeline roots (gs://, s3://, minio://), and of those the image's TensorFlow has a file "
+            "system for gs:// only")
+
+
 @dataclasses.dataclass(frozen=True)
 class KubeflowSettings:
     """What differs between clusters; the pipeline itself is the same as the local one."""
 
     image: str
-    pipeline_root: str  # gs://..., s3://... (MinIO), or a path on a volume every pod mounts
+    pipeline_root: str  # gs://...
     serving_model_dir: Optional[str] = None  # default: <pipeline_root>/serving_model/<model name>
     model_name: str = configs.MODEL_NAME
     beam_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
@@ -40,23 +54,14 @@ class KubeflowSettings:
     gpu_tolerations: Tuple[str, ...] = ("nvidia.com/gpu",)  # taint keys tolerated (Exists, NoSchedule)
     trainer_cpu: float = 4.0
     trainer_memory_gib: float = 16.0
-    volume_claim: Optional[str] = None  # a PVC mounted in every pod, when the root is a path
-    volume_mount_path: Optional[str] = None
 
     def __post_init__(self):
         if not self.image:
             raise ValueError("image must name the container image the components run in")
-        if not self.pipeline_root:
-            raise ValueError("pipeline_root must be set (gs://, s3://, or a mounted volume path)")
+        check_object_store_path("pipeline_root", self.pipeline_root)
+        check_object_store_path("serving directory", self.pusher_destination)
         if self.gpus < 0:
             raise ValueError(f"gpus must not be negative, not {self.gpus}")
-        on_volume = "://" not in self.pipeline_root
-        if on_volume and not (self.volume_claim and self.volume_mount_path):
-            raise ValueError(f"pipeline_root {self.pipeline_root!r} is a path: give the volume claim "
-                             "that holds it and where to mount it (volume_claim, volume_mount_path)")
-        if on_volume and not self.pipeline_root.startswith(self.volume_mount_path.rstrip("/") + "/"):
-            raise ValueError(f"pipeline_root {self.pipeline_root!r} must lie under the volume's "
-                             f"mount path {self.volume_mount_path!r}")
 
     @property
     def pusher_destination(self) -> str:
@@ -83,22 +88,12 @@ class KubeflowSettings:
                 config.tolerations.append(k8s_pb.Toleration(key=key, operator="Exists", effect="NoSchedule"))
         return config
 
-    def volume(self) -> k8s_pb.KubernetesExecutorConfig:
-        config = k8s_pb.KubernetesExecutorConfig()
-        if self.volume_claim:
-            config.pvc_mount.append(k8s_pb.PvcMount(constant=self.volume_claim, mount_path=self.volume_mount_path))
-        return config
-
     def platform_spec(self, executors: List[str]) -> pipeline_spec_pb2.PlatformSpec:
-        """The Kubernetes platform spec: GPU-node scheduling for the Trainer's executor only, and
-        the pipeline root's volume (if it is on one) for every executor."""
+        """The Kubernetes platform spec: GPU-node scheduling for the Trainer's executor only."""
         spec = pipeline_spec_pb2.PlatformSpec()
-        for executor in executors:
-            config = self.volume()
-            if executor == TRAINER_EXECUTOR:
-                config.MergeFrom(self.trainer_scheduling())
-            as_dict = json_format.MessageToDict(config)
+        if TRAINER_EXECUTOR in executors:
+            as_dict = json_format.MessageToDict(self.trainer_scheduling())
             if as_dict:
-                spec.platforms["kubernetes"].deployment_spec.executors[executor].update(as_dict)
+                spec.platforms["kubernetes"].deployment_spec.executors[TRAINER_EXECUTOR].update(as_dict)
         return spec
 

@@ -10,7 +10,9 @@ from typing import Dict, List
 
 from kubeflow.platform import KubeflowSettings
 
-SERVING_IMAGE = "tensorflow/serving:2.19.1"  # the release of the tensorflow-serving-api we pin
+# The TF Serving release built on the TensorFlow that trains the model (and of the
+# tensorflow-serving-api we pin): an older server may lack ops or kernels the model uses.
+SERVING_IMAGE = "tensorflow/serving:2.21.0"
 GRPC_PORT, REST_PORT = 8500, 8501
 
 
@@ -38,9 +40,6 @@ def deployment(settings: KubeflowSettings, name: str, image: str = SERVING_IMAGE
         "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
     }
     pod: dict = {"containers": [container]}
-    if settings.volume_claim:
-        container["volumeMounts"] = [{"name": "models", "mountPath": settings.volume_mount_path, "readOnly": True}]
-        pod["volumes"] = [{"name": "models", "persistentVolumeClaim": {"claimName": settings.volume_claim, "readOnly": True}}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

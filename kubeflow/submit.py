@@ -7,10 +7,25 @@ so the server keeps the history of what ran.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any, Dict, Optional
 
 import kfp
+from kfp_server_api.exceptions import ApiException
+
+
+class Refused(Exception):
+    """The server answered an upload or a run with an error; the message is the server's."""
+
+    @classmethod
+    def from_api(cls, error: ApiException) -> "Refused":
+        try:
+            body = json.loads(error.body or "{}")
+            message = body.get("error_message") or body.get("message") or error.body
+        except (TypeError, ValueError):
+            message = error.body or error.reason
+        return cls(f"HTTP {error.status}: {message}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +39,14 @@ class Submitted:
 def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, run_name: Optional[str] = None,
            namespace: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,
            client: Optional[kfp.Client] = None) -> Submitted:
+    """Raises Refused with the server's message when it refuses the upload or the run."""
+    try:
+        return _submit(pipeline_yaml, host, pipeline_name, experiment, run_name, namespace, parameters, client)
+    except ApiException as error:
+        raise Refused.from_api(error) from None
+
+
+def _submit(pipeline_yaml, host, pipeline_name, experiment, run_name, namespace, parameters, client) -> Submitted:
     client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     exp = client.create_experiment(name=experiment, namespace=namespace)  # gets it if it exists

@@ -10,9 +10,11 @@ import os
 from typing import List, Optional
 
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
+from tfx.proto.orchestration import pipeline_pb2
 
 from pipeline import configs, progress, run_summary
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import UNCACHED_NODES, create_pipeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +53,15 @@ def build(paths: LocalPaths, settings: configs.PipelineSettings,
         **settings.as_kwargs())
 
 
+def compile_for_local(pipeline: tfx.dsl.Pipeline) -> pipeline_pb2.Pipeline:
+    """The pipeline's IR, with caching off for the nodes that must always run (UNCACHED_NODES)."""
+    ir = compiler.Compiler().compile(pipeline)
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in UNCACHED_NODES:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    return ir
+
+
 def run(paths: LocalPaths, settings: configs.PipelineSettings,
         beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
         show_progress: bool = True) -> run_summary.RunSummary:
@@ -59,7 +70,7 @@ def run(paths: LocalPaths, settings: configs.PipelineSettings,
     if show_progress:
         watcher.start()
     try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        tfx.orchestration.LocalDagRunner().run_with_ir(compile_for_local(pipeline))
     finally:
         if show_progress:
             watcher.stop()

@@ -1,26 +1,42 @@
-"""The pipeline's shape, in one place, for every runner (local Beam today, Kubeflow next).
+"""The pipeline's shape, in one place, for every runner (local Beam and Kubeflow Pipelines).
 
-Runners only decide paths and platform settings; everything about what runs in which order,
-and with which configuration, is here.
+Runners only decide paths and platform settings, and which values become parameters of each run;
+everything about what runs in which order, and with which configuration, is here. The pipeline
+has no resolver, so it is the same DAG on every orchestrator (open-source Kubeflow cannot run
+resolvers): the Evaluator's baseline is the model being served, found by `ServedModelBaseline`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import pathlib
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components import accuracy_gate, atomic_pusher, features, text_vectorization
+from components import accuracy_gate, atomic_pusher, features, served_baseline, text_vectorization
 from components.imdb_example_gen import ImdbExampleGen
 from components.model.hparams import TrainingConfig
+from components.model.trainer_component import Trainer
 
 PREPROCESSING_FN = "components.text_vectorization.preprocessing_fn"
 RUN_FN = "components.model.trainer.run_fn"
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+BASELINE_NODE = "ServedModelBaseline"
+# Nodes whose result depends on the world outside the pipeline: no runner may serve them from a cache.
+UNCACHED_NODES = (BASELINE_NODE,)
+
+# What a user may change per run without recompiling (Kubeflow run parameters): argument of
+# create_pipeline -> (run parameter name, type).
+RUN_PARAMETERS = {
+    "data_path": ("data", str),
+    "min_accuracy": ("min_accuracy", float),
+    "max_accuracy_drop": ("max_accuracy_drop", float),
+    "epochs": ("epochs", int),
+}
+RuntimeParameter = tfx.dsl.experimental.RuntimeParameter
 
 
 def code_fingerprint() -> str:
@@ -39,11 +55,12 @@ def code_fingerprint() -> str:
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
-    data_path: str,
+    data_path: Union[str, RuntimeParameter],
     serving_model_dir: str,
     training: TrainingConfig,
-    min_accuracy: float,
-    max_accuracy_drop: float = 0.0,
+    min_accuracy: Union[float, RuntimeParameter],
+    max_accuracy_drop: Union[float, RuntimeParameter] = 0.0,
+    epochs: Union[int, RuntimeParameter, None] = None,
     max_tokens: int = features.DEFAULT_MAX_TOKENS,
     sequence_length: int = features.DEFAULT_SEQUENCE_LENGTH,
     ngrams: int = features.DEFAULT_NGRAMS,
@@ -57,7 +74,8 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> Pusher.
 
-    trainer_resources is a platform setting (CPU, memory, GPUs of the Trainer's container) that
+    The values named in RUN_PARAMETERS may be RuntimeParameters (Kubeflow); `epochs` defaults to
+    training.epochs. trainer_resources is a platform setting (CPU, memory, GPUs of the Trainer's container) that
     only orchestrators running containers (Kubeflow) use; the local runner ignores it.
     """
     code_version = {CODE_FINGERPRINT_KEY: code_fingerprint()}
@@ -84,29 +102,27 @@ def create_pipeline(
             **code_version,
         })
 
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        train_split=features.TRAIN_SPLIT,
+        eval_split=features.EVAL_SPLIT,
+        epochs=training.epochs if epochs is None else epochs,
         custom_config={**training.to_custom_config(), **code_version})
     if trainer_resources is not None:
         trainer.with_platform_config(trainer_resources)
 
-    latest_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    baseline = served_baseline.ServedModelBaseline(serving_model_dir=serving_model_dir).with_id(BASELINE_NODE)
 
-    evaluator = tfx.components.Evaluator(
+    evaluator = accuracy_gate.GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=latest_blessed_model.outputs["model"],
-        eval_config=accuracy_gate.eval_config(min_accuracy, max_accuracy_drop),
-        example_splits=[features.TEST_SPLIT])
+        baseline_model=baseline.outputs["model"],
+        min_accuracy=min_accuracy,
+        max_accuracy_drop=max_accuracy_drop,
+        example_splits=[features.TEST_SPLIT]).with_id("Evaluator")
 
     pusher = atomic_pusher.AtomicPusher(
         model=trainer.outputs["model"],
@@ -119,7 +135,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                    trainer, latest_blessed_model, evaluator, pusher],
+                    trainer, baseline, evaluator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [])

@@ -23,11 +23,12 @@ def review_text(rng: random.Random, positive: bool) -> str:
 
 
 def write_folder(root: str, per_class: int = 40, seed: int = 0, label_noise: float = 0.0,
-                 extras: bool = True) -> str:
+                 extras: bool = True, train_label_noise: float = 0.0) -> str:
     """Writes ROOT/aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt; returns the aclImdb path.
 
     label_noise: the share of test reviews whose text says the opposite of their folder, which
-    caps any model's test accuracy at 1 - label_noise.
+    caps any model's test accuracy at 1 - label_noise. train_label_noise: the same for the
+    training reviews; 0.5 leaves nothing to learn (a model no better than chance).
     """
     rng = random.Random(seed)
     base = os.path.join(root, "aclImdb")
@@ -38,7 +39,8 @@ def write_folder(root: str, per_class: int = 40, seed: int = 0, label_noise: flo
             for review_id in range(per_class):
                 rating = rng.randint(7, 10) if polarity == "pos" else rng.randint(1, 4)
                 says_positive = polarity == "pos"
-                if subset == "test" and review_id < round(label_noise * per_class):
+                noise = label_noise if subset == "test" else train_label_noise
+                if review_id < round(noise * per_class):
                     says_positive = not says_positive
                 with open(os.path.join(folder, f"{review_id}_{rating}.txt"), "w") as out:
                     out.write(review_text(rng, says_positive))

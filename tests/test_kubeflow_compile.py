@@ -1,4 +1,5 @@
-"""The compiled Kubeflow pipeline: a strict PipelineSpec the kfp SDK loads, GPUs on the Trainer only."""
+"""The compiled Kubeflow pipeline: what KFP 2.17 accepts (schema 2.1.0, containers only, typed
+parameters), a strict PipelineSpec the kfp SDK loads, GPUs on the Trainer only."""
 
 from __future__ import annotations
 
@@ -13,33 +14,19 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.model.hparams import TrainingConfig
-from kubeflow import kubeflow_v2_runner
+from kubeflow import backend_rules
 from kubeflow.platform import TRAINER_EXECUTOR, KubeflowSettings
+from kubeflow_specs import DATA, IMAGE, ROOT, compile_pipeline
 from pipeline import configs, pipeline
 
-IMAGE = "registry.example.com/imdb-sentiment-tfx:1.0"
-ROOT = "gs://bucket/tfx"
-DATA = "gs://bucket/data/aclImdb_v1.tar.gz"
 TASKS = {"ImdbExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-         "latest_blessed_model_resolver-model-resolver",
-         "latest_blessed_model_resolver-model-blessing-resolver", "Evaluator", "Pusher"}
+         "ServedModelBaseline", "Evaluator", "Pusher"}
 BEAM_COMPONENTS = ["ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator"]
-
-
-def _compile(tmp_path, **kubeflow):
-    settings = configs.PipelineSettings(data_path=DATA, training=TrainingConfig(variant="glove"),
-                                        min_accuracy=0.85, sample_fraction=1.0)
-    compiled = kubeflow_v2_runner.compile_pipeline(
-        settings, KubeflowSettings(**{"image": IMAGE, "pipeline_root": ROOT, **kubeflow}), str(tmp_path))
-    with open(compiled.pipeline_yaml) as f:
-        documents = list(yaml.safe_load_all(f))
-    return compiled, documents
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    return _compile(tmp_path_factory.mktemp("kubeflow"))
+    return compile_pipeline(tmp_path_factory.mktemp("kubeflow"))
 
 
 def _executors(spec: dict) -> dict:
@@ -65,7 +52,7 @@ def test_tasks_and_their_dependencies(compiled):
     assert depends["ImdbExampleGen"] == set()
     assert depends["Transform"] == {"ImdbExampleGen", "SchemaGen"}
     assert depends["Trainer"] == {"Transform", "SchemaGen"}
-    assert {"Trainer", "ImdbExampleGen", "latest_blessed_model_resolver-model-resolver"} <= depends["Evaluator"]
+    assert depends["Evaluator"] == {"Trainer", "ImdbExampleGen", "ServedModelBaseline"}
     assert depends["Pusher"] == {"Trainer", "Evaluator"}
 
 
@@ -107,22 +94,75 @@ def test_beam_components_get_the_in_pod_direct_runner(compiled):
         assert "--direct_running_mode=multi_processing" in args, component
 
 
-def test_cpu_only_and_a_volume_for_the_pipeline_root(tmp_path):
-    _, documents = _compile(tmp_path, gpus=0, pipeline_root="/mnt/tfx/root", volume_claim="tfx-data",
-                            volume_mount_path="/mnt/tfx")
-    spec, platform = documents
-    assert "accelerator" not in _executors(spec)[TRAINER_EXECUTOR]["container"]["resources"]
-    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(executors) == {name for name, e in _executors(spec).items() if "container" in e}
-    for config in executors.values():
-        assert config == {"pvcMount": [{"constant": "tfx-data", "mountPath": "/mnt/tfx"}]}
+def test_kfp_accepts_it_schema_2_1_containers_only(compiled):
+    paths, (spec, _) = compiled
+    assert spec["schemaVersion"] == "2.1.0"
+    assert all("container" in e for e in _executors(spec).values())  # no resolver, no importer
+    with open(paths.pipeline_yaml) as f:
+        backend_rules.load_upload(f.read()).check_run({"min_accuracy": 0.9, "epochs": 3})
 
 
-def test_a_root_on_a_path_needs_its_volume():
-    with pytest.raises(ValueError, match="volume claim"):
-        KubeflowSettings(image=IMAGE, pipeline_root="/mnt/tfx/root")
-    with pytest.raises(ValueError, match="must lie under"):
-        KubeflowSettings(image=IMAGE, pipeline_root="/data/root", volume_claim="c", volume_mount_path="/mnt/tfx")
+def test_run_parameters_are_typed_with_the_settings_as_defaults(compiled):
+    _, (spec, _) = compiled
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters == {
+        "data": {"parameterType": "STRING", "defaultValue": DATA, "isOptional": True},
+        "min_accuracy": {"parameterType": "NUMBER_DOUBLE", "defaultValue": 0.85, "isOptional": True},
+        "max_accuracy_drop": {"parameterType": "NUMBER_DOUBLE", "defaultValue": 0.0, "isOptional": True},
+        "epochs": {"parameterType": "NUMBER_INTEGER", "defaultValue": 10.0, "isOptional": True},
+    }
+    tasks = spec["root"]["dag"]["tasks"]
+    uses = {(task, key): value["componentInputParameter"] for task, t in tasks.items()
+            for key, value in t["inputs"].get("parameters", {}).items() if "componentInputParameter" in value}
+    assert uses == {("ImdbExampleGen", "input_base"): "data", ("Evaluator", "min_accuracy"): "min_accuracy",
+                    ("Evaluator", "max_accuracy_drop"): "max_accuracy_drop", ("Trainer", "epochs"): "epochs"}
+
+
+def test_tasks_kfp_cannot_cache_correctly_are_not_cached(compiled):
+    _, (spec, _) = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    uncached = {name for name, task in tasks.items() if not task.get("cachingOptions", {}).get("enableCache")}
+    assert uncached == {"ImdbExampleGen", "ServedModelBaseline"}
+
+
+def test_every_task_runs_through_the_project_entrypoint(compiled):
+    _, (spec, _) = compiled
+    assert {tuple(e["container"]["command"]) for e in _executors(spec).values()} == {
+        ("python", "-m", "kubeflow.container_entrypoint")}
+
+
+def test_the_backend_rules_refuse_what_kfp_refuses(compiled):
+    paths, _ = compiled
+    with open(paths.pipeline_yaml) as f:
+        text = f.read()
+    with pytest.raises(backend_rules.Refused, match="KFP only supports schema version 2.1.0"):
+        backend_rules.load_upload(text.replace("schemaVersion: 2.1.0", "schemaVersion: 2.0.0"))
+    spec, platform = yaml.safe_load_all(text)
+    spec["deploymentSpec"]["executors"]["Pusher_executor"] = {"resolver": {"outputArtifactQueries": {}}}
+    uploaded = backend_rules.load_upload(yaml.safe_dump_all([spec, platform]))
+    with pytest.raises(backend_rules.Refused, match="non-container and non-importer executor not implemented"):
+        uploaded.check_run({})
+    uploaded = backend_rules.load_upload(text)
+    with pytest.raises(backend_rules.Refused, match="min_accuracy requires type double or integer"):
+        uploaded.check_run({"min_accuracy": "high"})
+    with pytest.raises(backend_rules.Refused, match="not required by pipeline: learning_rate"):
+        uploaded.check_run({"learning_rate": 0.1})
+    with pytest.raises(backend_rules.Refused, match="unrecognized pipeline root format"):
+        uploaded.check_run({}, pipeline_root="/mnt/tfx/root")
+    with pytest.raises(backend_rules.Refused, match="unsupported Cloud bucket"):
+        uploaded.check_run({}, pipeline_root="file:///mnt/tfx/root")
+
+
+def test_cpu_only(tmp_path):
+    _, documents = compile_pipeline(tmp_path, gpus=0)
+    assert len(documents) == 1  # no platform spec: nothing to schedule specially
+    assert "accelerator" not in _executors(documents[0])[TRAINER_EXECUTOR]["container"]["resources"]
+
+
+@pytest.mark.parametrize("root", ["/mnt/tfx/root", "s3://bucket/tfx", "minio://bucket/tfx", "gs://"])
+def test_roots_the_image_cannot_write_are_refused_with_the_reason(root):
+    with pytest.raises(ValueError, match="must be a gs:// path.*file system for gs:// only"):
+        KubeflowSettings(image=IMAGE, pipeline_root=root)
 
 
 def test_compile_command(tmp_path):
@@ -141,6 +181,16 @@ def test_compile_command(tmp_path):
     assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][TRAINER_EXECUTOR]["nodeSelector"] == {
         "labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}}
     assert '"one_hot"' in json.dumps(spec).replace('\\"', '"')
+
+
+def test_a_local_data_path_is_refused_before_compiling(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "kubeflow.cli", "compile", "--image", IMAGE, "--pipeline-root", ROOT,
+         "--data", "/home/me/aclImdb", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "--data '/home/me/aclImdb' must be a gs:// path" in result.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_malformed_node_selector_is_named(tmp_path):

@@ -1,10 +1,17 @@
-"""`submit` against a local HTTP server answering the KFP v2 REST API, checking what it is sent."""
+"""`submit` against a local HTTP server answering the KFP v2 REST API, checking what it is sent.
+
+The server refuses what KFP 2.17's API server refuses, by kubeflow.backend_rules (each rule cites
+the backend file it comes from): uploads that are not schema 2.1.0 and runs whose pipeline has a
+resolver executor or whose parameters are undeclared or mistyped. Its error replies have the
+shape of KFP's (HTTP 400, gRPC code 3, the backend's message).
+"""
 
 from __future__ import annotations
 
 import email
 import http.server
 import json
+import pathlib
 import subprocess
 import sys
 import threading
@@ -13,7 +20,8 @@ import urllib.parse
 import pytest
 import yaml
 
-from kubeflow import submit
+from kubeflow import backend_rules, submit
+from kubeflow_specs import compile_pipeline
 
 PREFIX = "/apis/v2beta1"
 
@@ -74,9 +82,17 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
             return self._reply(200, {"pipeline_versions": found, "total_size": len(found)})
         self._reply(404, {"error": f"no route {path}"})
 
+    def _refuse(self, refusal: backend_rules.Refused) -> None:
+        self._reply(400, {"error_message": str(refusal), "code": 3, "message": str(refusal)})
+
     def do_POST(self):
         path, query, body = self._record()
         s = self.state
+        if path in (f"{PREFIX}/pipelines/upload", f"{PREFIX}/pipelines/upload_version"):
+            try:
+                backend_rules.load_upload(self._uploaded_file(body))
+            except backend_rules.Refused as refusal:
+                return self._refuse(refusal)
         if path == f"{PREFIX}/experiments":
             experiment = {**json.loads(body), "experiment_id": f"exp-{len(s['experiments']) + 1}"}
             s["experiments"].append(experiment)
@@ -94,6 +110,13 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
             return self._reply(200, {k: v for k, v in version.items() if k != "package"})
         if path == f"{PREFIX}/runs":
             run = {**json.loads(body), "run_id": f"run-{len(s['runs']) + 1}"}
+            [version] = [v for v in s["versions"]
+                         if v["pipeline_version_id"] == run["pipeline_version_reference"]["pipeline_version_id"]]
+            try:
+                backend_rules.load_upload(version["package"]).check_run(
+                    run.get("runtime_config", {}).get("parameters", {}))
+            except backend_rules.Refused as refusal:
+                return self._refuse(refusal)
             s["runs"].append(run)
             return self._reply(200, run)
         self._reply(404, {"error": f"no route {path}"})
@@ -109,12 +132,11 @@ def kfp_server():
     server.shutdown()
 
 
-@pytest.fixture
-def package(tmp_path):
-    path = tmp_path / "imdb-sentiment.yaml"
-    path.write_text(yaml.safe_dump({"pipelineInfo": {"name": "imdb-sentiment"}, "root": {"dag": {"tasks": {}}},
-                                    "schemaVersion": "2.1.0", "sdkVersion": "tfx-1.21.0"}))
-    return path
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    """The pipeline as ./imdb compile writes it."""
+    compiled, _ = compile_pipeline(tmp_path_factory.mktemp("compiled"))
+    return pathlib.Path(compiled.pipeline_yaml)
 
 
 def test_first_submit_uploads_the_pipeline_then_runs_it(kfp_server, package):
@@ -148,11 +170,44 @@ def test_submit_command(kfp_server, package):
     result = subprocess.run(
         [sys.executable, "-m", "kubeflow.cli", "submit", "--host", host, "--package", str(package),
          "--experiment", "imdb", "--run-name", "from-cli", "--namespace", "team-a",
-         "--param", "epochs=3", "--param", "note=text"],
+         "--param", "epochs=3", "--param", "data=gs://bucket/data/drop-2"],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "run run-1 started" in result.stdout
-    assert state["runs"][0]["runtime_config"]["parameters"] == {"epochs": 3, "note": "text"}
+    assert state["runs"][0]["runtime_config"]["parameters"] == {"epochs": 3, "data": "gs://bucket/data/drop-2"}
     assert state["experiments"][0]["namespace"] == "team-a"
     [upload] = [r for r in state["requests"] if r[1] == f"{PREFIX}/pipelines/upload"]
     assert upload[2]["namespace"] == "team-a"
+
+
+def test_the_server_refuses_an_old_schema_and_submit_says_so(kfp_server, package, tmp_path):
+    host, state = kfp_server
+    old = tmp_path / "old.yaml"
+    old.write_text(package.read_text().replace("schemaVersion: 2.1.0", "schemaVersion: 2.0.0"))
+    result = subprocess.run(
+        [sys.executable, "-m", "kubeflow.cli", "submit", "--host", host, "--package", str(old)],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "KFP only supports schema version 2.1.0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not state["runs"]
+
+
+def test_the_server_refuses_a_resolver(kfp_server, package, tmp_path):
+    host, state = kfp_server
+    spec, platform = yaml.safe_load_all(package.read_text())
+    spec["deploymentSpec"]["executors"]["Pusher_executor"] = {"resolver": {"outputArtifactQueries": {}}}
+    resolver = tmp_path / "resolver.yaml"
+    resolver.write_text(yaml.safe_dump_all([spec, platform]))
+    with pytest.raises(Exception, match="non-container and non-importer executor not implemented"):
+        submit.submit(str(resolver), host, "imdb-sentiment", "imdb")
+    assert not state["runs"]
+
+
+def test_an_undeclared_or_mistyped_parameter_is_refused(kfp_server, package):
+    host, state = kfp_server
+    for parameters, message in (({"note": "x"}, "not required by pipeline: note"),
+                                ({"epochs": "three"}, "epochs requires type double or integer")):
+        with pytest.raises(Exception, match=message):
+            submit.submit(str(package), host, "imdb-sentiment", "imdb", parameters=parameters)
+    assert not state["runs"]

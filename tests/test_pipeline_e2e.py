@@ -18,7 +18,7 @@ from pipeline import configs, local_runner
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = ["ImdbExampleGen", "latest_blessed_model_resolver", "StatisticsGen", "SchemaGen",
+COMPONENTS = ["ImdbExampleGen", "ServedModelBaseline", "StatisticsGen", "SchemaGen",
               "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"]
 UPSTREAM_OF_THE_MODEL = ["ImdbExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
                          "Transform", "Trainer"]

@@ -1,22 +1,24 @@
 """ImdbExampleGen: the TFX component that turns an aclImdb folder or archive into three splits.
 
-Splits, assigned by a hash of each review's file name (see `layout.SplitSelector`):
+Splits, assigned by a golden-ratio sequence over review ids (see `layout.SplitSelector`):
   train  the first (1 - eval_fraction) of aclImdb/train, as the notebook's training set
   eval   the rest of aclImdb/train, as the notebook's validation set
   test   all of aclImdb/test
 `sample_fraction` < 1 keeps the same proportion of each, for runs that must be quick.
 
 Its driver validates the data and fingerprints it before any Beam work starts, so a bad path
-fails at once and a re-run over unchanged data is served from the cache.
+fails at once and a re-run over unchanged data is served from the cache. Orchestrators that run
+no driver (Kubeflow) get the same validation from the executor.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 from tfx import types
 from tfx.components.example_gen import driver, input_processor
 from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 
@@ -71,7 +73,7 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
     DRIVER_CLASS = ImdbDriver
 
-    def __init__(self, input_base: str, eval_fraction: float = 0.2, sample_fraction: float = 1.0):
+    def __init__(self, input_base: Union[str, RuntimeParameter], eval_fraction: float = 0.2, sample_fraction: float = 1.0):
         spec = standard_component_specs.FileBasedExampleGenSpec(
             input_base=input_base,
             input_config=input_config(eval_fraction, sample_fraction),

@@ -1,8 +1,8 @@
 """The Beam side of ImdbExampleGen: reviews in, tf.Examples out, on any Beam runner.
 
 Each split is read by its own `SplitSelector` pattern (`train[0:0.8]`, `test[0:1]`): review files
-are assigned to splits by a hash of their name, so the split is the same on every run and every
-runner. Reviews that break the decoding rule are counted per split; the counts are written beside
+are assigned to splits by a golden-ratio sequence over their ids (layout.SplitSelector), so the
+split is the same on every run and every runner. Reviews that break the decoding rule are counted per split; the counts are written beside
 the examples (`ingestion_report-<split>.json`) and onto the Examples artifact's custom properties.
 """
 
@@ -17,6 +17,7 @@ import apache_beam.io.fileio  # noqa: F401  (not imported by `import apache_beam
 import tensorflow as tf
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.types import artifact_utils, standard_component_specs
 
 from components import features
@@ -116,7 +117,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
            exec_properties: Dict[str, Any]) -> None:
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY])
-        super().Do(input_dict, output_dict, {**exec_properties, REPORT_DIR_KEY: examples.uri})
+        exec_properties = {**exec_properties, REPORT_DIR_KEY: examples.uri}
+        if example_gen_utils.FINGERPRINT_PROPERTY_NAME not in exec_properties:
+            # No driver ran (Kubeflow runs none): validate here, so that a bad path or layout
+            # fails the task with the same message as a local run, before any Beam work.
+            source = layout.locate(exec_properties[standard_component_specs.INPUT_BASE_KEY])
+            exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = source.fingerprint
+        super().Do(input_dict, output_dict, exec_properties)
         for split in artifact_utils.decode_split_names(examples.split_names):
             with tf.io.gfile.GFile(os.path.join(examples.uri, f"ingestion_report-{split}.json")) as f:
                 for issue, count in json.load(f).items():
