@@ -10,8 +10,10 @@ from typing import Dict, List
 
 from kubeflow.platform import KubeflowSettings
 
-# The TF Serving release built on the TensorFlow that trains the model (and of the
-# tensorflow-serving-api we pin): an older server may lack ops or kernels the model uses.
+# The TF Serving release built on the TensorFlow that trains the model: an older server may lack
+# ops or kernels the model uses (tests/test_serving_compatibility.py ties the two). The Python
+# tensorflow-serving-api stays at 2.19.1, as tfx-bsl 1.21 requires (<2.20); it only carries the
+# API's protos, which did not change.
 SERVING_IMAGE = "tensorflow/serving:2.21.0"
 GRPC_PORT, REST_PORT = 8500, 8501
 

@@ -1,4 +1,4 @@
-"""The Evaluator's gate is on the whole test split, against a threshold and the last blessed model."""
+"""The Evaluator's gate is on the whole test split, against a threshold and the served model."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ def test_thresholds_apply_to_the_overall_slice_only():
     assert gate.threshold.change_threshold.absolute.value == pytest.approx(-0.01)
 
 
-def test_bad_thresholds_are_refused():
-    with pytest.raises(ValueError, match="min_accuracy"):
-        accuracy_gate.eval_config(1.5)
-    with pytest.raises(ValueError, match="max_drop"):
-        accuracy_gate.eval_config(0.8, max_drop=-0.1)
+@pytest.mark.parametrize("min_accuracy, max_drop, named", [
+    (1.5, 0.0, "min_accuracy"), (float("nan"), 0.0, "min_accuracy"),
+    (0.8, -0.1, "max_accuracy_drop"), (0.8, float("nan"), "max_accuracy_drop"),
+    (0.8, float("inf"), "max_accuracy_drop")])
+def test_bad_thresholds_are_refused(min_accuracy, max_drop, named):
+    with pytest.raises(ValueError, match=named):
+        accuracy_gate.eval_config(min_accuracy, max_drop)

@@ -23,7 +23,7 @@ def strict_load(document: dict):
 
 @pytest.mark.parametrize("settings", [
     KubeflowSettings(image="i", pipeline_root="gs://bucket/tfx"),
-    KubeflowSettings(image="i", pipeline_root="/mnt/tfx/root", volume_claim="tfx-data", volume_mount_path="/mnt/tfx"),
+    KubeflowSettings(image="i", pipeline_root="gs://bucket/tfx", serving_model_dir="gs://models/imdb"),
 ])
 def test_manifests_are_valid_and_serve_the_pushers_destination(settings, tmp_path):
     path = tmp_path / "serving.yaml"
@@ -40,10 +40,6 @@ def test_manifests_are_valid_and_serve_the_pushers_destination(settings, tmp_pat
     assert deployment.spec.selector.match_labels == deployment.spec.template.metadata.labels
     assert service.spec.selector == deployment.spec.template.metadata.labels
     assert {p.name: p.port for p in service.spec.ports} == {"grpc": 8500, "http": 8501}
-    if settings.volume_claim:
-        [volume] = deployment.spec.template.spec.volumes
-        assert volume.persistent_volume_claim.claim_name == settings.volume_claim
-        assert container.volume_mounts[0].mount_path == settings.volume_mount_path
 
 
 def test_a_misspelled_field_fails():
