@@ -18,6 +18,8 @@ COPY pipeline/ pipeline/
 COPY components/ components/
 COPY serving/ serving/
 COPY kubeflow/ kubeflow/
+# The curated schema, read by ImportSchemaGen in its pod (kubeflow/platform.py: IMAGE_SCHEMA_FILE).
+COPY schema/ schema/
 # --no-build-isolation: build with the locked setuptools already in the venv, fetch nothing.
 RUN pip install --no-deps --no-build-isolation --no-cache-dir . && rm -rf /src/build
 WORKDIR /

@@ -103,6 +103,7 @@ def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSetti
         serving_model_dir=kubeflow.pusher_destination,
         beam_pipeline_args=list(kubeflow.beam_args),
         trainer_resources=kubeflow.trainer_resources(),
+        schema_file=kubeflow.schema_file,
         **{**settings.as_kwargs(), **parameters})
     os.makedirs(output_dir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output_dir) as scratch:

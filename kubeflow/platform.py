@@ -25,6 +25,9 @@ DEFAULT_BEAM_ARGS: Tuple[str, ...] = ("--direct_running_mode=multi_processing", 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 
+# Where the image (Dockerfile) holds the curated schema that ImportSchemaGen reads in its pod.
+IMAGE_SCHEMA_FILE = "/src/schema/schema.pbtxt"
+
 # What KFP's launcher accepts as a pipeline root (backend/src/v2/objectstore/config.go) and what
 # the image's TensorFlow can read and write: TensorFlow 2.21 registers gs:// (not s3://), so
 # s3://, minio:// and volume paths are refused at compile time rather than in a failed pod.
@@ -54,6 +57,7 @@ class KubeflowSettings:
     gpu_tolerations: Tuple[str, ...] = ("nvidia.com/gpu",)  # taint keys tolerated (Exists, NoSchedule)
     trainer_cpu: float = 4.0
     trainer_memory_gib: float = 16.0
+    schema_file: str = IMAGE_SCHEMA_FILE  # as the pods see it
 
     def __post_init__(self):
         if not self.image:

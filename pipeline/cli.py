@@ -60,7 +60,10 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
                       help=f"test accuracy needed to push (default {configs.DEFAULT_MIN_ACCURACY_SAMPLE} "
                            f"on a sample, {configs.DEFAULT_MIN_ACCURACY_FULL} with --full)")
     gate.add_argument("--max-accuracy-drop", type=float, default=0.0,
-                      help="how much worse than the last blessed model is still pushed (default 0)")
+                      help="how much worse than the model being served is still pushed (default 0)")
+    gate.add_argument("--allow-anomalies", action="store_true",
+                      help="proceed when the data breaks the curated schema (schema/schema.pbtxt); "
+                           "the anomalies are listed in the summary")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -103,7 +106,7 @@ def settings_from(args: argparse.Namespace, data_path: str, full_by_default: boo
         max_tokens=_given(args.max_tokens, defaults.max_tokens),
         sequence_length=_given(args.sequence_length, defaults.sequence_length),
         ngrams=_given(args.ngrams, defaults.ngrams), eval_fraction=args.eval_fraction,
-        sample_fraction=sample)
+        sample_fraction=sample, allow_anomalies=args.allow_anomalies)
 
 
 def _given(value, default):
@@ -138,6 +141,7 @@ def main(argv=None) -> int:
     except data_source.DataUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from components import anomaly_gate
     from components.imdb_example_gen import layout
     from pipeline import local_runner
 
@@ -158,8 +162,14 @@ def main(argv=None) -> int:
 
     paths = local_runner.LocalPaths(output_dir, args.pipeline_name, args.model_name)
     print(f"logs: {log_path}")
+    if settings.allow_anomalies:
+        print("anomalies allowed: the run proceeds even if the data breaks the curated schema")
     try:
         summary = local_runner.run(paths, settings, args.beam_args, enable_cache=not args.no_cache)
+    except anomaly_gate.DataAnomalies as error:
+        logging.exception("data anomalies")
+        print(f"error: {error}\n(full log: {log_path})", file=sys.stderr)
+        return 1
     except Exception as error:  # the log has the traceback; the console gets the cause
         logging.exception("pipeline failed")
         print(f"error: the pipeline failed: {error}\n(full log: {log_path})", file=sys.stderr)

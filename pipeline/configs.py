@@ -62,6 +62,7 @@ class PipelineSettings:
     ngrams: int = features.DEFAULT_NGRAMS
     eval_fraction: float = 0.2
     sample_fraction: float = DEFAULT_SAMPLE_FRACTION
+    allow_anomalies: bool = False  # proceed when the data breaks the curated schema (saying so)
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad setting, before any component runs.

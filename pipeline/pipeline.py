@@ -16,7 +16,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components import accuracy_gate, atomic_pusher, features, served_baseline, text_vectorization
+from components import accuracy_gate, anomaly_gate, atomic_pusher, features, served_baseline, text_vectorization
 from components.imdb_example_gen import ImdbExampleGen
 from components.model.hparams import TrainingConfig
 from components.model.trainer_component import Trainer
@@ -24,6 +24,9 @@ from components.model.trainer_component import Trainer
 PREPROCESSING_FN = "components.text_vectorization.preprocessing_fn"
 RUN_FN = "components.model.trainer.run_fn"
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+# The curated schema every run's data must satisfy, as this checkout has it (images: see
+# kubeflow/platform.py's IMAGE_SCHEMA_FILE).
+SCHEMA_FILE = str(pathlib.Path(__file__).resolve().parent.parent / "schema" / "schema.pbtxt")
 BASELINE_NODE = "ServedModelBaseline"
 # Nodes whose result depends on the world outside the pipeline: no runner may serve them from a cache.
 UNCACHED_NODES = (BASELINE_NODE,)
@@ -61,6 +64,8 @@ def create_pipeline(
     min_accuracy: Union[float, RuntimeParameter],
     max_accuracy_drop: Union[float, RuntimeParameter] = 0.0,
     epochs: Union[int, RuntimeParameter, None] = None,
+    allow_anomalies: bool = False,
+    schema_file: str = SCHEMA_FILE,
     max_tokens: int = features.DEFAULT_MAX_TOKENS,
     sequence_length: int = features.DEFAULT_SEQUENCE_LENGTH,
     ngrams: int = features.DEFAULT_NGRAMS,
@@ -83,10 +88,10 @@ def create_pipeline(
         input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction)
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    example_validator = anomaly_gate.GatedExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+        allow_anomalies=allow_anomalies).with_id("ExampleValidator")
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -101,6 +106,7 @@ def create_pipeline(
             text_vectorization.NGRAMS_KEY: ngrams,
             **code_version,
         })
+    transform.add_upstream_node(example_validator)  # bad data stops the run before Transform
 
     trainer = Trainer(
         run_fn=RUN_FN,

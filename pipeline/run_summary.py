@@ -11,6 +11,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
+from google.protobuf import json_format
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
@@ -35,6 +36,7 @@ class RunSummary:
     blessed: Optional[bool]
     pushed_to: Optional[str]
     model_run: Optional[str] = None  # the Trainer's model_run artifact: its history.json and logs
+    anomalies: List[str] = dataclasses.field(default_factory=list)  # allowed with --allow-anomalies
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -44,6 +46,9 @@ class RunSummary:
         lines.append("  examples: " + ", ".join(f"{s} {n:,}" for s, n in self.examples_per_split.items()))
         issues = ", ".join(f"{k} {v}" for k, v in self.skipped_or_repaired.items() if v)
         lines.append("  reviews skipped (empty) or decoded with replacement (invalid UTF-8): " + (issues or "none"))
+        lines.append("  data anomalies: " + ("none" if not self.anomalies else
+                                             "allowed by --allow-anomalies:" + "".join(
+                                                 f"\n    - {a}" for a in self.anomalies)))
         accuracy = "n/a" if self.test_accuracy is None else f"{self.test_accuracy:.4f}"
         lines.append(f"  test accuracy: {accuracy}")
         lines.append(f"  blessed: {'n/a' if self.blessed is None else ('yes' if self.blessed else 'no')}")
@@ -128,7 +133,16 @@ def summarize(metadata_path: str) -> RunSummary:
         test_accuracy=_test_accuracy(outputs),
         blessed=_flag(outputs, "Evaluator", "blessing", "blessed"),
         pushed_to=_pushed_to(outputs),
-        model_run=next((a.uri for a in outputs.get("Trainer", {}).get("model_run", [])), None))
+        model_run=next((a.uri for a in outputs.get("Trainer", {}).get("model_run", [])), None),
+        anomalies=_anomalies(outputs))
+
+
+def _anomalies(outputs) -> List[str]:
+    for artifact in outputs.get("ExampleValidator", {}).get("anomalies", []):
+        if "anomalies" in artifact.custom_properties:
+            value = artifact.custom_properties["anomalies"].struct_value
+            return list(json_format.MessageToDict(value).get("__value__", []))
+    return []
 
 
 def _examples_per_split(outputs) -> Dict[str, int]:

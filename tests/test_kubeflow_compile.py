@@ -19,7 +19,7 @@ from kubeflow.platform import TRAINER_EXECUTOR, KubeflowSettings
 from kubeflow_specs import DATA, IMAGE, ROOT, compile_pipeline
 from pipeline import configs, pipeline
 
-TASKS = {"ImdbExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
          "ServedModelBaseline", "Evaluator", "Pusher"}
 BEAM_COMPONENTS = ["ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator"]
 
@@ -50,8 +50,8 @@ def test_tasks_and_their_dependencies(compiled):
     tasks = spec["root"]["dag"]["tasks"]
     depends = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
     assert depends["ImdbExampleGen"] == set()
-    assert depends["Transform"] == {"ImdbExampleGen", "SchemaGen"}
-    assert depends["Trainer"] == {"Transform", "SchemaGen"}
+    assert depends["Transform"] == {"ImdbExampleGen", "ImportSchemaGen", "ExampleValidator"}  # waits for the data gate
+    assert depends["Trainer"] == {"Transform", "ImportSchemaGen"}
     assert depends["Evaluator"] == {"Trainer", "ImdbExampleGen", "ServedModelBaseline"}
     assert depends["Pusher"] == {"Trainer", "Evaluator"}
 

@@ -28,14 +28,14 @@ import synthetic_imdb
 from components.model.hparams import TrainingConfig
 from kubeflow import local_executor
 from kubeflow_specs import compile_pipeline
-from pipeline import configs
+from pipeline import configs, pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BUCKET = "gs://imdb-ci"
 SERVING_DIR = f"{BUCKET}/serving/{configs.MODEL_NAME}"
 PER_CLASS = 100
-ALL_TASKS = {"ImdbExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+ALL_TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
              "ServedModelBaseline", "Evaluator", "Pusher"}
 
 
@@ -53,8 +53,10 @@ def world(tmp_path_factory):
         data_path=f"{BUCKET}/data/good", min_accuracy=0.7, max_tokens=100, sequence_length=48,
         sample_fraction=1.0, training=TrainingConfig(variant="ngram_bag", optimizer="adam", learning_rate=0.01,
                                                      epochs=5, batch_size=16, embedding_dim=16))
+    # The task commands run in this environment, where the schema is the checkout's, not the image's.
     compiled, _ = compile_pipeline(out / "compiled", settings, pipeline_root=f"{BUCKET}/tfx",
-                                   serving_model_dir=SERVING_DIR, gpus=0, beam_args=())
+                                   serving_model_dir=SERVING_DIR, gpus=0, beam_args=(),
+                                   schema_file=pipeline.SCHEMA_FILE)
     return compiled.pipeline_yaml, str(buckets)
 
 

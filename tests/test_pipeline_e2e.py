@@ -18,9 +18,9 @@ from pipeline import configs, local_runner
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = ["ImdbExampleGen", "ServedModelBaseline", "StatisticsGen", "SchemaGen",
+COMPONENTS = ["ImdbExampleGen", "ServedModelBaseline", "StatisticsGen", "ImportSchemaGen",
               "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"]
-UPSTREAM_OF_THE_MODEL = ["ImdbExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+UPSTREAM_OF_THE_MODEL = ["ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                          "Transform", "Trainer"]
 PER_CLASS = 100
 LABEL_NOISE = 0.1  # 10% of test reviews contradict their label: no model exceeds 0.9
