@@ -27,7 +27,7 @@ from tfx.orchestration import data_types
 from tfx.types import component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from components import features, served_baseline
+from components import code_version, features, served_baseline
 
 MIN_ACCURACY_KEY = "min_accuracy"
 MAX_DROP_KEY = "max_accuracy_drop"
@@ -68,6 +68,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         MIN_ACCURACY_KEY: component_spec.ExecutionParameter(type=float),
         MAX_DROP_KEY: component_spec.ExecutionParameter(type=float),
+        code_version.CODE_FINGERPRINT_KEY: code_version.parameter(),
     }
 
 
@@ -78,6 +79,7 @@ class Executor(evaluator_executor.Executor):
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         properties = dict(exec_properties)
+        properties.pop(code_version.CODE_FINGERPRINT_KEY, None)
         gate = eval_config(float(properties.pop(MIN_ACCURACY_KEY)), float(properties.pop(MAX_DROP_KEY)))
         properties[standard_component_specs.EVAL_CONFIG_KEY] = proto_utils.proto_to_json(gate)
         inputs = dict(input_dict)
@@ -99,7 +101,7 @@ class GatedEvaluator(evaluator_component.Evaluator):
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  baseline_model: types.BaseChannel, min_accuracy: Threshold,
-                 max_accuracy_drop: Threshold, example_splits: List[str]):
+                 max_accuracy_drop: Threshold, example_splits: List[str], code_fingerprint: str = ""):
         if not isinstance(min_accuracy, data_types.RuntimeParameter) and \
                 not isinstance(max_accuracy_drop, data_types.RuntimeParameter):
             check_thresholds(min_accuracy, max_accuracy_drop)
@@ -108,7 +110,7 @@ class GatedEvaluator(evaluator_component.Evaluator):
             # A placeholder the executor replaces; its presence selects TFMA's eval_config path.
             eval_config=eval_config(0.0),
             example_splits=json_utils.dumps(example_splits),
-            min_accuracy=min_accuracy, max_accuracy_drop=max_accuracy_drop,
+            min_accuracy=min_accuracy, max_accuracy_drop=max_accuracy_drop, code_fingerprint=code_fingerprint,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing))
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

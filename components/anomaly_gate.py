@@ -20,6 +20,8 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
+from components import code_version
+
 ALLOW_ANOMALIES_KEY = "allow_anomalies"
 ANOMALIES_PROPERTY = "anomalies"
 
@@ -46,7 +48,8 @@ def describe(split: str, anomalies: anomalies_pb2.Anomalies) -> List[str]:
 
 class GatedExampleValidatorSpec(standard_component_specs.ExampleValidatorSpec):
     PARAMETERS = {**standard_component_specs.ExampleValidatorSpec.PARAMETERS,
-                  ALLOW_ANOMALIES_KEY: component_spec.ExecutionParameter(type=int)}
+                  ALLOW_ANOMALIES_KEY: component_spec.ExecutionParameter(type=int),
+                  code_version.CODE_FINGERPRINT_KEY: code_version.parameter()}
 
 
 class Executor(validator_executor.Executor):
@@ -55,6 +58,7 @@ class Executor(validator_executor.Executor):
            exec_properties: Dict[str, Any]):
         properties = dict(exec_properties)
         allow = bool(properties.pop(ALLOW_ANOMALIES_KEY, 0))
+        properties.pop(code_version.CODE_FINGERPRINT_KEY, None)
         self._found: List[str] = []
         result = super().Do(input_dict, output_dict, properties)
         [artifact] = output_dict[standard_component_specs.ANOMALIES_KEY]
@@ -84,8 +88,9 @@ class GatedExampleValidator(validator_component.ExampleValidator):
     SPEC_CLASS = GatedExampleValidatorSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, statistics: types.BaseChannel, schema: types.BaseChannel, allow_anomalies: bool = False):
+    def __init__(self, statistics: types.BaseChannel, schema: types.BaseChannel, allow_anomalies: bool = False,
+                 code_fingerprint: str = ""):
         base_component.BaseComponent.__init__(self, spec=GatedExampleValidatorSpec(
             statistics=statistics, schema=schema, exclude_splits=json_utils.dumps([]),
-            allow_anomalies=int(allow_anomalies),
+            allow_anomalies=int(allow_anomalies), code_fingerprint=code_fingerprint,
             anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies)))

@@ -47,11 +47,7 @@ def load_upload(text: str) -> "Uploaded":
         if isinstance(document, dict) and "pipelineInfo" in document:  # isPipelineSpec
             if spec is not None:
                 raise Refused("multiple pipeline specs provided")
-            spec = pipeline_spec_pb2.PipelineSpec()
-            try:
-                json_format.ParseDict(document, spec)
-            except json_format.ParseError as error:
-                raise Refused(f"invalid v2 pipeline spec: {error}") from None
+            spec = _parse(document, pipeline_spec_pb2.PipelineSpec(), "invalid v2 pipeline spec")
             if spec.schema_version != SCHEMA_VERSION:
                 raise Refused("KFP only supports schema version 2.1.0, but the pipeline spec has "
                               f"version {spec.schema_version}")
@@ -65,14 +61,18 @@ def load_upload(text: str) -> "Uploaded":
         elif isinstance(document, dict) and "kubernetes" in (document.get("platforms") or {}):
             if platform is not None:
                 raise Refused("multiple platform specs provided")
-            platform = pipeline_spec_pb2.PlatformSpec()
-            try:
-                json_format.ParseDict(document, platform)
-            except json_format.ParseError as error:
-                raise Refused(f"cannot unmarshal platform specific configs: {error}") from None
+            platform = _parse(document, pipeline_spec_pb2.PlatformSpec(), "cannot unmarshal platform specific configs")
     if spec is None:
         raise Refused("no pipeline spec is provided")
     return Uploaded(spec, platform)
+
+
+def _parse(document: dict, message, refusal: str):
+    """protojson.Unmarshal: strict, an unknown field is an error."""
+    try:
+        return json_format.ParseDict(document, message)
+    except json_format.ParseError as error:
+        raise Refused(f"{refusal}: {error}") from None
 
 
 class Uploaded:

@@ -8,7 +8,6 @@ resolvers): the Evaluator's baseline is the model being served, found by `Served
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 from typing import List, Optional, Union
 
@@ -17,13 +16,14 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components import accuracy_gate, anomaly_gate, atomic_pusher, features, served_baseline, text_vectorization
+from components.curated_schema import CuratedSchemaGen
 from components.imdb_example_gen import ImdbExampleGen
 from components.model.hparams import TrainingConfig
 from components.model.trainer_component import Trainer
+from pipeline.fingerprints import CODE_FINGERPRINT_KEY, all_fingerprints
 
 PREPROCESSING_FN = "components.text_vectorization.preprocessing_fn"
 RUN_FN = "components.model.trainer.run_fn"
-CODE_FINGERPRINT_KEY = "code_fingerprint"
 # The curated schema every run's data must satisfy, as this checkout has it (images: see
 # kubeflow/platform.py's IMAGE_SCHEMA_FILE).
 SCHEMA_FILE = str(pathlib.Path(__file__).resolve().parent.parent / "schema" / "schema.pbtxt")
@@ -40,19 +40,6 @@ RUN_PARAMETERS = {
     "epochs": ("epochs", int),
 }
 RuntimeParameter = tfx.dsl.experimental.RuntimeParameter
-
-
-def code_fingerprint() -> str:
-    """A hash of the components' source.
-
-    Transform and the Trainer reach their code by dotted path, which TFX does not fingerprint
-    (it only hashes a module_file), so without this an edited model would be served from cache.
-    """
-    root = pathlib.Path(__file__).resolve().parent.parent / "components"
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def create_pipeline(
@@ -83,15 +70,17 @@ def create_pipeline(
     training.epochs. trainer_resources is a platform setting (CPU, memory, GPUs of the Trainer's container) that
     only orchestrators running containers (Kubeflow) use; the local runner ignores it.
     """
-    code_version = {CODE_FINGERPRINT_KEY: code_fingerprint()}
+    code = all_fingerprints()  # each component's own code: editing it re-runs that component
     example_gen = ImdbExampleGen(
-        input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction)
+        input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction,
+        code_fingerprint=code["ImdbExampleGen"])
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    schema_gen = CuratedSchemaGen(schema_file=schema_file, code_fingerprint=code["ImportSchemaGen"]).with_id(
+        "ImportSchemaGen")
     example_validator = anomaly_gate.GatedExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
-        allow_anomalies=allow_anomalies).with_id("ExampleValidator")
+        allow_anomalies=allow_anomalies, code_fingerprint=code["ExampleValidator"]).with_id("ExampleValidator")
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -104,7 +93,7 @@ def create_pipeline(
             text_vectorization.MAX_TOKENS_KEY: max_tokens,
             text_vectorization.SEQUENCE_LENGTH_KEY: sequence_length,
             text_vectorization.NGRAMS_KEY: ngrams,
-            **code_version,
+            CODE_FINGERPRINT_KEY: code["Transform"],
         })
     transform.add_upstream_node(example_validator)  # bad data stops the run before Transform
 
@@ -116,7 +105,7 @@ def create_pipeline(
         train_split=features.TRAIN_SPLIT,
         eval_split=features.EVAL_SPLIT,
         epochs=training.epochs if epochs is None else epochs,
-        custom_config={**training.to_custom_config(), **code_version})
+        custom_config={**training.to_custom_config(), CODE_FINGERPRINT_KEY: code["Trainer"]})
     if trainer_resources is not None:
         trainer.with_platform_config(trainer_resources)
 
@@ -128,13 +117,14 @@ def create_pipeline(
         baseline_model=baseline.outputs["model"],
         min_accuracy=min_accuracy,
         max_accuracy_drop=max_accuracy_drop,
-        example_splits=[features.TEST_SPLIT]).with_id("Evaluator")
+        example_splits=[features.TEST_SPLIT], code_fingerprint=code["Evaluator"]).with_id("Evaluator")
 
     pusher = atomic_pusher.AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+        custom_config={CODE_FINGERPRINT_KEY: code["Pusher"]},
     ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(

@@ -65,3 +65,20 @@ def test_allow_anomalies_proceeds_and_lists_them(out_of_range_rating, tmp_path):
     assert "data anomalies: allowed by --allow-anomalies:" in result.stdout
     assert "feature 'rating': Out-of-range values" in result.stdout
     assert "pushed to: " in result.stdout and "not pushed" not in result.stdout
+
+
+def test_schema_command_proposes_and_diffs_without_touching_the_curated_schema(tmp_path):
+    from pipeline.pipeline import SCHEMA_FILE
+
+    with open(SCHEMA_FILE) as f:
+        curated = f.read()
+    folder = synthetic_imdb.write_folder(str(tmp_path / "data"), per_class=10)
+    result = subprocess.run([sys.executable, "-m", "pipeline.schema_proposal", "--data", folder,
+                             "--output-dir", str(tmp_path / "outputs")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    proposal = tmp_path / "outputs" / "schema" / "proposed_schema.pbtxt"
+    assert 'name: "rating"' in proposal.read_text()
+    # On a small drop inference makes `text` categorical: the diff shows it, for a person to refuse.
+    assert "--- schema/schema.pbtxt (curated)" in result.stdout and "+string_domain {" in result.stdout
+    with open(SCHEMA_FILE) as f:
+        assert f.read() == curated

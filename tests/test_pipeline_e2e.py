@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import tensorflow as tf
 import synthetic_imdb
 from components import features
 from components.model.hparams import TrainingConfig
-from pipeline import configs, local_runner
+from pipeline import configs, fingerprints, local_runner
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +66,32 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
     states = _states(second)
     assert all(states[name] == "cached" for name in UPSTREAM_OF_THE_MODEL), states
     assert second.test_accuracy == pytest.approx(first.test_accuracy)
+
+
+def _edited_checkout(tmp_path, edited: str):
+    checkout = tmp_path / "checkout"
+    if not checkout.exists():
+        for entry in ("components", "schema"):
+            shutil.copytree(fingerprints.REPO / entry, checkout / entry)
+    with open(checkout / edited, "a") as f:
+        f.write("\n# an edit\n")
+    return checkout
+
+
+def test_an_edit_re_runs_exactly_the_components_whose_code_changed(noisy_data, tmp_path, monkeypatch):
+    paths = local_runner.LocalPaths(str(tmp_path / "outputs"))
+    settings = _settings(noisy_data, min_accuracy=0.0)
+    local_runner.run(paths, settings, show_progress=False)
+
+    monkeypatch.setattr(fingerprints, "REPO", _edited_checkout(tmp_path, "components/model/models.py"))
+    states = _states(local_runner.run(paths, settings, show_progress=False))
+    assert {n: states[n] for n in ("ImdbExampleGen", "Transform", "Trainer")} == {
+        "ImdbExampleGen": "cached", "Transform": "cached", "Trainer": "ran"}
+
+    monkeypatch.setattr(fingerprints, "REPO", _edited_checkout(tmp_path, "components/imdb_example_gen/layout.py"))
+    states = _states(local_runner.run(paths, settings, show_progress=False))
+    assert all(states[n] == "ran" for n in ("ImdbExampleGen", "StatisticsGen", "Transform", "Trainer")), states
+    assert states["ImportSchemaGen"] == "cached"
 
 
 def test_unreachable_threshold_pushes_nothing(noisy_data, tmp_path):

@@ -22,7 +22,7 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 
-from components import features
+from components import code_version, features
 from components.imdb_example_gen import executor, layout
 
 
@@ -66,19 +66,26 @@ class ImdbDriver(driver.Driver):
         return _ImdbInputProcessor(input_base_uri, splits, range_config)
 
 
+class ImdbExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
+    PARAMETERS = {**standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
+                  code_version.CODE_FINGERPRINT_KEY: code_version.parameter()}
+
+
 class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     """Reads IMDB reviews in the aclImdb layout into train/eval/test tf.Examples."""
 
-    SPEC_CLASS = standard_component_specs.FileBasedExampleGenSpec
+    SPEC_CLASS = ImdbExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
     DRIVER_CLASS = ImdbDriver
 
-    def __init__(self, input_base: Union[str, RuntimeParameter], eval_fraction: float = 0.2, sample_fraction: float = 1.0):
-        spec = standard_component_specs.FileBasedExampleGenSpec(
+    def __init__(self, input_base: Union[str, RuntimeParameter], eval_fraction: float = 0.2,
+                 sample_fraction: float = 1.0, code_fingerprint: str = ""):
+        spec = ImdbExampleGenSpec(
             input_base=input_base,
             input_config=input_config(eval_fraction, sample_fraction),
             output_config=example_gen_pb2.Output(),
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            code_fingerprint=code_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples))
         super().__init__(spec=spec)
