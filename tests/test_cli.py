@@ -51,6 +51,9 @@ def test_options_reach_the_settings():
     (["--sample-fraction", "1.5"], "sample_fraction"),
     (["--eval-fraction", "1"], "eval_fraction"),
     (["--min-accuracy", "2"], "min_accuracy"),
+    (["--min-accuracy", "nan"], "min_accuracy"),
+    (["--max-accuracy-drop", "nan"], "max_accuracy_drop"),  # NaN would refuse every later candidate
+    (["--max-accuracy-drop", "-0.1"], "max_accuracy_drop"),
     (["--max-tokens", "2"], "max_tokens"),
     (["--sequence-length", "0"], "sequence_length"),
     (["--epochs", "0"], "epochs"),
