@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from kubeflow import key_values  # noqa: E402
 from pipeline import cli as pipeline_cli  # noqa: E402
 from pipeline import configs  # noqa: E402
 
@@ -65,7 +65,7 @@ def compile_main(argv) -> int:
             model_name=args.model_name,
             beam_args=tuple(args.beam_args) or platform.DEFAULT_BEAM_ARGS,
             gpus=args.gpus, gpu_resource=args.gpu_resource,
-            gpu_node_selector=tuple(_key_values(args.gpu_node_selector, "node selector").items())
+            gpu_node_selector=tuple(key_values.key_values(args.gpu_node_selector, "node selector").items())
             if args.gpu_node_selector else platform.KubeflowSettings.gpu_node_selector,
             gpu_tolerations=tuple(args.gpu_toleration) if args.gpu_toleration
             else platform.KubeflowSettings.gpu_tolerations,
@@ -99,28 +99,6 @@ def submit_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _key_values(pairs, what: str) -> dict:
-    """['KEY=VALUE', ...] from the command line; WHAT names them in the error."""
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{what} {pair!r} is not KEY=VALUE")
-        parsed[key] = value
-    return parsed
-
-
-def _parameters(pairs) -> dict:
-    """Run parameters: a VALUE that parses as JSON is taken as that, else as text."""
-    parameters = {}
-    for name, value in _key_values(pairs, "parameter").items():
-        try:
-            parameters[name] = json.loads(value)
-        except json.JSONDecodeError:
-            parameters[name] = value
-    return parameters
-
-
 def submit_main(argv) -> int:
     from kubeflow import submit
 
@@ -129,7 +107,7 @@ def submit_main(argv) -> int:
         print(f"error: {args.package} does not exist; run ./imdb compile first", file=sys.stderr)
         return 2
     try:
-        parameters = _parameters(args.param)
+        parameters = key_values.run_parameters(args.param)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -33,7 +33,7 @@ from tfx import v1 as tfx
 
 from kubeflow import backend_rules, serving_manifests
 from kubeflow.platform import KubeflowSettings
-from pipeline import configs
+from pipeline import atomic_files, configs
 from pipeline.pipeline import RUN_PARAMETERS, UNCACHED_NODES, RuntimeParameter, create_pipeline
 
 ENTRYPOINT = ["python", "-m", "kubeflow.container_entrypoint"]
@@ -47,13 +47,6 @@ class CompiledPipeline:
     pipeline_yaml: str  # for an open-source KFP v2 server: PipelineSpec + platform spec
     pipeline_job_json: str  # TFX's PipelineJob, for Vertex AI Pipelines
     serving_yaml: str  # Deployment + Service of TF Serving on the Pusher's destination
-
-
-def _write_atomically(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
 
 
 def run_parameters(settings: configs.PipelineSettings) -> Dict[str, RuntimeParameter]:
@@ -131,7 +124,7 @@ def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSetti
         pipeline_yaml=os.path.join(output_dir, f"{pipeline_name}.yaml"),
         pipeline_job_json=os.path.join(output_dir, f"{pipeline_name}.pipeline_job.json"),
         serving_yaml=os.path.join(output_dir, f"{kubeflow.model_name}-serving.yaml"))
-    _write_atomically(compiled.pipeline_yaml, pipeline_yaml)
-    _write_atomically(compiled.pipeline_job_json, json.dumps(job, indent=1, sort_keys=True))
-    _write_atomically(compiled.serving_yaml, yaml.safe_dump_all(serving_manifests.manifests(kubeflow), sort_keys=False))
+    atomic_files.write_text(compiled.pipeline_yaml, pipeline_yaml)
+    atomic_files.write_text(compiled.pipeline_job_json, json.dumps(job, indent=1, sort_keys=True))
+    atomic_files.write_text(compiled.serving_yaml, yaml.safe_dump_all(serving_manifests.manifests(kubeflow), sort_keys=False))
     return compiled

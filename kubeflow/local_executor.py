@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from google.protobuf import json_format
 
-from kubeflow import backend_rules
+from kubeflow import backend_rules, key_values
 
 LOGS_OUTPUT = "executor-logs"  # v2/driver/driver.go, provisionOutputs
 _SCHEME = "gs://"
@@ -236,19 +236,6 @@ def _tail(path: Optional[str], lines: int = 25) -> str:
         return "".join(f.readlines()[-lines:])
 
 
-def _parameters(pairs: List[str]) -> Dict[str, Any]:
-    parameters = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise SystemExit(f"error: --param {pair!r} is not NAME=VALUE")
-        try:
-            parameters[name] = json.loads(value)
-        except json.JSONDecodeError:
-            parameters[name] = value
-    return parameters
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kubeflow.local_executor", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -259,8 +246,8 @@ def main(argv=None) -> int:
     p.add_argument("--summary", help="write the run's outcome as JSON here")
     args = p.parse_args(argv)
     try:
-        run = LocalRun(args.pipeline, args.bucket_dir, _parameters(args.param), args.run_id)
-    except (OSError, backend_rules.Refused) as error:
+        run = LocalRun(args.pipeline, args.bucket_dir, key_values.run_parameters(args.param), args.run_id)
+    except (OSError, ValueError) as error:  # backend_rules.Refused is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2
     ok = run.run()

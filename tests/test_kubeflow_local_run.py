@@ -26,7 +26,7 @@ import pytest
 
 import synthetic_imdb
 from components.model.hparams import TrainingConfig
-from kubeflow import local_executor
+from kubeflow import key_values, local_executor
 from kubeflow_specs import compile_pipeline
 from pipeline import configs, pipeline
 
@@ -62,7 +62,7 @@ def world(tmp_path_factory):
 
 def _run(world, *params):
     pipeline_yaml, buckets = world
-    run = local_executor.LocalRun(pipeline_yaml, buckets, local_executor._parameters(list(params)))
+    run = local_executor.LocalRun(pipeline_yaml, buckets, key_values.run_parameters(params))
     ok = run.run()
     return ok, run
 
