@@ -90,6 +90,8 @@ class Uploaded:
 
 
 _TYPES = pipeline_spec_pb2.ParameterType.ParameterTypeEnum
+_ALL_UPSTREAM_TASKS_COMPLETED = pipeline_spec_pb2.PipelineTaskSpec.TriggerPolicy.TriggerStrategy.Value(
+    "ALL_UPSTREAM_TASKS_COMPLETED")
 
 
 def check_run_parameters(spec: pipeline_spec_pb2.PipelineSpec, parameters: Mapping[str, Any]) -> None:
@@ -157,7 +159,7 @@ def check_compiles(spec: pipeline_spec_pb2.PipelineSpec) -> None:
             for dependency in task.dependent_tasks:  # dag.go, addImplicitDependencies
                 if dependency not in component.dag.tasks:
                     raise Refused(f"compiling DAG {name!r}: unknown producer task {dependency!r} in DAG")
-            non_exit += not task.HasField("trigger_policy") or task.trigger_policy.strategy == 0
+            non_exit += task.trigger_policy.strategy != _ALL_UPSTREAM_TASKS_COMPLETED  # exit tasks
             visit(ref, spec.components[ref])
         if non_exit == 0:
             raise Refused(f"DAG {name} must contain one or more non-exit tasks")  # dag.go

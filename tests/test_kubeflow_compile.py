@@ -142,6 +142,12 @@ def test_the_backend_rules_refuse_what_kfp_refuses(compiled):
     uploaded = backend_rules.load_upload(yaml.safe_dump_all([spec, platform]))
     with pytest.raises(backend_rules.Refused, match="non-container and non-importer executor not implemented"):
         uploaded.check_run({})
+    for task in spec["root"]["dag"]["tasks"].values():  # only exit tasks (argocompiler/dag.go)
+        task["triggerPolicy"] = {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    spec["deploymentSpec"]["executors"]["Pusher_executor"] = next(yaml.safe_load_all(text))["deploymentSpec"]["executors"][
+        "Pusher_executor"]
+    with pytest.raises(backend_rules.Refused, match="DAG root must contain one or more non-exit tasks"):
+        backend_rules.load_upload(yaml.safe_dump_all([spec, platform])).check_run({})
     uploaded = backend_rules.load_upload(text)
     with pytest.raises(backend_rules.Refused, match="min_accuracy requires type double or integer"):
         uploaded.check_run({"min_accuracy": "high"})
