@@ -23,18 +23,29 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 
+STAGING_PREFIX = ".incomplete-"  # servers ignore names that are not numbers
+
+
 def publish_version(model_path: str, base_directory: str) -> tuple:
     """Copies MODEL_PATH to a new `<base>/<version>/`, atomically; returns (path, version)."""
     fileio.makedirs(base_directory)
     version = int(time.time())
     while fileio.exists(os.path.join(base_directory, str(version))):
         version += 1
-    staging = os.path.join(base_directory, f".incomplete-{version}-{os.getpid()}")
+    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{os.getpid()}")
     if fileio.exists(staging):
         fileio.rmtree(staging)
-    io_utils.copy_dir(model_path, staging)
     final = os.path.join(base_directory, str(version))
-    fileio.rename(staging, final)
+    try:
+        io_utils.copy_dir(model_path, staging)
+        fileio.rename(staging, final)
+    except BaseException:  # a full disk, a kill: leave no staging copy behind
+        try:
+            if fileio.exists(staging):
+                fileio.rmtree(staging)
+        except Exception:  # the next run's start removes it (pipeline/output_dir.py)
+            pass
+        raise
     return final, str(version)
 
 

@@ -2,9 +2,8 @@
 #
 # TFX 1.21's wheels (ml-metadata, tensorflow-data-validation) need glibc >= 2.39 and Python
 # 3.10-3.13. A host that has both gets a plain virtual environment; an older host (Debian 12)
-# gets a Debian 13 userland made with debootstrap, entered with unshare + chroot, with the
-# host's own directories bind-mounted at the same paths so that every path means the same
-# inside and out. Both are cached outside the clone, keyed by the lock file, and rebuilt only
+# gets a Debian 13 userland made with debootstrap, entered with bubblewrap, with the host's own
+# directories bind-mounted at the same paths so that every path means the same inside and out. Both are cached outside the clone, keyed by the lock file, and rebuilt only
 # when it (or this recipe) changes.
 
 IMDB_CACHE=${IMDB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imdb-sentiment}
@@ -90,11 +89,7 @@ _build_userland() {
     key=$(_venv_key)
     if [ ! -f "$root/.complete" ]; then
         [ "$(id -u)" = 0 ] || { _say "building the Debian 13 userland needs root (debootstrap)"; return 1; }
-        if ! command -v debootstrap >/dev/null 2>&1; then
-            _say "installing debootstrap"
-            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } \
-                || { _say "could not install debootstrap"; return 1; }
-        fi
+        _host_tool debootstrap debootstrap || return 1
         _say "building the Debian 13 userland in $root (one time, about a minute)"
         started=$SECONDS
         rm -rf "$root"
@@ -131,29 +126,35 @@ _host_dirs() {
 
 _SYSTEM_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
-# Runs "$@" in the userland ROOT, in a private mount namespace, from the current directory, with
-# PATH set to the userland's own (the host's PATH can name host interpreters, e.g. pyenv shims).
+# Installs the host package PACKAGE when its command COMMAND is missing (Debian hosts, as root).
+_host_tool() {
+    local command=$1 package=$2
+    command -v "$command" >/dev/null 2>&1 && return 0
+    [ "$(id -u)" = 0 ] || { _say "$command is missing: install Debian's $package (needs root)"; return 1; }
+    _say "installing $package"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; } \
+        || { _say "could not install $package"; return 1; }
+}
+
+# Runs "$@" in the userland ROOT with bubblewrap, from the current directory, with PATH set to
+# the userland's own (the host's PATH can name host interpreters, e.g. pyenv shims).
+#   - the host's own directories are bound at the same paths, recursively: a file system mounted
+#     below one of them (a tmpfs under /tmp, say) is seen inside too;
+#   - a PID namespace whose processes all die with the wrapper (--die-with-parent): killing
+#     ./imdb, even with SIGKILL, takes down everything it started; Ctrl-C reaches them directly.
 _in_userland() {
     local root=$1 path=$2; shift 2
-    local f
+    local f d
     for f in /etc/resolv.conf /etc/hosts; do [ -f "$f" ] && cp -L "$f" "$root$f"; done
     # Hosts whose TLS is intercepted need the host's CA bundle inside too.
     mkdir -p "$root/etc/ssl/certs"
     cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt" 2>/dev/null || true
-    local unshare_flags=(--mount)
-    [ "$(id -u)" = 0 ] || unshare_flags+=(--map-root-user)
-    # shellcheck disable=SC2016
-    unshare "${unshare_flags[@]}" bash -c '
-        set -e
-        root=$1; cwd=$2; dirs=$3; shift 3
-        mount --make-rprivate /
-        mount --bind "$root" "$root"  # a mount point as "/", as container tools expect
-        mount -t proc proc "$root/proc"
-        mount --rbind /dev "$root/dev"
-        mount --rbind /sys "$root/sys"
-        for d in $dirs; do mkdir -p "$root$d"; mount --bind "$d" "$root$d"; done
-        exec chroot "$root" /usr/bin/env -u VIRTUAL_ENV -u PYTHONHOME -C "$cwd" "$@"
-    ' imdb-userland "$root" "$PWD" "$(_host_dirs | tr '\n' ' ')" PATH="$path" "$@"
+    _host_tool bwrap bubblewrap || return 1
+    local args=(--bind "$root" / --dev-bind /dev /dev --proc /proc --bind /sys /sys
+                --unshare-pid --die-with-parent --chdir "$PWD")
+    [ "$(id -u)" = 0 ] || args+=(--unshare-user --uid 0 --gid 0)
+    for d in $(_host_dirs); do args+=(--bind "$d" "$d"); done
+    bwrap "${args[@]}" /usr/bin/env -u VIRTUAL_ENV -u PYTHONHOME PATH="$path" "$@"
 }
 
 # Makes sure the environment exists (building what is missing), then prints its kind.

@@ -94,6 +94,7 @@ def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSetti
         pipeline_name=pipeline_name,
         pipeline_root=kubeflow.pipeline_root,
         serving_model_dir=kubeflow.pusher_destination,
+        model_name=kubeflow.model_name,
         beam_pipeline_args=list(kubeflow.beam_args),
         trainer_resources=kubeflow.trainer_resources(),
         schema_file=kubeflow.schema_file,

@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter 
 
 from components.model import hparams  # noqa: E402
 from pipeline import atomic_files  # noqa: E402
+from pipeline import output_dir as output_dir_lib  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 
@@ -118,6 +119,9 @@ def _log_to_file(log_dir: str, verbose: bool) -> str:
     path = os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log"))
     root = logging.getLogger()
     root.setLevel(logging.INFO)
+    # A record that cannot be written (a full disk) is dropped, not printed with a traceback on
+    # the console: the run's own error message says what happened.
+    logging.raiseExceptions = False
     for handler in list(root.handlers):
         root.removeHandler(handler)
     file_handler = logging.FileHandler(path)
@@ -141,19 +145,22 @@ def main(argv=None) -> int:
     except data_source.DataUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from components import anomaly_gate
     from components.imdb_example_gen import layout
+    from components.model import glove
     from pipeline import local_runner
 
     try:
         settings = settings_from(args, data_path)
         settings.validate()
+        if settings.training.variant == "glove" and settings.training.glove_path:
+            glove.check_file(settings.training.glove_path, settings.training.glove_dim)
         source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
     except (layout.DataLayoutError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))
-    print(f"data: {data_path} ({source.kind}; {counts})")
+    ignored = f"; {source.ignored:,} members outside the layout ignored" if source.ignored else ""
+    print(f"data: {data_path} ({source.kind}; {counts}{ignored})")
     words = "words and word pairs" if settings.ngrams == 2 else ("words" if settings.ngrams == 1 else
                                                                  f"up to {settings.ngrams}-grams")
     print(f"sample: {settings.sample_fraction:g} of each split; text: {words}, vocabulary {settings.max_tokens:,}, "
@@ -161,6 +168,28 @@ def main(argv=None) -> int:
           f"{settings.training.epochs} epochs; gate: test accuracy >= {settings.min_accuracy}")
 
     paths = local_runner.LocalPaths(output_dir, args.pipeline_name, args.model_name)
+    try:
+        with output_dir_lib.RunLock(output_dir):
+            return _run_holding_the_lock(args, paths, settings, log_path, started)
+    except output_dir_lib.OutputDirBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # the log has the traceback; the console gets the cause
+        logging.exception("pipeline failed")
+        if output_dir_lib.no_space_left(error):
+            print(f"error: no space left on device under {output_dir} ({output_dir_lib.free_space(output_dir)} "
+                  "free). Free some space and run again: finished steps are reused.", file=sys.stderr)
+        else:
+            print(f"error: the pipeline failed: {error}\n(full log: {log_path})", file=sys.stderr)
+        return 1
+
+
+def _run_holding_the_lock(args, paths, settings, log_path: str, started: float) -> int:
+    from components import anomaly_gate
+    from pipeline import local_runner
+
+    for path in output_dir_lib.remove_staging_copies([paths.serving_model_dir]):
+        print(f"removed {path}: a copy left by an interrupted push")
     print(f"logs: {log_path}")
     if settings.allow_anomalies:
         print("anomalies allowed: the run proceeds even if the data breaks the curated schema")
@@ -169,10 +198,6 @@ def main(argv=None) -> int:
     except anomaly_gate.DataAnomalies as error:
         logging.exception("data anomalies")
         print(f"error: {error}\n(full log: {log_path})", file=sys.stderr)
-        return 1
-    except Exception as error:  # the log has the traceback; the console gets the cause
-        logging.exception("pipeline failed")
-        print(f"error: the pipeline failed: {error}\n(full log: {log_path})", file=sys.stderr)
         return 1
     print(summary.render(time.monotonic() - started))
     summary_path = os.path.join(paths.output_dir, "last_run_summary.json")

@@ -24,6 +24,8 @@ CODE: Dict[str, Tuple[str, ...]] = {
     "Transform": ("components/text_vectorization.py", "components/features.py"),
     "Trainer": ("components/model", "components/features.py"),
     "Evaluator": ("components/accuracy_gate.py", "components/served_baseline.py", "components/features.py"),
+    "ServingCanary": ("components/serving_canary.py", "serving", "components/model/warmup.py",
+                      "components/features.py"),
     "Pusher": ("components/atomic_pusher.py",),
 }
 

@@ -46,6 +46,7 @@ def build(paths: LocalPaths, settings: configs.PipelineSettings,
         pipeline_name=paths.pipeline_name,
         pipeline_root=paths.pipeline_root,
         serving_model_dir=paths.serving_model_dir,
+        model_name=paths.model_name,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             paths.metadata_path),
         beam_pipeline_args=beam_pipeline_args,

@@ -15,7 +15,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components import accuracy_gate, anomaly_gate, atomic_pusher, features, served_baseline, text_vectorization
+from components import (accuracy_gate, anomaly_gate, atomic_pusher, features, served_baseline, serving_canary,
+                        text_vectorization)
 from components.curated_schema import CuratedSchemaGen
 from components.imdb_example_gen import ImdbExampleGen
 from components.model.hparams import TrainingConfig
@@ -47,6 +48,7 @@ def create_pipeline(
     pipeline_root: str,
     data_path: Union[str, RuntimeParameter],
     serving_model_dir: str,
+    model_name: str,
     training: TrainingConfig,
     min_accuracy: Union[float, RuntimeParameter],
     max_accuracy_drop: Union[float, RuntimeParameter] = 0.0,
@@ -64,7 +66,7 @@ def create_pipeline(
     trainer_resources: Optional[
         pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec] = None,
 ) -> tfx.dsl.Pipeline:
-    """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> Pusher.
+    """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> canary -> Pusher.
 
     The values named in RUN_PARAMETERS may be RuntimeParameters (Kubeflow); `epochs` defaults to
     training.epochs. trainer_resources is a platform setting (CPU, memory, GPUs of the Trainer's container) that
@@ -119,9 +121,15 @@ def create_pipeline(
         max_accuracy_drop=max_accuracy_drop,
         example_splits=[features.TEST_SPLIT], code_fingerprint=code["Evaluator"]).with_id("Evaluator")
 
+    canary = serving_canary.ServingCanary(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        examples=example_gen.outputs["examples"], model_name=model_name,
+        code_fingerprint=code["ServingCanary"]).with_id("ServingCanary")
+
     pusher = atomic_pusher.AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=canary.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
         custom_config={CODE_FINGERPRINT_KEY: code["Pusher"]},
@@ -131,7 +139,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                    trainer, baseline, evaluator, pusher],
+                    trainer, baseline, evaluator, canary, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [])

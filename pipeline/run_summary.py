@@ -37,6 +37,7 @@ class RunSummary:
     pushed_to: Optional[str]
     model_run: Optional[str] = None  # the Trainer's model_run artifact: its history.json and logs
     anomalies: List[str] = dataclasses.field(default_factory=list)  # allowed with --allow-anomalies
+    serving_canary: Optional[str] = None  # "passed|failed|not tried: why" (components/serving_canary.py)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -52,6 +53,7 @@ class RunSummary:
         accuracy = "n/a" if self.test_accuracy is None else f"{self.test_accuracy:.4f}"
         lines.append(f"  test accuracy: {accuracy}")
         lines.append(f"  blessed: {'n/a' if self.blessed is None else ('yes' if self.blessed else 'no')}")
+        lines.append(f"  serving canary: {self.serving_canary or 'n/a'}")
         lines.append(f"  pushed to: {self.pushed_to or 'not pushed'}")
         lines.append("  wall time per component:")
         for c in self.components:
@@ -134,7 +136,8 @@ def summarize(metadata_path: str) -> RunSummary:
         blessed=_flag(outputs, "Evaluator", "blessing", "blessed"),
         pushed_to=_pushed_to(outputs),
         model_run=next((a.uri for a in outputs.get("Trainer", {}).get("model_run", [])), None),
-        anomalies=_anomalies(outputs))
+        anomalies=_anomalies(outputs),
+        serving_canary=_serving_canary(outputs))
 
 
 def _anomalies(outputs) -> List[str]:
@@ -143,6 +146,15 @@ def _anomalies(outputs) -> List[str]:
             value = artifact.custom_properties["anomalies"].struct_value
             return list(json_format.MessageToDict(value).get("__value__", []))
     return []
+
+
+def _serving_canary(outputs) -> Optional[str]:
+    for artifact in outputs.get("ServingCanary", {}).get("blessing", []):
+        passed, reason = _custom(artifact, "blessed"), _custom(artifact, "reason")
+        if passed is not None:
+            verdict = "passed" if passed else ("failed" if _custom(artifact, "tried") != 0 else "not tried")
+            return f"{verdict}: {reason}"
+    return None
 
 
 def _examples_per_split(outputs) -> Dict[str, int]:

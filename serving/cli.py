@@ -27,6 +27,7 @@ from pipeline import atomic_files, configs  # noqa: E402
 from pipeline.local_runner import LocalPaths  # noqa: E402
 from serving.batching import BatchingOptions  # noqa: E402
 from serving.client import DEFAULT_PORTS, PROTOCOLS, SentimentClient, ServingRequestError  # noqa: E402
+from serving.limits import RequestLimits  # noqa: E402
 
 
 def _label(text: str):
@@ -54,6 +55,10 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-timeout-micros", type=int, default=BatchingOptions.batch_timeout_micros)
     p.add_argument("--num-batch-threads", type=int, default=BatchingOptions.num_batch_threads)
     p.add_argument("--no-batching", action="store_true", help="run every request on its own")
+    p.add_argument("--max-request-rows", type=int, default=RequestLimits.max_rows,
+                   help=f"reviews per request at most (default {RequestLimits.max_rows:,})")
+    p.add_argument("--request-timeout", type=float, default=RequestLimits.timeout_seconds,
+                   help=f"seconds before a request is answered DEADLINE_EXCEEDED (default {RequestLimits.timeout_seconds:g})")
     p.add_argument("--model-server", help="path of tensorflow_model_server (default: PATH)")
     p.add_argument("--local", action="store_true", help="use the project's server even if TF Serving is installed")
     p.add_argument("--pid-file", help="write the server's process id here (for stopping it with kill)")
@@ -65,14 +70,17 @@ def serve(argv=None) -> int:
     from serving import tf_serving
     from serving.local_server import LocalModelServer, ServerOptions
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # force: importing TensorFlow may have set up logging already, which would hide the server's
+    # own lines (a version loaded or unloaded, a load that failed).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     try:
         options = ServerOptions(
             model_name=args.model_name, base_path=os.path.abspath(args.model_dir), host=args.host,
             rest_port=args.rest_port, grpc_port=args.grpc_port, num_versions=args.num_versions,
             labels=dict(args.label), poll_seconds=args.poll_seconds,
             batching=BatchingOptions(args.max_batch_size, args.batch_timeout_micros, args.num_batch_threads,
-                                     enabled=not args.no_batching))
+                                     enabled=not args.no_batching),
+            limits=RequestLimits(args.max_request_rows, args.request_timeout))
         binary = None if args.local else tf_serving.find_binary(args.model_server)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from serving import errors
+from serving import errors, limits
 from serving.predictor import Predictor
 
 
@@ -32,11 +32,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             version, label = _version(request.model_spec)
             loaded, signature = self.predictor.resolve(request.model_spec.name, version, label,
                                                        request.model_spec.signature_name)
+            specs = loaded.inputs[signature]
+            for name, proto in request.inputs.items():  # before any array is made from it
+                spec = specs.get(name)
+                self.predictor.limits.check_tensor_proto(name, proto, limits.inner_elements(spec.shape) if spec else 1)
             try:
                 inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
             except (TypeError, ValueError) as error:
                 raise errors.invalid_argument(f"Invalid input tensor: {error}") from error
-            outputs = self.predictor.submit(loaded, signature, inputs).result()
+            outputs = self.predictor.result(self.predictor.submit(loaded, signature, inputs))
             unknown = [k for k in request.output_filter if k not in outputs]
             if unknown:
                 raise errors.invalid_argument(f"output tensor alias not found in signature: {unknown[0]}")

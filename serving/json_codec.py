@@ -15,7 +15,7 @@ from typing import Any, Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
-from serving import errors
+from serving import errors, limits
 from serving.model_store import TensorSpec
 
 ROW, COLUMNAR = "row", "columnar"
@@ -33,6 +33,10 @@ def parse_body(body: bytes) -> dict:
         doc = json.loads(text)
     except json.JSONDecodeError as error:
         raise errors.invalid_argument(f"JSON Parse error: {error.msg} at offset: {error.pos}") from error
+    except RecursionError:
+        raise errors.invalid_argument("JSON Parse error: The document is nested too deeply") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise errors.invalid_argument(f"JSON Parse error: {error}") from None
     if not isinstance(doc, dict):
         raise errors.invalid_argument(f"JSON Value: {_show(doc)} Is not object")
     return doc
@@ -116,6 +120,9 @@ def _from_inputs(value: Any, specs: Dict[str, TensorSpec]) -> Dict[str, np.ndarr
 def _array(value: Any, spec: TensorSpec) -> np.ndarray:
     """A JSON value to an array of the spec's type, checking its rank and every leaf's type."""
     shape = _shape(value)
+    if len(shape) > limits.MAX_RANK:
+        raise errors.invalid_argument(f"Input {spec.name} is nested {len(shape)} lists deep; "
+                                      f"at most {limits.MAX_RANK} are taken")
     leaves = _leaves(value, shape, 0)
     if spec.dtype == tf.string:
         out = [_string(leaf, spec) for leaf in leaves]

@@ -18,6 +18,7 @@ import uvicorn
 
 from serving import grpc_api, rest_api
 from serving.batching import Batcher, BatchingOptions
+from serving.limits import RequestLimits
 from serving.metrics import Metrics
 from serving.model_store import ModelStore
 from serving.predictor import Predictor
@@ -37,6 +38,7 @@ class ServerOptions:
     poll_seconds: float = 1.0
     batching: BatchingOptions = BatchingOptions()
     max_body_bytes: int = rest_api.DEFAULT_MAX_BODY_BYTES
+    limits: RequestLimits = RequestLimits()
     grpc_threads: int = 64
 
 
@@ -47,7 +49,7 @@ class LocalModelServer:
         self.store = ModelStore(options.model_name, options.base_path, options.num_versions, options.labels,
                                 on_change=self.metrics.observe_store)
         self.batcher = Batcher(options.batching, on_batch=self.metrics.batch_size.observe)
-        self.predictor = Predictor(self.store, self.batcher, self.metrics)
+        self.predictor = Predictor(self.store, self.batcher, self.metrics, options.limits)
         self.rest_port: Optional[int] = None
         self.grpc_port: Optional[int] = None
         self._grpc: Optional[grpc.Server] = None
@@ -64,27 +66,43 @@ class LocalModelServer:
 
         self._grpc = grpc.server(
             concurrent.futures.ThreadPoolExecutor(self.options.grpc_threads, thread_name_prefix="grpc"),
-            options=[("grpc.max_receive_message_length", self.options.max_body_bytes)])
+            options=[("grpc.max_receive_message_length", self.options.max_body_bytes),
+                     # gRPC lets a second server bind a taken port by default, and clients are then
+                     # answered by either at random: refuse instead.
+                     ("grpc.so_reuseport", 0)])
         grpc_api.add_services(self._grpc, self.predictor)
-        self.grpc_port = self._grpc.add_insecure_port(f"{self.options.host}:{self.options.grpc_port}")
+        try:
+            self.grpc_port = self._grpc.add_insecure_port(f"{self.options.host}:{self.options.grpc_port}")
+        except RuntimeError:  # grpcio raises this when the port is taken
+            self.grpc_port = 0
         if not self.grpc_port:
-            raise OSError(f"cannot bind gRPC to {self.options.host}:{self.options.grpc_port}")
+            self.stop()
+            raise OSError(f"cannot bind gRPC to {self.options.host}:{self.options.grpc_port}: "
+                          "the port is in use or not available")
         self._grpc.start()
 
         config = uvicorn.Config(rest_api.create_app(self.predictor, self.options.max_body_bytes),
                                 host=self.options.host, port=self.options.rest_port,
                                 log_level="warning", access_log=False, lifespan="off")
         self._uvicorn = uvicorn.Server(config)
-        self._rest_thread = threading.Thread(target=self._uvicorn.run, name="rest", daemon=True)
+        self._rest_error = None
+        self._rest_thread = threading.Thread(target=self._serve_rest, name="rest", daemon=True)
         self._rest_thread.start()
         deadline = time.monotonic() + 30
         while not self._uvicorn.started:
             if not self._rest_thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise OSError(f"cannot serve REST on {self.options.host}:{self.options.rest_port}")
+                raise OSError(f"cannot serve REST on {self.options.host}:{self.options.rest_port}"
+                              + (f": {self._rest_error}" if self._rest_error else ""))
             time.sleep(0.01)
         self.rest_port = self._uvicorn.servers[0].sockets[0].getsockname()[1]
         return self
+
+    def _serve_rest(self) -> None:
+        try:
+            self._uvicorn.run()
+        except (OSError, SystemExit) as error:  # uvicorn exits when it cannot bind; start() reports it
+            self._rest_error = error if isinstance(error, OSError) else "the port is in use or not available"
 
     def stop(self) -> None:
         if self._uvicorn:

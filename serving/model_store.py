@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from components.model import warmup
 from serving import errors
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -40,6 +41,7 @@ class LoadedVersion:
         self.version = version
         self.path = path
         self._loaded = tf.saved_model.load(path)
+        self.warmup_seconds = 0.0
         self.signature_defs: Dict[str, meta_graph_pb2.SignatureDef] = dict(_signature_defs(path))
         self.inputs: Dict[str, Dict[str, TensorSpec]] = {}
         self.outputs: Dict[str, Dict[str, TensorSpec]] = {}
@@ -49,12 +51,46 @@ class LoadedVersion:
             self.outputs[name] = {k: TensorSpec(k, s.dtype, tuple(s.shape.as_list()))
                                   for k, s in fn.structured_outputs.items()}
 
+    def warm_up(self) -> int:
+        """Replays the version's warm-up requests, as TF Serving does before a version is AVAILABLE.
+
+        A request that fails fails the load (TF Serving's behaviour too): a version that cannot
+        answer its own warm-up would not answer users either. Returns how many were replayed.
+        """
+        started = time.perf_counter()
+        requests = warmup.read(self.path)
+        for number, request in enumerate(requests, 1):
+            try:
+                signature, inputs = self.signature(request.model_spec.signature_name), warmup.inputs_of(request)
+                self.check_inputs(signature, inputs)
+                self.run(signature, inputs)
+            except errors.ServingError as error:
+                raise warmup.WarmupError(f"warm-up request {number} of {warmup.path(self.path)} failed: "
+                                         f"{error.message}") from error
+        self.warmup_seconds = time.perf_counter() - started
+        return len(requests)
+
     def signature(self, name: str) -> str:
         """The signature NAME refers to (empty: the default); TF Serving's error if there is none."""
         name = name or DEFAULT_SIGNATURE
         if name not in self.inputs:
             raise errors.invalid_argument(f'Serving signature name: "{name}" not found in signature def')
         return name
+
+    def check_inputs(self, signature: str, inputs: Dict[str, np.ndarray]) -> None:
+        """TF Serving's errors for inputs that do not fit SIGNATURE, before anything runs."""
+        expected = self.inputs[signature]
+        unknown = sorted(set(inputs) - set(expected))
+        if unknown:
+            raise errors.invalid_argument(f"input tensor alias not found in signature: {unknown[0]}. "
+                                          f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
+        missing = sorted(set(expected) - set(inputs))
+        if missing:
+            raise errors.invalid_argument(f"Request inputs do not match required inputs for model "
+                                          f"`{self.model_name}`. Missing: {{{','.join(missing)}}}.")
+        rows = {len(v) if v.ndim else 0 for v in inputs.values()}
+        if len(rows) != 1 or 0 in rows:
+            raise errors.invalid_argument("Every input must be a non-empty batch with the same number of rows.")
 
     def run(self, signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         fn = self._loaded.signatures[signature]
@@ -183,6 +219,7 @@ class ModelStore:
         started = time.perf_counter()
         try:
             loaded = LoadedVersion(self.model_name, version, path)
+            replayed = loaded.warm_up()
         except Exception as error:  # a broken version must not take the server down
             logging.exception("failed to load %s version %d", self.model_name, version)
             with self._lock:
@@ -191,7 +228,8 @@ class ModelStore:
         with self._lock:
             self._versions[version] = loaded
             self._failed.pop(version, None)
-        logging.info("loaded %s version %d in %.1f s", self.model_name, version, time.perf_counter() - started)
+        logging.info("loaded %s version %d in %.1f s (%d warm-up requests in %.2f s)", self.model_name, version,
+                     time.perf_counter() - started, replayed, loaded.warmup_seconds)
         return True
 
     def watch(self, poll_seconds: float = 1.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from typing import Dict, Optional
 
@@ -10,15 +11,18 @@ from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
 from serving import errors
 from serving.batching import Batcher
+from serving.limits import RequestLimits
 from serving.metrics import Metrics
 from serving.model_store import LoadedVersion, ModelStore
 
 
 class Predictor:
-    def __init__(self, store: ModelStore, batcher: Batcher, metrics: Metrics):
+    def __init__(self, store: ModelStore, batcher: Batcher, metrics: Metrics,
+                 limits: RequestLimits = RequestLimits()):
         self.store = store
         self.batcher = batcher
         self.metrics = metrics
+        self.limits = limits
 
     def resolve(self, model: str, version: Optional[int] = None, label: Optional[str] = None,
                 signature: str = "") -> tuple:
@@ -26,19 +30,19 @@ class Predictor:
         return loaded, loaded.signature(signature)
 
     def submit(self, loaded: LoadedVersion, signature: str, inputs: Dict[str, np.ndarray]):
-        expected = loaded.inputs[signature]
-        unknown = sorted(set(inputs) - set(expected))
-        if unknown:
-            raise errors.invalid_argument(f"input tensor alias not found in signature: {unknown[0]}. "
-                                          f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
-        missing = sorted(set(expected) - set(inputs))
-        if missing:
-            raise errors.invalid_argument(f"Request inputs do not match required inputs for model "
-                                          f"`{loaded.model_name}`. Missing: {{{','.join(missing)}}}.")
-        rows = {len(v) if v.ndim else 0 for v in inputs.values()}
-        if len(rows) != 1 or 0 in rows:
-            raise errors.invalid_argument("Every input must be a non-empty batch with the same number of rows.")
+        loaded.check_inputs(signature, inputs)
+        self.limits.check_rows(len(next(iter(inputs.values()))))
         return self.batcher.submit(loaded, signature, inputs)
+
+    def timed_out(self) -> errors.ServingError:
+        return errors.deadline_exceeded(f"Request not answered within {self.limits.timeout_seconds:g} s")
+
+    def result(self, future: concurrent.futures.Future) -> Dict[str, np.ndarray]:
+        """The answer of a submitted request, or DEADLINE_EXCEEDED after the request timeout."""
+        try:
+            return future.result(timeout=self.limits.timeout_seconds)
+        except concurrent.futures.TimeoutError:
+            raise self.timed_out() from None
 
     def model_spec(self, loaded: LoadedVersion, signature: str = "") -> model_pb2.ModelSpec:
         spec = model_pb2.ModelSpec(name=loaded.model_name, signature_name=signature)

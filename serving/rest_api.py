@@ -32,6 +32,19 @@ _MODEL_URL = re.compile(
 DEFAULT_MAX_BODY_BYTES = 16 * 2**20
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _version(text):
+    """A version from the URL; TF Serving's error for one that is not an int64."""
+    if not text:
+        return None
+    if len(text) > 19 or int(text) > _INT64_MAX:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise errors.invalid_argument(f"Failed to convert version: {shown} to numeric.")
+    return int(text)
+
+
 def _error(error: errors.ServingError) -> JSONResponse:
     return JSONResponse({"error": error.message}, status_code=error.http_status)
 
@@ -58,7 +71,7 @@ def create_app(predictor: Predictor, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
         try:
             if not match or (request.method == "POST") != (kind == "predict"):
                 raise errors.invalid_argument(f"Malformed request: {request.method} {request.url.path}")
-            version = int(match["version"]) if match["version"] else None
+            version = _version(match["version"])
             if match["method"] in ("classify", "regress"):
                 raise errors.unimplemented(grpc_api.NO_CLASSIFY_OR_REGRESS)
             if kind == "status":
@@ -80,9 +93,15 @@ def create_app(predictor: Predictor, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
 
     async def _predict(request: Request, model: str, version, label) -> Response:
         doc = json_codec.parse_body(await _body(request, max_body_bytes))
+        if isinstance(doc.get("instances"), list):
+            predictor.limits.check_rows(len(doc["instances"]))  # before any array is made
         loaded, signature = predictor.resolve(model, version, label, json_codec.signature_name(doc))
         inputs, form = json_codec.request_inputs(doc, loaded.inputs[signature])
-        outputs = await asyncio.wrap_future(predictor.submit(loaded, signature, inputs))
+        try:
+            outputs = await asyncio.wait_for(asyncio.wrap_future(predictor.submit(loaded, signature, inputs)),
+                                             predictor.limits.timeout_seconds)
+        except asyncio.TimeoutError:
+            raise predictor.timed_out() from None
         return Response(json.dumps(json_codec.response(outputs, form), separators=(",", ":")),
                         media_type="application/json")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import atomic_pusher, features
@@ -31,3 +32,39 @@ def publish(model_dir: str, base_path: str) -> int:
     """Publishes MODEL_DIR as the next version under BASE_PATH, atomically, as the Pusher does."""
     _, version = atomic_pusher.publish_version(model_dir, base_path)
     return int(version)
+
+
+def _length_score(text: tf.Tensor) -> tf.Tensor:
+    return tf.sigmoid(tf.cast(tf.strings.length(text), tf.float32) / 200.0 - 2.0)
+
+
+class _StandIn(tf.Module):
+    """The pipeline's two signatures over a model that learned nothing: longer reviews score higher."""
+
+    def __init__(self, serving: str):
+        super().__init__()
+        self.serving = serving
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def from_examples(self, examples):
+        parsed = tf.io.parse_example(examples, {features.TEXT: tf.io.FixedLenFeature([], tf.string)})
+        return {features.PROBABILITY_OUTPUT: _length_score(parsed[features.TEXT])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def reviews(self, reviews):
+        if self.serving == "wrong":  # e.g. exported from another model than the one evaluated
+            return {features.PROBABILITY_OUTPUT: tf.zeros(tf.shape(reviews))}
+        return {features.PROBABILITY_OUTPUT: _length_score(reviews)}
+
+
+def export_stand_in(export_dir: str, serving: str = "sound") -> str:
+    """A SavedModel of a model that learned nothing, whose `serving_default` is sound, "wrong" or "missing".
+
+    Its `from_examples` (what the Evaluator judges) is always sound.
+    """
+    module = _StandIn(serving)
+    exported = {features.EXAMPLES_SIGNATURE: module.from_examples.get_concrete_function()}
+    if serving != "missing":
+        exported[features.SERVING_SIGNATURE] = module.reviews.get_concrete_function()
+    tf.saved_model.save(module, export_dir, signatures=exported)
+    return export_dir

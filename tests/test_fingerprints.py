@@ -11,7 +11,7 @@ from pipeline import fingerprints
 
 @pytest.fixture
 def checkout(tmp_path):
-    for entry in ("components", "schema"):
+    for entry in ("components", "schema", "serving"):
         shutil.copytree(fingerprints.REPO / entry, tmp_path / entry)
     return tmp_path
 
@@ -32,7 +32,10 @@ def _changed_by(checkout, edited: str) -> set:
     ("components/anomaly_gate.py", {"ExampleValidator"}),
     ("components/accuracy_gate.py", {"Evaluator"}),
     ("components/atomic_pusher.py", {"Pusher"}),
-    ("components/features.py", {"ImdbExampleGen", "Transform", "Trainer", "Evaluator"}),
+    ("components/serving_canary.py", {"ServingCanary"}),
+    ("serving/rest_api.py", {"ServingCanary"}),  # the canary runs the model server
+    ("components/model/warmup.py", {"Trainer", "ServingCanary"}),  # written by one, replayed by the other
+    ("components/features.py", {"ImdbExampleGen", "Transform", "Trainer", "Evaluator", "ServingCanary"}),
 ])
 def test_an_edit_changes_only_the_key_of_the_component_that_runs_it(checkout, edited, reruns):
     assert _changed_by(checkout, edited) == reruns
@@ -45,7 +48,7 @@ def test_the_pipeline_gives_each_component_its_fingerprint():
     from pipeline.pipeline import create_pipeline
 
     pipeline = create_pipeline("p", "/tmp/unused-root", "/tmp/unused-data", "/tmp/unused-serving",
-                               TrainingConfig(), min_accuracy=0.5)
+                               "m", TrainingConfig(), min_accuracy=0.5)
     expected = fingerprints.all_fingerprints()
     found = {}
     for node in compiler.Compiler().compile(pipeline).nodes:

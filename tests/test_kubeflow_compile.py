@@ -20,7 +20,7 @@ from kubeflow_specs import DATA, IMAGE, ROOT, compile_pipeline
 from pipeline import configs, pipeline
 
 TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
-         "ServedModelBaseline", "Evaluator", "Pusher"}
+         "ServedModelBaseline", "Evaluator", "ServingCanary", "Pusher"}
 BEAM_COMPONENTS = ["ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator"]
 
 
@@ -53,7 +53,8 @@ def test_tasks_and_their_dependencies(compiled):
     assert depends["Transform"] == {"ImdbExampleGen", "ImportSchemaGen", "ExampleValidator"}  # waits for the data gate
     assert depends["Trainer"] == {"Transform", "ImportSchemaGen"}
     assert depends["Evaluator"] == {"Trainer", "ImdbExampleGen", "ServedModelBaseline"}
-    assert depends["Pusher"] == {"Trainer", "Evaluator"}
+    assert depends["ServingCanary"] == {"Trainer", "Evaluator", "ImdbExampleGen"}
+    assert depends["Pusher"] == {"Trainer", "Evaluator", "ServingCanary"}  # needs the canary's InfraBlessing
 
 
 def test_every_component_runs_in_the_image_with_code_by_dotted_path(compiled):

@@ -3,8 +3,9 @@
 kubeflow.local_executor follows the backend's rules (each cites its source file); a gs:// bucket
 is a local directory. Three runs of one compiled pipeline, with run parameters as `./imdb submit
 --param` would set them:
-1. good data, nothing served yet: every task succeeds, the model is pushed, `./imdb serve`
-   answers for it over REST and gRPC;
+1. good data, while a model that learned nothing is served: every task succeeds, the candidate is
+   better than the served model, passes the serving canary and is pushed; `./imdb serve` answers
+   for it over REST and gRPC;
 2. a drop whose training labels carry no signal, with the accuracy floor at 0: the Evaluator
    compares the candidate with the served model (the baseline), refuses it, nothing is pushed;
 3. a drop without test/neg: ImdbExampleGen's task fails with the layout error, nothing after it runs.
@@ -24,6 +25,7 @@ import time
 
 import pytest
 
+import served_models
 import synthetic_imdb
 from components.model.hparams import TrainingConfig
 from kubeflow import key_values, local_executor
@@ -36,7 +38,7 @@ BUCKET = "gs://imdb-ci"
 SERVING_DIR = f"{BUCKET}/serving/{configs.MODEL_NAME}"
 PER_CLASS = 100
 ALL_TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
-             "ServedModelBaseline", "Evaluator", "Pusher"}
+             "ServedModelBaseline", "Evaluator", "ServingCanary", "Pusher"}
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,9 @@ def world(tmp_path_factory):
     compiled, _ = compile_pipeline(out / "compiled", settings, pipeline_root=f"{BUCKET}/tfx",
                                    serving_model_dir=SERVING_DIR, gpus=0, beam_args=(),
                                    schema_file=pipeline.SCHEMA_FILE)
+    # What users get today: a model that learned nothing (it scores reviews by their length).
+    served = served_models.export_stand_in(str(out / "stand_in"))
+    served_models.publish(served, os.path.join(str(buckets), SERVING_DIR[len("gs://"):]))
     return compiled.pipeline_yaml, str(buckets)
 
 
@@ -88,13 +93,18 @@ def first_run(world):
     return _run(world)
 
 
-def test_every_task_runs_and_the_model_is_pushed(first_run, world):
+def test_every_task_runs_and_a_better_model_is_pushed(first_run, world):
     ok, run = first_run
     assert ok, {n: r.state for n, r in run.results.items()}
     assert {n: r.state for n, r in run.results.items()} == {n: "SUCCEEDED" for n in ALL_TASKS}
-    assert _artifact(run, "ServedModelBaseline", "model")["metadata"]["baseline_found"] == 0
+    served_before = _versions(world[1])[0]
+    assert _artifact(run, "ServedModelBaseline", "model")["metadata"]["baseline_version"] == served_before
     assert _artifact(run, "Evaluator", "blessing")["metadata"]["blessed"] == 1
-    assert len(_versions(world[1])) == 1
+    canary = _artifact(run, "ServingCanary", "blessing")["metadata"]
+    assert canary["blessed"] == 1, canary
+    assert canary["reason"].startswith("loaded, 64 test reviews answered over REST and gRPC as evaluated")
+    assert len(_versions(world[1])) == 2
+    assert _artifact(run, "Pusher", "pushed_model")["metadata"]["pushed_version"] == _versions(world[1])[1]
     for result in run.results.values():  # the launcher's log artifact holds each task's output
         assert result.outputs["executor-logs"][0]["uri"].startswith(f"{BUCKET}/tfx/")
         assert os.path.getsize(result.log_path) > 0
@@ -135,10 +145,11 @@ def test_a_worse_candidate_is_not_pushed(first_run, world):
     assert ok, {n: r.state for n, r in run.results.items()}
     baseline = _artifact(run, "ServedModelBaseline", "model")
     assert baseline["metadata"]["baseline_found"] == 1
-    assert baseline["metadata"]["baseline_version"] == _versions(world[1])[0]
+    assert baseline["metadata"]["baseline_version"] == _versions(world[1])[-1]  # the first run's push
     assert _artifact(run, "Evaluator", "blessing")["metadata"]["blessed"] == 0
+    assert _artifact(run, "ServingCanary", "blessing")["metadata"]["tried"] == 0
     assert _artifact(run, "Pusher", "pushed_model")["metadata"]["pushed"] == 0
-    assert len(_versions(world[1])) == 1
+    assert len(_versions(world[1])) == 2
 
 
 def test_a_missing_class_folder_fails_example_gen_with_the_layout_error(first_run, world):

@@ -20,7 +20,7 @@ from pipeline import configs, fingerprints, local_runner
 pytestmark = pytest.mark.e2e
 
 COMPONENTS = ["ImdbExampleGen", "ServedModelBaseline", "StatisticsGen", "ImportSchemaGen",
-              "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher"]
+              "ExampleValidator", "Transform", "Trainer", "Evaluator", "ServingCanary", "Pusher"]
 UPSTREAM_OF_THE_MODEL = ["ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                          "Transform", "Trainer"]
 PER_CLASS = 100
@@ -71,7 +71,7 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
 def _edited_checkout(tmp_path, edited: str):
     checkout = tmp_path / "checkout"
     if not checkout.exists():
-        for entry in ("components", "schema"):
+        for entry in ("components", "schema", "serving"):
             shutil.copytree(fingerprints.REPO / entry, checkout / entry)
     with open(checkout / edited, "a") as f:
         f.write("\n# an edit\n")

@@ -52,7 +52,8 @@ class _ReviewToExample(beam.DoFn):
 
 
 def _read_folder_file(readable: beam.io.fileio.ReadableFile) -> layout.RawReview:
-    return layout.parse_review_path(readable.metadata.path, readable.read())
+    path = readable.metadata.path
+    return layout.parse_review_path(path, layout.read_review_file(path, readable.read))
 
 
 def _write_report(counts: Dict[str, int], path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import posixpath
 import re
 import tarfile
 import zlib
@@ -27,7 +28,9 @@ EXPECTED_LAYOUT = (
 )
 
 _REVIEW_NAME = re.compile(r"^(\d+)_(\d+)\.txt$")
-ARCHIVE_MEMBER = re.compile(r"^(?:.*/)?(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+# A review file's path in a folder (any prefix) and, once normalised, an archive member's name.
+REVIEW_PATH = re.compile(r"^(?:.*/)?(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+ARCHIVE_MEMBER = re.compile(r"^(?:aclImdb/)?(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
 class DataLayoutError(ValueError):
@@ -54,6 +57,9 @@ class ImdbSource:
     root: str  # the aclImdb folder itself ("" for archives)
     counts: Dict[Tuple[str, str], int]
     fingerprint: str
+    # Archive members named like reviews but outside [aclImdb/]{train,test}/{pos,neg}/ once
+    # normalised ("../", absolute or other folders): never read, only counted.
+    ignored: int = 0
 
 
 def locate(path: str) -> ImdbSource:
@@ -101,9 +107,28 @@ def _locate_folder(path: str) -> ImdbSource:
                     f"<id>_<rating>.txt; expected {EXPECTED_LAYOUT}.")
             counts[(subset, polarity)] = len(names)
             for name in names:
-                stat = tf.io.gfile.stat(f"{class_dir}/{name}")
+                stat = _review_file_stat(f"{class_dir}/{name}")
                 digest.update(f"{subset}/{polarity}/{name} {stat.length} {stat.mtime_nsec}\n".encode())
     return ImdbSource(path, "folder", root, counts, "folder:" + digest.hexdigest())
+
+
+def _review_file_stat(path: str):
+    """The file's stat; DataLayoutError naming it if it cannot be a review (a loop, a folder, ...)."""
+    try:
+        stat = tf.io.gfile.stat(path)
+    except tf.errors.OpError as error:
+        raise DataLayoutError(f"IMDB review file {path!r} cannot be read ({error.message}).") from error
+    if stat.is_directory:
+        raise DataLayoutError(f"IMDB review file {path!r} is a folder, not a file.")
+    return stat
+
+
+def read_review_file(path: str, read) -> bytes:
+    """READ() of a review file, with a DataLayoutError naming the file if reading fails."""
+    try:
+        return read()
+    except (OSError, tf.errors.OpError) as error:
+        raise DataLayoutError(f"IMDB review file {path!r} cannot be read ({error}).") from error
 
 
 class _HashingReader:
@@ -153,15 +178,59 @@ def _open_archive(path: str, fileobj) -> tarfile.TarFile:
             f"expected {EXPECTED_LAYOUT}.") from error
 
 
-def _iter_archive(path: str, fileobj, with_content: bool) -> Iterator[Tuple[tarfile.TarInfo, Optional[bytes]]]:
-    """Yields the archive's review members; turns every kind of damage into DataLayoutError."""
+def member_name(name: str) -> Optional[str]:
+    """NAME normalised ("./aclImdb//x" -> "aclImdb/x"), or None if it points outside the archive."""
+    normal = posixpath.normpath(name)
+    if name.startswith("/") or normal == ".." or normal.startswith("../"):
+        return None
+    return normal
+
+
+class _Corrupt(Exception):
+    """Damage found by this module's own checks (tarfile and gzip raise their own errors)."""
+
+
+def _check_end(archive: tarfile.TarFile) -> None:
+    """Reads what follows the point where tarfile stopped, to the real end of the stream.
+
+    tarfile ends an archive quietly at the first header it cannot parse (a bad checksum, say), as
+    if it were the end-of-archive marker, and stops reading there; reading on to the end makes the
+    gzip module check every member's CRC and length, and everything after the end marker must be
+    zeros (the marker and the record's padding).
+    """
+    stopped = offset = archive.fileobj.tell()
+    while True:
+        block = archive.fileobj.read(1 << 16)
+        if not block:
+            return
+        if block.count(0) != len(block):
+            at = offset + next(i for i, b in enumerate(block) if b)
+            raise _Corrupt(f"a damaged tar header: tar stopped reading at byte {stopped:,} but data goes on "
+                           f"at byte {at:,}, so the reviews after it would be lost")
+        offset += len(block)
+
+
+def _iter_archive(path: str, fileobj, with_content: bool) -> Iterator[Tuple[str, Optional[bytes]]]:
+    """Yields (normalised name, content) of the archive's review members, and ("", None) for each
+    member named like a review but outside the layout; every kind of damage is a DataLayoutError."""
     archive = _open_archive(path, fileobj)
+    seen = set()
     try:
         for member in archive:
-            if member.isfile() and ARCHIVE_MEMBER.match(member.name):
-                content = archive.extractfile(member).read() if with_content else None
-                yield member, content
-    except (tarfile.TarError, zlib.error, EOFError, OSError) as error:
+            if not member.isfile():
+                continue
+            name = member_name(member.name)
+            if name is None or not ARCHIVE_MEMBER.match(name):
+                if REVIEW_PATH.match(member.name):
+                    yield "", None  # named like a review, but not where the layout puts reviews
+                continue
+            if name in seen:
+                raise DataLayoutError(f"IMDB archive {path!r} holds {name!r} twice; which copy is the review "
+                                      "is ambiguous, so the archive is refused.")
+            seen.add(name)
+            yield name, (archive.extractfile(member).read() if with_content else None)
+        _check_end(archive)
+    except (tarfile.TarError, zlib.error, EOFError, OSError, _Corrupt) as error:
         raise DataLayoutError(
             f"IMDB archive {path!r} is corrupt or truncated ({error}); nothing was extracted. "
             "Download it again.") from error
@@ -171,10 +240,14 @@ def _iter_archive(path: str, fileobj, with_content: bool) -> Iterator[Tuple[tarf
 
 def _scan_archive(path: str) -> ImdbSource:
     counts = {(s, p): 0 for s in SUBSETS for p in CLASS_LABELS}
+    ignored = 0
     with tf.io.gfile.GFile(path, "rb") as raw:
         reader = _HashingReader(raw)
-        for member, _ in _iter_archive(path, reader, with_content=False):
-            subset, polarity = ARCHIVE_MEMBER.match(member.name).group(1, 2)
+        for name, _ in _iter_archive(path, reader, with_content=False):
+            if not name:
+                ignored += 1
+                continue
+            subset, polarity = ARCHIVE_MEMBER.match(name).group(1, 2)
             counts[(subset, polarity)] += 1
         while reader.read(1 << 20):  # hash any trailing bytes too
             pass
@@ -182,12 +255,12 @@ def _scan_archive(path: str) -> ImdbSource:
     if empty:
         raise DataLayoutError(
             f"IMDB archive {path!r} has no reviews in {', '.join(empty)}; expected {EXPECTED_LAYOUT}.")
-    return ImdbSource(path, "archive", "", counts, "archive:" + reader.digest.hexdigest())
+    return ImdbSource(path, "archive", "", counts, "archive:" + reader.digest.hexdigest(), ignored)
 
 
 def parse_review_path(path: str, content: bytes) -> RawReview:
     """Builds a RawReview from a file path (or archive member name) in the layout."""
-    match = ARCHIVE_MEMBER.match(path)
+    match = REVIEW_PATH.match(path)
     if not match:
         raise DataLayoutError(f"{path!r} is not a review file of {EXPECTED_LAYOUT}.")
     subset, polarity, review_id, rating = match.groups()
@@ -197,10 +270,11 @@ def parse_review_path(path: str, content: bytes) -> RawReview:
 def read_archive_subset(path: str, subset: str) -> Iterator[RawReview]:
     """Streams the reviews of one subset (train or test) out of an archive."""
     with tf.io.gfile.GFile(path, "rb") as raw:
-        for member, content in _iter_archive(path, raw, with_content=True):
-            review = parse_review_path(member.name, content)
-            if review.subset == subset:
-                yield review
+        for name, content in _iter_archive(path, raw, with_content=True):
+            if name:
+                review = parse_review_path(name, content)
+                if review.subset == subset:
+                    yield review
 
 
 _GOLDEN_RATIO_CONJUGATE = (5 ** 0.5 - 1) / 2
@@ -246,7 +320,7 @@ class SplitSelector:
 
     def takes_path(self, path: str) -> bool:
         """The same decision from a file name alone, so unselected files are never read."""
-        match = ARCHIVE_MEMBER.match(path)
+        match = REVIEW_PATH.match(path)
         return bool(match) and match.group(1) == self.subset and (
             self.start <= position(int(match.group(3))) < self.end)
 

@@ -50,6 +50,46 @@ def _text_lines(path: str, zip_dim: int) -> Iterator[str]:
             yield from lines
 
 
+def check_file(path: str, zip_dim: int = 100, lines: int = 1000) -> int:
+    """Checks that PATH is a GloVe text file (or zip) before any component runs; returns its dimension.
+
+    Reads the first LINES lines: each must be a word and the same number of floats. A missing,
+    unreadable, binary or malformed file is a GloveError naming the file (the Trainer would
+    otherwise find out only after ExampleGen, the statistics and Transform have run).
+    """
+    if not tf.io.gfile.exists(path):
+        raise GloveError(f"GloVe file {path!r} does not exist")
+    if tf.io.gfile.isdir(path):
+        raise GloveError(f"GloVe file {path!r} is a folder, not a file")
+    dim = None
+    try:
+        for number, line in enumerate(_text_lines(path, zip_dim), start=1):
+            if number > lines:
+                break
+            if "\0" in line or "\ufffd" in line and number == 1:
+                raise GloveError(f"GloVe file {path!r} is not text (binary data on line {number})")
+            word, _, rest = line.rstrip("\n").partition(" ")
+            values = rest.split()
+            try:
+                [float(v) for v in values]
+            except ValueError as error:
+                raise GloveError(f"GloVe file {path!r} line {number} is not '<word> <float> ...': {error}") from None
+            if dim is None:
+                dim = len(values)
+                if not word or dim == 0:
+                    raise GloveError(f"GloVe file {path!r} line 1 is not '<word> <float> <float> ...'")
+            elif len(values) != dim:
+                raise GloveError(f"GloVe file {path!r} line {number} has {len(values)} values, "
+                                 f"line 1 has {dim}")
+    except UnicodeDecodeError as error:
+        raise GloveError(f"GloVe file {path!r} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except (OSError, tf.errors.OpError, zipfile.BadZipFile) as error:
+        raise GloveError(f"GloVe file {path!r} cannot be read ({getattr(error, 'message', error)})") from None
+    if dim is None:
+        raise GloveError(f"GloVe file {path!r} is empty")
+    return dim
+
+
 def _file_vectors(path: str, words: Iterable[str], zip_dim: int) -> Tuple[Dict[str, np.ndarray], int, str]:
     if not tf.io.gfile.exists(path):
         raise GloveError(f"GloVe file {path!r} does not exist")

@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
+from components.model import warmup
 
 
 class SentimentExport(tf.Module):
@@ -44,3 +45,4 @@ def export(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: st
         features.SERVING_SIGNATURE: module.serve_reviews,
         features.EXAMPLES_SIGNATURE: module.serve_examples,
     })
+    warmup.write(export_dir)  # replayed by model servers before they serve this version

@@ -1,0 +1,116 @@
+"""First-request latency after a version switch, with and without the model's warm-up requests.
+
+    ./imdb exec python -m benchmarks.warmup_latency --model-dir outputs/serving_model/imdb_sentiment
+
+Serves the newest version under --model-dir with the project's server (REST on loopback), then
+pushes copies of it as new versions, alternately with and without `assets.extra/` (the warm-up
+requests), the way the Pusher publishes them. After each switch it times the first request to
+the new version and the median of the next 20. Appends the figures to docs/serving.md's warm-up
+section (between its markers) and writes docs/warmup_benchmark.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+import requests
+
+from components.model import warmup
+from pipeline import atomic_files
+
+MARK_BEGIN, MARK_END = "<!-- warm-up benchmark: begin -->", "<!-- warm-up benchmark: end -->"
+REVIEW = "A wonderful, moving film; the cast is superb, the ending earned. " * 4
+
+
+def _switch_and_time(server, base: str, model: str, with_warmup: bool, session: requests.Session) -> dict:
+    from components import atomic_pusher
+
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = os.path.join(scratch, "model")
+        shutil.copytree(model, copy)
+        if not with_warmup:
+            shutil.rmtree(os.path.join(copy, warmup.ASSETS_EXTRA), ignore_errors=True)
+        published = time.perf_counter()
+        _, version = atomic_pusher.publish_version(copy, base)
+    version = int(version)
+    while server.store.served_versions != [version]:
+        time.sleep(0.005)
+    available = time.perf_counter() - published
+    url = f"{server.rest_url}/v1/models/{server.options.model_name}/versions/{version}:predict"
+    timings = []
+    for _ in range(21):
+        started = time.perf_counter()
+        response = session.post(url, json={"instances": [REVIEW]}, timeout=60)
+        timings.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return {"with_warmup": with_warmup, "version": version, "push_to_available_s": available,
+            "first_request_ms": timings[0] * 1000, "next_20_median_ms": statistics.median(timings[1:]) * 1000}
+
+
+def render(result: dict) -> str:
+    def summary(rows, key):
+        return statistics.median(r[key] for r in rows)
+
+    lines = [MARK_BEGIN, "", f"Measured {result['date']} on {result['cores']} cores, command "
+             f"`{result['command']}`, {result['rounds']} version switches each way, alternating:", "",
+             "| pushed version | first request (median) | first request (max) | later requests (median) "
+             "| push to AVAILABLE (median) |", "|---|---|---|---|---|"]
+    for flag, label in ((True, "with warm-up requests (as exported)"), (False, "without (assets.extra removed)")):
+        rows = [r for r in result["switches"] if r["with_warmup"] is flag]
+        lines.append(f"| {label} | {summary(rows, 'first_request_ms'):.1f} ms "
+                     f"| {max(r['first_request_ms'] for r in rows):.1f} ms "
+                     f"| {summary(rows, 'next_20_median_ms'):.1f} ms | {summary(rows, 'push_to_available_s'):.2f} s |")
+    lines += ["", MARK_END]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", default="outputs/serving_model/imdb_sentiment", help="the model's base path")
+    p.add_argument("--rounds", type=int, default=5, help="version switches with and without warm-up (default 5)")
+    p.add_argument("--doc", default="docs/serving.md")
+    args = p.parse_args(argv)
+    from serving.local_server import LocalModelServer, ServerOptions
+    from serving.model_store import version_dirs
+
+    versions = version_dirs(args.model_dir)
+    if not versions:
+        print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=sys.stderr)
+        return 2
+    model = versions[max(versions)]
+    result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "model": model,
+              "rounds": args.rounds, "switches": [],
+              "command": "./imdb exec python -m benchmarks.warmup_latency " + " ".join(argv or sys.argv[1:])}
+    with tempfile.TemporaryDirectory() as scratch:
+        base = os.path.join(scratch, "imdb_sentiment")
+        shutil.copytree(model, os.path.join(base, "1"))
+        options = ServerOptions("imdb_sentiment", base, rest_port=0, grpc_port=0, poll_seconds=0.1)
+        with LocalModelServer(options) as server, requests.Session() as session:
+            for round_ in range(args.rounds):
+                for with_warmup in (round_ % 2 == 0, round_ % 2 == 1):
+                    row = _switch_and_time(server, base, model, with_warmup, session)
+                    print(json.dumps(row), flush=True)
+                    result["switches"].append(row)
+    section = render(result)
+    with open(args.doc) as f:
+        text = f.read()
+    if MARK_BEGIN in text:
+        text = text[:text.index(MARK_BEGIN)] + section + text[text.index(MARK_END) + len(MARK_END):]
+    else:
+        text += "\n## Warm-up requests\n\n" + section + "\n"
+    atomic_files.write_text(args.doc, text)
+    atomic_files.write_text("docs/warmup_benchmark.json", json.dumps(result, indent=1))
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

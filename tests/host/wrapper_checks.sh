@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# What only the host can check: how ./imdb's environment wrapper (env/environment.sh) treats
+# mounts and signals. `./imdb test` runs it before the Python tests (which run inside).
+#   1. a tmpfs mounted below a host directory is seen, and written, from inside;
+#   2. killing ./imdb (SIGKILL or SIGTERM) takes down what it started inside.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source env/environment.sh
+
+if [ "$(env_mode)" != userland ]; then
+    echo "host checks: skipped (this host runs the environment without a wrapper: $(env_mode))"
+    exit 0
+fi
+[ "$(id -u)" = 0 ] || { echo "host checks: skipped (mounting a tmpfs needs root)"; exit 0; }
+
+scratch=$(mktemp -d /tmp/imdb-host-check.XXXXXX)
+cleanup() { umount "$scratch/mnt" 2>/dev/null || true; rm -rf "$scratch"; }
+trap cleanup EXIT
+fail() { echo "host check FAILED: $*" >&2; exit 1; }
+
+# Host pids of the processes whose command line is exactly "$*".
+running() {
+    local pid
+    for pid in /proc/[0-9]*; do
+        [ "$(tr '\0' ' ' 2>/dev/null < "$pid/cmdline")" = "$* " ] && echo "${pid#/proc/}"
+    done
+    return 0
+}
+
+mkdir "$scratch/mnt"
+mount -t tmpfs -o size=1m imdb-check "$scratch/mnt"
+echo "from the host $$" > "$scratch/mnt/token"
+inside=$(./imdb exec cat "$scratch/mnt/token")
+[ "$inside" = "from the host $$" ] || fail "a tmpfs below /tmp is not seen inside (read '$inside')"
+./imdb exec sh -c "echo from inside > '$scratch/mnt/written'"
+[ "$(cat "$scratch/mnt/written")" = "from inside" ] || fail "a file written inside did not reach the host's tmpfs"
+echo "host check passed: a tmpfs mounted below a host directory is read and written from inside"
+
+for signal in KILL TERM; do
+    marker=$((RANDOM + 100000))
+    ./imdb exec sleep "$marker" &
+    wrapper=$!
+    for _ in $(seq 100); do [ -n "$(running sleep "$marker")" ] && break; sleep 0.1; done
+    [ -n "$(running sleep "$marker")" ] || fail "the command never started inside"
+    kill -s "$signal" "$wrapper"
+    wait "$wrapper" 2>/dev/null || true
+    for _ in $(seq 50); do [ -z "$(running sleep "$marker")" ] && break; sleep 0.1; done
+    left=$(running sleep "$marker")
+    [ -z "$left" ] || { kill -9 $left; fail "SIG$signal of ./imdb left its command running (pid $left)"; }
+    echo "host check passed: SIG$signal of ./imdb takes down what it started"
+done

@@ -1,0 +1,177 @@
+"""Hostile requests to the model server, over real REST and gRPC on loopback.
+
+Part of the project's hostile-input suite (README, "Reliability"): each case asserts the status
+and message a client gets, and then that the server still answers a normal request correctly.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from components import features
+from serving.client import SentimentClient
+from serving.limits import RequestLimits
+from serving.local_server import LocalModelServer, ServerOptions
+from served_models import export_model, publish
+
+MODEL = "imdb_sentiment"
+MAX_ROWS = 64
+PREDICT = f"/v1/models/{MODEL}:predict"
+HEALTHY = ["A wonderful, moving film.", "Dull plot, dull cast; the end."]
+
+
+@pytest.fixture(scope="module")
+def model(transform_output, tmp_path_factory) -> str:
+    return export_model(transform_output, str(tmp_path_factory.mktemp("hostile") / "model"), seed=5, epochs=2)
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("hostile_base") / MODEL)
+    publish(model, base)
+    options = ServerOptions(MODEL, base, rest_port=0, grpc_port=0, max_body_bytes=2 * 2**20,
+                            limits=RequestLimits(max_rows=MAX_ROWS, timeout_seconds=20))
+    with LocalModelServer(options) as s:
+        loaded = tf.saved_model.load(model).signatures[features.SERVING_SIGNATURE]
+        s.expected = loaded(**{features.REVIEWS_INPUT: tf.constant(HEALTHY)})[features.PROBABILITY_OUTPUT].numpy()
+        yield s
+
+
+def _assert_healthy(server) -> None:
+    for protocol, target in (("rest", server.rest_url), ("grpc", server.grpc_target)):
+        with SentimentClient(target, protocol, MODEL) as client:
+            np.testing.assert_allclose(client.predict(HEALTHY), server.expected, atol=1e-6)
+
+
+def _deep(depth: int) -> bytes:
+    return b'{"instances": ' + b"[" * depth + b'"a"' + b"]" * depth + b"}"
+
+
+REST_CASES = [
+    # (name, method, path, body, status, words of the error)
+    ("JSON nested 10,000 deep", "POST", PREDICT, _deep(10_000), 400, "nested too deeply"),
+    ("JSON nested 500 deep", "POST", PREDICT, _deep(500), 400, "nested 500 lists deep; at most 8"),
+    ("a 100,000-digit number", "POST", PREDICT, b'{"instances": [' + b"9" * 100_000 + b"]}", 400,
+     "JSON Parse error"),
+    ("a 5,000-digit version", "POST", f"/v1/models/{MODEL}/versions/{'9' * 5000}:predict", b'{"instances": ["a"]}',
+     400, "Failed to convert version"),
+    ("a version past int64", "GET", f"/v1/models/{MODEL}/versions/9223372036854775808", None, 400,
+     "Failed to convert version"),
+    ("100,000 rows in 1.5 MB", "POST", PREDICT, json.dumps({"instances": ["ab"] * 100_000}).encode(), 400,
+     f"at most {MAX_ROWS} per request"),
+    ("rows over the limit, columnar", "POST", PREDICT, json.dumps({"inputs": ["ab"] * (MAX_ROWS + 1)}).encode(),
+     400, f"at most {MAX_ROWS} per request"),
+    ("a body over the limit", "POST", PREDICT, b'{"instances": ["' + b"a" * (3 * 2**20) + b'"]}', 429,
+     "exceeds the limit"),
+    ("invalid UTF-8 in the body", "POST", PREDICT, b'{"instances": ["\xff"]}', 400, "Invalid encoding"),
+    ("a lone surrogate", "POST", PREDICT, b'{"instances": ["\\ud800"]}', 200, None),
+    ("a model that does not exist", "POST", "/v1/models/nope:predict", b'{"instances": ["a"]}', 404,
+     "Servable not found"),
+    ("a version that does not exist", "POST", f"/v1/models/{MODEL}/versions/1:predict", b'{"instances": ["a"]}',
+     404, "Servable not found"),
+    ("an unknown signature", "POST", PREDICT, b'{"signature_name": "x", "instances": ["a"]}', 400,
+     'Serving signature name: "x" not found'),
+    ("GET on predict", "GET", PREDICT, None, 400, "Malformed request"),
+    ("an unknown route", "GET", "/v2/anything", None, 404, "Malformed request"),
+]
+
+
+@pytest.mark.parametrize("name, method, path, body, status, words", REST_CASES, ids=[c[0] for c in REST_CASES])
+def test_rest(server, name, method, path, body, status, words):
+    response = requests.request(method, f"{server.rest_url}{path}", data=body, timeout=60)
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["content-type"].startswith("application/json")
+    if words:
+        assert words in response.json()["error"]
+    _assert_healthy(server)
+
+
+def _string_tensor(values, dims) -> tensor_pb2.TensorProto:
+    return tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=values,
+                                  tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                                      dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]))
+
+
+def _request(tensor: tensor_pb2.TensorProto, name: str = features.REVIEWS_INPUT, model: str = MODEL):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs[name].CopyFrom(tensor)
+    return request
+
+
+GRPC_CASES = [
+    # (name, request, code, words)
+    ("a 40-byte request declaring [1000000]", _request(_string_tensor([b"a"], [1_000_000])),
+     grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_ROWS} per request"),
+    ("a shape larger than its values", _request(_string_tensor([b"a"], [8])), grpc.StatusCode.INVALID_ARGUMENT,
+     "declares shape [8] (8 values) but carries 1"),
+    ("more values than the shape", _request(_string_tensor([b"a", b"b", b"c"], [2])),
+     grpc.StatusCode.INVALID_ARGUMENT, "declares shape [2]"),
+    ("a negative dimension", _request(_string_tensor([b"a"], [-1])), grpc.StatusCode.INVALID_ARGUMENT,
+     "invalid shape [-1]"),
+    ("rank 9", _request(_string_tensor([b"a"], [1] * 9)), grpc.StatusCode.INVALID_ARGUMENT, "invalid shape"),
+    ("huge inner dimensions", _request(_string_tensor([], [1, 2**31, 2**31])), grpc.StatusCode.INVALID_ARGUMENT,
+     "holds more values than"),
+    ("rows over the limit", _request(tf.make_tensor_proto([b"ab"] * (MAX_ROWS + 1))),
+     grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_ROWS} per request"),
+    ("floats for strings", _request(tf.make_tensor_proto([1.0, 2.0])), grpc.StatusCode.INVALID_ARGUMENT, ""),
+    ("an unknown input", _request(tf.make_tensor_proto([b"a"]), name="text"), grpc.StatusCode.INVALID_ARGUMENT,
+     "input tensor alias not found"),
+    ("a model that does not exist", _request(tf.make_tensor_proto([b"a"]), model="nope"),
+     grpc.StatusCode.NOT_FOUND, "Servable not found"),
+    ("an empty batch", _request(_string_tensor([], [0])), grpc.StatusCode.INVALID_ARGUMENT, "non-empty batch"),
+]
+
+
+@pytest.mark.parametrize("name, request_, code, words", GRPC_CASES, ids=[c[0] for c in GRPC_CASES])
+def test_grpc(server, name, request_, code, words):
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.Predict(request_, timeout=60)
+    assert raised.value.code() == code, raised.value.details()
+    assert words in raised.value.details()
+    _assert_healthy(server)
+
+
+def test_a_second_server_on_a_taken_grpc_port_refuses_to_start(server, model, tmp_path):
+    options = ServerOptions(MODEL, server.options.base_path, rest_port=0, grpc_port=server.grpc_port)
+    with pytest.raises(OSError, match=f"cannot bind gRPC to 127.0.0.1:{server.grpc_port}: the port is in use"):
+        LocalModelServer(options).start()
+    _assert_healthy(server)
+
+
+def test_a_second_server_on_a_taken_rest_port_refuses_to_start(server):
+    options = ServerOptions(MODEL, server.options.base_path, rest_port=server.rest_port, grpc_port=0)
+    with pytest.raises(OSError, match=f"cannot serve REST on 127.0.0.1:{server.rest_port}"):
+        LocalModelServer(options).start()
+    _assert_healthy(server)
+
+
+def test_a_client_that_disconnects_mid_body_leaves_the_server_healthy(server):
+    with socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) as raw:
+        raw.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".encode() + b'{"inst')
+    _assert_healthy(server)
+
+
+def test_a_request_not_answered_in_time_gets_deadline_exceeded(server):
+    options = ServerOptions(MODEL, server.options.base_path, rest_port=0, grpc_port=0,
+                            limits=RequestLimits(timeout_seconds=1e-6))  # nothing can be answered that fast
+    with LocalModelServer(options) as impatient:
+        response = requests.post(f"{impatient.rest_url}{PREDICT}", json={"instances": HEALTHY}, timeout=60)
+        assert response.status_code == 504 and "not answered within 1e-06 s" in response.json()["error"]
+        with grpc.insecure_channel(impatient.grpc_target) as channel:
+            with pytest.raises(grpc.RpcError) as raised:
+                prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                    _request(tf.make_tensor_proto([b"a"])), timeout=60)
+        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    _assert_healthy(server)

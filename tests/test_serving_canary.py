@@ -1,0 +1,78 @@
+"""The serving canary on LocalDagRunner: a model whose serving signature is broken is not pushed.
+
+A small pipeline of real components: ImdbExampleGen on synthetic reviews, the candidate model and
+an Evaluator's blessing imported, ServingCanary, the project's Pusher. The candidates are
+stand-in SavedModels (tests/served_models.py) whose `from_examples` signature (what the Evaluator
+judges) is sound and whose `serving_default` (what users call) is sound, wrong or missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from tfx import v1 as tfx
+
+import served_models
+import synthetic_imdb
+from components import atomic_pusher, serving_canary
+from components.imdb_example_gen import ImdbExampleGen
+from pipeline import run_summary
+
+pytestmark = pytest.mark.e2e
+MODEL_NAME = "imdb_sentiment"
+
+
+def _export(directory: str, serving: str) -> str:
+    """A Model artifact's folder (Format-Serving inside) holding a candidate of the given kind."""
+    served_models.export_stand_in(os.path.join(directory, "Format-Serving"), serving)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> str:
+    return synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("data")), per_class=20)
+
+
+def _run(data: str, model_uri: str, workdir) -> run_summary.RunSummary:
+    metadata = str(workdir / "metadata.db")
+    example_gen = ImdbExampleGen(input_base=data, eval_fraction=0.2, sample_fraction=1.0)
+    model = tfx.dsl.Importer(source_uri=model_uri, artifact_type=tfx.types.standard_artifacts.Model,
+                             reimport=True).with_id("CandidateModel")
+    blessing = tfx.dsl.Importer(  # what the Evaluator writes for a model it blesses
+        source_uri=str(workdir), artifact_type=tfx.types.standard_artifacts.ModelBlessing,
+        custom_properties={"blessed": 1}, reimport=True).with_id("Evaluator")
+    canary = serving_canary.ServingCanary(
+        model=model.outputs["result"], model_blessing=blessing.outputs["result"],
+        examples=example_gen.outputs["examples"], model_name=MODEL_NAME, num_reviews=16).with_id("ServingCanary")
+    pusher = atomic_pusher.AtomicPusher(
+        model=model.outputs["result"], model_blessing=blessing.outputs["result"],
+        infra_blessing=canary.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=str(workdir / "serving" / MODEL_NAME)))).with_id("Pusher")
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name="canary", pipeline_root=str(workdir / "root"),
+        components=[example_gen, model, blessing, canary, pusher],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata)))
+    return run_summary.summarize(metadata)
+
+
+@pytest.mark.parametrize("serving, reason", [
+    ("wrong", r"REST answers differ from the evaluated signature \(from_examples\): test review \d+ got 0\.000000, "
+              r"the Evaluator's signature 0\.\d+"),
+    ("missing", r'REST predict failed: 400: Serving signature name: "serving_default" not found'),
+], ids=["wrong-answers", "missing-signature"])
+def test_a_broken_serving_signature_is_not_pushed(data, tmp_path, serving, reason):
+    summary = _run(data, _export(str(tmp_path / "candidate"), serving), tmp_path)
+    assert re.fullmatch(f"failed: {reason}.*", summary.serving_canary), summary.serving_canary
+    assert f"serving canary: {summary.serving_canary}" in summary.render()
+    assert summary.pushed_to is None
+    assert not os.path.exists(tmp_path / "serving" / MODEL_NAME)
+
+
+def test_a_sound_model_passes_and_is_pushed(data, tmp_path):
+    summary = _run(data, _export(str(tmp_path / "candidate"), "sound"), tmp_path)
+    assert summary.serving_canary.startswith("passed: loaded, 16 test reviews answered over REST and gRPC")
+    assert summary.pushed_to == str(tmp_path / "serving" / MODEL_NAME / os.path.basename(summary.pushed_to))
+    assert os.path.exists(os.path.join(summary.pushed_to, "saved_model.pb"))

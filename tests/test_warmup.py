@@ -1,0 +1,73 @@
+"""Warm-up requests: written with every export, replayed by the model server before a version serves."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+from components import features
+from components.model import warmup
+from serving.model_store import ModelStore
+from served_models import export_model, publish
+
+MODEL = "imdb_sentiment"
+
+
+@pytest.fixture(scope="module")
+def model(transform_output, tmp_path_factory) -> str:
+    return export_model(transform_output, str(tmp_path_factory.mktemp("warmup") / "model"), seed=3, epochs=1)
+
+
+def test_every_export_carries_requests_for_both_signatures_at_both_batch_sizes(model):
+    requests = warmup.read(model)
+    found = [(r.model_spec.signature_name, *(a.shape for a in warmup.inputs_of(r).values())) for r in requests]
+    assert found == [(features.SERVING_SIGNATURE, (1,)), (features.EXAMPLES_SIGNATURE, (1,)),
+                     (features.SERVING_SIGNATURE, (32,)), (features.EXAMPLES_SIGNATURE, (32,))]
+
+
+def test_the_server_replays_them_before_the_version_is_available(model, tmp_path):
+    base = str(tmp_path / MODEL)
+    version = publish(model, base)
+    store = ModelStore(MODEL, base)
+    store.poll()
+    loaded = store.get(MODEL)
+    assert loaded.version == version
+    assert loaded.warmup_seconds > 0
+    assert store.status(MODEL) == [{"version": version, "state": "AVAILABLE", "error": ""}]
+
+
+def _with_warmup_records(model: str, target: str, records) -> str:
+    shutil.copytree(model, target)
+    with tf.io.TFRecordWriter(warmup.path(target)) as writer:
+        for record in records:
+            writer.write(record)
+    return target
+
+
+def _bad_input_request() -> bytes:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.signature_name = features.SERVING_SIGNATURE
+    request.inputs["no_such_input"].CopyFrom(tf.make_tensor_proto(["x"]))
+    return prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString()
+
+
+@pytest.mark.parametrize("records, error", [
+    ([b"not a PredictionLog"], "not a TFRecord file of PredictionLog records"),
+    ([prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog()).SerializeToString()],
+     "unsupported warm-up record 'classify_log'"),
+    ([_bad_input_request()], "warm-up request 1 of "),
+], ids=["garbage", "classify-log", "failing-request"])
+def test_a_version_whose_warmup_fails_is_not_served_and_the_previous_one_stays(model, tmp_path, records, error):
+    base = str(tmp_path / MODEL)
+    good = publish(model, base)
+    store = ModelStore(MODEL, base)
+    store.poll()
+    bad = publish(_with_warmup_records(model, str(tmp_path / "bad"), records), base)
+    store.poll()
+    assert store.served_versions == [good]
+    [status] = [s for s in store.status(MODEL) if s["version"] == bad]
+    assert status["state"] == "END" and error in status["error"], status
