@@ -38,6 +38,8 @@ def _switch_and_time(server, base: str, model: str, with_warmup: bool, session: 
         shutil.copytree(model, copy)
         if not with_warmup:
             shutil.rmtree(os.path.join(copy, warmup.ASSETS_EXTRA), ignore_errors=True)
+        elif not os.path.exists(warmup.path(copy)):  # exported before warm-up requests were written
+            warmup.write(copy)
         published = time.perf_counter()
         _, version = atomic_pusher.publish_version(copy, base)
     version = int(version)

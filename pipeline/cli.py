@@ -136,6 +136,9 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     started = time.monotonic()
     output_dir = os.path.abspath(args.output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        print(f"error: --output-dir {output_dir!r} is not a folder", file=sys.stderr)
+        return 2
     # Before TensorFlow is imported: it adds a console handler of its own if logging is unset.
     log_path = _log_to_file(os.path.join(output_dir, "logs"), args.verbose)
     from pipeline import data_source

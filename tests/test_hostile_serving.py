@@ -7,7 +7,10 @@ and message a client gets, and then that the server still answers a normal reque
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
 
 import grpc
 import numpy as np
@@ -175,3 +178,38 @@ def test_a_request_not_answered_in_time_gets_deadline_exceeded(server):
                     _request(tf.make_tensor_proto([b"a"])), timeout=60)
         assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     _assert_healthy(server)
+
+
+def test_serve_logs_each_version_it_loads_and_unloads(model, tmp_path):
+    base = str(tmp_path / MODEL)
+    first = publish(model, base)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", base, "--rest-port", "0",
+         "--grpc-port", "0", "--poll-seconds", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        assert any(f"loaded {MODEL} version {first} in " in line and "4 warm-up requests" in line for line in lines), lines
+        second = publish(model, base)
+        for line in process.stdout:
+            lines.append(line)
+            if f"unloaded {MODEL} version {first}" in line:
+                break
+        assert any(f"loaded {MODEL} version {second} in " in line for line in lines), lines
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--max-request-rows", "0"], "max_rows must be positive"),
+    (["--request-timeout", "0"], "timeout_seconds must be positive"),
+    (["--request-timeout", "nan"], "timeout_seconds must be positive"),
+])
+def test_serve_refuses_bad_limits(argv, words):
+    run = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--local", *argv],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr

@@ -116,9 +116,15 @@ def test_a_run_killed_half_way_completes_when_started_again(noisy_data, tmp_path
             break
     first.wait(timeout=60)
     assert first.returncode != 0
+    # What a push killed half-way leaves: a staging copy, which the next start removes.
+    staging = tmp_path / "outputs" / "serving_model" / "imdb_sentiment" / ".incomplete-1-1"
+    staging.mkdir(parents=True)
+    (staging / "saved_model.pb").write_bytes(b"partial")
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
+    assert f"removed {staging}: a copy left by an interrupted push" in second.stdout
+    assert not staging.exists()
     assert re.search(r"ImdbExampleGen from cache", second.stdout)
     assert "Run summary" in second.stdout
     assert re.search(r"pushed to: \S+/serving_model/imdb_sentiment/\d+", second.stdout)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import os
 import posixpath
 import re
+import stat as stat_lib
 import tarfile
 import zlib
 from typing import BinaryIO, Dict, Iterator, Optional, Tuple
@@ -113,7 +115,17 @@ def _locate_folder(path: str) -> ImdbSource:
 
 
 def _review_file_stat(path: str):
-    """The file's stat; DataLayoutError naming it if it cannot be a review (a loop, a folder, ...)."""
+    """The file's stat; DataLayoutError naming it if it cannot be a review (a symlink loop, a
+    folder, a FIFO that would block the reader for ever, ...)."""
+    if "://" not in path:  # a local file: its type is known too
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as error:
+            raise DataLayoutError(f"IMDB review file {path!r} cannot be read ({error.strerror}).") from error
+        if stat_lib.S_ISDIR(mode):
+            raise DataLayoutError(f"IMDB review file {path!r} is a folder, not a file.")
+        if not stat_lib.S_ISREG(mode):
+            raise DataLayoutError(f"IMDB review file {path!r} is not a regular file.")
     try:
         stat = tf.io.gfile.stat(path)
     except tf.errors.OpError as error:

@@ -1,0 +1,115 @@
+"""The model server's memory across a long run: resident memory after warm-up and after 100,000 requests.
+
+    ./imdb exec python -m benchmarks.server_memory --model-dir outputs/serving_model/imdb_sentiment
+
+Starts `./imdb serve --local` in a process of its own, sends 2,000 requests to warm it up and
+reads its resident memory (VmRSS), then sends --requests more (single reviews, and one request
+in 50 with the most rows a request may hold, over REST and gRPC alternately, from 8 client
+threads), and reads it again. Goal: within 10% of the memory after warm-up. Writes the figures
+into docs/serving.md (between its markers) and docs/server_memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+from benchmarks.serving_latency import _free_port, reviews
+from pipeline import atomic_files
+from serving.limits import RequestLimits
+
+MARK_BEGIN, MARK_END = "<!-- server memory: begin -->", "<!-- server memory: end -->"
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _send(targets, count: int, worker: int, big_every: int, big_rows: int) -> int:
+    from serving.client import SentimentClient
+
+    texts = reviews(64)
+    clients = [SentimentClient(t, p) for p, t in targets]
+    errors = 0
+    for i in range(count):
+        client = clients[(i + worker) % len(clients)]
+        batch = [texts[(i + j) % len(texts)] for j in range(big_rows)] if i % big_every == 0 else [texts[i % 64]]
+        try:
+            client.predict(batch)
+        except Exception:
+            errors += 1
+    for client in clients:
+        client.close()
+    return errors
+
+
+def load(targets, total: int, threads: int = 8, big_every: int = 50, big_rows: int = RequestLimits.max_rows) -> int:
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(_send, [targets] * threads, [total // threads] * threads, range(threads),
+                            [big_every] * threads, [big_rows] * threads))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", default="outputs/serving_model/imdb_sentiment", help="the model's base path")
+    p.add_argument("--requests", type=int, default=100_000)
+    p.add_argument("--doc", default="docs/serving.md")
+    args = p.parse_args(argv)
+    rest, grpc = _free_port(), _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", args.model_dir,
+                               "--rest-port", str(rest), "--grpc-port", str(grpc)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in server.stdout:
+            if "Ctrl-C stops" in line:
+                break
+        else:
+            raise RuntimeError("the server did not start")
+        targets = [("rest", f"127.0.0.1:{rest}"), ("grpc", f"127.0.0.1:{grpc}")]
+        started_rss = rss_mib(server.pid)
+        load(targets, 2000)
+        warm = rss_mib(server.pid)
+        started = time.perf_counter()
+        errors = load(targets, args.requests)
+        seconds = time.perf_counter() - started
+        after = rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "requests": args.requests,
+              "errors": errors, "seconds": seconds, "rss_mib_loaded": started_rss, "rss_mib_after_warmup": warm,
+              "rss_mib_after_run": after, "growth": after / warm - 1,
+              "command": "./imdb exec python -m benchmarks.server_memory " + " ".join(argv or sys.argv[1:])}
+    section = "\n".join([
+        MARK_BEGIN, "",
+        f"Measured {result['date']} on {result['cores']} cores, command `{result['command']}`: "
+        f"{args.requests:,} requests ({errors} errors) in {seconds:.0f} s, one in 50 holding "
+        f"{RequestLimits.max_rows:,} reviews, REST and gRPC alternately.", "",
+        "| server resident memory | MiB |", "|---|---|",
+        f"| model loaded | {started_rss:,.0f} |",
+        f"| after 2,000 warm-up requests | {warm:,.0f} |",
+        f"| after {args.requests:,} more | {after:,.0f} ({100 * result['growth']:+.1f}%) |", "", MARK_END])
+    with open(args.doc) as f:
+        text = f.read()
+    if MARK_BEGIN in text:
+        text = text[:text.index(MARK_BEGIN)] + section + text[text.index(MARK_END) + len(MARK_END):]
+    else:
+        text += "\n## Memory under load\n\n" + section + "\n"
+    atomic_files.write_text(args.doc, text)
+    atomic_files.write_text("docs/server_memory.json", json.dumps(result, indent=1))
+    print(section)
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
