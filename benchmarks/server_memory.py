@@ -99,13 +99,7 @@ def main(argv=None) -> int:
         f"| model loaded | {started_rss:,.0f} |",
         f"| after 2,000 warm-up requests | {warm:,.0f} |",
         f"| after {args.requests:,} more | {after:,.0f} ({100 * result['growth']:+.1f}%) |", "", MARK_END])
-    with open(args.doc) as f:
-        text = f.read()
-    if MARK_BEGIN in text:
-        text = text[:text.index(MARK_BEGIN)] + section + text[text.index(MARK_END) + len(MARK_END):]
-    else:
-        text += "\n## Memory under load\n\n" + section + "\n"
-    atomic_files.write_text(args.doc, text)
+    atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Memory under load")
     atomic_files.write_text("docs/server_memory.json", json.dumps(result, indent=1))
     print(section)
     return 0 if errors == 0 else 1

@@ -102,13 +102,7 @@ def main(argv=None) -> int:
                     print(json.dumps(row), flush=True)
                     result["switches"].append(row)
     section = render(result)
-    with open(args.doc) as f:
-        text = f.read()
-    if MARK_BEGIN in text:
-        text = text[:text.index(MARK_BEGIN)] + section + text[text.index(MARK_END) + len(MARK_END):]
-    else:
-        text += "\n## Warm-up requests\n\n" + section + "\n"
-    atomic_files.write_text(args.doc, text)
+    atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Warm-up requests")
     atomic_files.write_text("docs/warmup_benchmark.json", json.dumps(result, indent=1))
     print(section)
     return 0
