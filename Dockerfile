@@ -1,14 +1,19 @@
 # The image every pipeline component runs in: the locked environment plus this project's code,
 # installed as a package so that components reference it by dotted path.
-#   podman build -t imdb-sentiment-tfx .          (or docker build)
+#   podman build -t imdb-sentiment-tfx .                                   (or docker build)
+#   podman build --build-arg VARIANT=gpu -t imdb-sentiment-tfx:gpu .      the Trainer's on GPU nodes:
+#       the same image plus the CUDA libraries of requirements-gpu.lock (TensorFlow's own wheels;
+#       the node's NVIDIA driver is mounted in by the device plugin)
 ARG BASE_IMAGE=debian:trixie-slim
 FROM ${BASE_IMAGE}
+ARG VARIANT=cpu
 
 WORKDIR /src
 # The same recipe as the local set-up (env/install.sh), so the image and a checkout cannot drift.
 COPY env/ env/
-COPY requirements.lock ./
-RUN env/install.sh /opt/venv
+COPY requirements.lock requirements-gpu.lock ./
+RUN case "$VARIANT" in cpu) env/install.sh /opt/venv ;; gpu) env/install.sh --gpu /opt/venv ;; \
+        *) echo "VARIANT must be cpu or gpu, not $VARIANT" >&2; exit 1 ;; esac
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TF_CPP_MIN_LOG_LEVEL=2

@@ -5,13 +5,23 @@
 #   env/install.sh VENV_DIR             system packages (when root with apt), then the locked
 #                                       Python dependencies into a new virtual environment
 #   env/install.sh --no-system VENV_DIR the same without touching system packages (plain hosts)
+#   env/install.sh --gpu VENV_DIR       also the CUDA libraries TensorFlow uses on a GPU
+#                                       (requirements-gpu.lock; the GPU image)
 #
-# Python dependencies come only from requirements.lock (every package pinned).
+# Python dependencies come only from the lock files (every package pinned).
 set -eu
 
 system=1
-if [ "${1:-}" = "--no-system" ]; then system=0; shift; fi
-venv=${1:?usage: env/install.sh [--no-system] VENV_DIR}
+gpu=0
+while [ $# -gt 1 ]; do
+    case "$1" in
+        --no-system) system=0 ;;
+        --gpu) gpu=1 ;;
+        *) echo "usage: env/install.sh [--no-system] [--gpu] VENV_DIR" >&2; exit 2 ;;
+    esac
+    shift
+done
+venv=${1:?usage: env/install.sh [--no-system] [--gpu] VENV_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 
 if [ "$system" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -27,3 +37,8 @@ fi
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --no-cache-dir --progress-bar off \
     -r "$here/../requirements.lock"
+if [ "$gpu" = 1 ]; then
+    # --no-deps: the CUDA wheels' own dependencies are each other, all pinned in the lock.
+    "$venv/bin/python" -m pip install --quiet --no-cache-dir --progress-bar off --no-deps \
+        -r "$here/../requirements-gpu.lock"
+fi

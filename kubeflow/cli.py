@@ -27,11 +27,13 @@ def compile_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     pipeline_cli.add_pipeline_options(p)
     k = p.add_argument_group("Kubeflow")
-    k.add_argument("--image", required=True, help="the image built from this repository's Dockerfile")
+    k.add_argument("--image", required=True, help="the CPU image built from this repository's Dockerfile")
+    k.add_argument("--gpu-image", help="the GPU image (Dockerfile, --build-arg VARIANT=gpu), for the Trainer; "
+                   "required unless --gpus 0")
     k.add_argument("--pipeline-root", required=True, help="gs://BUCKET/PATH, where artifacts go")
     k.add_argument("--serving-dir", help="gs:// directory the Pusher writes <model name>/<version>/ "
                    "into (default <pipeline root>/serving_model)")
-    k.add_argument("--gpus", type=int, default=1, help="GPUs for the Trainer (0: CPU only)")
+    k.add_argument("--gpus", type=int, default=1, help="GPUs for the Trainer (default 1; 0: CPU only, the CPU image everywhere)")
     k.add_argument("--gpu-resource", default="nvidia.com/gpu")
     k.add_argument("--gpu-node-selector", action="append", metavar="KEY=VALUE",
                    help="node label the Trainer needs (default nvidia.com/gpu.present=true)")
@@ -60,7 +62,7 @@ def compile_main(argv) -> int:
         settings = pipeline_cli.settings_from(args, args.data, full_by_default=True)
         settings.validate()
         kubeflow = platform.KubeflowSettings(
-            image=args.image, pipeline_root=args.pipeline_root,
+            image=args.image, gpu_image=args.gpu_image, pipeline_root=args.pipeline_root,
             serving_model_dir=os.path.join(args.serving_dir, args.model_name) if args.serving_dir else None,
             model_name=args.model_name,
             beam_args=tuple(args.beam_args) or platform.DEFAULT_BEAM_ARGS,

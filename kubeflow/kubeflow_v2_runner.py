@@ -103,7 +103,7 @@ def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSetti
     with tempfile.TemporaryDirectory(dir=output_dir) as scratch:
         runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
             config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-                default_image=kubeflow.image, default_commands=ENTRYPOINT, display_name=pipeline_name,
+                default_image=kubeflow.images(), default_commands=ENTRYPOINT, display_name=pipeline_name,
                 use_pipeline_spec_2_1=True),
             output_dir=scratch, output_filename="pipeline_job.json")
         runner.run(pipeline, write_out=True)

@@ -1,4 +1,4 @@
-"""Kubeflow platform settings: the container image, where artifacts go, and the Trainer's GPUs.
+"""Kubeflow platform settings: the container images, where artifacts go, and the Trainer's GPUs.
 
 Only the Trainer asks for accelerators. Its resources go into the pipeline spec (TFX copies a
 ResourceSpec given as the node's platform_config); its scheduling onto GPU nodes goes into the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
@@ -17,7 +17,11 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import configs
 
-TRAINER_EXECUTOR = "Trainer_executor"  # TFX names each executor "<node id>_executor"
+TRAINER_NODE = "Trainer"
+TRAINER_EXECUTOR = f"{TRAINER_NODE}_executor"  # TFX names each executor "<node id>_executor"
+# The key of TFX's default_image map for every component not named in it
+# (tfx/orchestration/kubeflow/v2/pipeline_builder.py, DEFAULT_IMAGE_PATH_KEY).
+DEFAULT_IMAGE_KEY = "default_image_path"
 
 # In a pod, Beam's DirectRunner uses one worker process per core.
 DEFAULT_BEAM_ARGS: Tuple[str, ...] = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
@@ -46,8 +50,9 @@ def check_object_store_path(what: str, path: str) -> None:
 class KubeflowSettings:
     """What differs between clusters; the pipeline itself is the same as the local one."""
 
-    image: str
+    image: str  # the CPU image: every component but the Trainer (and the Trainer without GPUs)
     pipeline_root: str  # gs://...
+    gpu_image: Optional[str] = None  # the GPU image (Dockerfile, --build-arg VARIANT=gpu): the Trainer's
     serving_model_dir: Optional[str] = None  # default: <pipeline_root>/serving_model/<model name>
     model_name: str = configs.MODEL_NAME
     beam_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
@@ -66,6 +71,17 @@ class KubeflowSettings:
         check_object_store_path("serving directory", self.pusher_destination)
         if self.gpus < 0:
             raise ValueError(f"gpus must not be negative, not {self.gpus}")
+        if self.gpus and not self.gpu_image:
+            raise ValueError(
+                f"--gpus {self.gpus} needs --gpu-image: the CPU image has no CUDA libraries, so the Trainer "
+                "would train on the GPU node's CPU. Build the GPU image (docs/kubeflow.md) or pass --gpus 0")
+
+    def images(self) -> Dict[str, str]:
+        """TFX's default_image map: the GPU image for the Trainer when it has GPUs, else the CPU image."""
+        images = {DEFAULT_IMAGE_KEY: self.image}
+        if self.gpus:
+            images[TRAINER_NODE] = self.gpu_image
+        return images
 
     @property
     def pusher_destination(self) -> str:

@@ -38,6 +38,7 @@ class RunSummary:
     model_run: Optional[str] = None  # the Trainer's model_run artifact: its history.json and logs
     anomalies: List[str] = dataclasses.field(default_factory=list)  # allowed with --allow-anomalies
     serving_canary: Optional[str] = None  # "passed|failed|not tried: why" (components/serving_canary.py)
+    trained_on: Optional[str] = None  # devices and tf.distribute strategy of the Trainer
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -51,6 +52,8 @@ class RunSummary:
                                              "allowed by --allow-anomalies:" + "".join(
                                                  f"\n    - {a}" for a in self.anomalies)))
         accuracy = "n/a" if self.test_accuracy is None else f"{self.test_accuracy:.4f}"
+        if self.trained_on:
+            lines.append(f"  trained on: {self.trained_on}")
         lines.append(f"  test accuracy: {accuracy}")
         lines.append(f"  blessed: {'n/a' if self.blessed is None else ('yes' if self.blessed else 'no')}")
         lines.append(f"  serving canary: {self.serving_canary or 'n/a'}")
@@ -137,7 +140,8 @@ def summarize(metadata_path: str) -> RunSummary:
         pushed_to=_pushed_to(outputs),
         model_run=next((a.uri for a in outputs.get("Trainer", {}).get("model_run", [])), None),
         anomalies=_anomalies(outputs),
-        serving_canary=_serving_canary(outputs))
+        serving_canary=_serving_canary(outputs),
+        trained_on=_trained_on(outputs))
 
 
 def _anomalies(outputs) -> List[str]:
@@ -146,6 +150,20 @@ def _anomalies(outputs) -> List[str]:
             value = artifact.custom_properties["anomalies"].struct_value
             return list(json_format.MessageToDict(value).get("__value__", []))
     return []
+
+
+def _trained_on(outputs) -> Optional[str]:
+    from components.model.trainer import HISTORY_FILE
+
+    for artifact in outputs.get("Trainer", {}).get("model_run", []):
+        path = os.path.join(artifact.uri, HISTORY_FILE)
+        if os.path.exists(path):
+            with open(path) as f:
+                history = json.load(f)
+            if "devices" in history:
+                return (f"{', '.join(history['devices'])} ({history['strategy']}, {history['replicas']} "
+                        f"replica{'s' if history['replicas'] > 1 else ''}, global batch {history['global_batch_size']})")
+    return None
 
 
 def _serving_canary(outputs) -> Optional[str]:

@@ -10,6 +10,7 @@ from kubeflow.platform import KubeflowSettings
 from pipeline import configs
 
 IMAGE = "registry.example.com/imdb-sentiment-tfx:1.0"
+GPU_IMAGE = "registry.example.com/imdb-sentiment-tfx:1.0-gpu"
 ROOT = "gs://bucket/tfx"
 DATA = "gs://bucket/data/aclImdb_v1.tar.gz"
 
@@ -18,8 +19,10 @@ def compile_pipeline(out_dir, settings: configs.PipelineSettings = None, **kubef
     """(CompiledPipeline, [PipelineSpec dict, platform spec dict if any]) written under OUT_DIR."""
     settings = settings or configs.PipelineSettings(
         data_path=DATA, training=TrainingConfig(variant="glove"), min_accuracy=0.85, sample_fraction=1.0)
-    compiled = kubeflow_v2_runner.compile_pipeline(
-        settings, KubeflowSettings(**{"image": IMAGE, "pipeline_root": ROOT, **kubeflow}), str(out_dir))
+    defaults = {"image": IMAGE, "pipeline_root": ROOT}
+    if kubeflow.get("gpus", 1):
+        defaults["gpu_image"] = GPU_IMAGE
+    compiled = kubeflow_v2_runner.compile_pipeline(settings, KubeflowSettings(**{**defaults, **kubeflow}), str(out_dir))
     with open(compiled.pipeline_yaml) as f:
         documents = list(yaml.safe_load_all(f))
     return compiled, documents

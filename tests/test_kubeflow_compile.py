@@ -16,7 +16,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow import backend_rules
 from kubeflow.platform import TRAINER_EXECUTOR, KubeflowSettings
-from kubeflow_specs import DATA, IMAGE, ROOT, compile_pipeline
+from kubeflow_specs import DATA, GPU_IMAGE, IMAGE, ROOT, compile_pipeline
 from pipeline import configs, pipeline
 
 TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
@@ -57,9 +57,10 @@ def test_tasks_and_their_dependencies(compiled):
     assert depends["Pusher"] == {"Trainer", "Evaluator", "ServingCanary"}  # needs the canary's InfraBlessing
 
 
-def test_every_component_runs_in_the_image_with_code_by_dotted_path(compiled):
+def test_the_trainer_runs_in_the_gpu_image_and_the_rest_in_the_cpu_image_with_code_by_dotted_path(compiled):
     _, (spec, _) = compiled
     containers = {name: e["container"] for name, e in _executors(spec).items() if "container" in e}
+    assert containers.pop(TRAINER_EXECUTOR)["image"] == GPU_IMAGE
     assert {c["image"] for c in containers.values()} == {IMAGE}
     text = json.dumps(spec)
     assert "module_file" not in text.replace('"module_file": ""', "")
@@ -161,9 +162,15 @@ def test_the_backend_rules_refuse_what_kfp_refuses(compiled):
 
 
 def test_cpu_only(tmp_path):
-    _, documents = compile_pipeline(tmp_path, gpus=0)
+    _, documents = compile_pipeline(tmp_path, gpus=0, gpu_image=GPU_IMAGE)
     assert len(documents) == 1  # no platform spec: nothing to schedule specially
     assert "accelerator" not in _executors(documents[0])[TRAINER_EXECUTOR]["container"]["resources"]
+    assert {e["container"]["image"] for e in _executors(documents[0]).values()} == {IMAGE}  # no GPU, no GPU image
+
+
+def test_gpus_without_a_gpu_image_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="--gpus 1 needs --gpu-image: the CPU image has no CUDA libraries"):
+        KubeflowSettings(image=IMAGE, pipeline_root=ROOT)
 
 
 @pytest.mark.parametrize("root", ["/mnt/tfx/root", "s3://bucket/tfx", "minio://bucket/tfx", "gs://"])
@@ -174,8 +181,8 @@ def test_roots_the_image_cannot_write_are_refused_with_the_reason(root):
 
 def test_compile_command(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "kubeflow.cli", "compile", "--image", IMAGE, "--pipeline-root", ROOT,
-         "--data", DATA, "--variant", "one_hot", "--gpus", "2", "--gpu-node-selector",
+        [sys.executable, "-m", "kubeflow.cli", "compile", "--image", IMAGE, "--gpu-image", GPU_IMAGE,
+         "--pipeline-root", ROOT, "--data", DATA, "--variant", "one_hot", "--gpus", "2", "--gpu-node-selector",
          "cloud.google.com/gke-accelerator=nvidia-l4", "--output-dir", str(tmp_path), "--",
          "--runner=DataflowRunner", "--project=p", "--region=r"],
         capture_output=True, text=True, timeout=300)
@@ -183,7 +190,7 @@ def test_compile_command(tmp_path):
     with open(tmp_path / f"{configs.PIPELINE_NAME}.yaml") as f:
         spec, platform = yaml.safe_load_all(f)
     trainer = _executors(spec)[TRAINER_EXECUTOR]["container"]
-    assert trainer["resources"]["accelerator"]["resourceCount"] == "2"
+    assert trainer["resources"]["accelerator"]["resourceCount"] == "2" and trainer["image"] == GPU_IMAGE
     assert "--runner=DataflowRunner" in _executors(spec)["Transform_executor"]["container"]["args"]
     assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][TRAINER_EXECUTOR]["nodeSelector"] == {
         "labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}}
@@ -203,7 +210,7 @@ def test_a_local_data_path_is_refused_before_compiling(tmp_path):
 def test_a_malformed_node_selector_is_named(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "kubeflow.cli", "compile", "--image", IMAGE, "--pipeline-root", ROOT,
-         "--data", DATA, "--gpu-node-selector", "gpu-l4", "--output-dir", str(tmp_path)],
+         "--gpu-image", GPU_IMAGE, "--data", DATA, "--gpu-node-selector", "gpu-l4", "--output-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "node selector 'gpu-l4' is not KEY=VALUE" in result.stderr

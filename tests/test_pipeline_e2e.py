@@ -53,6 +53,8 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
     assert first.examples_per_split[features.TRAIN_SPLIT] + first.examples_per_split[features.EVAL_SPLIT] == 2 * PER_CLASS
     assert 0 <= first.test_accuracy <= 1
     assert first.blessed is True
+    assert first.trained_on == "/job:localhost/replica:0/task:0/device:CPU:0 (OneDeviceStrategy, 1 replica, global batch 16)"
+    assert f"trained on: {first.trained_on}" in first.render()
     assert re.fullmatch(re.escape(paths.serving_model_dir) + r"/\d+", first.pushed_to)
     assert not [n for n in os.listdir(paths.serving_model_dir) if not n.isdigit()]  # no staging left
 

@@ -22,8 +22,8 @@ def strict_load(document: dict):
 
 
 @pytest.mark.parametrize("settings", [
-    KubeflowSettings(image="i", pipeline_root="gs://bucket/tfx"),
-    KubeflowSettings(image="i", pipeline_root="gs://bucket/tfx", serving_model_dir="gs://models/imdb"),
+    KubeflowSettings(image="i", gpus=0, pipeline_root="gs://bucket/tfx"),
+    KubeflowSettings(image="i", gpus=0, pipeline_root="gs://bucket/tfx", serving_model_dir="gs://models/imdb"),
 ])
 def test_manifests_are_valid_and_serve_the_pushers_destination(settings, tmp_path):
     path = tmp_path / "serving.yaml"
@@ -43,7 +43,7 @@ def test_manifests_are_valid_and_serve_the_pushers_destination(settings, tmp_pat
 
 
 def test_a_misspelled_field_fails():
-    document = serving_manifests.manifests(KubeflowSettings(image="i", pipeline_root="gs://b/r"))[0]
+    document = serving_manifests.manifests(KubeflowSettings(image="i", gpus=0, pipeline_root="gs://b/r"))[0]
     document["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
     with pytest.raises(AssertionError):
         strict_load(document)

@@ -34,6 +34,8 @@ class TrainingConfig:
     # The buffer holds the whole training split (20,000 reviews: ~160 MB at 1,000 ids each).
     shuffle_buffer_size: int = 50_000
     seed: int = 42
+    # float16 compute with float32 weights, output and loss: for GPUs with tensor cores.
+    mixed_precision: bool = False
 
     def __post_init__(self):
         if self.variant not in VARIANTS:

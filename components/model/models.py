@@ -11,10 +11,12 @@ import order.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Optional
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from components import features
 from components.model import one_hot_lstm
@@ -50,15 +52,39 @@ class MeanOfTokens(keras.layers.Layer):
         return total / keras.ops.maximum(keras.ops.sum(present, axis=1, keepdims=True), 1.0)
 
 
+@contextlib.contextmanager
+def _dtype_policy(config: TrainingConfig):
+    """mixed_float16 while the layers are made, if asked: float16 compute on GPUs' tensor cores,
+    float32 weights; the output layer stays float32 (see _head), so loss and probabilities do."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def gpus_present() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 def build_model(config: TrainingConfig, vocab_size: int, sequence_length: int,
                 glove_matrix: Optional[np.ndarray] = None) -> keras.Model:
-    """Builds and compiles one variant; vocab_size counts the padding and OOV ids.
+    """Builds and compiles one variant; vocab_size counts the padding and OOV ids."""
+    with _dtype_policy(config):
+        return _build(config, vocab_size, sequence_length, glove_matrix)
 
-    The one_hot variant computes the notebook's one_hot -> BiLSTM by row lookups
-    (components/model/one_hot_lstm.py); notebook_one_hot_model is the literal formulation.
+
+def _build(config: TrainingConfig, vocab_size: int, sequence_length: int,
+           glove_matrix: Optional[np.ndarray]) -> keras.Model:
+    """The one_hot variant computes the notebook's one_hot -> BiLSTM by row lookups on a CPU
+    (components/model/one_hot_lstm.py: 15x faster there), and as written (notebook_one_hot_model)
+    on GPUs, where Keras' LSTM runs cuDNN's kernel; the two are the same function, weight for weight.
     """
     token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
     if config.variant == "one_hot":
+        if gpus_present():
+            return notebook_one_hot_model(config, vocab_size, sequence_length)
         return _head(token_ids, one_hot_lstm.bidirectional(token_ids, vocab_size, config.lstm_units), config)
     if config.variant == "ngram_bag":
         x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
@@ -88,7 +114,7 @@ def _bilstm(x, config: TrainingConfig):
 def _head(token_ids, sequence_features, config: TrainingConfig) -> keras.Model:
     """Dropout, the sigmoid unit, the configured optimizer and the notebook's loss."""
     x = keras.layers.Dropout(config.dropout)(sequence_features)
-    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    probability = keras.layers.Dense(1, activation="sigmoid", name="probability", dtype="float32")(x)
     model = keras.Model(token_ids, probability, name=config.variant)
     optimizers = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}
     model.compile(

@@ -42,16 +42,22 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def training_strategy() -> tf.distribute.Strategy:
-    """Mirrors over all GPUs when there are several, else runs on the one device there is."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        strategy = tf.distribute.MirroredStrategy([g.name for g in gpus])
+    """Mirrors over all GPUs when there are several (or over several logical CPUs, the way the
+    multi-replica path is tested without GPUs), else runs on the one device there is."""
+    devices = [d.name for d in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")]
+    if len(devices) > 1:
+        strategy = tf.distribute.MirroredStrategy(devices)
     else:
-        strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-    devices = [g.name for g in gpus] or ["/cpu:0"]
+        strategy = tf.distribute.OneDeviceStrategy(devices[0])
     logging.info("Training with %s on %s", type(strategy).__name__, ", ".join(devices))
     print(f"Training on {', '.join(devices)} ({type(strategy).__name__})", flush=True)
     return strategy
+
+
+def trained_on(strategy: tf.distribute.Strategy) -> dict:
+    """The devices and strategy that trained, for the model's history and the run's summary."""
+    return {"strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
+            "devices": list(strategy.extended.worker_devices)}
 
 
 def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, batch_size: int,
@@ -117,7 +123,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logging.info("Keeping epoch %d of %d (val_loss %.4f)", best_epoch, len(val_loss), val_loss[best_epoch - 1])
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as out:
-        json.dump({"best_epoch": best_epoch, "config": config.to_custom_config(),
+        json.dump({"best_epoch": best_epoch, "config": config.to_custom_config(), **trained_on(strategy),
+                   "global_batch_size": batch_size,
                    "epoch_seconds": timer.seconds,
                    **{k: [float(v) for v in vs] for k, vs in history.history.items()}}, out, indent=1)
     signatures.export(model, tft_output, fn_args.serving_model_dir)

@@ -20,6 +20,7 @@ say() { printf '[kfp-check] %s\n' "$*"; }
 compile() {  # NAME [compile options...]
     local name=$1; shift
     "$repo/imdb" compile --image registry.example.com/imdb-sentiment-tfx:check \
+        --gpu-image registry.example.com/imdb-sentiment-tfx:check-gpu \
         --pipeline-root gs://kfp-check/tfx --data gs://kfp-check/data/aclImdb_v1.tar.gz \
         --output-dir "$out/$name" "$@" >"$out/$name.log" 2>&1 || { cat "$out/$name.log"; exit 1; }
 }

@@ -1,0 +1,83 @@
+"""Trains the real Trainer (components/model/trainer.py) on N logical CPU devices, in a process of
+its own: logical devices can only be configured before TensorFlow first uses them.
+
+    python tests/replica_training.py --replicas 2 --data DIR --workdir DIR
+
+A small pipeline of the real components (ImdbExampleGen, the curated schema, Transform, the
+Trainer) on LocalDagRunner; ExampleGen and Transform come from the cache when the workdir was used
+before. Prints one JSON line: the Trainer's history fields naming the strategy, and the exported
+model's accuracy on the test split through its serving signature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--replicas", type=int, required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--workdir", required=True)
+    args = p.parse_args()
+
+    import tensorflow as tf
+
+    [cpu] = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.replicas)
+
+    from ml_metadata import metadata_store
+    from tfx import v1 as tfx
+
+    from components import features
+    from components.curated_schema import CuratedSchemaGen
+    from components.imdb_example_gen import ImdbExampleGen
+    from components.model.hparams import TrainingConfig
+    from components.model.trainer import HISTORY_FILE
+    from components.model.trainer_component import Trainer
+    from pipeline import pipeline
+
+    example_gen = ImdbExampleGen(input_base=args.data, eval_fraction=0.2, sample_fraction=1.0)
+    schema = CuratedSchemaGen(schema_file=pipeline.SCHEMA_FILE).with_id("ImportSchemaGen")
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
+        preprocessing_fn=pipeline.PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        custom_config={"max_tokens": 200, "sequence_length": 48, "ngrams": 2})
+    training = TrainingConfig(variant="ngram_bag", optimizer="adam", learning_rate=0.01, embedding_dim=16,
+                              batch_size=8, epochs=12)
+    trainer = Trainer(
+        run_fn=pipeline.RUN_FN, examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"], schema=schema.outputs["schema"],
+        train_split="train", eval_split="eval", epochs=training.epochs,
+        # The replica count in the Trainer's key, so each count trains (and the rest is cached).
+        custom_config={**training.to_custom_config(), "replicas": args.replicas})
+    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        os.path.join(args.workdir, "metadata.db"))
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name="replicas", pipeline_root=os.path.join(args.workdir, "root"),
+        components=[example_gen, schema, transform, trainer], metadata_connection_config=connection,
+        enable_cache=True))
+
+    store = metadata_store.MetadataStore(connection)
+    model_run = max(store.get_artifacts_by_type("ModelRun"), key=lambda a: a.id)
+    model = max(store.get_artifacts_by_type("Model"), key=lambda a: a.id)
+    with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:
+        history = json.load(f)
+    reviews, labels = [], []
+    for polarity, label in (("pos", 1), ("neg", 0)):
+        for path in sorted(glob.glob(os.path.join(args.data, "test", polarity, "*.txt"))):
+            reviews.append(open(path).read())
+            labels.append(label)
+    serve = tf.saved_model.load(os.path.join(model.uri, "Format-Serving")).signatures[features.SERVING_SIGNATURE]
+    probability = serve(**{features.REVIEWS_INPUT: tf.constant(reviews)})[features.PROBABILITY_OUTPUT].numpy()
+    accuracy = float(((probability > 0.5) == (tf.constant(labels).numpy() == 1)).mean())
+    print(json.dumps({k: history[k] for k in ("strategy", "replicas", "devices", "global_batch_size")}
+                     | {"accuracy": accuracy, "test_reviews": len(reviews)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The multi-replica path (MirroredStrategy), run without GPUs: two logical CPU devices.
+
+The same Trainer code that mirrors over a GPU node's GPUs trains here over two logical CPUs
+(tests/replica_training.py, a process of its own), beside a one-device run on the same
+Transform output. The global batch must be the per-replica batch times the replicas, the exported
+model must serve, and its test accuracy must be within 0.05 of the one-device model's: the data
+is separable (no label noise), so both learn it nearly perfectly when trained to convergence
+(12 epochs: with 4, the two-replica model, taking half as many steps of twice the examples, had
+not converged, 0.825 against 0.9875); what may still differ is the order of float sums, which
+moves a few borderline reviews of the 80 at most (0.05 is 4 of them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import synthetic_imdb
+
+pytestmark = pytest.mark.e2e
+SCRIPT = os.path.join(os.path.dirname(__file__), "replica_training.py")
+
+
+def _train(replicas: int, data: str, workdir) -> dict:
+    result = subprocess.run([sys.executable, SCRIPT, "--replicas", str(replicas), "--data", data,
+                             "--workdir", str(workdir)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_two_replicas_train_under_mirrored_strategy_and_match_one_device(tmp_path):
+    data = synthetic_imdb.write_folder(str(tmp_path / "data"), per_class=40)
+    one = _train(1, data, tmp_path / "work")
+    two = _train(2, data, tmp_path / "work")
+    assert (one["strategy"], one["replicas"], one["global_batch_size"]) == ("OneDeviceStrategy", 1, 8)
+    assert (two["strategy"], two["replicas"], two["global_batch_size"]) == ("MirroredStrategy", 2, 16)
+    assert len(two["devices"]) == 2 and two["devices"][0] != two["devices"][1]
+    assert one["test_reviews"] == two["test_reviews"] == 80
+    assert one["accuracy"] >= 0.9, one
+    assert abs(one["accuracy"] - two["accuracy"]) <= 0.05, (one, two)
