@@ -2,7 +2,7 @@
 # What only the host can check: how ./imdb's environment wrapper (env/environment.sh) treats
 # mounts and signals. `./imdb test` runs it before the Python tests (which run inside).
 #   1. a tmpfs mounted below a host directory is seen, and written, from inside;
-#   2. killing ./imdb (SIGKILL or SIGTERM) takes down what it started inside.
+#   2. killing ./imdb (SIGKILL or SIGTERM), or Ctrl-C at its terminal, takes down what it started inside.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source env/environment.sh
@@ -49,3 +49,32 @@ for signal in KILL TERM; do
     [ -z "$left" ] || { kill -9 $left; fail "SIG$signal of ./imdb left its command running (pid $left)"; }
     echo "host check passed: SIG$signal of ./imdb takes down what it started"
 done
+
+# Ctrl-C at a terminal: the terminal's SIGINT must reach what ./imdb started (a pseudo-terminal here).
+marker=$((RANDOM + 100000))
+python3 - "$marker" <<'PY' || fail "Ctrl-C at the terminal left ./imdb's command running"
+import os, pty, sys, time
+marker = sys.argv[1]
+def running():
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if open(f"/proc/{pid}/cmdline", "rb").read() == f"sleep\0{marker}\0".encode():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+child, terminal = pty.fork()
+if child == 0:
+    os.execvp("./imdb", ["./imdb", "exec", "sleep", marker])
+deadline = time.monotonic() + 30
+while not running() and time.monotonic() < deadline:
+    time.sleep(0.1)
+assert running(), "the command never started"
+os.write(terminal, b"\x03")
+deadline = time.monotonic() + 10
+while running() and time.monotonic() < deadline:
+    time.sleep(0.1)
+sys.exit(1 if running() else 0)
+PY
+echo "host check passed: Ctrl-C at the terminal takes down what ./imdb started"
