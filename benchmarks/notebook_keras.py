@@ -7,7 +7,8 @@
 
 Run as a separate process by benchmarks/full_data.py, so that its peak memory is its own:
 
-    python -m benchmarks.notebook_keras --data PATH --variant embedding --epochs 10 --out result.json
+    python -m benchmarks.notebook_keras --data PATH --config '{"variant": "embedding", "epochs": 10}' \
+        --max-tokens 8000 --sequence-length 600 --out result.json
 """
 
 from __future__ import annotations

@@ -47,9 +47,10 @@ VARIANT_DEFAULTS = {
         max_tokens=200_000, sequence_length=1000, ngrams=2, sample_epochs=10),
 }
 DEFAULT_VARIANT = "ngram_bag"
-# The test accuracy a model must reach to be pushed. The default model measured 0.849-0.853 on the
-# sample and 0.875 on the full data (the notebook's models: 0.855-0.858). Each gate sits under what
-# a healthy run reaches and far above what a broken one does (0.5).
+# The test accuracy a model must reach to be pushed. The default ngram_bag model measured 0.889-0.891
+# on the sample and 0.903 on the full data; the notebook's BiLSTMs 0.85-0.87 here (0.855-0.858 in the
+# notebook). Each gate sits under what any variant's healthy run reaches and far above what a
+# broken one does (0.5).
 DEFAULT_MIN_ACCURACY_SAMPLE = 0.75
 DEFAULT_MIN_ACCURACY_FULL = 0.84
 

@@ -14,7 +14,7 @@ OPTIMIZERS = ("rmsprop", "adam")
 class TrainingConfig:
     """Defaults are the notebook's: BiLSTM(32), dropout 0.5, rmsprop, batch 32, up to 10 epochs.
 
-    The tuned configuration for full-data runs is pipeline/configs.py's TUNED_FULL_DATA.
+    Each variant's defaults, the tuned ngram_bag's included, are pipeline/configs.py's VARIANT_DEFAULTS.
     """
 
     variant: str = "embedding"
