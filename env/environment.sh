@@ -154,7 +154,10 @@ _in_userland() {
                 --unshare-pid --die-with-parent --chdir "$PWD")
     [ "$(id -u)" = 0 ] || args+=(--unshare-user --uid 0 --gid 0)
     for d in $(_host_dirs); do args+=(--bind "$d" "$d"); done
-    bwrap "${args[@]}" /usr/bin/env -u VIRTUAL_ENV -u PYTHONHOME PATH="$path" "$@"
+    # IMDB_HOST_PID: this wrapper's process id. Inside, process ids are the namespace's own, so a
+    # command that tells the outside which process to signal (`serve --pid-file`) names this one:
+    # signalling it takes down everything inside.
+    bwrap "${args[@]}" /usr/bin/env -u VIRTUAL_ENV -u PYTHONHOME PATH="$path" IMDB_HOST_PID=$$ "$@"
 }
 
 # Makes sure the environment exists (building what is missing), then prints its kind.

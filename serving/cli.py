@@ -86,7 +86,10 @@ def serve(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.pid_file:
-        atomic_files.write_text(args.pid_file, f"{os.getpid()}\n")  # exec keeps the id
+        # Under ./imdb's userland this process lives in a PID namespace of its own; from outside it
+        # is stopped through the wrapper, whose id ./imdb passes in (env/environment.sh).
+        pid = os.environ.get("IMDB_HOST_PID") or os.getpid()
+        atomic_files.write_text(args.pid_file, f"{pid}\n")  # exec (TF Serving) keeps the id
     if binary:
         config_dir = tempfile.mkdtemp(prefix="tf-serving-config-")
         argv = tf_serving.command(binary, options, config_dir)

@@ -2,7 +2,8 @@
 # What only the host can check: how ./imdb's environment wrapper (env/environment.sh) treats
 # mounts and signals. `./imdb test` runs it before the Python tests (which run inside).
 #   1. a tmpfs mounted below a host directory is seen, and written, from inside;
-#   2. killing ./imdb (SIGKILL or SIGTERM), or Ctrl-C at its terminal, takes down what it started inside.
+#   2. killing ./imdb (SIGKILL or SIGTERM), or Ctrl-C at its terminal, takes down what it started
+#      inside; the wrapper's pid, which `serve --pid-file` writes, is passed in as IMDB_HOST_PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source env/environment.sh
@@ -38,10 +39,12 @@ echo "host check passed: a tmpfs mounted below a host directory is read and writ
 
 for signal in KILL TERM; do
     marker=$((RANDOM + 100000))
-    ./imdb exec sleep "$marker" &
+    ./imdb exec sh -c 'echo "$IMDB_HOST_PID" > "$0"; exec sleep "$1"' "$scratch/host-pid" "$marker" &
     wrapper=$!
     for _ in $(seq 100); do [ -n "$(running sleep "$marker")" ] && break; sleep 0.1; done
     [ -n "$(running sleep "$marker")" ] || fail "the command never started inside"
+    # What `serve --pid-file` writes: the process to signal from outside is the wrapper.
+    [ "$(cat "$scratch/host-pid")" = "$wrapper" ] || fail "IMDB_HOST_PID inside is not the wrapper's pid $wrapper"
     kill -s "$signal" "$wrapper"
     wait "$wrapper" 2>/dev/null || true
     for _ in $(seq 50); do [ -z "$(running sleep "$marker")" ] && break; sleep 0.1; done
