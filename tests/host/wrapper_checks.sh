@@ -56,7 +56,7 @@ done
 # Ctrl-C at a terminal: the terminal's SIGINT must reach what ./imdb started (a pseudo-terminal here).
 marker=$((RANDOM + 100000))
 python3 - "$marker" <<'PY' || fail "Ctrl-C at the terminal left ./imdb's command running"
-import os, pty, sys, time
+import os, pty, signal, sys, time
 marker = sys.argv[1]
 def running():
     found = []
@@ -69,6 +69,8 @@ def running():
     return found
 child, terminal = pty.fork()
 if child == 0:
+    # As a user's interactive shell leaves it: a suite started in the background inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execvp("./imdb", ["./imdb", "exec", "sleep", marker])
 deadline = time.monotonic() + 30
 while not running() and time.monotonic() < deadline:
