@@ -4,8 +4,9 @@
     ./imdb benchmark --data ... --variant embedding                               a notebook model
     ./imdb benchmark --data ... --variant one_hot --epochs 4 --keras-epochs 2     what time allows
 
-Runs the pipeline (every component, no cache) and then the same model trained the notebook's way
-(benchmarks/notebook_keras.py) in a process of its own, on the same machine, and writes
+Runs the pipeline (every component, no cache), then the same model trained the notebook's way
+(benchmarks/notebook_keras.py) in a process of its own, then the linear models a user might pick
+instead (benchmarks/linear_peers.py) on the pipeline's own splits, on the same machine, and writes
 docs/benchmarks/<label>.json: the Evaluator's test accuracy, validation curves per epoch, seconds
 per epoch, examples per second, peak memory, wall time per component, and the ratios between the
 two. docs/benchmarks.md's tables and plot are then rebuilt from every results file there.
@@ -19,7 +20,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import shlex
 import statistics
 import subprocess
@@ -29,7 +29,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import report  # noqa: E402
+from benchmarks import peak_memory, report  # noqa: E402
 from pipeline import atomic_files  # noqa: E402
 from pipeline import cli as pipeline_cli  # noqa: E402
 
@@ -45,7 +45,9 @@ def parser() -> argparse.ArgumentParser:
     bench = p.add_argument_group("benchmark")
     bench.add_argument("--label", help="name of the results file (default: the variant)")
     bench.add_argument("--keras-epochs", type=int, help="epochs of the plain-Keras run (default: as the pipeline)")
-    bench.add_argument("--skip-keras", action="store_true", help="run the pipeline only")
+    bench.add_argument("--skip-keras", action="store_true", help="no plain-Keras run")
+    bench.add_argument("--skip-peers", action="store_true",
+                       help="no linear peers (scikit-learn TF-IDF + LR and NBSVM, benchmarks/linear_peers.py)")
     bench.add_argument("--work-dir", default="outputs/benchmarks", help="pipeline artifacts (default %(default)s)")
     bench.add_argument("--results-dir", default=report.RESULTS_DIR, help="results files (default %(default)s)")
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION")
@@ -74,6 +76,7 @@ def run_pipeline(args, settings, label: str) -> dict:
     seconds = {c.name: c.seconds for c in summary.components}
     epoch_seconds = history.pop("epoch_seconds")
     return {
+        "examples_uri": summary.examples,
         "examples": summary.examples_per_split,
         "test_accuracy": summary.test_accuracy,
         "blessed": summary.blessed,
@@ -83,7 +86,7 @@ def run_pipeline(args, settings, label: str) -> dict:
         "train_examples_per_second": summary.examples_per_split["train"] / statistics.median(epoch_seconds),
         "seconds": {"components": seconds, "preprocessing": sum(seconds[c] for c in PREPROCESSING_COMPONENTS),
                     "total": wall},
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mb": peak_memory.peak_resident_mb(),
     }
 
 
@@ -134,6 +137,13 @@ def main(argv=None) -> int:
         print(f"[benchmark {label}] the notebook's way (plain Keras), up to {epochs} epochs", flush=True)
         result["keras"] = run_keras(settings, epochs)
         result["ratios"] = ratios(result["pipeline"], result["keras"])
+
+    if not args.skip_peers:
+        from benchmarks import linear_peers
+
+        print(f"[benchmark {label}] linear peers on the pipeline's own splits", flush=True)
+        result["peers"] = linear_peers.run(result["pipeline"]["examples_uri"],
+                                           progress=lambda line: print(line, flush=True))
 
     os.makedirs(args.results_dir, exist_ok=True)
     path = os.path.join(args.results_dir, f"{label}.json")

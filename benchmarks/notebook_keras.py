@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import tarfile
 import tempfile
@@ -25,8 +24,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks import peak_memory  # noqa: E402
 from components import features  # noqa: E402
 from components.imdb_example_gen import layout  # noqa: E402
 from components.model import glove, models  # noqa: E402
@@ -51,6 +52,40 @@ def extracted_root(data_path: str, scratch: str) -> tuple:
     return root, time.perf_counter() - started
 
 
+def _distinct_known(ids: tf.RaggedTensor, vocabulary_size: int) -> tf.RaggedTensor:
+    """Each review's distinct ids, padding and OOV left out, in order of first occurrence."""
+    ids = tf.ragged.boolean_mask(ids, ids >= features.RESERVED_IDS)
+    unique, _ = tf.unique(ids.value_rowids() * vocabulary_size + ids.flat_values)
+    return tf.RaggedTensor.from_value_rowids(unique % vocabulary_size, unique // vocabulary_size, nrows=ids.nrows())
+
+
+def naive_bayes_features(vectorizer, train_ds, vocabulary_size: int, sequence_length: int):
+    """The nb_ngrams model's inputs the way a Keras user would make them: the adapted
+    TextVectorization's ids, each review's distinct ones, and naive-Bayes log-count ratios
+    counted over the training reviews (as components/naive_bayes_bag.py, smoothing included)."""
+    from components import naive_bayes_bag
+
+    containing = np.zeros(vocabulary_size)
+    positive = np.zeros(vocabulary_size)
+    for text, label in train_ds:
+        ids = _distinct_known(vectorizer(text), vocabulary_size)
+        labels = tf.gather(tf.cast(label, tf.float64), ids.value_rowids()).numpy()
+        containing += np.bincount(ids.flat_values.numpy(), minlength=vocabulary_size)
+        positive += np.bincount(ids.flat_values.numpy(), weights=labels, minlength=vocabulary_size)
+    p = naive_bayes_bag.SMOOTHING + positive[features.RESERVED_IDS:]
+    q = naive_bayes_bag.SMOOTHING + (containing - positive)[features.RESERVED_IDS:]
+    ratios = np.zeros(vocabulary_size, dtype=np.float32)
+    ratios[features.RESERVED_IDS:] = np.log(p / p.sum()) - np.log(q / q.sum())
+    ratios = tf.constant(ratios)
+
+    def features_of(text):
+        ids = _distinct_known(vectorizer(text), vocabulary_size)
+        shape = [None, sequence_length]
+        return {features.TOKEN_IDS: ids.to_tensor(default_value=features.PADDING_ID, shape=shape),
+                features.TOKEN_WEIGHTS: tf.gather(ratios, ids).to_tensor(default_value=0.0, shape=shape)}
+    return features_of
+
+
 def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: int, ngrams: int) -> dict:
     timings = {}
     started = time.perf_counter()
@@ -62,14 +97,17 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
     timings["list_files"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    naive_bayes = config.token_encoding == features.NAIVE_BAYES_BAG_ENCODING
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length,
-        ngrams=ngrams if ngrams > 1 else None)
+        max_tokens=max_tokens, output_mode="int", ngrams=ngrams if ngrams > 1 else None,
+        **({"ragged": True} if naive_bayes else {"output_sequence_length": sequence_length}))
     vectorizer.adapt(train_ds.map(lambda x, y: x))
+    features_of = (naive_bayes_features(vectorizer, train_ds, len(vectorizer.get_vocabulary()), sequence_length)
+                   if naive_bayes else vectorizer)
     timings["adapt"] = time.perf_counter() - started
 
     def vectorized(ds):
-        return ds.map(lambda x, y: (vectorizer(x), tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
+        return ds.map(lambda x, y: (features_of(x), tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
                       num_parallel_calls=4)
 
     # One pass vectorizing all 50,000 reviews: the work ExampleGen + Transform do in the pipeline.
@@ -95,15 +133,23 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
         history = model.fit(vectorized(train_ds), validation_data=vectorized(val_ds),
                             epochs=config.epochs, callbacks=callbacks, verbose=2)
         model.load_weights(best)
+    val_loss = history.history["val_loss"]
+    best_epoch = 1 + val_loss.index(min(val_loss))
+    refit = {}
+    if config.refit_on_train_and_eval:  # as the Trainer does (components/model/trainer.py)
+        keras.utils.set_random_seed(config.seed)
+        model = models.build_model(config, len(vocabulary), sequence_length, matrix)
+        refit_timer = EpochTimer()
+        model.fit(vectorized(train_ds.concatenate(val_ds)), epochs=best_epoch, callbacks=[refit_timer], verbose=2)
+        refit = {"refit_epochs": best_epoch, "refit_epoch_seconds": refit_timer.seconds}
     started = time.perf_counter()
     _, test_accuracy = model.evaluate(vectorized(test_ds), verbose=0)
     timings["evaluate"] = time.perf_counter() - started
 
-    val_loss = history.history["val_loss"]
-    return {
+    return {**refit,
         "examples": counts,
         "test_accuracy": float(test_accuracy),
-        "best_epoch": 1 + val_loss.index(min(val_loss)),
+        "best_epoch": best_epoch,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "epoch_seconds": timer.seconds,
         "train_examples_per_second": counts["train"] / statistics.median(timer.seconds),
@@ -126,7 +172,8 @@ def main(argv=None) -> int:
         result = train(root, config, args.max_tokens, args.sequence_length, args.ngrams)
     result["seconds"]["extract"] = extract_seconds
     result["seconds"]["preprocessing"] = sum(result["seconds"][k] for k in ("list_files", "adapt", "vectorize_all"))
-    result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_memory_mb"] = peak_memory.peak_resident_mb()
+    result["peak_memory_method"] = "VmHWM"  # earlier results files hold the parent's peak (benchmarks/peak_memory.py)
     atomic_files.write_text(args.out, json.dumps(result, indent=1))
     return 0
 

@@ -17,7 +17,7 @@ from pipeline import atomic_files
 RESULTS_DIR = "docs/benchmarks"
 PLOT = "validation_accuracy.png"
 BEGIN, END = "<!-- results:begin (benchmarks/report.py) -->", "<!-- results:end -->"
-ORDER = ("one_hot", "embedding", "glove", "ngram_bag")
+ORDER = ("one_hot", "embedding", "glove", "ngram_bag", "nb_ngrams")
 
 
 def load(results_dir: str) -> list:
@@ -39,6 +39,14 @@ def _epochs(run: dict) -> str:
 
 def _epoch_seconds(run: dict) -> str:
     return f"{statistics.median(run['epoch_seconds']):.0f} ({min(run['epoch_seconds']):.0f})"
+
+
+def _keras_peak(keras_run) -> str:
+    """Results files before 2026-11-27 hold the pipeline process's peak for plain Keras too
+    (ru_maxrss survives fork and exec: benchmarks/peak_memory.py); those are not shown."""
+    if not keras_run or keras_run.get("peak_memory_method") != "VmHWM":
+        return "n/a"
+    return f"{keras_run['peak_memory_mb'] / 1024:.1f}"
 
 
 def tables(results: list) -> str:
@@ -63,7 +71,7 @@ def tables(results: list) -> str:
             f"{_f(k and k['seconds']['preprocessing'], '{:.0f} s')} = "
             f"{_f(q.get('preprocessing_vs_notebook'), '{:.2f}x')}",
             f"{p['seconds']['total'] / 60:.1f} min",
-            f"{p['peak_memory_mb'] / 1024:.1f} / {_f(k and k['peak_memory_mb'] / 1024, '{:.1f}')} GiB |",
+            f"{p['peak_memory_mb'] / 1024:.1f} / {_keras_peak(k)} GiB |",
         ]))
     lines += ["", "Wall time per component (seconds):", ""]
     names = list(dict.fromkeys(n for r in results for n in r["pipeline"]["seconds"]["components"]))
@@ -72,12 +80,33 @@ def tables(results: list) -> str:
     for r in results:
         seconds = r["pipeline"]["seconds"]["components"]
         lines.append(f"| `{r['label']}` | " + " | ".join(_f(seconds.get(n), "{:.1f}") for n in names) + " |")
+    lines += peers_table(results)
     lines += ["", "Runs (exact commands, settings and machine are in each results file):", ""]
     for r in results:
         m = r["machine"]
         lines.append(f"- `{r['label']}`, {r['date']}: `{r['command']}` ({m['cores']} cores, {m['cpu']}, "
                      f"{m['memory_gib']} GiB, no GPU)")
     return "\n".join(lines)
+
+
+def peers_table(results: list) -> list:
+    """The linear models a user might pick instead, trained in the same run on the same splits."""
+    with_peers = [r for r in results if r.get("peers")]
+    if not with_peers:
+        return []
+    lines = ["", "The pipeline against linear peers, same run, same splits (benchmarks/linear_peers.py; "
+             "C chosen on the eval split, then refit on train + eval):", "",
+             "| run | model | n-grams | test accuracy | training time |", "|---|---|---|---|---|"]
+    for r in with_peers:
+        p = r["pipeline"]
+        lines.append(f"| `{r['label']}` | **the pipeline's `{r['settings']['training']['variant']}`** | "
+                     f"up to {r['settings']['ngrams']} | **{_f(p['test_accuracy'])}** | "
+                     f"Trainer {p['seconds']['components'].get('Trainer', 0):.0f} s, "
+                     f"whole pipeline {p['seconds']['total']:.0f} s |")
+        for peer in r["peers"]:
+            lines.append(f"| `{r['label']}` | {peer['peer']} (C={peer['c']:g}) | up to {peer['ngrams']} | "
+                         f"{_f(peer['test_accuracy'])} | {peer['train_seconds']:.0f} s (one fit) |")
+    return lines
 
 
 def plot(results: list, path: str) -> None:

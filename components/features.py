@@ -11,6 +11,12 @@ RATING = "rating"  # the <rating> (1-4 or 7-10), kept for slicing the evaluation
 
 # Transformed features, as Transform writes them and the model reads them.
 TOKEN_IDS = "token_ids"
+TOKEN_WEIGHTS = "token_weights"  # naive_bayes_bag only: each id's naive-Bayes log-count ratio
+
+# How Transform encodes a review's tokens (components/text_vectorization.py).
+SEQUENCE_ENCODING = "sequence"  # TextVectorization's ids, in order, padded or truncated
+NAIVE_BAYES_BAG_ENCODING = "naive_bayes_bag"  # each distinct n-gram once, with TOKEN_WEIGHTS
+ENCODINGS = (SEQUENCE_ENCODING, NAIVE_BAYES_BAG_ENCODING)
 
 # Transform's vocabulary file: the top tokens, most frequent first.
 VOCABULARY_NAME = "review_tokens"

@@ -7,6 +7,10 @@ of the IMDB reviews count as white space (Keras would turn them into the token "
 Doing it in Transform rather than in a Keras layer means the vocabulary is computed once by Beam
 over the whole training split, and the exact same graph is embedded in the exported model, so
 serving cannot tokenize differently from training.
+
+Two encodings of the tokens: `sequence`, TextVectorization's ids in order (the notebook's models
+and ngram_bag), and `naive_bayes_bag`, each distinct n-gram once with its naive-Bayes weight
+(components/naive_bayes_bag.py, the nb_ngrams model).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, Dict, Optional
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features
+from components import features, naive_bayes_bag
 
 # Keras' `lower_and_strip_punctuation` strips exactly these characters (keras DEFAULT_STRIP_REGEX).
 KERAS_STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -25,6 +29,7 @@ HTML_LINE_BREAK = r"<br\s*/?>"
 MAX_TOKENS_KEY = "max_tokens"
 SEQUENCE_LENGTH_KEY = "sequence_length"
 NGRAMS_KEY = "ngrams"
+ENCODING_KEY = "encoding"
 
 
 def standardize(text: tf.Tensor) -> tf.Tensor:
@@ -55,27 +60,34 @@ def token_ids(tokens: tf.RaggedTensor, vocabulary: tf.Tensor, sequence_length: i
     return ids.to_tensor(default_value=features.PADDING_ID, shape=[None, sequence_length])
 
 
-def check_sizes(max_tokens: int, sequence_length: int, ngrams: int = 1) -> None:
+def check_sizes(max_tokens: int, sequence_length: int, ngrams: int = 1,
+                encoding: str = features.SEQUENCE_ENCODING) -> None:
     if max_tokens <= features.RESERVED_IDS:
         raise ValueError(f"{MAX_TOKENS_KEY} must exceed {features.RESERVED_IDS}, not {max_tokens}")
     if sequence_length < 1:
         raise ValueError(f"{SEQUENCE_LENGTH_KEY} must be positive, not {sequence_length}")
     if ngrams < 1:
         raise ValueError(f"{NGRAMS_KEY} must be positive, not {ngrams}")
+    if encoding not in features.ENCODINGS:
+        raise ValueError(f"{ENCODING_KEY} must be one of {', '.join(features.ENCODINGS)}, not {encoding!r}")
 
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Raw review text to fixed-length token (or n-gram) ids; the label passes through."""
+    """Raw review text to fixed-length token (or n-gram) ids (and weights); the label passes through."""
     custom_config = custom_config or {}
     max_tokens = int(custom_config.get(MAX_TOKENS_KEY, features.DEFAULT_MAX_TOKENS))
     sequence_length = int(custom_config.get(SEQUENCE_LENGTH_KEY, features.DEFAULT_SEQUENCE_LENGTH))
     ngrams = int(custom_config.get(NGRAMS_KEY, features.DEFAULT_NGRAMS))
-    check_sizes(max_tokens, sequence_length, ngrams)
+    encoding = custom_config.get(ENCODING_KEY, features.SEQUENCE_ENCODING)
+    check_sizes(max_tokens, sequence_length, ngrams, encoding)
 
     tokens = tokenize(inputs[features.TEXT], ngrams)
-    vocabulary = tft.vocabulary(
-        tokens, top_k=max_tokens - features.RESERVED_IDS, vocab_filename=features.VOCABULARY_NAME)
-    outputs = {features.TOKEN_IDS: token_ids(tokens, vocabulary, sequence_length)}
+    if encoding == features.NAIVE_BAYES_BAG_ENCODING:
+        outputs = naive_bayes_bag.encode(tokens, inputs[features.LABEL], max_tokens, sequence_length)
+    else:
+        vocabulary = tft.vocabulary(
+            tokens, top_k=max_tokens - features.RESERVED_IDS, vocab_filename=features.VOCABULARY_NAME)
+        outputs = {features.TOKEN_IDS: token_ids(tokens, vocabulary, sequence_length)}
     if features.LABEL in inputs:
         outputs[features.LABEL] = tf.reshape(inputs[features.LABEL], [-1])
     return outputs

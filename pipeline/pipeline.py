@@ -91,10 +91,15 @@ def create_pipeline(
         splits_config=tfx.proto.SplitsConfig(
             analyze=[features.TRAIN_SPLIT],
             transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]),
+        # TFT's analyzer cache serves re-analysis of spans added later; this pipeline analyzes one
+        # training split, re-run only when its data or code changes (fingerprints), so the cache
+        # was pure cost: writing it, a record per vocabulary entry, took longer than the analysis.
+        disable_analyzer_cache=True,
         custom_config={
             text_vectorization.MAX_TOKENS_KEY: max_tokens,
             text_vectorization.SEQUENCE_LENGTH_KEY: sequence_length,
             text_vectorization.NGRAMS_KEY: ngrams,
+            text_vectorization.ENCODING_KEY: training.token_encoding,
             CODE_FINGERPRINT_KEY: code["Transform"],
         })
     transform.add_upstream_node(example_validator)  # bad data stops the run before Transform

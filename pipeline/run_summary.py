@@ -39,6 +39,7 @@ class RunSummary:
     anomalies: List[str] = dataclasses.field(default_factory=list)  # allowed with --allow-anomalies
     serving_canary: Optional[str] = None  # "passed|failed|not tried: why" (components/serving_canary.py)
     trained_on: Optional[str] = None  # devices and tf.distribute strategy of the Trainer
+    examples: Optional[str] = None  # ExampleGen's artifact: the splits every model here saw
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -141,7 +142,8 @@ def summarize(metadata_path: str) -> RunSummary:
         model_run=next((a.uri for a in outputs.get("Trainer", {}).get("model_run", [])), None),
         anomalies=_anomalies(outputs),
         serving_canary=_serving_canary(outputs),
-        trained_on=_trained_on(outputs))
+        trained_on=_trained_on(outputs),
+        examples=next((a.uri for a in outputs.get("ImdbExampleGen", {}).get("examples", [])), None))
 
 
 def _anomalies(outputs) -> List[str]:

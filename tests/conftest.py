@@ -91,3 +91,13 @@ def bigram_transform_output(tmp_path_factory):
     from components import text_vectorization
 
     return _run_transform(tmp_path_factory.mktemp("bigram_transform"), **{text_vectorization.NGRAMS_KEY: 2})
+
+
+@pytest.fixture(scope="session")
+def naive_bayes_transform_output(tmp_path_factory):
+    """The nb_ngrams encoding of CORPUS: words and pairs, a vocabulary larger than the corpus'."""
+    from components import features, text_vectorization
+
+    return _run_transform(tmp_path_factory.mktemp("naive_bayes_transform"), **{
+        text_vectorization.NGRAMS_KEY: 2, text_vectorization.MAX_TOKENS_KEY: 200,
+        text_vectorization.ENCODING_KEY: features.NAIVE_BAYES_BAG_ENCODING})

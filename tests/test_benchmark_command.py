@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from benchmarks import report
+from benchmarks import linear_peers, report
 
 
 @pytest.mark.e2e
@@ -37,8 +37,18 @@ def test_benchmark_writes_results_and_rebuilds_the_report(imdb_folder, tmp_path)
     assert set(pipeline["seconds"]["components"]) >= {"ImdbExampleGen", "Transform", "Trainer", "Evaluator"}
     assert result["ratios"]["preprocessing_vs_notebook"] > 0
     assert result["settings"]["training"]["variant"] == "ngram_bag" and result["settings"]["ngrams"] == 2
+    # The linear peers trained on the pipeline's own splits (train + eval after choosing C), every
+    # peer at each n-gram range, and the plain-Keras peak measured in its own process.
+    peers = result["peers"]
+    assert {(p["peer"], p["ngrams"]) for p in peers} == {
+        (name, n) for name in linear_peers.PEERS for n in linear_peers.NGRAM_RANGES}
+    for peer in peers:
+        assert peer["train_examples"] == pipeline["examples"]["train"] + pipeline["examples"]["eval"]
+        assert peer["test_examples"] == pipeline["examples"]["test"]
+        assert str(peer["c"]) in {str(c) for c in (*linear_peers.TFIDF_C, *linear_peers.NBSVM_C)}
+    assert keras["peak_memory_method"] == "VmHWM" and keras["peak_memory_mb"] < pipeline["peak_memory_mb"]
 
     page = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert page.startswith("# Kept prose") and page.rstrip().endswith("after") and "\nold\n" not in page
-    assert "| `tiny` |" in page and "validation_accuracy.png" in page
+    assert "| `tiny` |" in page and "validation_accuracy.png" in page and "NBSVM" in page
     assert os.path.getsize(results_dir / report.PLOT) > 10_000

@@ -1,4 +1,4 @@
-"""The three notebook models build and train; GloVe vectors load from each accepted source."""
+"""The notebook models and nb_ngrams build and train; GloVe vectors load from each accepted source."""
 
 from __future__ import annotations
 
@@ -30,6 +30,34 @@ def test_each_variant_builds_and_trains_a_step(variant):
     assert probabilities.shape == (8, 1) and ((probabilities >= 0) & (probabilities <= 1)).all()
     if variant == "glove":  # frozen: the embedding still holds the GloVe vectors
         np.testing.assert_array_equal(model.get_layer("glove_embedding").get_weights()[0], matrix)
+
+
+def test_nb_ngrams_is_nbsvms_linear_score():
+    """sigmoid(sum of learned weight x ratio + bias): before training every review is 0.5; after,
+    the score is exactly that sum, and padding (ratio 0) and an empty review add nothing."""
+    rng = np.random.default_rng(0)
+    model = models.build_model(TrainingConfig(variant="nb_ngrams", optimizer="adam", learning_rate=0.05,
+                                              dropout=0.0), VOCAB_SIZE, SEQUENCE_LENGTH)
+    labels = rng.integers(0, 2, size=(64, 1)).astype("float32")
+    # Positive reviews draw their n-grams from the lower half of the ids, negative ones mostly from
+    # the upper half: a linear model over n-gram weights can learn it.
+    middle = (features.RESERVED_IDS + VOCAB_SIZE) // 2
+    ids = np.where(labels == 1, rng.integers(features.RESERVED_IDS, middle + 4, size=(64, SEQUENCE_LENGTH)),
+                   rng.integers(middle - 4, VOCAB_SIZE, size=(64, SEQUENCE_LENGTH)))
+    ids[:, -3:] = features.PADDING_ID
+    ratios = np.where(ids == features.PADDING_ID, 0.0, rng.uniform(0.5, 1.5, size=ids.shape)).astype("float32")
+    inputs = {features.TOKEN_IDS: ids, features.TOKEN_WEIGHTS: ratios}
+    np.testing.assert_allclose(model.predict(inputs, verbose=0), 0.5)
+    model.fit(inputs, labels, epochs=30, batch_size=16, verbose=0)
+    assert ((model.predict(inputs, verbose=0) > 0.5) == labels).mean() > 0.9
+
+    learned = model.get_layer("ngram_weights").get_weights()[0][:, 0]
+    bias = model.get_layer("score").get_weights()[0][0]
+    score = (learned[ids] * ratios).sum(axis=1) + bias
+    np.testing.assert_allclose(model.predict(inputs, verbose=0).ravel(), 1 / (1 + np.exp(-score)), rtol=1e-4)
+    empty = {features.TOKEN_IDS: np.zeros((1, SEQUENCE_LENGTH), "int64"),
+             features.TOKEN_WEIGHTS: np.zeros((1, SEQUENCE_LENGTH), "float32")}
+    np.testing.assert_allclose(model.predict(empty, verbose=0).ravel(), 1 / (1 + np.exp(-bias)), rtol=1e-5)
 
 
 def test_one_hot_lookup_computes_the_notebooks_one_hot_bilstm():

@@ -13,14 +13,23 @@ from components.model.hparams import TrainingConfig
 from conftest import CORPUS, TRICKY_REVIEWS
 
 
-@pytest.fixture(scope="module")
-def exported(transform_output, tmp_path_factory):
-    output_dir, transformed = transform_output
+# (Transform fixture, model): the notebook's sequence encoding and the default naive_bayes_bag one.
+ENCODED_MODELS = {"embedding": "transform_output", "nb_ngrams": "naive_bayes_transform_output"}
+
+
+def model_inputs(transformed_rows, model) -> dict:
+    """The transformed features the model reads, stacked: what the Trainer's dataset feeds it."""
+    return {t.name: np.stack([row[t.name] for row in transformed_rows]) for t in model.inputs}
+
+
+@pytest.fixture(scope="module", params=sorted(ENCODED_MODELS))
+def exported(request, tmp_path_factory):
+    output_dir, transformed = request.getfixturevalue(ENCODED_MODELS[request.param])
     tft_output = tft.TFTransformOutput(output_dir)
-    model = trainer.build_for_transform(TrainingConfig(embedding_dim=8, lstm_units=4), tft_output)
-    ids = np.stack([row[features.TOKEN_IDS] for row in transformed])
+    config = TrainingConfig(variant=request.param, embedding_dim=8, lstm_units=4)
+    model = trainer.build_for_transform(config, tft_output)
     labels = np.array([[i % 2] for i in range(len(CORPUS))], dtype="float32")
-    model.fit(ids, labels, epochs=2, verbose=0)
+    model.fit(model_inputs(transformed, model), labels, epochs=2, verbose=0)
     export_dir = str(tmp_path_factory.mktemp("export") / "model")
     signatures.export(model, tft_output, export_dir)
     return model, tft_output, tf.saved_model.load(export_dir)
@@ -46,9 +55,8 @@ def test_both_signatures_agree(exported):
 
 def test_exported_model_equals_the_trained_one(exported):
     model, tft_output, loaded = exported
-    ids = tft_output.transform_features_layer()(
-        {features.TEXT: tf.constant([[t] for t in CORPUS])})[features.TOKEN_IDS]
-    expected = model.predict(ids, verbose=0).ravel()
+    transformed = tft_output.transform_features_layer()({features.TEXT: tf.constant([[t] for t in CORPUS])})
+    expected = model.predict({t.name: transformed[t.name] for t in model.inputs}, verbose=0).ravel()
     served = loaded.signatures[features.SERVING_SIGNATURE](
         **{features.REVIEWS_INPUT: tf.constant(CORPUS)})[features.PROBABILITY_OUTPUT].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-5)

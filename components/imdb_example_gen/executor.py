@@ -18,7 +18,9 @@ import tensorflow as tf
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
 
 from components import features
 from components.imdb_example_gen import layout
@@ -69,24 +71,26 @@ def _write_report(counts: Dict[str, int], path: str) -> None:
 @beam.typehints.with_output_types(tf.train.Example)
 def _ImdbToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                    split_pattern: str) -> beam.pvalue.PCollection:
+    """One split of a folder: only the files the split takes are listed and read."""
     selector = layout.SplitSelector.parse(split_pattern)
     # The driver has validated the data already; here only its kind and root are needed.
-    kind, root = layout.find_root(exec_properties[standard_component_specs.INPUT_BASE_KEY])
-    if kind == "folder":
-        class_globs = [f"{root}/{selector.subset}/{polarity}/*_*.txt" for polarity in layout.CLASS_LABELS]
-        reviews = (
-            pipeline
-            | "ClassFolders" >> beam.Create(class_globs)
-            | "Match" >> beam.io.fileio.MatchAll()
-            | "SelectFiles" >> beam.Filter(lambda match: selector.takes_path(match.path))
-            | "Read" >> beam.io.fileio.ReadMatches()
-            | "Parse" >> beam.Map(_read_folder_file))
-    else:
-        reviews = (
-            pipeline
-            | "Archive" >> beam.Create([root])
-            | "Stream" >> beam.FlatMap(layout.read_archive_subset, selector.subset)
-            | "Spread" >> beam.Reshuffle())
+    _, root = layout.find_root(exec_properties[standard_component_specs.INPUT_BASE_KEY])
+    class_globs = [f"{root}/{selector.subset}/{polarity}/*_*.txt" for polarity in layout.CLASS_LABELS]
+    reviews = (
+        pipeline
+        | "ClassFolders" >> beam.Create(class_globs)
+        | "Match" >> beam.io.fileio.MatchAll()
+        | "SelectFiles" >> beam.Filter(lambda match: selector.takes_path(match.path))
+        | "Read" >> beam.io.fileio.ReadMatches()
+        | "Parse" >> beam.Map(_read_folder_file))
+    return reviews | "ToExamples" >> _ReviewsToExamples(exec_properties, split_pattern)
+
+
+@beam.ptransform_fn
+def _ReviewsToExamples(reviews: beam.pvalue.PCollection, exec_properties: Dict[str, Any],
+                       split_pattern: str) -> beam.pvalue.PCollection:
+    """The reviews a split takes, as tf.Examples, with the decoding rule's counts reported."""
+    selector = layout.SplitSelector.parse(split_pattern)
     outputs = (
         reviews
         | "Select" >> beam.Filter(selector.takes)
@@ -112,6 +116,26 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _ImdbToExample
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
+                               exec_properties: Dict[str, Any]) -> Dict[str, beam.pvalue.PCollection]:
+        """An archive is a gzip stream that can only be read from its start, so it is read once
+        for all splits (it was read once per split), and each split selects its reviews from that
+        one pass. Folders keep the per-split reading of the
+        base class, which lists and opens only the files a split takes."""
+        kind, root = layout.find_root(exec_properties[standard_component_specs.INPUT_BASE_KEY])
+        if kind != "archive":
+            return super().GenerateExamplesByBeam(pipeline, exec_properties)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        subsets = sorted({layout.SplitSelector.parse(split.pattern).subset for split in input_config.splits})
+        reviews = (
+            pipeline
+            | "Archive" >> beam.Create([root])
+            | "Stream" >> beam.FlatMap(layout.read_archive_subsets, subsets)
+            | "Spread" >> beam.Reshuffle())
+        return {split.name: reviews | f"ToExamples[{split.name}]" >> _ReviewsToExamples(exec_properties, split.pattern)
+                for split in input_config.splits}
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],

@@ -16,7 +16,7 @@ import re
 import stat as stat_lib
 import tarfile
 import zlib
-from typing import BinaryIO, Dict, Iterator, Optional, Tuple
+from typing import BinaryIO, Dict, Iterable, Iterator, Optional, Tuple
 
 import tensorflow as tf
 
@@ -279,13 +279,14 @@ def parse_review_path(path: str, content: bytes) -> RawReview:
     return RawReview(subset, CLASS_LABELS[polarity], int(review_id), int(rating), content)
 
 
-def read_archive_subset(path: str, subset: str) -> Iterator[RawReview]:
-    """Streams the reviews of one subset (train or test) out of an archive."""
+def read_archive_subsets(path: str, subsets: Iterable[str]) -> Iterator[RawReview]:
+    """Streams the reviews of the given subsets (train, test) out of an archive, in one pass."""
+    subsets = frozenset(subsets)
     with tf.io.gfile.GFile(path, "rb") as raw:
         for name, content in _iter_archive(path, raw, with_content=True):
             if name:
                 review = parse_review_path(name, content)
-                if review.subset == subset:
+                if review.subset in subsets:
                     yield review
 
 

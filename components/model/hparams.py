@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional
 
-# The notebook's three BiLSTMs, and a bag of n-gram embeddings (fastText-style): the tuned model.
-VARIANTS = ("one_hot", "embedding", "glove", "ngram_bag")
+from components import features
+
+# The notebook's three BiLSTMs; a bag of n-gram embeddings (fastText-style); and the default, a
+# linear model over naive-Bayes-weighted n-grams (NBSVM-style), the only one that reads the
+# naive_bayes_bag encoding.
+VARIANTS = ("one_hot", "embedding", "glove", "ngram_bag", "nb_ngrams")
 OPTIMIZERS = ("rmsprop", "adam")
 
 
@@ -36,6 +40,9 @@ class TrainingConfig:
     seed: int = 42
     # float16 compute with float32 weights, output and loss: for GPUs with tensor cores.
     mixed_precision: bool = False
+    # After choosing the number of epochs on the eval split, train afresh on train + eval for
+    # that many and export that model (components/model/trainer.py).
+    refit_on_train_and_eval: bool = False
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -49,6 +56,13 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+
+    @property
+    def token_encoding(self) -> str:
+        """The Transform encoding this variant's model reads (features.ENCODINGS)."""
+        if self.variant == "nb_ngrams":
+            return features.NAIVE_BAYES_BAG_ENCODING
+        return features.SEQUENCE_ENCODING
 
     def to_custom_config(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

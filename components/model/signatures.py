@@ -22,11 +22,13 @@ class SentimentExport(tf.Module):
         super().__init__()
         self.model = model
         self.tft_layer = tft_output.transform_features_layer()
+        self.input_names = [tensor.name for tensor in model.inputs]  # the transformed features it reads
 
     def _probability(self, reviews: tf.Tensor) -> dict:
         # The Transform graph expects the raw feature's parsed shape, [batch, 1].
         transformed = self.tft_layer({features.TEXT: tf.reshape(reviews, [-1, 1])})
-        probability = self.model(transformed[features.TOKEN_IDS], training=False)
+        model_inputs = {name: transformed[name] for name in self.input_names}
+        probability = self.model(model_inputs, training=False)
         return {features.PROBABILITY_OUTPUT: tf.reshape(probability, [-1])}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.REVIEWS_INPUT)])

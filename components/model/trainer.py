@@ -2,7 +2,8 @@
 
 Training runs under a tf.distribute strategy chosen from the devices present, so the same code
 uses every GPU of a GPU node and the CPU elsewhere. The epoch with the lowest validation loss is
-the one exported, as the notebook's ModelCheckpoint(save_best_only=True) did.
+the one exported, as the notebook's ModelCheckpoint(save_best_only=True) did; or, with
+refit_on_train_and_eval, a model trained afresh on both splits for that many epochs.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, bat
         shuffle=shuffle, shuffle_buffer_size=config.shuffle_buffer_size, shuffle_seed=config.seed)
     dataset = data_accessor.tf_dataset_factory(
         file_pattern, options, tft_output.transformed_metadata.schema)
+    # Every transformed feature goes in (the label is already split off): Keras picks the ones
+    # the model has Inputs for by name.
     return dataset.map(
-        lambda x, y: (x[features.TOKEN_IDS], tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
+        lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
         num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -84,6 +87,32 @@ def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutpu
     matrix = (glove.embedding_matrix(words, config.glove_path, config.glove_dim)
               if config.variant == "glove" else None)
     return models.build_model(config, len(words) + features.RESERVED_IDS, sequence_length, matrix)
+
+
+def _fit(model: keras.Model, data: tf.data.Dataset, epochs: int, callbacks: list, **kwargs):
+    with warnings.catch_warnings():
+        # Datasets of unknown length: Keras warns that the first epoch "ran out of data" and
+        # that shuffle= is ignored (tfxio already shuffles). Both are expected here.
+        warnings.filterwarnings("ignore", message=".*(ran out of data|shuffle=True).*")
+        return model.fit(data, epochs=epochs, callbacks=callbacks, verbose=2, **kwargs)
+
+
+def _refit(config: TrainingConfig, tft_output: tft.TFTransformOutput, strategy: tf.distribute.Strategy,
+           epochs: int, batch_size: int, fn_args: tfx.components.FnArgs):
+    """A fresh model trained on the training and eval splits together for the epochs the
+    validation loss chose: the eval split's 5,000 reviews then teach instead of only judging
+    (measured for nb_ngrams: +0.2 points of test accuracy, 0.920 -> 0.922). The test split, the
+    Evaluator's, stays unseen. Returns the model and what to record of the refit."""
+    print(f"Refitting on the training and eval splits for {epochs} epochs", flush=True)
+    both = _dataset([*fn_args.train_files, *fn_args.eval_files], fn_args.data_accessor, tft_output,
+                    batch_size, True, config)
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        model = build_for_transform(config, tft_output)
+    timer = EpochTimer()
+    history = _fit(model, both, epochs, [timer])
+    return model, {"refit_epochs": epochs, "refit_epoch_seconds": timer.seconds,
+                   "refit_loss": [float(v) for v in history.history["loss"]]}
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -110,21 +139,20 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         if config.early_stopping_patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.early_stopping_patience))
-        with warnings.catch_warnings():
-            # Datasets of unknown length: Keras warns that the first epoch "ran out of data" and
-            # that shuffle= is ignored (tfxio already shuffles). Both are expected here.
-            warnings.filterwarnings("ignore", message=".*(ran out of data|shuffle=True).*")
-            history = model.fit(train, validation_data=evaluation, epochs=config.epochs,
-                                callbacks=callbacks, verbose=2)
+        history = _fit(model, train, config.epochs, callbacks, validation_data=evaluation)
         model.load_weights(best_weights)
 
     val_loss = history.history["val_loss"]
     best_epoch = 1 + min(range(len(val_loss)), key=val_loss.__getitem__)
     logging.info("Keeping epoch %d of %d (val_loss %.4f)", best_epoch, len(val_loss), val_loss[best_epoch - 1])
+    refit = {}
+    if config.refit_on_train_and_eval:
+        model, refit = _refit(config, tft_output, strategy, best_epoch, batch_size, fn_args)
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as out:
         json.dump({"best_epoch": best_epoch, "config": config.to_custom_config(), **trained_on(strategy),
                    "global_batch_size": batch_size,
                    "epoch_seconds": timer.seconds,
-                   **{k: [float(v) for v in vs] for k, vs in history.history.items()}}, out, indent=1)
+                   **{k: [float(v) for v in vs] for k, vs in history.history.items()},
+                   **refit}, out, indent=1)
     signatures.export(model, tft_output, fn_args.serving_model_dir)

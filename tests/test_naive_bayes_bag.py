@@ -1,0 +1,127 @@
+"""The naive_bayes_bag encoding (components/naive_bayes_bag.py) against NBSVM computed by hand.
+
+The expected features are computed here in plain Python from the paper's definitions (binary
+n-gram features, document frequencies of each class, Laplace smoothing, log-count ratio), on
+the same corpus and labels Transform analyzed; the Transform graph must agree id for id and
+ratio for ratio, and the serving path (text only, no label) must give what training got.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from benchmarks.linear_peers import standardize
+from components import features, naive_bayes_bag
+from conftest import CORPUS, CORPUS_SEQUENCE_LENGTH, TRICKY_REVIEWS
+
+TOP_K = 200 - features.RESERVED_IDS  # the fixture's max_tokens
+
+
+def ngrams(text: str, n: int = 2) -> list:
+    words = standardize(text).split()
+    return words + [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+
+def fingerprint(token: str) -> int:
+    return int(tf.strings.to_hash_bucket_fast([token], naive_bayes_bag.FINGERPRINT_SPACE).numpy()[0])
+
+
+@pytest.fixture(scope="module")
+def expected():
+    """NBSVM's vocabulary and ratios for CORPUS with labels i % 2 (the fixture's), by hand."""
+    containing, positive = collections.Counter(), collections.Counter()
+    for i, text in enumerate(CORPUS):
+        distinct = set(ngrams(text))
+        containing.update(distinct)
+        if i % 2:
+            positive.update(distinct)
+    kept = [t for t, n in containing.items() if n >= naive_bayes_bag.MIN_DOCUMENT_FREQUENCY]
+    kept.sort(key=lambda t: (-containing[t], fingerprint(t)))
+    p = [1 + positive[t] for t in kept]
+    q = [1 + containing[t] - positive[t] for t in kept]
+    ratio = {t: math.log(pi / sum(p)) - math.log(qi / sum(q)) for t, pi, qi in zip(kept, p, q)}
+    return {"vocabulary": kept, "ratio": ratio, "id": {t: i + features.RESERVED_IDS for i, t in enumerate(kept)}}
+
+
+def encode_by_hand(text: str, expected: dict):
+    """The review's distinct known n-grams, most frequent (lowest id) first, then truncated."""
+    ids = sorted({expected["id"][t] for t in ngrams(text) if t in expected["id"]})[:CORPUS_SEQUENCE_LENGTH]
+    by_id = {i: t for t, i in expected["id"].items()}
+    weights = [expected["ratio"][by_id[i]] for i in ids]
+    padding = CORPUS_SEQUENCE_LENGTH - len(ids)
+    return ids + [features.PADDING_ID] * padding, weights + [0.0] * padding
+
+
+def test_vocabulary_is_the_frequent_ngrams_by_document_frequency(naive_bayes_transform_output, expected):
+    output_dir, _ = naive_bayes_transform_output
+    ours = [int(k) for k in tft.TFTransformOutput(output_dir).vocabulary_by_name(features.VOCABULARY_NAME)]
+    assert ours == [fingerprint(t) for t in expected["vocabulary"]]
+    assert 0 < len(ours) < TOP_K  # the threshold, not top_k, decided its length here
+    assert "great" in expected["vocabulary"] and "the movie" in expected["vocabulary"]
+
+
+def test_training_rows_carry_distinct_ids_and_their_ratios(naive_bayes_transform_output, expected):
+    _, transformed = naive_bayes_transform_output
+    for text, row in zip(CORPUS, transformed):
+        ids, weights = encode_by_hand(text, expected)
+        np.testing.assert_array_equal(row[features.TOKEN_IDS], ids, err_msg=text)
+        np.testing.assert_allclose(row[features.TOKEN_WEIGHTS], weights, rtol=1e-5, atol=1e-6, err_msg=text)
+
+
+def test_serving_path_needs_no_label_and_agrees(naive_bayes_transform_output, expected):
+    """What the exported model's signatures call: text only. Reviews never seen in training
+    (TRICKY_REVIEWS) included: empty, punctuation, all out of vocabulary."""
+    output_dir, _ = naive_bayes_transform_output
+    layer = tft.TFTransformOutput(output_dir).transform_features_layer()
+    reviews = ["the movie was great", "dull dull dull plot", "", "qwertyuiop zzz"] + TRICKY_REVIEWS
+    out = layer({features.TEXT: tf.constant([[t] for t in reviews])})
+    for i, text in enumerate(reviews):
+        ids, weights = encode_by_hand(text, expected)
+        np.testing.assert_array_equal(out[features.TOKEN_IDS][i].numpy(), ids, err_msg=text)
+        np.testing.assert_allclose(out[features.TOKEN_WEIGHTS][i].numpy(), weights, rtol=1e-5, atol=1e-6)
+    assert not out[features.TOKEN_IDS][reviews.index("")].numpy().any()
+    assert out[features.TOKEN_WEIGHTS][0].numpy()[0] != 0  # "the" has a ratio
+
+
+def test_ratios_sign_follows_the_class():
+    """An n-gram only in positive reviews gets a positive ratio, only in negative ones a negative one."""
+    keys = np.array([1, 2, 3], dtype=np.int64)
+    containing = np.array([4, 4, 1])
+    positive = np.array([4, 0, 1])
+    vocabulary, ratios = naive_bayes_bag.vocabulary_and_ratios(keys, containing, positive, top_k=5)
+    assert vocabulary.tolist() == [1, 2]  # key 3 is in one review only
+    assert ratios[0] > 0 > ratios[1] and ratios[0] == pytest.approx(-ratios[1])
+    assert ratios.shape == (5,) and not ratios[2:].any()
+
+
+def test_counts_do_not_depend_on_how_batches_are_grouped(monkeypatch):
+    """Beam may split the batches into any bundles and merge them in any order."""
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(12):
+        keys = np.unique(rng.integers(0, 50, size=30))
+        containing = rng.integers(1, 5, size=len(keys))
+        batches.append((keys, containing, rng.integers(0, 1, size=len(keys), endpoint=True) * containing))
+    combine = naive_bayes_bag._CountReviews(top_k=40)
+
+    def run(groups):
+        accumulators = []
+        for group in groups:
+            accumulator = combine.create_accumulator()
+            for batch in group:
+                accumulator = combine.add_input(accumulator, batch)
+            accumulators.append(accumulator)
+        return combine.extract_output(combine.merge_accumulators(accumulators))
+
+    whole = run([batches])
+    monkeypatch.setattr(naive_bayes_bag._CountReviews, "REDUCE_AT", 10)  # reduce after nearly every batch
+    for split in (run([batches[:5], batches[5:]]), run([[b] for b in reversed(batches)])):
+        np.testing.assert_array_equal(split[0], whole[0])
+        np.testing.assert_allclose(split[1], whole[1])
+    assert len(whole[0]) > 10
