@@ -1,0 +1,77 @@
+"""Seconds per training epoch of the default model, with and without re-reading the data.
+
+Separates the input pipeline from the model: the same transformed training split is iterated
+alone, trained on while read and parsed again every epoch (as the Trainer does), and trained on
+once cached in memory. Prints one line of epoch times per mode (docs/measurements.md).
+
+    ./imdb exec python -m benchmarks.epoch_times --transform-dir OUTPUT/pipelines/imdb-sentiment/Transform
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+
+from components import features  # noqa: E402
+from components.model import trainer  # noqa: E402
+from pipeline import configs  # noqa: E402
+
+MODES = ("iterate", "stream", "cached")
+
+
+def _newest(pattern: str) -> str:
+    found = sorted(glob.glob(pattern), key=os.path.getmtime)
+    if not found:
+        raise SystemExit(f"nothing matches {pattern}: pass a Transform component's output folder")
+    return found[-1]
+
+
+def dataset(files, spec, batch_size: int, cache: bool) -> tf.data.Dataset:
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if cache:
+        records = records.cache()
+    parsed = records.shuffle(50_000, seed=1).batch(batch_size).map(
+        lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE)
+    return parsed.map(lambda x: ({k: v for k, v in x.items() if k != features.LABEL},
+                                 tf.reshape(tf.cast(x[features.LABEL], tf.float32), [-1, 1]))).prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_seconds(mode: str, transform_dir: str, epochs: int) -> list:
+    tft_output = tft.TFTransformOutput(_newest(os.path.join(transform_dir, "transform_graph", "*")))
+    files = glob.glob(os.path.join(_newest(os.path.join(transform_dir, "transformed_examples", "*")),
+                                   f"Split-{features.TRAIN_SPLIT}", "*"))
+    config = configs.VARIANT_DEFAULTS[configs.DEFAULT_VARIANT].training
+    data = dataset(files, tft_output.transformed_feature_spec(), config.batch_size, cache=mode == "cached")
+    if mode == "iterate":
+        seconds = []
+        for _ in range(epochs):
+            started = time.perf_counter()
+            for _ in data:
+                pass
+            seconds.append(time.perf_counter() - started)
+        return seconds
+    model = trainer.build_for_transform(config, tft_output)
+    timer = trainer.EpochTimer()
+    model.fit(data, epochs=epochs, verbose=0, callbacks=[timer])
+    return timer.seconds
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--transform-dir", required=True, help="a Transform component's output folder")
+    p.add_argument("--epochs", type=int, default=6)
+    args = p.parse_args(argv)
+    for mode in MODES:
+        print(mode, " ".join(f"{s:.1f}" for s in epoch_seconds(mode, args.transform_dir, args.epochs)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
