@@ -29,12 +29,11 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from components import features, text_vectorization
+from components import features, naive_bayes_bag, text_vectorization
 
 NGRAM_RANGES = (2, 3)  # words and pairs; words, pairs and triples
 TFIDF_C = (3.0, 10.0, 30.0)
 NBSVM_C = (0.1, 0.3, 1.0)
-SMOOTHING = 1.0  # as components/naive_bayes_bag.py
 
 _LINE_BREAK = re.compile(text_vectorization.HTML_LINE_BREAK)
 _PUNCTUATION = re.compile(text_vectorization.KERAS_STRIP_PUNCTUATION)
@@ -87,9 +86,8 @@ class NBSVM:
         from sklearn.linear_model import LogisticRegression
 
         x = self.vectorizer.fit_transform(texts)
-        p = SMOOTHING + np.asarray(x[labels == 1].sum(axis=0)).ravel()
-        q = SMOOTHING + np.asarray(x[labels == 0].sum(axis=0)).ravel()
-        self.ratios = sparse.diags(np.log(p / p.sum()) - np.log(q / q.sum()))
+        self.ratios = sparse.diags(naive_bayes_bag.log_count_ratios(
+            np.asarray(x[labels == 1].sum(axis=0)).ravel(), np.asarray(x[labels == 0].sum(axis=0)).ravel()))
         self.classifier = LogisticRegression(C=self.c, solver="liblinear", dual=True, max_iter=1000)
         self.classifier.fit(x @ self.ratios, labels)
         return self

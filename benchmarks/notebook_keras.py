@@ -53,16 +53,17 @@ def extracted_root(data_path: str, scratch: str) -> tuple:
 
 
 def _distinct_known(ids: tf.RaggedTensor, vocabulary_size: int) -> tf.RaggedTensor:
-    """Each review's distinct ids, padding and OOV left out, in order of first occurrence."""
-    ids = tf.ragged.boolean_mask(ids, ids >= features.RESERVED_IDS)
-    unique, _ = tf.unique(ids.value_rowids() * vocabulary_size + ids.flat_values)
-    return tf.RaggedTensor.from_value_rowids(unique % vocabulary_size, unique // vocabulary_size, nrows=ids.nrows())
+    """Each review's distinct known ids, most frequent first: the pipeline's rule
+    (naive_bayes_bag.unique_known_ids) on TextVectorization's ids, whose 0 and 1 pad and mark OOV."""
+    from components import naive_bayes_bag
+
+    return naive_bayes_bag.unique_known_ids(ids - features.RESERVED_IDS, vocabulary_size) + features.RESERVED_IDS
 
 
 def naive_bayes_features(vectorizer, train_ds, vocabulary_size: int, sequence_length: int):
     """The nb_ngrams model's inputs the way a Keras user would make them: the adapted
     TextVectorization's ids, each review's distinct ones, and naive-Bayes log-count ratios
-    counted over the training reviews (as components/naive_bayes_bag.py, smoothing included)."""
+    counted over the training reviews (naive_bayes_bag.log_count_ratios)."""
     from components import naive_bayes_bag
 
     containing = np.zeros(vocabulary_size)
@@ -72,10 +73,9 @@ def naive_bayes_features(vectorizer, train_ds, vocabulary_size: int, sequence_le
         labels = tf.gather(tf.cast(label, tf.float64), ids.value_rowids()).numpy()
         containing += np.bincount(ids.flat_values.numpy(), minlength=vocabulary_size)
         positive += np.bincount(ids.flat_values.numpy(), weights=labels, minlength=vocabulary_size)
-    p = naive_bayes_bag.SMOOTHING + positive[features.RESERVED_IDS:]
-    q = naive_bayes_bag.SMOOTHING + (containing - positive)[features.RESERVED_IDS:]
     ratios = np.zeros(vocabulary_size, dtype=np.float32)
-    ratios[features.RESERVED_IDS:] = np.log(p / p.sum()) - np.log(q / q.sum())
+    ratios[features.RESERVED_IDS:] = naive_bayes_bag.log_count_ratios(
+        positive[features.RESERVED_IDS:], (containing - positive)[features.RESERVED_IDS:])
     ratios = tf.constant(ratios)
 
     def features_of(text):

@@ -73,12 +73,18 @@ def vocabulary_and_ratios(keys: np.ndarray, containing: np.ndarray, positive: np
     frequent = containing >= MIN_DOCUMENT_FREQUENCY
     keys, containing, positive = keys[frequent], containing[frequent], positive[frequent]
     order = np.lexsort((keys, -containing))[:top_k]
-    p = SMOOTHING + positive[order]
-    q = SMOOTHING + (containing[order] - positive[order])
     ratios = np.zeros(top_k, dtype=np.float32)
     if len(order):
-        ratios[:len(order)] = np.log(p / p.sum()) - np.log(q / q.sum())
+        ratios[:len(order)] = log_count_ratios(positive[order], containing[order] - positive[order])
     return keys[order], ratios
+
+
+def log_count_ratios(in_positive: np.ndarray, in_negative: np.ndarray) -> np.ndarray:
+    """NBSVM's r = log(p / |p|_1) - log(q / |q|_1), from how many positive and negative reviews
+    contain each n-gram; the one definition the pipeline and the benchmarks' peers share."""
+    p = SMOOTHING + np.asarray(in_positive, dtype=np.float64)
+    q = SMOOTHING + np.asarray(in_negative, dtype=np.float64)
+    return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
 class _CountReviews(beam.CombineFn):
