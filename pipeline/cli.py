@@ -1,6 +1,6 @@
 """`./imdb run`: runs the pipeline locally and prints what it did.
 
-    ./imdb run --data ../shared/data/aclImdb_labeled.tar.gz            half the reviews, the tuned model
+    ./imdb run --data ../shared/data/aclImdb_labeled.tar.gz            half the reviews, the default model
     ./imdb run --data PATH --full                                      all 50,000 reviews
     ./imdb run --data PATH --variant embedding                         a notebook BiLSTM
     ./imdb run --data PATH -- --direct_running_mode=multi_processing   Beam options after --
@@ -42,8 +42,8 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
 
     model = p.add_argument_group("model (defaults: the variant's, pipeline/configs.py)")
     model.add_argument("--variant", choices=hparams.VARIANTS, default=configs.DEFAULT_VARIANT,
-                       help=f"default {configs.DEFAULT_VARIANT} (the tuned model); one_hot, embedding "
-                            "and glove are the notebook's BiLSTMs")
+                       help=f"default {configs.DEFAULT_VARIANT} (NBSVM-style); ngram_bag averages n-gram embeddings; "
+                            "one_hot, embedding and glove are the notebook's BiLSTMs")
     model.add_argument("--epochs", type=int, default=None,
                        help="most epochs to train (BiLSTMs: 5 on a sample, 10 with --full)")
     model.add_argument("--batch-size", type=int)

@@ -18,7 +18,7 @@ OPTIMIZERS = ("rmsprop", "adam")
 class TrainingConfig:
     """Defaults are the notebook's: BiLSTM(32), dropout 0.5, rmsprop, batch 32, up to 10 epochs.
 
-    Each variant's defaults, the tuned ngram_bag's included, are pipeline/configs.py's VARIANT_DEFAULTS.
+    Each variant's defaults, the default nb_ngrams' included, are pipeline/configs.py's VARIANT_DEFAULTS.
     """
 
     variant: str = "embedding"
