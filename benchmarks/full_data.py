@@ -117,9 +117,13 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from pipeline import data_source
 
-    data_path = data_source.resolve(args.data)
-    settings = pipeline_cli.settings_from(args, data_path, full_by_default=True)
-    settings.validate()
+    try:
+        data_path = data_source.resolve(args.data)
+        settings = pipeline_cli.settings_from(args, data_path, full_by_default=True)
+        settings.validate()
+    except (data_source.DataUnavailable, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     label = args.label or settings.training.variant
     result = {
         "label": label,

@@ -30,9 +30,8 @@ import tensorflow as tf  # noqa: E402
 from benchmarks import peak_memory  # noqa: E402
 from components import features  # noqa: E402
 from components.imdb_example_gen import layout  # noqa: E402
-from components.model import glove, models  # noqa: E402
+from components.model import fitting, glove, models  # noqa: E402
 from components.model.hparams import TrainingConfig  # noqa: E402
-from components.model.trainer import EpochTimer  # noqa: E402
 from pipeline import atomic_files  # noqa: E402
 
 VALIDATION_SPLIT = 0.2
@@ -122,24 +121,13 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
               if config.variant == "glove" else None)
     keras.utils.set_random_seed(config.seed)
     model = models.build_model(config, len(vocabulary), sequence_length, matrix)
-    timer = EpochTimer()
-    with tempfile.TemporaryDirectory() as scratch:
-        best = os.path.join(scratch, "best.weights.h5")
-        callbacks = [timer, keras.callbacks.ModelCheckpoint(best, monitor="val_loss", save_best_only=True,
-                                                            save_weights_only=True)]
-        if config.early_stopping_patience:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss",
-                                                           patience=config.early_stopping_patience))
-        history = model.fit(vectorized(train_ds), validation_data=vectorized(val_ds),
-                            epochs=config.epochs, callbacks=callbacks, verbose=2)
-        model.load_weights(best)
-    val_loss = history.history["val_loss"]
-    best_epoch = 1 + val_loss.index(min(val_loss))
+    fitted = fitting.fit_keeping_best(model, config, vectorized(train_ds), vectorized(val_ds))
+    best_epoch = fitted.best_epoch
     refit = {}
     if config.refit_on_train_and_eval:  # as the Trainer does (components/model/trainer.py)
         keras.utils.set_random_seed(config.seed)
         model = models.build_model(config, len(vocabulary), sequence_length, matrix)
-        refit_timer = EpochTimer()
+        refit_timer = fitting.EpochTimer()
         model.fit(vectorized(train_ds.concatenate(val_ds)), epochs=best_epoch, callbacks=[refit_timer], verbose=2)
         refit = {"refit_epochs": best_epoch, "refit_epoch_seconds": refit_timer.seconds}
     started = time.perf_counter()
@@ -149,10 +137,9 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
     return {**refit,
         "examples": counts,
         "test_accuracy": float(test_accuracy),
-        "best_epoch": best_epoch,
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "epoch_seconds": timer.seconds,
-        "train_examples_per_second": counts["train"] / statistics.median(timer.seconds),
+        **fitted.record(),
+        "history": fitted.history,
+        "train_examples_per_second": counts["train"] / statistics.median(fitted.epoch_seconds),
         "seconds": timings,
     }
 

@@ -55,6 +55,10 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     model.add_argument("--glove-path", help="glove.6B.<d>d.txt or glove.6B.zip "
                        "(default: the packaged GloVe 6B 50d vectors)")
     model.add_argument("--glove-dim", type=int, default=100, help="member of glove.6B.zip to use")
+    model.add_argument("--fine-tune-epochs", type=int,
+                       help="glove: epochs with the vectors trainable after the frozen ones (default 0, frozen)")
+    model.add_argument("--fine-tune-learning-rate", type=float,
+                       help="glove: learning rate while fine-tuning (default 0.0003)")
     model.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute, float32 weights, output and loss (GPUs with tensor cores)")
 
@@ -99,7 +103,8 @@ def settings_from(args: argparse.Namespace, data_path: str, full_by_default: boo
         ("optimizer", args.optimizer), ("learning_rate", args.learning_rate),
         ("early_stopping_patience", args.early_stopping_patience),
         ("glove_path", os.path.abspath(args.glove_path) if args.glove_path else None),
-        ("glove_dim", args.glove_dim), ("mixed_precision", args.mixed_precision or None)) if value is not None}
+        ("glove_dim", args.glove_dim), ("fine_tune_epochs", args.fine_tune_epochs),
+        ("fine_tune_learning_rate", args.fine_tune_learning_rate), ("mixed_precision", args.mixed_precision or None)) if value is not None}
     training = dataclasses.replace(defaults.training, **chosen)
     min_accuracy = args.min_accuracy if args.min_accuracy is not None else (
         configs.DEFAULT_MIN_ACCURACY_FULL if full else configs.DEFAULT_MIN_ACCURACY_SAMPLE)

@@ -38,11 +38,12 @@ def test_options_reach_the_settings():
     s = _settings("--variant", "glove", "--epochs", "3", "--max-tokens", "20000", "--sequence-length", "300",
                   "--ngrams", "3", "--optimizer", "adam", "--learning-rate", "0.01", "--embedding-dim", "7",
                   "--early-stopping-patience", "1", "--batch-size", "64", "--min-accuracy", "0.9", "--max-accuracy-drop", "0.01", "--sample-fraction", "0.1",
-                  "--", "--direct_num_workers=2")
+                  "--fine-tune-epochs", "4", "--fine-tune-learning-rate", "0.0001", "--", "--direct_num_workers=2")
     assert (s.training.variant, s.training.epochs, s.max_tokens, s.sequence_length) == ("glove", 3, 20000, 300)
     assert (s.ngrams, s.training.optimizer, s.training.learning_rate, s.training.embedding_dim,
             s.training.early_stopping_patience, s.training.batch_size) == (3, "adam", 0.01, 7, 1, 64)
     assert (s.min_accuracy, s.max_accuracy_drop, s.sample_fraction) == (0.9, 0.01, 0.1)
+    assert (s.training.fine_tune_epochs, s.training.fine_tune_learning_rate) == (4, 0.0001)
     assert cli.parser().parse_args(["--", "--direct_num_workers=2"]).beam_args == ["--direct_num_workers=2"]
 
 
@@ -59,6 +60,7 @@ def test_options_reach_the_settings():
     (["--epochs", "0"], "epochs"),
     (["--ngrams", "0"], "ngrams"),
     (["--learning-rate", "0"], "learning_rate"),
+    (["--fine-tune-epochs", "2"], "fine_tune_epochs"),  # the default nb_ngrams has no pretrained vectors
 ])
 def test_bad_settings_are_refused_by_name(argv, message):
     with pytest.raises(ValueError, match=message):

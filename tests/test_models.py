@@ -32,6 +32,45 @@ def test_each_variant_builds_and_trains_a_step(variant):
         np.testing.assert_array_equal(model.get_layer("glove_embedding").get_weights()[0], matrix)
 
 
+def test_glove_fine_tuning_starts_from_the_best_frozen_epoch_and_trains_the_vectors():
+    """fitting.fit_keeping_best: the history covers both phases, the vectors move while fine-tuning
+    (validating on the training data, so fine-tuning keeps lowering the loss and is kept), and the
+    weights kept are the best epoch's."""
+    import tensorflow as tf
+
+    from components.model import fitting
+
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(VOCAB_SIZE, 5)).astype("float32")
+    config = TrainingConfig(variant="glove", lstm_units=4, epochs=2, fine_tune_epochs=2, fine_tune_learning_rate=0.01)
+    model = models.build_model(config, VOCAB_SIZE, SEQUENCE_LENGTH, matrix)
+    labels = rng.integers(0, 2, size=(64, 1)).astype("float32")
+    ids = np.where(labels == 1, rng.integers(2, VOCAB_SIZE // 2, size=(64, SEQUENCE_LENGTH)),
+                   rng.integers(VOCAB_SIZE // 2, VOCAB_SIZE, size=(64, SEQUENCE_LENGTH)))
+    data = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(16)
+
+    fitted = fitting.fit_keeping_best(model, config, data, data)
+
+    assert fitted.frozen_epochs == 2 and len(fitted.epoch_seconds) == 4
+    assert len(fitted.history["val_loss"]) == 4 and fitted.record()["fine_tune_from_epoch"] == 3
+    assert fitted.best_epoch == 1 + int(np.argmin(fitted.history["val_loss"]))
+    assert fitted.best_epoch > fitted.frozen_epochs
+    assert not np.allclose(model.get_layer(models.GLOVE_LAYER).get_weights()[0], matrix)
+    loss, _ = model.evaluate(data, verbose=0)
+    assert loss == pytest.approx(fitted.history["val_loss"][fitted.best_epoch - 1], rel=1e-5)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(variant="embedding", fine_tune_epochs=1), "glove variant"),
+    (dict(variant="glove", fine_tune_epochs=-1), "0 or more"),
+    (dict(variant="glove", fine_tune_epochs=1, refit_on_train_and_eval=True), "cannot be combined"),
+    (dict(variant="glove", fine_tune_learning_rate=0), "fine_tune_learning_rate"),
+])
+def test_fine_tuning_settings_are_checked(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TrainingConfig(**settings)
+
+
 def test_nb_ngrams_is_nbsvms_linear_score():
     """sigmoid(sum of learned weight x ratio + bias): before training every review is 0.5; after,
     the score is exactly that sum, and padding (ratio 0) and an empty review add nothing."""

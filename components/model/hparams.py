@@ -32,6 +32,11 @@ class TrainingConfig:
     early_stopping_patience: int = 0  # 0: train all epochs, keep the best by validation loss
     glove_path: Optional[str] = None  # a glove.6B.<d>d.txt or glove.6B.zip; None: the packaged 50d
     glove_dim: int = 100  # which member of glove.6B.zip to use
+    # glove only: after the frozen epochs, this many more with the vectors trainable, from the best
+    # frozen epoch and at this learning rate (components/model/fitting.py). 0: frozen throughout,
+    # as in the notebook.
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = 0.0003
     # ExampleGen writes each split class by class (the archive's order), so a shuffle buffer
     # smaller than the split feeds long runs of one class: training then oscillates (measured:
     # validation accuracy 0.55 after the first epoch with 10,000, tfxio's default, vs 0.84).
@@ -54,6 +59,14 @@ class TrainingConfig:
         for name in ("epochs", "batch_size", "lstm_units", "embedding_dim", "shuffle_buffer_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.fine_tune_epochs < 0:
+            raise ValueError(f"fine_tune_epochs must be 0 or more, not {self.fine_tune_epochs}")
+        if self.fine_tune_epochs and self.variant != "glove":
+            raise ValueError(f"fine_tune_epochs applies to pretrained vectors (the glove variant), not {self.variant}")
+        if self.fine_tune_epochs and self.refit_on_train_and_eval:
+            raise ValueError("fine_tune_epochs and refit_on_train_and_eval cannot be combined")
+        if not self.fine_tune_learning_rate > 0:
+            raise ValueError(f"fine_tune_learning_rate must be positive, not {self.fine_tune_learning_rate}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
 

@@ -15,6 +15,7 @@ import order.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Optional
 
 import keras
@@ -25,6 +26,7 @@ from components import features
 from components.model import one_hot_lstm
 from components.model.hparams import TrainingConfig
 
+GLOVE_LAYER = "glove_embedding"
 
 @keras.saving.register_keras_serializable(package="imdb")
 class OneHot(keras.layers.Layer):
@@ -102,8 +104,15 @@ def _build(config: TrainingConfig, vocab_size: int, sequence_length: int,
         x = keras.layers.Embedding(
             vocab_size, glove_matrix.shape[1],
             embeddings_initializer=keras.initializers.Constant(glove_matrix),
-            trainable=False, mask_zero=True, name="glove_embedding")(token_ids)
+            trainable=False, mask_zero=True, name=GLOVE_LAYER)(token_ids)
     return _head(token_ids, _bilstm(x, config), config)
+
+
+def unfreeze_pretrained(model: keras.Model, config: TrainingConfig) -> None:
+    """Makes the GloVe vectors trainable and recompiles at config.fine_tune_learning_rate (a new
+    optimizer: its state for the frozen phase had no slots for the vectors)."""
+    model.get_layer(GLOVE_LAYER).trainable = True
+    _compiled(model, dataclasses.replace(config, learning_rate=config.fine_tune_learning_rate))
 
 
 def notebook_one_hot_model(config: TrainingConfig, vocab_size: int, sequence_length: int) -> keras.Model:

@@ -2,8 +2,8 @@
 
 Training runs under a tf.distribute strategy chosen from the devices present, so the same code
 uses every GPU of a GPU node and the CPU elsewhere. The epoch with the lowest validation loss is
-the one exported, as the notebook's ModelCheckpoint(save_best_only=True) did; or, with
-refit_on_train_and_eval, a model trained afresh on both splits for that many epochs.
+the one exported (components/model/fitting.py, which also fine-tunes pretrained vectors); or,
+with refit_on_train_and_eval, a model trained afresh on both splits for that many epochs.
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-import time
-import warnings
 
 import keras
 import tensorflow as tf
@@ -22,24 +19,10 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from components import features
-from components.model import glove, models, signatures
+from components.model import fitting, glove, models, signatures
 from components.model.hparams import TrainingConfig
 
 HISTORY_FILE = "history.json"
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall seconds per epoch (validation included), so runs can be compared by examples per second."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._started)
 
 
 def training_strategy() -> tf.distribute.Strategy:
@@ -89,14 +72,6 @@ def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutpu
     return models.build_model(config, len(words) + features.RESERVED_IDS, sequence_length, matrix)
 
 
-def _fit(model: keras.Model, data: tf.data.Dataset, epochs: int, callbacks: list, **kwargs):
-    with warnings.catch_warnings():
-        # Datasets of unknown length: Keras warns that the first epoch "ran out of data" and
-        # that shuffle= is ignored (tfxio already shuffles). Both are expected here.
-        warnings.filterwarnings("ignore", message=".*(ran out of data|shuffle=True).*")
-        return model.fit(data, epochs=epochs, callbacks=callbacks, verbose=2, **kwargs)
-
-
 def _refit(config: TrainingConfig, tft_output: tft.TFTransformOutput, strategy: tf.distribute.Strategy,
            epochs: int, batch_size: int, fn_args: tfx.components.FnArgs):
     """A fresh model trained on the training and eval splits together for the epochs the
@@ -109,8 +84,8 @@ def _refit(config: TrainingConfig, tft_output: tft.TFTransformOutput, strategy: 
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build_for_transform(config, tft_output)
-    timer = EpochTimer()
-    history = _fit(model, both, epochs, [timer])
+    timer = fitting.EpochTimer()
+    history = fitting.fit(model, both, epochs, [timer])
     return model, {"refit_epochs": epochs, "refit_epoch_seconds": timer.seconds,
                    "refit_loss": [float(v) for v in history.history["loss"]]}
 
@@ -128,31 +103,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         model = build_for_transform(config, tft_output)
     model.summary(print_fn=logging.info)
 
-    with tempfile.TemporaryDirectory() as scratch:
-        best_weights = os.path.join(scratch, "best.weights.h5")
-        timer = EpochTimer()
-        callbacks = [
-            timer,
-            keras.callbacks.ModelCheckpoint(best_weights, monitor="val_loss", save_best_only=True,
-                                            save_weights_only=True),
-        ]
-        if config.early_stopping_patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.early_stopping_patience))
-        history = _fit(model, train, config.epochs, callbacks, validation_data=evaluation)
-        model.load_weights(best_weights)
-
-    val_loss = history.history["val_loss"]
-    best_epoch = 1 + min(range(len(val_loss)), key=val_loss.__getitem__)
-    logging.info("Keeping epoch %d of %d (val_loss %.4f)", best_epoch, len(val_loss), val_loss[best_epoch - 1])
+    fitted = fitting.fit_keeping_best(model, config, train, evaluation, strategy)
+    logging.info("Keeping epoch %d of %d (val_loss %.4f)", fitted.best_epoch, len(fitted.epoch_seconds),
+                 fitted.history["val_loss"][fitted.best_epoch - 1])
     refit = {}
     if config.refit_on_train_and_eval:
-        model, refit = _refit(config, tft_output, strategy, best_epoch, batch_size, fn_args)
+        model, refit = _refit(config, tft_output, strategy, fitted.best_epoch, batch_size, fn_args)
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as out:
-        json.dump({"best_epoch": best_epoch, "config": config.to_custom_config(), **trained_on(strategy),
-                   "global_batch_size": batch_size,
-                   "epoch_seconds": timer.seconds,
-                   **{k: [float(v) for v in vs] for k, vs in history.history.items()},
-                   **refit}, out, indent=1)
+        json.dump({"config": config.to_custom_config(), **trained_on(strategy), "global_batch_size": batch_size,
+                   **fitted.record(), **fitted.history, **refit}, out, indent=1)
     signatures.export(model, tft_output, fn_args.serving_model_dir)

@@ -1,0 +1,99 @@
+"""How a model is fitted and which epoch is kept, shared by the Trainer and the plain-Keras
+benchmark (benchmarks/notebook_keras.py), so that the two differ only in how data reaches the model.
+
+The epoch with the lowest validation loss is kept, as the notebook's
+ModelCheckpoint(save_best_only=True) did. A pretrained embedding can then be fine-tuned: from the
+best frozen epoch, the vectors become trainable for `fine_tune_epochs` more at a lower learning
+rate, and the best epoch is chosen over both phases (so fine-tuning can only be kept if it helps
+on the eval split).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+import time
+import warnings
+from typing import Dict, List, Optional
+
+import keras
+import tensorflow as tf
+
+from components.model import models
+from components.model.hparams import TrainingConfig
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds per epoch (validation included), so runs can be compared by examples per second."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+@dataclasses.dataclass
+class Fitted:
+    """What the fit did: per-epoch metrics (fine-tuning epochs after the frozen ones) and times."""
+
+    history: Dict[str, List[float]]
+    epoch_seconds: List[float]
+    best_epoch: int  # 1-based, over both phases
+    frozen_epochs: int  # epochs run before fine-tuning began (all of them without fine-tuning)
+
+    def record(self) -> dict:
+        """The fields history.json and the benchmark's results carry beside the metrics."""
+        fine_tuned = len(self.epoch_seconds) > self.frozen_epochs
+        return {"best_epoch": self.best_epoch, "epoch_seconds": self.epoch_seconds,
+                **({"fine_tune_from_epoch": self.frozen_epochs + 1} if fine_tuned else {})}
+
+
+def fit(model: keras.Model, data: tf.data.Dataset, epochs: int, callbacks: list, **kwargs):
+    with warnings.catch_warnings():
+        # Datasets of unknown length: Keras warns that the first epoch "ran out of data" and
+        # that shuffle= is ignored (tfxio already shuffles). Both are expected here.
+        warnings.filterwarnings("ignore", message=".*(ran out of data|shuffle=True).*")
+        return model.fit(data, epochs=epochs, callbacks=callbacks, verbose=2, **kwargs)
+
+
+def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.Dataset,
+                     validation: tf.data.Dataset,
+                     strategy: Optional[tf.distribute.Strategy] = None) -> Fitted:
+    """Trains config.epochs (and config.fine_tune_epochs), leaves the best epoch's weights in
+    MODEL. STRATEGY is the one the model was built under: recompiling for fine-tuning creates
+    optimizer variables, which must be made there too."""
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory() as scratch:
+        best_weights = os.path.join(scratch, "best.weights.h5")
+        # One checkpoint callback for both phases: it remembers the best validation loss across fits.
+        checkpoint = keras.callbacks.ModelCheckpoint(best_weights, monitor="val_loss", save_best_only=True,
+                                                     save_weights_only=True)
+        callbacks = [timer, checkpoint]
+        if config.early_stopping_patience:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss",
+                                                           patience=config.early_stopping_patience))
+        history = {k: list(v) for k, v in fit(model, train, config.epochs, callbacks,
+                                               validation_data=validation).history.items()}
+        frozen_epochs = len(history["loss"])
+        if config.fine_tune_epochs:
+            model.load_weights(best_weights)  # fine-tune from the best frozen epoch
+            with strategy.scope() if strategy else contextlib.nullcontext():
+                models.unfreeze_pretrained(model, config)
+            print(f"Fine-tuning the pretrained embeddings for {config.fine_tune_epochs} epochs "
+                  f"(learning rate {config.fine_tune_learning_rate})", flush=True)
+            more = fit(model, train, frozen_epochs + config.fine_tune_epochs, callbacks,
+                       validation_data=validation, initial_epoch=frozen_epochs)
+            for name, values in more.history.items():
+                history.setdefault(name, []).extend(values)
+        model.load_weights(best_weights)
+    history = {k: [float(v) for v in vs] for k, vs in history.items()}
+    val_loss = history["val_loss"]
+    best_epoch = 1 + min(range(len(val_loss)), key=val_loss.__getitem__)
+    return Fitted(history, timer.seconds, best_epoch, frozen_epochs)
