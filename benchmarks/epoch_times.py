@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
 from components import features  # noqa: E402
-from components.model import trainer  # noqa: E402
+from components.model import fitting, trainer  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 MODES = ("iterate", "stream", "cached")
@@ -43,10 +43,16 @@ def dataset(files, spec, batch_size: int, cache: bool) -> tf.data.Dataset:
                                  tf.reshape(tf.cast(x[features.LABEL], tf.float32), [-1, 1]))).prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_seconds(mode: str, transform_dir: str, epochs: int) -> list:
+def transform_output(transform_dir: str) -> tuple:
+    """The newest Transform graph under a Transform component's folder, and its transformed training files."""
     tft_output = tft.TFTransformOutput(_newest(os.path.join(transform_dir, "transform_graph", "*")))
     files = glob.glob(os.path.join(_newest(os.path.join(transform_dir, "transformed_examples", "*")),
                                    f"Split-{features.TRAIN_SPLIT}", "*"))
+    return tft_output, files
+
+
+def epoch_seconds(mode: str, transform_dir: str, epochs: int) -> list:
+    tft_output, files = transform_output(transform_dir)
     config = configs.VARIANT_DEFAULTS[configs.DEFAULT_VARIANT].training
     data = dataset(files, tft_output.transformed_feature_spec(), config.batch_size, cache=mode == "cached")
     if mode == "iterate":
@@ -58,7 +64,7 @@ def epoch_seconds(mode: str, transform_dir: str, epochs: int) -> list:
             seconds.append(time.perf_counter() - started)
         return seconds
     model = trainer.build_for_transform(config, tft_output)
-    timer = trainer.EpochTimer()
+    timer = fitting.EpochTimer()
     model.fit(data, epochs=epochs, verbose=0, callbacks=[timer])
     return timer.seconds
 

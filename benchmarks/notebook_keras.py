@@ -121,7 +121,9 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
               if config.variant == "glove" else None)
     keras.utils.set_random_seed(config.seed)
     model = models.build_model(config, len(vocabulary), sequence_length, matrix)
-    fitted = fitting.fit_keeping_best(model, config, vectorized(train_ds), vectorized(val_ds))
+    # With fine-tuning, the test accuracy before it too: what fine-tuning adds, in the same run.
+    fitted = fitting.fit_keeping_best(model, config, vectorized(train_ds), vectorized(val_ds),
+                                      inspect_frozen_best=lambda m: float(m.evaluate(vectorized(test_ds), verbose=0)[1]))
     best_epoch = fitted.best_epoch
     refit = {}
     if config.refit_on_train_and_eval:  # as the Trainer does (components/model/trainer.py)
@@ -137,6 +139,7 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
     return {**refit,
         "examples": counts,
         "test_accuracy": float(test_accuracy),
+        **({"frozen_test_accuracy": fitted.frozen_best} if fitted.frozen_best is not None else {}),
         **fitted.record(),
         "history": fitted.history,
         "train_examples_per_second": counts["train"] / statistics.median(fitted.epoch_seconds),

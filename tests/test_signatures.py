@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -32,7 +34,7 @@ def exported(request, tmp_path_factory):
     model.fit(model_inputs(transformed, model), labels, epochs=2, verbose=0)
     export_dir = str(tmp_path_factory.mktemp("export") / "model")
     signatures.export(model, tft_output, export_dir)
-    return model, tft_output, tf.saved_model.load(export_dir)
+    return model, tft_output, tf.saved_model.load(export_dir), export_dir
 
 
 def _examples(texts):
@@ -43,7 +45,7 @@ def _examples(texts):
 
 
 def test_both_signatures_agree(exported):
-    _, _, loaded = exported
+    _, _, loaded, _ = exported
     from_text = loaded.signatures[features.SERVING_SIGNATURE](
         **{features.REVIEWS_INPUT: tf.constant(TRICKY_REVIEWS)})[features.PROBABILITY_OUTPUT]
     from_examples = loaded.signatures[features.EXAMPLES_SIGNATURE](
@@ -54,9 +56,23 @@ def test_both_signatures_agree(exported):
 
 
 def test_exported_model_equals_the_trained_one(exported):
-    model, tft_output, loaded = exported
+    model, tft_output, loaded, _ = exported
     transformed = tft_output.transform_features_layer()({features.TEXT: tf.constant([[t] for t in CORPUS])})
     expected = model.predict({t.name: transformed[t.name] for t in model.inputs}, verbose=0).ravel()
     served = loaded.signatures[features.SERVING_SIGNATURE](
         **{features.REVIEWS_INPUT: tf.constant(CORPUS)})[features.PROBABILITY_OUTPUT].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-5)
+
+
+def test_the_export_holds_the_model_weights_and_nothing_else(exported):
+    """No optimizer state in the SavedModel (the trained model's Adam/RMSprop slots and step
+    counter): its variables are the model's weights, value for value; the Transform graph adds none."""
+    model, _, _, export_dir = exported
+    assert model.optimizer.variables  # the trained model has optimizer state to leave out
+    reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
+    saved = sorted((reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+                    if name.endswith("/.ATTRIBUTES/VARIABLE_VALUE")), key=lambda a: (a.shape, a.sum()))
+    weights = sorted((w.numpy() for w in model.weights), key=lambda a: (a.shape, a.sum()))
+    assert [a.shape for a in saved] == [w.shape for w in weights]
+    for got, want in zip(saved, weights, strict=True):
+        np.testing.assert_array_equal(got, want)

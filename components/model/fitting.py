@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 import warnings
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import keras
 import tensorflow as tf
@@ -47,6 +47,7 @@ class Fitted:
     epoch_seconds: List[float]
     best_epoch: int  # 1-based, over both phases
     frozen_epochs: int  # epochs run before fine-tuning began (all of them without fine-tuning)
+    frozen_best: Any = None  # what inspect_frozen_best returned, if given and fine-tuning ran
 
     def record(self) -> dict:
         """The fields history.json and the benchmark's results carry beside the metrics."""
@@ -65,10 +66,12 @@ def fit(model: keras.Model, data: tf.data.Dataset, epochs: int, callbacks: list,
 
 def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.Dataset,
                      validation: tf.data.Dataset,
-                     strategy: Optional[tf.distribute.Strategy] = None) -> Fitted:
+                     strategy: Optional[tf.distribute.Strategy] = None,
+                     inspect_frozen_best: Optional[Callable[[keras.Model], Any]] = None) -> Fitted:
     """Trains config.epochs (and config.fine_tune_epochs), leaves the best epoch's weights in
     MODEL. STRATEGY is the one the model was built under: recompiling for fine-tuning creates
-    optimizer variables, which must be made there too."""
+    optimizer variables, which must be made there too. INSPECT_FROZEN_BEST sees the model as it
+    stands before fine-tuning (the benchmark measures what fine-tuning adds with it)."""
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as scratch:
         best_weights = os.path.join(scratch, "best.weights.h5")
@@ -82,8 +85,10 @@ def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.
         history = {k: list(v) for k, v in fit(model, train, config.epochs, callbacks,
                                                validation_data=validation).history.items()}
         frozen_epochs = len(history["loss"])
+        frozen_best = None
         if config.fine_tune_epochs:
             model.load_weights(best_weights)  # fine-tune from the best frozen epoch
+            frozen_best = inspect_frozen_best(model) if inspect_frozen_best else None
             with strategy.scope() if strategy else contextlib.nullcontext():
                 models.unfreeze_pretrained(model, config)
             print(f"Fine-tuning the pretrained embeddings for {config.fine_tune_epochs} epochs "
@@ -96,4 +101,4 @@ def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.
     history = {k: [float(v) for v in vs] for k, vs in history.items()}
     val_loss = history["val_loss"]
     best_epoch = 1 + min(range(len(val_loss)), key=val_loss.__getitem__)
-    return Fitted(history, timer.seconds, best_epoch, frozen_epochs)
+    return Fitted(history, timer.seconds, best_epoch, frozen_epochs, frozen_best)

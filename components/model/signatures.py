@@ -41,8 +41,16 @@ class SentimentExport(tf.Module):
         return self._probability(parsed[features.TEXT])
 
 
+def without_optimizer(model: keras.Model) -> keras.Model:
+    """The same layers and weights in a model never compiled. A compiled model tracks its
+    optimizer, and tf.saved_model.save would write the optimizer's state beside the weights
+    (Adam: two slots per weight, three times the variables every push copies and every server
+    loads). keras.models.clone_model would not do: it compiles the clone with the same optimizer."""
+    return keras.Model(model.input, model.output, name=model.name)
+
+
 def export(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> None:
-    module = SentimentExport(model, tft_output)
+    module = SentimentExport(without_optimizer(model), tft_output)
     tf.saved_model.save(module, export_dir, signatures={
         features.SERVING_SIGNATURE: module.serve_reviews,
         features.EXAMPLES_SIGNATURE: module.serve_examples,
