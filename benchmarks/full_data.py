@@ -81,6 +81,7 @@ def run_pipeline(args, settings, label: str) -> dict:
         "test_accuracy": summary.test_accuracy,
         "blessed": summary.blessed,
         "best_epoch": history.pop("best_epoch"),
+        **({"fine_tune_from_epoch": history.pop("fine_tune_from_epoch")} if "fine_tune_from_epoch" in history else {}),
         "history": {k: v for k, v in history.items() if k != "config"},
         "epoch_seconds": epoch_seconds,
         "train_examples_per_second": summary.examples_per_split["train"] / statistics.median(epoch_seconds),

@@ -81,6 +81,7 @@ def tables(results: list) -> str:
         seconds = r["pipeline"]["seconds"]["components"]
         lines.append(f"| `{r['label']}` | " + " | ".join(_f(seconds.get(n), "{:.1f}") for n in names) + " |")
     lines += peers_table(results)
+    lines += fine_tuning_table(results)
     lines += ["", "Runs (exact commands, settings and machine are in each results file):", ""]
     for r in results:
         m = r["machine"]
@@ -109,6 +110,23 @@ def peers_table(results: list) -> list:
     return lines
 
 
+def fine_tuning_table(results: list) -> list:
+    """Pretrained vectors frozen (the notebook's setting) against fine-tuned after them, same run."""
+    tuned = [r for r in results if r.get("keras", {}).get("frozen_test_accuracy") is not None]
+    if not tuned:
+        return []
+    lines = ["", "Pretrained vectors frozen, then fine-tuned (components/model/fitting.py: from the best frozen "
+             "epoch, the vectors trainable at a lower learning rate; the best epoch over both phases is kept):", "",
+             "| run | frozen epochs, then fine-tuning | plain Keras: test accuracy frozen / kept | "
+             "pipeline: test accuracy kept | kept epoch: pipeline / Keras |", "|---|---|---|---|---|"]
+    for r in tuned:
+        p, k, t = r["pipeline"], r["keras"], r["settings"]["training"]
+        lines.append(f"| `{r['label']}` | {t['epochs']}, then {t['fine_tune_epochs']} at {t['fine_tune_learning_rate']:g} | "
+                     f"{_f(k['frozen_test_accuracy'])} / {_f(k['test_accuracy'])} | {_f(p['test_accuracy'])} | "
+                     f"{p['best_epoch']} / {k['best_epoch']} |")
+    return lines
+
+
 def plot(results: list, path: str) -> None:
     import matplotlib
 
@@ -123,6 +141,8 @@ def plot(results: list, path: str) -> None:
                 curve = run["history"]["val_accuracy"]
                 axes.plot(range(1, len(curve) + 1), curve, style, color=color, marker="o", markersize=3,
                           label=f"{r['label']} ({who})")
+                if run.get("fine_tune_from_epoch"):  # where the pretrained vectors became trainable
+                    axes.axvline(run["fine_tune_from_epoch"] - 0.5, color=color, linewidth=0.8, linestyle=style)
     for accuracy in sorted({r["notebook_test_accuracy"] for r in results if r.get("notebook_test_accuracy")}):
         axes.axhline(accuracy, color="grey", linewidth=0.5, linestyle=":")
     axes.set_xlabel("epoch")

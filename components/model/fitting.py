@@ -67,11 +67,13 @@ def fit(model: keras.Model, data: tf.data.Dataset, epochs: int, callbacks: list,
 def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.Dataset,
                      validation: tf.data.Dataset,
                      strategy: Optional[tf.distribute.Strategy] = None,
-                     inspect_frozen_best: Optional[Callable[[keras.Model], Any]] = None) -> Fitted:
+                     inspect_frozen_best: Optional[Callable[[keras.Model], Any]] = None,
+                     **fit_options) -> Fitted:
     """Trains config.epochs (and config.fine_tune_epochs), leaves the best epoch's weights in
     MODEL. STRATEGY is the one the model was built under: recompiling for fine-tuning creates
     optimizer variables, which must be made there too. INSPECT_FROZEN_BEST sees the model as it
-    stands before fine-tuning (the benchmark measures what fine-tuning adds with it)."""
+    stands before fine-tuning (the benchmark measures what fine-tuning adds with it). FIT_OPTIONS
+    go to every model.fit (steps per epoch over repeated datasets: trainer.Passes)."""
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as scratch:
         best_weights = os.path.join(scratch, "best.weights.h5")
@@ -83,7 +85,7 @@ def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss",
                                                            patience=config.early_stopping_patience))
         history = {k: list(v) for k, v in fit(model, train, config.epochs, callbacks,
-                                               validation_data=validation).history.items()}
+                                               validation_data=validation, **fit_options).history.items()}
         frozen_epochs = len(history["loss"])
         frozen_best = None
         if config.fine_tune_epochs:
@@ -94,7 +96,7 @@ def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.
             print(f"Fine-tuning the pretrained embeddings for {config.fine_tune_epochs} epochs "
                   f"(learning rate {config.fine_tune_learning_rate})", flush=True)
             more = fit(model, train, frozen_epochs + config.fine_tune_epochs, callbacks,
-                       validation_data=validation, initial_epoch=frozen_epochs)
+                       validation_data=validation, initial_epoch=frozen_epochs, **fit_options)
             for name, values in more.history.items():
                 history.setdefault(name, []).extend(values)
         model.load_weights(best_weights)

@@ -8,8 +8,10 @@ with refit_on_train_and_eval, a model trained afresh on both splits for that man
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import math
 import os
 
 import keras
@@ -44,8 +46,32 @@ def trained_on(strategy: tf.distribute.Strategy) -> dict:
             "devices": list(strategy.extended.worker_devices)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Passes:
+    """A split read over and over by one iterator, and how many batches make one pass over it.
+
+    Keras makes a new iterator per epoch over a finite dataset, and tearing a tf.data iterator
+    down waits for its autotuning thread's next wake-up, up to a minute into a long fit (measured
+    in the BiLSTM runs: the machine idle 40-100 s between epochs, docs/measurements.md). Given
+    steps per epoch over a repeated dataset, Keras keeps one iterator for the whole fit. Each pass
+    is still the whole split, reshuffled, ending with its partial batch, as a finite dataset's epoch.
+    """
+
+    dataset: tf.data.Dataset
+    batches: int
+
+
+def _records(file_patterns) -> int:
+    files = [f for pattern in file_patterns for f in tf.io.gfile.glob(pattern)]
+    return int(tf.data.TFRecordDataset(files, compression_type="GZIP").reduce(
+        tf.constant(0, tf.int64), lambda count, _: count + 1))
+
+
 def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, batch_size: int,
-             shuffle: bool, config: TrainingConfig) -> tf.data.Dataset:
+             shuffle: bool, config: TrainingConfig) -> Passes:
+    examples = _records(file_pattern)
+    if not examples:
+        raise ValueError(f"no transformed examples in {', '.join(file_pattern)}")
     options = tfxio.TensorFlowDatasetOptions(
         batch_size=batch_size, label_key=features.LABEL, num_epochs=1,
         shuffle=shuffle, shuffle_buffer_size=config.shuffle_buffer_size, shuffle_seed=config.seed)
@@ -53,9 +79,9 @@ def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, bat
         file_pattern, options, tft_output.transformed_metadata.schema)
     # Every transformed feature goes in (the label is already split off): Keras picks the ones
     # the model has Inputs for by name.
-    return dataset.map(
-        lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
-        num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.map(lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+    return Passes(dataset.repeat().prefetch(tf.data.AUTOTUNE), math.ceil(examples / batch_size))
 
 
 def vocabulary(tft_output: tft.TFTransformOutput) -> list:
@@ -85,7 +111,7 @@ def _refit(config: TrainingConfig, tft_output: tft.TFTransformOutput, strategy: 
     with strategy.scope():
         model = build_for_transform(config, tft_output)
     timer = fitting.EpochTimer()
-    history = fitting.fit(model, both, epochs, [timer])
+    history = fitting.fit(model, both.dataset, epochs, [timer], steps_per_epoch=both.batches)
     return model, {"refit_epochs": epochs, "refit_epoch_seconds": timer.seconds,
                    "refit_loss": [float(v) for v in history.history["loss"]]}
 
@@ -103,7 +129,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         model = build_for_transform(config, tft_output)
     model.summary(print_fn=logging.info)
 
-    fitted = fitting.fit_keeping_best(model, config, train, evaluation, strategy)
+    fitted = fitting.fit_keeping_best(model, config, train.dataset, evaluation.dataset, strategy,
+                                      steps_per_epoch=train.batches, validation_steps=evaluation.batches)
     logging.info("Keeping epoch %d of %d (val_loss %.4f)", fitted.best_epoch, len(fitted.epoch_seconds),
                  fitted.history["val_loss"][fitted.best_epoch - 1])
     refit = {}
