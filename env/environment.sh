@@ -160,6 +160,29 @@ _in_userland() {
     bwrap "${args[@]}" /usr/bin/env -u VIRTUAL_ENV -u PYTHONHOME PATH="$path" IMDB_HOST_PID=$$ "$@"
 }
 
+# ghz, the gRPC load generator of `./imdb benchmark-serving` (benchmarks/serving_load.py): a Go
+# program, built once with the host's Go from the Go module proxy (the newest version it serves)
+# into the cache, which the userland sees at the same path. Prints its path.
+GHZ_MODULE=github.com/bojand/ghz/cmd/ghz
+GHZ_VERSION=v0.93.0
+ghz_path() {
+    local dir=$IMDB_CACHE/tools/ghz-$GHZ_VERSION
+    if [ ! -x "$dir/ghz" ]; then
+        command -v go >/dev/null 2>&1 || { _say "building ghz needs Go on the host"; return 1; }
+        _say "building ghz $GHZ_VERSION from the Go module proxy into $dir (one time)"
+        rm -rf "$dir.partial" && mkdir -p "$dir.partial"
+        GOBIN=$dir.partial GOFLAGS=-mod=mod _logged go install "$GHZ_MODULE@$GHZ_VERSION" || return 1
+        rm -rf "$dir" && mv "$dir.partial" "$dir"
+    fi
+    echo "$dir/ghz"
+}
+
+# wrk, the REST load generator: in the userland from env/userland-tools.txt; on a plain host, Debian's package.
+wrk_ready() {
+    [ "$(env_mode)" = venv ] && { _host_tool wrk wrk || return 1; }
+    return 0
+}
+
 # Makes sure the environment exists (building what is missing), then prints its kind.
 env_ensure() {
     local mode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import sys
 import tempfile
@@ -55,16 +56,24 @@ def download(url: str, destination: str) -> str:
                 f"{EXPECTED_LAYOUT_HINT}.") from error
         total = int(response.headers.get("Content-Length") or 0)
         done = 0
-        with os.fdopen(handle, "wb") as out, response:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                done += len(chunk)
-                if total:
-                    print(f"\rdownloading {url}: {100 * done // total}%", end="", file=sys.stderr)
+        try:
+            with os.fdopen(handle, "wb") as out, response:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if total:
+                        print(f"\rdownloading {url}: {100 * done // total}%", end="", file=sys.stderr)
+        except (OSError, http.client.HTTPException) as error:  # a dropped connection, IncompleteRead
+            raise DataUnavailable(f"Downloading {url} failed after {done:,} bytes ({error}); run again, or "
+                                  f"pass --data PATH, where PATH is {EXPECTED_LAYOUT_HINT}.") from error
         print(file=sys.stderr)
         from components.imdb_example_gen import layout
 
-        layout.locate(partial)
+        try:
+            layout.locate(partial)
+        except layout.DataLayoutError as error:
+            raise DataUnavailable(f"The archive downloaded from {url} is not usable ({error}); nothing was "
+                                  f"kept. Run again, or pass --data PATH.") from error
         os.replace(partial, destination)
         return destination
     finally:

@@ -17,6 +17,8 @@ import json
 import logging
 import os
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,6 +40,8 @@ def _label(text: str):
 
 
 def serve_parser() -> argparse.ArgumentParser:
+    from serving.local_server import EVENT_LOOPS, HTTP_PARSERS
+
     p = argparse.ArgumentParser(prog="./imdb serve", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     default_dir = LocalPaths(os.environ.get("IMDB_OUTPUT_DIR", "outputs")).serving_model_dir
@@ -59,9 +63,17 @@ def serve_parser() -> argparse.ArgumentParser:
                    help=f"reviews per request at most (default {RequestLimits.max_rows:,})")
     p.add_argument("--request-timeout", type=float, default=RequestLimits.timeout_seconds,
                    help=f"seconds before a request is answered DEADLINE_EXCEEDED (default {RequestLimits.timeout_seconds:g})")
+    p.add_argument("--http-parser", choices=HTTP_PARSERS, default=HTTP_PARSERS[0],
+                   help="REST request parser of the project's server (default httptools, in C)")
+    p.add_argument("--event-loop", choices=EVENT_LOOPS, default=EVENT_LOOPS[0],
+                   help="REST event loop of the project's server (default uvloop, on libuv)")
     p.add_argument("--model-server", help="path of tensorflow_model_server (default: PATH)")
     p.add_argument("--local", action="store_true", help="use the project's server even if TF Serving is installed")
     p.add_argument("--pid-file", help="write the server's process id here (for stopping it with kill)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="worker processes of the project's server sharing both ports (SO_REUSEPORT), each "
+                        "loading the model and watching the base path (default 1)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --processes' workers
     return p
 
 
@@ -80,11 +92,17 @@ def serve(argv=None) -> int:
             labels=dict(args.label), poll_seconds=args.poll_seconds,
             batching=BatchingOptions(args.max_batch_size, args.batch_timeout_micros, args.num_batch_threads,
                                      enabled=not args.no_batching),
-            limits=RequestLimits(args.max_request_rows, args.request_timeout))
-        binary = None if args.local else tf_serving.find_binary(args.model_server)
+            limits=RequestLimits(args.max_request_rows, args.request_timeout),
+            http_parser=args.http_parser, event_loop=args.event_loop, reuse_port=args.worker)
+        binary = None if args.local or args.processes > 1 or args.worker else tf_serving.find_binary(args.model_server)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.processes < 1:
+        print(f"error: --processes must be positive, not {args.processes}", file=sys.stderr)
+        return 2
+    if args.processes > 1:
+        return _supervise(args, list(argv if argv is not None else sys.argv[2:]))
     if args.pid_file:
         # Under ./imdb's userland this process lives in a PID namespace of its own; from outside it
         # is stopped through the wrapper, whose id ./imdb passes in (env/environment.sh).
@@ -101,6 +119,11 @@ def serve(argv=None) -> int:
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.worker:
+        print(f"{WORKER_READY} {os.getpid()}", flush=True)
+        _wait_for_a_stop_signal()
+        server.stop()
+        return 0
     versions = server.store.served_versions
     print(f"serving {options.model_name} from {options.base_path} "
           f"(versions {versions or 'none yet: waiting for the Pusher'})\n"
@@ -108,15 +131,83 @@ def serve(argv=None) -> int:
           f"  gRPC  {server.grpc_target}\n"
           f"  metrics {server.rest_url}/monitoring/prometheus/metrics\n"
           f"Ctrl-C stops.", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    _wait_for_a_stop_signal()
     server.stop()
     if args.pid_file and os.path.exists(args.pid_file):
         os.remove(args.pid_file)
     return 0
 
+
+
+WORKER_READY = "worker ready:"
+
+
+def _wait_for_a_stop_signal(poll=None) -> None:
+    """Blocks until SIGINT or SIGTERM, or until POLL() returns true (checked every half second)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5 if poll else None):
+        if poll and poll():
+            return
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _supervise(args, argv: list) -> int:
+    """`--processes N`: N workers on the same two ports. Each loads the model and watches the base
+    path (so hot reload works as with one process) and batches its own requests; the kernel
+    spreads connections over them. One worker dying stops the others: a half-capacity server
+    that still looks healthy is worse than one that visibly stopped."""
+    rest = args.rest_port or _free_port(args.host)
+    grpc = args.grpc_port or _free_port(args.host)
+    # The last occurrence of an option wins: the workers get concrete ports and no pid file.
+    command = [sys.executable, "-m", "serving.cli", "serve", *argv, "--processes", "1", "--worker",
+               "--rest-port", str(rest), "--grpc-port", str(grpc), "--pid-file", ""]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(args.processes)]
+
+    def stop_all() -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=60)
+
+    for worker in workers:
+        for line in worker.stdout:
+            if line.startswith(WORKER_READY):
+                break
+            print(line, end="", flush=True)
+        else:
+            stop_all()
+            print(f"error: a worker process exited before serving (exit code {worker.wait()})", file=sys.stderr)
+            return 1
+    for worker in workers:  # their later lines (versions loaded, errors) reach our output
+        threading.Thread(target=lambda w=worker: [print(line, end="", flush=True) for line in w.stdout],
+                         daemon=True).start()
+    if args.pid_file:
+        atomic_files.write_text(args.pid_file, f"{os.environ.get('IMDB_HOST_PID') or os.getpid()}\n")
+    rest_url = f"http://{args.host}:{rest}"
+    print(f"serving {args.model_name} from {os.path.abspath(args.model_dir)} with {args.processes} worker processes "
+          f"({', '.join(str(w.pid) for w in workers)})\n"
+          f"  REST  {rest_url}/v1/models/{args.model_name}\n"
+          f"  gRPC  {args.host}:{grpc}\n"
+          f"  metrics {rest_url}/monitoring/prometheus/metrics (of whichever worker answers)\n"
+          f"Ctrl-C stops.", flush=True)
+    _wait_for_a_stop_signal(poll=lambda: any(w.poll() is not None for w in workers))
+    died = [w for w in workers if w.poll() is not None]
+    stop_all()
+    if args.pid_file and os.path.exists(args.pid_file):
+        os.remove(args.pid_file)
+    if died:
+        print(f"error: worker process {died[0].pid} exited (code {died[0].returncode}); stopped the others",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def predict_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
+import socket
 import threading
 import time
 from typing import Dict, Optional
@@ -24,6 +25,10 @@ from serving.model_store import ModelStore
 from serving.predictor import Predictor
 
 LOOPBACK = "127.0.0.1"
+# uvicorn's choices for the REST side: the C parser and libuv loop, or the pure-Python ones
+# (docs/serving.md measures both).
+HTTP_PARSERS = ("httptools", "h11")
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +45,17 @@ class ServerOptions:
     max_body_bytes: int = rest_api.DEFAULT_MAX_BODY_BYTES
     limits: RequestLimits = RequestLimits()
     grpc_threads: int = 64
+    http_parser: str = "httptools"
+    event_loop: str = "uvloop"
+    # Share both ports with the other worker processes of `./imdb serve --processes N`
+    # (SO_REUSEPORT: the kernel spreads connections over them). Off, a taken port is refused.
+    reuse_port: bool = False
+
+    def __post_init__(self):
+        if self.http_parser not in HTTP_PARSERS:
+            raise ValueError(f"http_parser must be one of {', '.join(HTTP_PARSERS)}, not {self.http_parser!r}")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
 
 
 class LocalModelServer:
@@ -68,8 +84,8 @@ class LocalModelServer:
             concurrent.futures.ThreadPoolExecutor(self.options.grpc_threads, thread_name_prefix="grpc"),
             options=[("grpc.max_receive_message_length", self.options.max_body_bytes),
                      # gRPC lets a second server bind a taken port by default, and clients are then
-                     # answered by either at random: refuse instead.
-                     ("grpc.so_reuseport", 0)])
+                     # answered by either at random: refuse, unless the port is meant to be shared.
+                     ("grpc.so_reuseport", int(self.options.reuse_port))])
         grpc_api.add_services(self._grpc, self.predictor)
         try:
             self.grpc_port = self._grpc.add_insecure_port(f"{self.options.host}:{self.options.grpc_port}")
@@ -83,6 +99,7 @@ class LocalModelServer:
 
         config = uvicorn.Config(rest_api.create_app(self.predictor, self.options.max_body_bytes),
                                 host=self.options.host, port=self.options.rest_port,
+                                http=self.options.http_parser, loop=self.options.event_loop,
                                 log_level="warning", access_log=False, lifespan="off")
         self._uvicorn = uvicorn.Server(config)
         self._rest_error = None
@@ -100,9 +117,17 @@ class LocalModelServer:
 
     def _serve_rest(self) -> None:
         try:
-            self._uvicorn.run()
+            self._uvicorn.run(sockets=[self._shared_socket()] if self.options.reuse_port else None)
         except (OSError, SystemExit) as error:  # uvicorn exits when it cannot bind; start() reports it
             self._rest_error = error if isinstance(error, OSError) else "the port is in use or not available"
+
+    def _shared_socket(self) -> socket.socket:
+        """The REST port with SO_REUSEPORT, which uvicorn's own binding does not set."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self.options.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((self.options.host, self.options.rest_port))
+        return sock
 
     def stop(self) -> None:
         if self._uvicorn:

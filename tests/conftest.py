@@ -7,6 +7,7 @@ import os
 import pytest
 
 import synthetic_imdb
+from corpus import CORPUS, CORPUS_MAX_TOKENS, CORPUS_SEQUENCE_LENGTH
 
 
 def pytest_configure(config):
@@ -35,27 +36,6 @@ def real_data() -> str:
     return path
 
 
-# Reviews chosen to hit every rule of the standardization: punctuation, HTML line breaks,
-# apostrophes, non-ASCII letters and quotes, an empty review, one longer than the sequence.
-TRICKY_REVIEWS = [
-    "Great movie!!! Loved it... 10/10, would watch again.",
-    "It's the WORST film I've seen.<br /><br />Don't bother—seriously.",
-    "Café society, naïve ÉCOLE: “quoted” words & (parentheses) [brackets] {braces}",
-    "",
-    "word " * 50,
-    "tabs\tand\nnewlines   and  spaces<br/>joined<br />here",
-    "unknownzzz qwertyuiop the the the",
-]
-CORPUS = [
-    "the movie was great and the acting was great",
-    "the plot was boring and the movie was dull",
-    "a great great film with a wonderful cast",
-    "boring boring boring, the worst film",
-    "It's a film about films. Loved it!<br /><br />Truly great.",
-    "dull plot, dull cast; the end",
-] * 3 + TRICKY_REVIEWS
-CORPUS_MAX_TOKENS = 12
-CORPUS_SEQUENCE_LENGTH = 16
 
 
 def _run_transform(out, **custom_config):

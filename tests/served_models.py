@@ -9,7 +9,7 @@ import tensorflow_transform as tft
 from components import atomic_pusher, features
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
-from conftest import CORPUS
+from corpus import CORPUS
 
 
 def export_model(transform_output, export_dir: str, seed: int, epochs: int) -> str:

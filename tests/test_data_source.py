@@ -67,6 +67,7 @@ def test_a_corrupt_download_leaves_nothing(cache, http_root, imdb_archive, monke
     data = open(imdb_archive, "rb").read()
     (root / "aclImdb_v1.tar.gz").write_bytes(data[: len(data) // 3])
     monkeypatch.setattr(data_source, "OFFICIAL_URL", f"{url}/aclImdb_v1.tar.gz")
-    with pytest.raises(Exception, match="corrupt or truncated"):
+    # DataUnavailable: what the CLI reports as one line, exit 2 (no traceback)
+    with pytest.raises(data_source.DataUnavailable, match="not usable.*corrupt or truncated"):
         data_source.resolve(None)
     assert os.listdir(cache) == []

@@ -18,7 +18,7 @@ import tensorflow_transform as tft
 
 from benchmarks.linear_peers import standardize
 from components import features, naive_bayes_bag
-from conftest import CORPUS, CORPUS_SEQUENCE_LENGTH, TRICKY_REVIEWS
+from corpus import CORPUS, CORPUS_SEQUENCE_LENGTH, TRICKY_REVIEWS
 
 TOP_K = 200 - features.RESERVED_IDS  # the fixture's max_tokens
 

@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from tensorflow_serving.config import model_server_config_pb2
 
 from components import features
-from conftest import TRICKY_REVIEWS
+from corpus import TRICKY_REVIEWS
 from serving import tf_serving
 from serving.batching import BatchingOptions
 from serving.client import SentimentClient, ServingRequestError
@@ -46,12 +46,16 @@ def models(transform_output, tmp_path_factory):
             export_model(transform_output, str(root / "model_b"), seed=2, epochs=0))
 
 
-@pytest.fixture(scope="module")
-def server(models, tmp_path_factory):
+# Every API test runs against both REST stacks the server offers: the default C parser on libuv,
+# and the pure-Python one (./imdb serve --http-parser h11 --event-loop asyncio).
+@pytest.fixture(scope="module", params=[("httptools", "uvloop"), ("h11", "asyncio")], ids=["httptools", "h11"])
+def server(models, tmp_path_factory, request):
     base = str(tmp_path_factory.mktemp("base") / MODEL)
     version = publish(models[0], base)
+    http_parser, event_loop = request.param
     options = ServerOptions(MODEL, base, rest_port=0, grpc_port=0, poll_seconds=0.2,
-                            labels={"stable": version}, max_body_bytes=4 * 2**20)
+                            labels={"stable": version}, max_body_bytes=4 * 2**20,
+                            http_parser=http_parser, event_loop=event_loop)
     with LocalModelServer(options) as s:
         s.version = version
         yield s
@@ -303,3 +307,50 @@ def test_a_broken_version_is_reported_and_the_last_good_one_kept_serving(models,
         assert status[0]["status"]["error_message"]
         with SentimentClient(server.rest_url, "rest", MODEL) as client:
             np.testing.assert_allclose(client.predict(REVIEWS[:2]), _in_process(models[0], REVIEWS[:2]), atol=1e-6)
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_worker_processes_share_both_ports_and_stop_together(models, tmp_path):
+    """`serve --processes 2`: connections spread over both workers (each does its share of the
+    work), answers are the model's, and a worker killed takes the whole server down."""
+    base = str(tmp_path / MODEL)
+    publish(models[0], base)
+    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--processes", "2",
+                               "--model-dir", base, "--model-name", MODEL, "--rest-port", "0", "--grpc-port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = []
+        for line in server.stdout:
+            banner.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        text = "".join(banner)
+        assert "with 2 worker processes" in text, text
+        pids = [int(p) for p in text.split("worker processes (", 1)[1].split(")", 1)[0].split(", ")]
+        rest_url = text.split("REST  ", 1)[1].split("/v1/", 1)[0]
+        grpc_target = text.split("gRPC  ", 1)[1].split()[0]
+        threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
+
+        expected = _in_process(models[0], REVIEWS)
+        before = {pid: _cpu_ticks(pid) for pid in pids}
+        for _ in range(300):  # a new connection each: the kernel picks a worker per connection
+            answer = requests.post(f"{rest_url}/v1/models/{MODEL}:predict", json={"instances": REVIEWS},
+                                   headers={"Connection": "close"}, timeout=30)
+            np.testing.assert_allclose(answer.json()["predictions"], expected, atol=1e-6)
+        for _ in range(20):
+            with SentimentClient(grpc_target, "grpc", MODEL) as client:
+                np.testing.assert_allclose(client.predict(REVIEWS), expected, atol=1e-6)
+        used = {pid: _cpu_ticks(pid) - before[pid] for pid in pids}
+        assert min(used.values()) >= 0.2 * sum(used.values()), used
+
+        os.kill(pids[0], 9)
+        assert server.wait(timeout=60) == 1
+        time.sleep(1)
+        assert not os.path.exists(f"/proc/{pids[1]}") or open(f"/proc/{pids[1]}/stat").read().split()[2] == "Z"
+    finally:
+        if server.poll() is None:
+            server.kill()

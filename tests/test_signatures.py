@@ -12,7 +12,7 @@ import tensorflow_transform as tft
 from components import features
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
-from conftest import CORPUS, TRICKY_REVIEWS
+from corpus import CORPUS, TRICKY_REVIEWS
 
 
 # (Transform fixture, model): the notebook's sequence encoding and the default naive_bayes_bag one.

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
-from conftest import CORPUS, CORPUS_MAX_TOKENS, CORPUS_SEQUENCE_LENGTH, TRICKY_REVIEWS
+from corpus import CORPUS, CORPUS_MAX_TOKENS, CORPUS_SEQUENCE_LENGTH, TRICKY_REVIEWS
 
 
 def keras_input(texts):

@@ -1,0 +1,260 @@
+"""Throughput and latency of the model server under compiled load generators, beside the in-process call.
+
+    ./imdb benchmark-serving [--model-dir outputs/serving_model/imdb_sentiment] [--seconds 30]
+
+REST is driven by `wrk` (Debian's package; a Lua script sends the POST body and prints the
+figures), gRPC by `ghz` (built from the Go module proxy by env/tools.sh), at 1, 8, 32 and 128
+connections, with single-review and 32-review requests, --seconds each; both report latency
+percentiles and errors. The same run measures the in-process signature call at batch 1 and batch
+32 (benchmarks/serving_latency.py), so every ratio compares figures taken minutes apart on the
+same machine. The load generator shares the cores with the server, as a sidecar would. Writes
+docs/serving_load.json and the table into docs/serving.md (between its markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from benchmarks.serving_latency import _free_port, in_process, reviews
+from pipeline import atomic_files
+
+MARK_BEGIN, MARK_END = "<!-- serving load: begin -->", "<!-- serving load: end -->"
+CONNECTIONS = (1, 8, 32, 128)
+REVIEWS_PER_REQUEST = (1, 32)
+MODEL_NAME = "imdb_sentiment"
+PROTOCOL_NAMES = {"rest": "REST", "grpc": "gRPC"}
+LOAD_GENERATORS = {"rest": "wrk", "grpc": "ghz"}
+PREDICT_METHOD = "tensorflow.serving.PredictionService.Predict"
+
+# wrk's Lua hooks: every request is the same POST; errors are non-2xx answers and socket errors.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open(os.getenv("BODY_FILE")):read("*a")
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT {\\"requests\\": %d, \\"seconds\\": %f, \\"errors\\": %d, \\"p50_ms\\": %f, \\"p90_ms\\": %f, \\"p99_ms\\": %f}\\n",
+    summary.requests, summary.duration / 1e6, e.status + e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def executable(name: str, given: str = "") -> str:
+    found = given or shutil.which(name)
+    if not found or not os.access(found, os.X_OK):
+        raise SystemExit(f"error: {name} not found; `./imdb benchmark-serving` sets it up")
+    return found
+
+
+def rest_point(wrk: str, url: str, body_file: str, script: str, connections: int, seconds: int) -> dict:
+    run = subprocess.run([wrk, f"-c{connections}", f"-t{min(connections, 2)}", f"-d{seconds}s", "--timeout", "10s",
+                          "-s", script, url], capture_output=True, text=True, check=True,
+                         env={**os.environ, "BODY_FILE": body_file})
+    found = re.search(r"^RESULT (\{.*\})$", run.stdout, re.M)
+    if not found:
+        raise RuntimeError(f"wrk printed no result: {run.stdout[-500:]} {run.stderr[-500:]}")
+    figures = json.loads(found.group(1))
+    return {"requests": figures["requests"], "errors": figures["errors"],
+            "requests_per_second": figures["requests"] / figures["seconds"],
+            **{k: figures[k] for k in ("p50_ms", "p90_ms", "p99_ms")}}
+
+
+def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int) -> dict:
+    # One worker per connection, so "connections" means what it means for wrk.
+    run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", PREDICT_METHOD,
+                          "--binary-file", request_file, "--concurrency", str(connections),
+                          "--connections", str(connections), "--duration", f"{seconds}s", "--timeout", "10s",
+                          # requests in flight when the time is up finish (ghz's default cancels them,
+                          # and counts each as an error)
+                          "--duration-stop", "wait",
+                          "--format", "json", target], capture_output=True, text=True)
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"ghz printed no report: {run.stderr[-500:]}") from None
+    answered = report.get("statusCodeDistribution") or {}
+    percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report.get("latencyDistribution") or []}
+    return {"requests": report["count"], "errors": report["count"] - answered.get("OK", 0),
+            "error_kinds": report.get("errorDistribution") or {},
+            "requests_per_second": report["rps"],
+            "p50_ms": percentiles.get(50), "p90_ms": percentiles.get(90), "p99_ms": percentiles.get(99)}
+
+
+def write_protoset(path: str) -> None:
+    """TF Serving's Predict method as a FileDescriptorSet (ghz's --protoset). The wheel ships no
+    .proto files, and its prediction_service_pb2 cannot be imported under the protobuf runtime in
+    the lock (old generated code), so the service is declared here over predict_pb2's messages,
+    which is all a client needs: the method's full name and its two message types."""
+    from google.protobuf import descriptor_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    files, seen = descriptor_pb2.FileDescriptorSet(), set()
+
+    def add(file_descriptor):
+        if file_descriptor.name in seen:
+            return
+        seen.add(file_descriptor.name)
+        for dependency in file_descriptor.dependencies:
+            add(dependency)
+        file_descriptor.CopyToProto(files.file.add())
+
+    add(predict_pb2.DESCRIPTOR)
+    package, service, method = PREDICT_METHOD.rsplit(".", 2)
+    service_file = files.file.add(name="imdb_benchmark/prediction_service.proto", package=package,
+                                  dependency=[predict_pb2.DESCRIPTOR.name], syntax="proto3")
+    service_file.service.add(name=service).method.add(
+        name=method, input_type=f".{package}.PredictRequest", output_type=f".{package}.PredictResponse")
+    with open(path, "wb") as f:
+        f.write(files.SerializeToString())
+
+
+def request_bodies(scratch: str, texts: list) -> dict:
+    """{reviews per request: (REST body file, serialized gRPC PredictRequest file)}."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    from components import features
+
+    bodies = {}
+    for rows in REVIEWS_PER_REQUEST:
+        rest = os.path.join(scratch, f"rest-{rows}.json")
+        with open(rest, "w") as f:
+            json.dump({"signature_name": features.SERVING_SIGNATURE, "instances": texts[:rows]}, f)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL_NAME
+        request.model_spec.signature_name = features.SERVING_SIGNATURE
+        request.inputs[features.REVIEWS_INPUT].CopyFrom(
+            tf.make_tensor_proto([t.encode() for t in texts[:rows]], dtype=tf.string))
+        grpc_file = os.path.join(scratch, f"grpc-{rows}.bin")
+        with open(grpc_file, "wb") as f:
+            f.write(request.SerializeToString())
+        bodies[rows] = (rest, grpc_file)
+    return bodies
+
+
+def start_server(model_dir: str, extra: list) -> tuple:
+    rest, grpc = _free_port(), _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", model_dir,
+                               "--model-name", MODEL_NAME, "--rest-port", str(rest), "--grpc-port", str(grpc), *extra],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in server.stdout:
+        if "Ctrl-C stops" in line:
+            return server, rest, grpc
+    raise RuntimeError("the server did not start")
+
+
+def measure(args, ghz: str, wrk: str) -> dict:
+    texts = reviews(32)
+    result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(),
+              "command": "./imdb benchmark-serving " + " ".join(args.argv), "seconds_per_point": args.seconds,
+              "server_options": args.server_option}
+    print("in-process signature calls ...", flush=True)
+    result["in_process"] = in_process(args.model_dir, 500, 10)
+    with tempfile.TemporaryDirectory() as scratch:
+        protoset, script = os.path.join(scratch, "predict.protoset"), os.path.join(scratch, "post.lua")
+        write_protoset(protoset)
+        with open(script, "w") as f:
+            f.write(WRK_SCRIPT)
+        bodies = request_bodies(scratch, texts)
+        server, rest, grpc = start_server(args.model_dir, args.server_option)
+        url = f"http://127.0.0.1:{rest}/v1/models/{MODEL_NAME}:predict"
+        target = f"127.0.0.1:{grpc}"
+        points = []
+        try:
+            rest_point(wrk, url, bodies[1][0], script, 8, 3)  # warm-up: the first batches trace and load
+            grpc_point(ghz, target, protoset, bodies[1][1], 8, 3)
+            for rows in REVIEWS_PER_REQUEST:
+                for connections in CONNECTIONS:
+                    for protocol in ("rest", "grpc"):
+                        figures = (rest_point(wrk, url, bodies[rows][0], script, connections, args.seconds)
+                                   if protocol == "rest" else
+                                   grpc_point(ghz, target, protoset, bodies[rows][1], connections, args.seconds))
+                        point = {"protocol": protocol, "reviews_per_request": rows, "connections": connections,
+                                 **figures, "reviews_per_second": figures["requests_per_second"] * rows}
+                        print(json.dumps(point), flush=True)
+                        points.append(point)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    result["points"] = points
+    return result
+
+
+def goals(result: dict) -> list:
+    """Issue 12's goals, judged on this run's figures."""
+    base = result["in_process"]
+    batch32, batch1_ms = base["batch32_reviews_per_second"], base["batch1"]["p50_ms"]
+    lines = []
+    for protocol in ("rest", "grpc"):
+        at = {(p["reviews_per_request"], p["connections"]): p for p in result["points"] if p["protocol"] == protocol}
+        single32, single1 = at[(1, 32)], at[(1, 1)]
+        errors = sum(p["errors"] for p in at.values())
+        requests = sum(p["requests"] for p in at.values())
+        lines.append(
+            f"- {PROTOCOL_NAMES[protocol]}: single reviews at 32 connections {single32['reviews_per_second']:,.0f}/s = "
+            f"{single32['reviews_per_second'] / batch32:.2f}x the in-process batch-32 call (goal >= 0.5x: "
+            f"{'met' if single32['reviews_per_second'] >= 0.5 * batch32 else 'not met'}); p50 at 1 connection "
+            f"{single1['p50_ms']:.2f} ms vs {batch1_ms:.2f} ms in-process (goal within 1 ms: "
+            f"{'met' if single1['p50_ms'] - batch1_ms <= 1 else 'not met'}); p99 at 32 connections "
+            f"{single32['p99_ms']:.1f} ms (goal < 20 ms: {'met' if single32['p99_ms'] < 20 else 'not met'}); "
+            f"errors {errors} of {requests:,} requests.")
+    return lines
+
+
+def render(result: dict) -> str:
+    base = result["in_process"]
+    batch32 = base["batch32_reviews_per_second"]
+    options = " ".join(result["server_options"]) or "defaults"
+    lines = [MARK_BEGIN, "",
+             f"Measured {result['date']} on {result['cores']} cores, server and load generator on the same "
+             f"machine (loopback), {result['seconds_per_point']} s per point, server options: {options}. "
+             f"Command: `{result['command']}`. In-process signature call, same run: batch 1 p50 "
+             f"{base['batch1']['p50_ms']:.2f} ms, batch 32 {batch32:,.0f} reviews/s.", "",
+             "| protocol (load generator) | reviews per request | connections | requests/s | reviews/s "
+             "| vs in-process batch 32 | p50 ms | p90 ms | p99 ms | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in result["points"]:
+        lines.append(f"| {PROTOCOL_NAMES[p['protocol']]} ({LOAD_GENERATORS[p['protocol']]}) | {p['reviews_per_request']} | {p['connections']} | {p['requests_per_second']:,.0f} "
+                     f"| {p['reviews_per_second']:,.0f} | {p['reviews_per_second'] / batch32:.2f}x "
+                     f"| {p['p50_ms']:.2f} | {p['p90_ms']:.2f} | {p['p99_ms']:.2f} | {p['errors']} of {p['requests']:,} |")
+    return "\n".join(lines + ["", *goals(result), "", MARK_END])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="./imdb benchmark-serving", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", default="outputs/serving_model/imdb_sentiment", help="the model's base path")
+    p.add_argument("--seconds", type=int, default=30, help="length of each load point (default 30)")
+    p.add_argument("--ghz", default=os.environ.get("IMDB_GHZ", ""), help="the ghz binary (./imdb builds it)")
+    p.add_argument("--wrk", default="", help="the wrk binary (default: on PATH)")
+    p.add_argument("--server-option", action="append", default=[], help="passed to ./imdb serve (repeatable), "
+                   "e.g. --server-option=--http-parser=h11")
+    p.add_argument("--out", default="docs/serving_load.json", help="the results file")
+    p.add_argument("--doc", default="docs/serving.md", help="the page whose table is rewritten")
+    args = p.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    from serving.model_store import version_dirs
+
+    if not version_dirs(args.model_dir):
+        print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=sys.stderr)
+        return 2
+    result = measure(args, executable("ghz", args.ghz), executable("wrk", args.wrk))
+    section = render(result)
+    atomic_files.write_text(args.out, json.dumps(result, indent=1))
+    atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Under compiled load generators")
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

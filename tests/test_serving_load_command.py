@@ -1,0 +1,36 @@
+"""`./imdb benchmark-serving` end to end, shortened: wrk and ghz drive the real server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from served_models import export_model, publish
+
+
+def test_every_load_point_is_measured_without_errors(transform_output, tmp_path):
+    base = str(tmp_path / "imdb_sentiment")
+    publish(export_model(transform_output, str(tmp_path / "model"), seed=1, epochs=1), base)
+    doc, out = tmp_path / "serving.md", tmp_path / "serving_load.json"
+    doc.write_text("# Serving\n")
+    assert os.environ.get("IMDB_GHZ"), "./imdb test builds ghz and names it in IMDB_GHZ"
+    run = subprocess.run([sys.executable, "-m", "benchmarks.serving_load", "--model-dir", base, "--seconds", "1",
+                          "--out", str(out), "--doc", str(doc)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+    result = json.loads(out.read_text())
+    points = {(p["protocol"], p["reviews_per_request"], p["connections"]): p for p in result["points"]}
+    assert set(points) == {(protocol, rows, connections) for protocol in ("rest", "grpc")
+                           for rows in (1, 32) for connections in (1, 8, 32, 128)}
+    for key, point in points.items():
+        assert point["requests"] > 0 and point["errors"] == 0, (key, point)
+        assert 0 < point["p50_ms"] <= point["p99_ms"], (key, point)
+        assert point["reviews_per_second"] == pytest.approx(point["requests_per_second"] * key[1])
+    assert result["in_process"]["batch32_reviews_per_second"] > 0
+    page = doc.read_text()
+    assert "| REST (wrk) | 32 | 128 |" in page and "| gRPC (ghz) | 1 | 1 |" in page
+    assert "- REST: single reviews at 32 connections" in page and "- gRPC: single reviews" in page
