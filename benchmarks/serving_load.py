@@ -211,7 +211,24 @@ def goals(result: dict) -> list:
     return lines
 
 
-def render(result: dict) -> str:
+def comparison(results: list) -> list:
+    """Key figures of several server configurations measured the same way, one row each."""
+    lines = ["Server configurations side by side (each its own run of this benchmark; results files named):", "",
+             "| server options | results | REST p50 at 1 conn. | REST single reviews/s at 32 | REST p99 at 32 "
+             "| gRPC p50 at 1 | gRPC single reviews/s at 32 | gRPC p99 at 32 | 32-review requests at 32 conn., reviews/s REST / gRPC |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for path, r in results:
+        at = {(p["protocol"], p["reviews_per_request"], p["connections"]): p for p in r["points"]}
+        lines.append(
+            f"| {' '.join(r['server_options']) or 'defaults'} | `{path}` | {at[('rest', 1, 1)]['p50_ms']:.2f} ms "
+            f"| {at[('rest', 1, 32)]['reviews_per_second']:,.0f} | {at[('rest', 1, 32)]['p99_ms']:.1f} ms "
+            f"| {at[('grpc', 1, 1)]['p50_ms']:.2f} ms | {at[('grpc', 1, 32)]['reviews_per_second']:,.0f} "
+            f"| {at[('grpc', 1, 32)]['p99_ms']:.1f} ms | {at[('rest', 32, 32)]['reviews_per_second']:,.0f} / "
+            f"{at[('grpc', 32, 32)]['reviews_per_second']:,.0f} |")
+    return lines
+
+
+def render(result: dict, others: list = ()) -> str:
     base = result["in_process"]
     batch32 = base["batch32_reviews_per_second"]
     options = " ".join(result["server_options"]) or "defaults"
@@ -227,7 +244,10 @@ def render(result: dict) -> str:
         lines.append(f"| {PROTOCOL_NAMES[p['protocol']]} ({LOAD_GENERATORS[p['protocol']]}) | {p['reviews_per_request']} | {p['connections']} | {p['requests_per_second']:,.0f} "
                      f"| {p['reviews_per_second']:,.0f} | {p['reviews_per_second'] / batch32:.2f}x "
                      f"| {p['p50_ms']:.2f} | {p['p90_ms']:.2f} | {p['p99_ms']:.2f} | {p['errors']} of {p['requests']:,} |")
-    return "\n".join(lines + ["", *goals(result), "", MARK_END])
+    tail = ["", *goals(result), ""]
+    if others:
+        tail += [*comparison([(result["out"], result), *others]), ""]
+    return "\n".join(lines + tail + [MARK_END])
 
 
 def main(argv=None) -> int:
@@ -241,6 +261,8 @@ def main(argv=None) -> int:
                    "e.g. --server-option=--http-parser=h11")
     p.add_argument("--out", default="docs/serving_load.json", help="the results file")
     p.add_argument("--doc", default="docs/serving.md", help="the page whose table is rewritten")
+    p.add_argument("--compare", action="append", default=[], metavar="RESULTS",
+                   help="results files of other server configurations, shown side by side (repeatable)")
     args = p.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     from serving.model_store import version_dirs
@@ -248,8 +270,16 @@ def main(argv=None) -> int:
     if not version_dirs(args.model_dir):
         print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=sys.stderr)
         return 2
-    result = measure(args, executable("ghz", args.ghz), executable("wrk", args.wrk))
-    section = render(result)
+    others = []
+    for path in args.compare:
+        try:
+            with open(path) as f:
+                others.append((path, json.load(f)))
+        except (OSError, ValueError) as error:
+            print(f"error: --compare {path}: {error}", file=sys.stderr)
+            return 2
+    result = {**measure(args, executable("ghz", args.ghz), executable("wrk", args.wrk)), "out": args.out}
+    section = render(result, others)
     atomic_files.write_text(args.out, json.dumps(result, indent=1))
     atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Under compiled load generators")
     print(section)

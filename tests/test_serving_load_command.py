@@ -34,3 +34,8 @@ def test_every_load_point_is_measured_without_errors(transform_output, tmp_path)
     page = doc.read_text()
     assert "| REST (wrk) | 32 | 128 |" in page and "| gRPC (ghz) | 1 | 1 |" in page
     assert "- REST: single reviews at 32 connections" in page and "- gRPC: single reviews" in page
+
+    from benchmarks import serving_load
+
+    side_by_side = serving_load.render(result, [("other.json", {**result, "server_options": ["--processes", "2"]})])
+    assert f"| defaults | `{out}` |" in side_by_side and "| --processes 2 | `other.json` |" in side_by_side
