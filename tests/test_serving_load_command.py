@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-
 from served_models import export_model, publish
 
 
