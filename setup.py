@@ -12,6 +12,7 @@ setup(
     description="TFX pipeline for IMDB review sentiment: aclImdb -> TextVectorization -> model -> TF Serving",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "serving", "serving.*", "kubeflow", "kubeflow.*"]),
+    package_data={"pipeline": ["templates/*.html"]},  # the run report's page
     python_requires=">=3.10,<3.14",
     install_requires=[
         "tfx==1.21.0",

@@ -16,6 +16,7 @@ import os
 import tempfile
 
 from benchmarks import serving_load
+from components import serving_contract
 
 OPTION_SETS = ([], ["--num-batch-threads", "1"], ["--max-batch-size", "8"], ["--no-batching"])
 
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
         for options in OPTION_SETS:
             server, rest, grpc = serving_load.start_server(args.model_dir, options)
             try:
-                url = f"http://127.0.0.1:{rest}/v1/models/{serving_load.MODEL_NAME}:predict"
+                url = f"http://127.0.0.1:{rest}/v1/models/{serving_contract.MODEL_NAME}:predict"
                 serving_load.rest_point(wrk, url, bodies[1][0], script, 8, 3)  # warm-up
                 points = {
                     "REST, 1 review": serving_load.rest_point(wrk, url, bodies[1][0], script, 32, args.seconds),

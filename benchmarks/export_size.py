@@ -29,8 +29,9 @@ import tensorflow as tf  # noqa: E402
 from benchmarks import epoch_times  # noqa: E402
 from benchmarks.server_memory import rss_mib  # noqa: E402
 from benchmarks.serving_latency import _free_port  # noqa: E402
+from components import atomic_files, serving_contract  # noqa: E402
 from components.model import signatures, trainer, warmup  # noqa: E402
-from pipeline import atomic_files, configs  # noqa: E402
+from pipeline import configs  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- export size: begin -->", "<!-- export size: end -->"
 VERSION = "1"
@@ -77,8 +78,8 @@ def _exports(transform_dir: str, scratch: str) -> dict:
     compiled, weights_only = (os.path.join(base, VERSION) for base in bases.values())
     module = signatures.SentimentExport(model, tft_output)
     tf.saved_model.save(module, compiled, signatures={
-        signatures.features.SERVING_SIGNATURE: module.serve_reviews,
-        signatures.features.EXAMPLES_SIGNATURE: module.serve_examples})
+        serving_contract.SERVING_SIGNATURE: module.serve_reviews,
+        serving_contract.EXAMPLES_SIGNATURE: module.serve_examples})
     warmup.write(compiled)
     signatures.export(model, tft_output, weights_only)
     return bases

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from pipeline import atomic_files
+from components import atomic_files, serving_contract
 
 WORDS = ("the film movie story acting plot characters great good bad boring wonderful terrible "
          "performance director scenes script funny beautiful worst best music ending not really "
@@ -53,11 +53,10 @@ def _percentiles(seconds) -> dict:
 def in_process(model_dir: str, batch_latency_calls: int, throughput_seconds: float) -> dict:
     import tensorflow as tf
 
-    from components import features
     from serving.model_store import version_dirs
 
     path = version_dirs(model_dir)[max(version_dirs(model_dir))]
-    fn = tf.saved_model.load(path).signatures[features.SERVING_SIGNATURE]
+    fn = tf.saved_model.load(path).signatures[serving_contract.SERVING_SIGNATURE]
     texts = reviews()
     for _ in range(20):
         fn(reviews=tf.constant(texts[:1]))
@@ -122,7 +121,7 @@ def load(protocol: str, target: str, clients: int, total_requests: int, per_requ
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default="outputs/serving_model/imdb_sentiment", help="the model's base path")
+    p.add_argument("--model-dir", default=f"outputs/serving_model/{serving_contract.MODEL_NAME}", help="the model's base path")
     p.add_argument("--requests", type=int, default=2000, help="requests per throughput point (default 2,000)")
     p.add_argument("--long-run", type=int, default=10_000, help="requests of the error-count run at 32 clients")
     p.add_argument("--out", default="docs/serving_benchmark")
@@ -139,7 +138,7 @@ def main(argv=None) -> int:
     result["in_process"] = in_process(args.model_dir, 500, 10)
     rest_port, grpc_port = _free_port(), _free_port()
     server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", args.model_dir,
-                               "--model-name", "imdb_sentiment", "--rest-port", str(rest_port),
+                               "--model-name", serving_contract.MODEL_NAME, "--rest-port", str(rest_port),
                                "--grpc-port", str(grpc_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for line in server.stdout:  # wait until it serves

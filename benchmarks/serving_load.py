@@ -24,12 +24,11 @@ import sys
 import tempfile
 
 from benchmarks.serving_latency import _free_port, in_process, reviews
-from pipeline import atomic_files
+from components import atomic_files, serving_contract
 
 MARK_BEGIN, MARK_END = "<!-- serving load: begin -->", "<!-- serving load: end -->"
 CONNECTIONS = (1, 8, 32, 128)
 REVIEWS_PER_REQUEST = (1, 32)
-MODEL_NAME = "imdb_sentiment"
 PROTOCOL_NAMES = {"rest": "REST", "grpc": "gRPC"}
 LOAD_GENERATORS = {"rest": "wrk", "grpc": "ghz"}
 PREDICT_METHOD = "tensorflow.serving.PredictionService.Predict"
@@ -123,17 +122,16 @@ def request_bodies(scratch: str, texts: list) -> dict:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-    from components import features
 
     bodies = {}
     for rows in REVIEWS_PER_REQUEST:
         rest = os.path.join(scratch, f"rest-{rows}.json")
         with open(rest, "w") as f:
-            json.dump({"signature_name": features.SERVING_SIGNATURE, "instances": texts[:rows]}, f)
+            json.dump({"signature_name": serving_contract.SERVING_SIGNATURE, "instances": texts[:rows]}, f)
         request = predict_pb2.PredictRequest()
-        request.model_spec.name = MODEL_NAME
-        request.model_spec.signature_name = features.SERVING_SIGNATURE
-        request.inputs[features.REVIEWS_INPUT].CopyFrom(
+        request.model_spec.name = serving_contract.MODEL_NAME
+        request.model_spec.signature_name = serving_contract.SERVING_SIGNATURE
+        request.inputs[serving_contract.REVIEWS_INPUT].CopyFrom(
             tf.make_tensor_proto([t.encode() for t in texts[:rows]], dtype=tf.string))
         grpc_file = os.path.join(scratch, f"grpc-{rows}.bin")
         with open(grpc_file, "wb") as f:
@@ -145,7 +143,7 @@ def request_bodies(scratch: str, texts: list) -> dict:
 def start_server(model_dir: str, extra: list) -> tuple:
     rest, grpc = _free_port(), _free_port()
     server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", model_dir,
-                               "--model-name", MODEL_NAME, "--rest-port", str(rest), "--grpc-port", str(grpc), *extra],
+                               "--model-name", serving_contract.MODEL_NAME, "--rest-port", str(rest), "--grpc-port", str(grpc), *extra],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in server.stdout:
         if "Ctrl-C stops" in line:
@@ -167,7 +165,7 @@ def measure(args, ghz: str, wrk: str) -> dict:
             f.write(WRK_SCRIPT)
         bodies = request_bodies(scratch, texts)
         server, rest, grpc = start_server(args.model_dir, args.server_option)
-        url = f"http://127.0.0.1:{rest}/v1/models/{MODEL_NAME}:predict"
+        url = f"http://127.0.0.1:{rest}/v1/models/{serving_contract.MODEL_NAME}:predict"
         target = f"127.0.0.1:{grpc}"
         points = []
         try:
@@ -253,7 +251,7 @@ def render(result: dict, others: list = ()) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="./imdb benchmark-serving", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default="outputs/serving_model/imdb_sentiment", help="the model's base path")
+    p.add_argument("--model-dir", default=f"outputs/serving_model/{serving_contract.MODEL_NAME}", help="the model's base path")
     p.add_argument("--seconds", type=int, default=30, help="length of each load point (default 30)")
     p.add_argument("--ghz", default=os.environ.get("IMDB_GHZ", ""), help="the ghz binary (./imdb builds it)")
     p.add_argument("--wrk", default="", help="the wrk binary (default: on PATH)")

@@ -23,8 +23,8 @@ import time
 
 import requests
 
+from components import atomic_files, serving_contract
 from components.model import warmup
-from pipeline import atomic_files
 
 MARK_BEGIN, MARK_END = "<!-- warm-up benchmark: begin -->", "<!-- warm-up benchmark: end -->"
 REVIEW = "A wonderful, moving film; the cast is superb, the ending earned. " * 4
@@ -76,11 +76,12 @@ def render(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default="outputs/serving_model/imdb_sentiment", help="the model's base path")
+    p.add_argument("--model-dir", default=f"outputs/serving_model/{serving_contract.MODEL_NAME}", help="the model's base path")
     p.add_argument("--rounds", type=int, default=5, help="version switches with and without warm-up (default 5)")
     p.add_argument("--doc", default="docs/serving.md")
     args = p.parse_args(argv)
-    from serving.local_server import LocalModelServer, ServerOptions
+    from serving.local_server import LocalModelServer
+    from serving.options import ServerOptions
     from serving.model_store import version_dirs
 
     versions = version_dirs(args.model_dir)
@@ -92,9 +93,9 @@ def main(argv=None) -> int:
               "rounds": args.rounds, "switches": [],
               "command": "./imdb exec python -m benchmarks.warmup_latency " + " ".join(argv or sys.argv[1:])}
     with tempfile.TemporaryDirectory() as scratch:
-        base = os.path.join(scratch, "imdb_sentiment")
+        base = os.path.join(scratch, serving_contract.MODEL_NAME)
         shutil.copytree(model, os.path.join(base, "1"))
-        options = ServerOptions("imdb_sentiment", base, rest_port=0, grpc_port=0, poll_seconds=0.1)
+        options = ServerOptions(serving_contract.MODEL_NAME, base, rest_port=0, grpc_port=0, poll_seconds=0.1)
         with LocalModelServer(options) as server, requests.Session() as session:
             for round_ in range(args.rounds):
                 for with_warmup in (round_ % 2 == 0, round_ % 2 == 1):

@@ -27,7 +27,7 @@ from tfx.orchestration import data_types
 from tfx.types import component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from components import code_version, features, served_baseline
+from components import code_version, features, served_baseline, serving_contract
 
 MIN_ACCURACY_KEY = "min_accuracy"
 MAX_DROP_KEY = "max_accuracy_drop"
@@ -50,7 +50,7 @@ def eval_config(min_accuracy: float, max_drop: float = 0.0) -> tfma.EvalConfig:
             absolute={"value": -max_drop - 1e-10}))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name=features.EXAMPLES_SIGNATURE,
+            signature_name=serving_contract.EXAMPLES_SIGNATURE,
             label_key=features.LABEL,
             model_type="tf_generic")],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.RATING])],
@@ -60,6 +60,8 @@ def eval_config(min_accuracy: float, max_drop: float = 0.0) -> tfma.EvalConfig:
             tfma.MetricConfig(class_name="BinaryAccuracy", per_slice_thresholds=[
                 tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_gate)]),
             tfma.MetricConfig(class_name="AUC"),
+            # For the run report's confusion matrix (pipeline/run_report.py).
+            tfma.MetricConfig(class_name="ConfusionMatrixAtThresholds", config='{"thresholds": [0.5]}'),
         ])])
 
 

@@ -26,19 +26,9 @@ PADDING_ID = 0
 OOV_ID = 1
 RESERVED_IDS = 2  # ids below this are not vocabulary entries
 
-# Defaults of the notebook's TextVectorization(max_tokens=..., output_sequence_length=...).
-DEFAULT_MAX_TOKENS = 8000  # includes the padding and OOV ids, as in Keras
-DEFAULT_SEQUENCE_LENGTH = 600
-DEFAULT_NGRAMS = 1  # words only; 2 adds word pairs (TextVectorization's ngrams=2)
-
 # Splits ExampleGen writes.
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"
 
-# Signatures of the exported model.
-SERVING_SIGNATURE = "serving_default"  # raw review strings in, probabilities out
-EXAMPLES_SIGNATURE = "from_examples"  # serialized tf.Examples in, for the Evaluator
-REVIEWS_INPUT = "reviews"
-EXAMPLES_INPUT = "examples"
-PROBABILITY_OUTPUT = "probability"
+# The exported model's signatures and the served model's name: components/serving_contract.py.

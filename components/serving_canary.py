@@ -30,7 +30,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from components import code_version, features
+from components import code_version, features, serving_contract
 
 MODEL_KEY = "model"
 MODEL_BLESSING_KEY = "model_blessing"
@@ -68,14 +68,14 @@ def _reviews_of(serialized: List[bytes]) -> List[str]:
 
 def _evaluated_answers(model_dir: str, serialized: List[bytes]) -> np.ndarray:
     """What the Evaluator measured: the model's tf.Example signature, called in this process."""
-    signature = tf.saved_model.load(model_dir).signatures.get(features.EXAMPLES_SIGNATURE)
+    signature = tf.saved_model.load(model_dir).signatures.get(serving_contract.EXAMPLES_SIGNATURE)
     if signature is None:
-        raise CanaryFailed(f"the model has no {features.EXAMPLES_SIGNATURE!r} signature")
+        raise CanaryFailed(f"the model has no {serving_contract.EXAMPLES_SIGNATURE!r} signature")
     try:
-        result = signature(**{features.EXAMPLES_INPUT: tf.constant(serialized)})
-        return result[features.PROBABILITY_OUTPUT].numpy().reshape(-1)
+        result = signature(**{serving_contract.EXAMPLES_INPUT: tf.constant(serialized)})
+        return result[serving_contract.PROBABILITY_OUTPUT].numpy().reshape(-1)
     except (tf.errors.OpError, KeyError, TypeError, ValueError) as error:
-        raise CanaryFailed(f"the {features.EXAMPLES_SIGNATURE!r} signature fails: {error}") from error
+        raise CanaryFailed(f"the {serving_contract.EXAMPLES_SIGNATURE!r} signature fails: {error}") from error
 
 
 def probe(base_path: str, model_name: str, serialized: List[bytes]) -> str:
@@ -84,7 +84,8 @@ def probe(base_path: str, model_name: str, serialized: List[bytes]) -> str:
     Raises CanaryFailed naming what went wrong.
     """
     from serving.client import SentimentClient, ServingRequestError
-    from serving.local_server import LocalModelServer, ServerOptions
+    from serving.local_server import LocalModelServer
+    from serving.options import ServerOptions
 
     expected = _evaluated_answers(os.path.join(base_path, "1"), serialized)
     reviews = _reviews_of(serialized)
@@ -110,7 +111,7 @@ def probe(base_path: str, model_name: str, serialized: List[bytes]) -> str:
                 row = int(np.argmax(np.where(np.isnan(differences), np.inf, differences)))
                 raise CanaryFailed(
                     f"{protocol.upper()} answers differ from the evaluated signature "
-                    f"({features.EXAMPLES_SIGNATURE}): test review {row} got {answers[row]:.6f}, "
+                    f"({serving_contract.EXAMPLES_SIGNATURE}): test review {row} got {answers[row]:.6f}, "
                     f"the Evaluator's signature {expected[row]:.6f}")
             worst = max(worst, float(differences.max()))
     return (f"loaded, {len(reviews)} test reviews answered over REST and gRPC as evaluated "

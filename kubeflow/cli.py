@@ -13,6 +13,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from components import serving_contract  # noqa: E402
 from kubeflow import key_values  # noqa: E402
 from pipeline import cli as pipeline_cli  # noqa: E402
 from pipeline import configs  # noqa: E402
@@ -42,7 +43,7 @@ def compile_parser() -> argparse.ArgumentParser:
     k.add_argument("--trainer-cpu", type=float, default=4.0)
     k.add_argument("--trainer-memory-gib", type=float, default=16.0)
     k.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
-    k.add_argument("--model-name", default=configs.MODEL_NAME)
+    k.add_argument("--model-name", default=serving_contract.MODEL_NAME)
     k.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help=f"Beam options for every Beam component (default: {' '.join(DEFAULT_BEAM_ARGS)}; "

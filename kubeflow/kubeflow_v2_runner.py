@@ -31,9 +31,10 @@ from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from components import atomic_files
 from kubeflow import backend_rules, serving_manifests
 from kubeflow.platform import KubeflowSettings
-from pipeline import atomic_files, configs
+from pipeline import configs
 from pipeline.pipeline import RUN_PARAMETERS, UNCACHED_NODES, RuntimeParameter, create_pipeline
 
 ENTRYPOINT = ["python", "-m", "kubeflow.container_entrypoint"]

@@ -15,7 +15,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import configs
+from components import serving_contract
 
 TRAINER_NODE = "Trainer"
 TRAINER_EXECUTOR = f"{TRAINER_NODE}_executor"  # TFX names each executor "<node id>_executor"
@@ -54,7 +54,7 @@ class KubeflowSettings:
     pipeline_root: str  # gs://...
     gpu_image: Optional[str] = None  # the GPU image (Dockerfile, --build-arg VARIANT=gpu): the Trainer's
     serving_model_dir: Optional[str] = None  # default: <pipeline_root>/serving_model/<model name>
-    model_name: str = configs.MODEL_NAME
+    model_name: str = serving_contract.MODEL_NAME
     beam_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
     gpus: int = 1
     gpu_resource: str = "nvidia.com/gpu"  # the extended resource the device plugin exposes

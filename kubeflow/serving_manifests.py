@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
+from components import serving_contract
 from kubeflow.platform import KubeflowSettings
 
 # The TF Serving release built on the TensorFlow that trains the model: an older server may lack
@@ -15,7 +16,6 @@ from kubeflow.platform import KubeflowSettings
 # tensorflow-serving-api stays at 2.19.1, as tfx-bsl 1.21 requires (<2.20); it only carries the
 # API's protos, which did not change.
 SERVING_IMAGE = "tensorflow/serving:2.21.0"
-GRPC_PORT, REST_PORT = 8500, 8501
 
 
 def _labels(name: str) -> Dict[str, str]:
@@ -30,11 +30,11 @@ def deployment(settings: KubeflowSettings, name: str, image: str = SERVING_IMAGE
         "args": [
             f"--model_name={model}",
             f"--model_base_path={settings.pusher_destination}",
-            f"--port={GRPC_PORT}",
-            f"--rest_api_port={REST_PORT}",
+            f"--port={serving_contract.GRPC_PORT}",
+            f"--rest_api_port={serving_contract.REST_PORT}",
             "--file_system_poll_wait_seconds=30",
         ],
-        "ports": [{"name": "grpc", "containerPort": GRPC_PORT}, {"name": "http", "containerPort": REST_PORT}],
+        "ports": [{"name": "grpc", "containerPort": serving_contract.GRPC_PORT}, {"name": "http", "containerPort": serving_contract.REST_PORT}],
         # Ready once the model's latest version is AVAILABLE: the model status endpoint answers 200.
         "readinessProbe": {"httpGet": {"path": f"/v1/models/{model}", "port": "http"},
                            "initialDelaySeconds": 10, "periodSeconds": 10},
@@ -62,8 +62,8 @@ def service(name: str) -> dict:
         "spec": {
             "selector": _labels(name),
             "ports": [
-                {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
-                {"name": "http", "port": REST_PORT, "targetPort": "http", "protocol": "TCP"},
+                {"name": "grpc", "port": serving_contract.GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
+                {"name": "http", "port": serving_contract.REST_PORT, "targetPort": "http", "protocol": "TCP"},
             ],
         },
     }

@@ -17,10 +17,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter goes nowhere useful
 
+from components import atomic_files, serving_contract  # noqa: E402
 from components.model import hparams  # noqa: E402
-from pipeline import atomic_files  # noqa: E402
+from pipeline import configs, console  # noqa: E402
 from pipeline import output_dir as output_dir_lib  # noqa: E402
-from pipeline import configs  # noqa: E402
 
 
 def add_pipeline_options(p: argparse.ArgumentParser) -> None:
@@ -32,8 +32,8 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     size.add_argument("--full", action="store_true", help="use all 50,000 reviews")
     size.add_argument("--sample-fraction", type=float, default=None,
                       help=f"share of every split to use (default {configs.DEFAULT_SAMPLE_FRACTION})")
-    data.add_argument("--eval-fraction", type=float, default=0.2,
-                      help="share of aclImdb/train held out as the eval split (default 0.2)")
+    data.add_argument("--eval-fraction", type=float, default=configs.DEFAULT_EVAL_FRACTION,
+                      help=f"share of aclImdb/train held out as the eval split (default {configs.DEFAULT_EVAL_FRACTION})")
 
     text = p.add_argument_group("text vectorization (defaults: the variant's, pipeline/configs.py)")
     text.add_argument("--max-tokens", type=int, help="vocabulary size, padding and OOV ids included")
@@ -81,9 +81,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--output-dir", default=os.environ.get("IMDB_OUTPUT_DIR", "outputs"),
                      help="artifacts, metadata, pushed models and logs (default ./outputs)")
     run.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
-    run.add_argument("--model-name", default=configs.MODEL_NAME)
+    run.add_argument("--model-name", default=serving_contract.MODEL_NAME)
     run.add_argument("--no-cache", action="store_true", help="run every component again")
-    run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs on the console")
+    run.add_argument("--verbose", action="store_true", help="show TensorFlow, TFX and Beam logs on the console")
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help="options passed to Beam, e.g. --direct_num_workers=2")
     return p
@@ -121,6 +121,9 @@ def _given(value, default):
     return default if value is None else value
 
 
+_errors = None  # during a run, the terminal's stderr (console.stderr_to_log); else sys.stderr
+
+
 def _log_to_file(log_dir: str, verbose: bool) -> str:
     os.makedirs(log_dir, exist_ok=True)
     path = os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log"))
@@ -140,20 +143,30 @@ def _log_to_file(log_dir: str, verbose: bool) -> str:
 
 
 def main(argv=None) -> int:
+    global _errors
     args = parser().parse_args(argv)
     started = time.monotonic()
     output_dir = os.path.abspath(args.output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        print(f"error: --output-dir {output_dir!r} is not a folder", file=sys.stderr)
+        print(f"error: --output-dir {output_dir!r} is not a folder", file=_errors or sys.stderr)
         return 2
     # Before TensorFlow is imported: it adds a console handler of its own if logging is unset.
     log_path = _log_to_file(os.path.join(output_dir, "logs"), args.verbose)
+    # TensorFlow's start-up lines and library warnings go to the log only (--verbose: everywhere).
+    with console.stderr_to_log(log_path, enabled=not args.verbose) as _errors:
+        try:
+            return _run(args, output_dir, log_path, started)
+        finally:
+            _errors = None
+
+
+def _run(args, output_dir: str, log_path: str, started: float) -> int:
     from pipeline import data_source
 
     try:
         data_path = data_source.resolve(args.data)
     except data_source.DataUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=_errors or sys.stderr)
         return 2
     from components.imdb_example_gen import layout
     from components.model import glove
@@ -166,7 +179,7 @@ def main(argv=None) -> int:
             glove.check_file(settings.training.glove_path, settings.training.glove_dim)
         source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
     except (layout.DataLayoutError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=_errors or sys.stderr)
         return 2
     counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))
     ignored = f"; {source.ignored:,} members outside the layout ignored" if source.ignored else ""
@@ -182,15 +195,15 @@ def main(argv=None) -> int:
         with output_dir_lib.RunLock(output_dir):
             return _run_holding_the_lock(args, paths, settings, log_path, started)
     except output_dir_lib.OutputDirBusy as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=_errors or sys.stderr)
         return 2
     except Exception as error:  # the log has the traceback; the console gets the cause
         logging.exception("pipeline failed")
         if output_dir_lib.no_space_left(error):
             print(f"error: no space left on device under {output_dir} ({output_dir_lib.free_space(output_dir)} "
-                  "free). Free some space and run again: finished steps are reused.", file=sys.stderr)
+                  "free). Free some space and run again: finished steps are reused.", file=_errors or sys.stderr)
         else:
-            print(f"error: the pipeline failed: {error}\n(full log: {log_path})", file=sys.stderr)
+            print(f"error: the pipeline failed: {error}\n(full log: {log_path})", file=_errors or sys.stderr)
         return 1
 
 
@@ -207,12 +220,26 @@ def _run_holding_the_lock(args, paths, settings, log_path: str, started: float) 
         summary = local_runner.run(paths, settings, args.beam_args, enable_cache=not args.no_cache)
     except anomaly_gate.DataAnomalies as error:
         logging.exception("data anomalies")
-        print(f"error: {error}\n(full log: {log_path})", file=sys.stderr)
+        print(f"error: {error}\n(full log: {log_path})", file=_errors or sys.stderr)
         return 1
     print(summary.render(time.monotonic() - started))
     summary_path = os.path.join(paths.output_dir, "last_run_summary.json")
     atomic_files.write_text(summary_path, summary.to_json())
+    _write_report(summary, paths.output_dir, os.path.splitext(os.path.basename(log_path))[0], log_path)
     return 0
+
+
+def _write_report(summary, output_dir: str, run: str, log_path: str) -> None:
+    """The run's page; a run whose model was pushed is not failed for want of its report."""
+    from pipeline import run_report
+
+    try:
+        page = run_report.write(run_report.gather(run, summary), os.path.join(output_dir, "reports"))
+    except Exception as error:
+        logging.exception("run report")
+        print(f"  report: not written ({error}; full log: {log_path})")
+        return
+    print(f"  report: {page}")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict
 
-from components import features
 from components.model.hparams import TrainingConfig
 
 PIPELINE_NAME = "imdb-sentiment"  # Kubeflow allows [a-z0-9-] only
-MODEL_NAME = "imdb_sentiment"
 
 DEFAULT_SAMPLE_FRACTION = 0.5  # 10,000 / 2,500 / 12,500 reviews
+DEFAULT_EVAL_FRACTION = 0.2  # of aclImdb/train, held out to choose the epoch: the notebook's 20,000 / 5,000
+
+# The notebook's TextVectorization(max_tokens=8000, output_sequence_length=600): words only.
+NOTEBOOK_MAX_TOKENS = 8000  # includes the padding and OOV ids, as in Keras
+NOTEBOOK_SEQUENCE_LENGTH = 600
+NOTEBOOK_NGRAMS = 1  # 2 would add word pairs (TextVectorization's ngrams=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,9 +28,9 @@ class VariantDefaults:
     """What a variant runs with unless told otherwise."""
 
     training: TrainingConfig
-    max_tokens: int = features.DEFAULT_MAX_TOKENS
-    sequence_length: int = features.DEFAULT_SEQUENCE_LENGTH
-    ngrams: int = features.DEFAULT_NGRAMS
+    max_tokens: int = NOTEBOOK_MAX_TOKENS
+    sequence_length: int = NOTEBOOK_SEQUENCE_LENGTH
+    ngrams: int = NOTEBOOK_NGRAMS
     sample_epochs: int = 5  # BiLSTMs on a sample: the best by validation loss was the 5th in every run
 
 
@@ -67,16 +71,27 @@ DEFAULT_MIN_ACCURACY_FULL = 0.84
 
 @dataclasses.dataclass(frozen=True)
 class PipelineSettings:
+    """A run's settings, resolved: the text sizes are the variant's (`for_variant`) unless chosen."""
+
     data_path: str
     training: TrainingConfig
     min_accuracy: float
+    max_tokens: int
+    sequence_length: int
+    ngrams: int
     max_accuracy_drop: float = 0.0
-    max_tokens: int = features.DEFAULT_MAX_TOKENS
-    sequence_length: int = features.DEFAULT_SEQUENCE_LENGTH
-    ngrams: int = features.DEFAULT_NGRAMS
-    eval_fraction: float = 0.2
+    eval_fraction: float = DEFAULT_EVAL_FRACTION
     sample_fraction: float = DEFAULT_SAMPLE_FRACTION
     allow_anomalies: bool = False  # proceed when the data breaks the curated schema (saying so)
+
+    @classmethod
+    def for_variant(cls, data_path: str, training: TrainingConfig, min_accuracy: float,
+                    **chosen: Any) -> "PipelineSettings":
+        """Settings with the text sizes of TRAINING's variant, except those CHOSEN."""
+        defaults = VARIANT_DEFAULTS[training.variant]
+        sizes = {"max_tokens": defaults.max_tokens, "sequence_length": defaults.sequence_length,
+                 "ngrams": defaults.ngrams}
+        return cls(data_path=data_path, training=training, min_accuracy=min_accuracy, **{**sizes, **chosen})
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad setting, before any component runs.

@@ -14,6 +14,7 @@ from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import pipeline_pb2
 
+from components import serving_contract
 from pipeline import configs, progress, run_summary
 from pipeline.pipeline import UNCACHED_NODES, create_pipeline
 
@@ -26,7 +27,7 @@ class LocalPaths:
 
     output_dir: str
     pipeline_name: str = configs.PIPELINE_NAME
-    model_name: str = configs.MODEL_NAME
+    model_name: str = serving_contract.MODEL_NAME
 
     @property
     def pipeline_root(self) -> str:
@@ -39,7 +40,7 @@ class LocalPaths:
     @property
     def serving_model_dir(self) -> str:
         """The model's base path as TF Serving wants it: <serving dir>/<model name>/<version>/."""
-        return os.path.join(self.output_dir, "serving_model", self.model_name)
+        return serving_contract.local_base_path(self.output_dir, self.model_name)
 
 
 # Beam 2.77's DirectRunner first tries the Prism runner, downloading its binary from GitHub on every

@@ -15,6 +15,7 @@ from google.protobuf import json_format
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components import accuracy_gate
 from components.imdb_example_gen import executor as example_gen_executor
 
 _OUTPUT = metadata_store_pb2.Event.OUTPUT
@@ -40,6 +41,9 @@ class RunSummary:
     serving_canary: Optional[str] = None  # "passed|failed|not tried: why" (components/serving_canary.py)
     trained_on: Optional[str] = None  # devices and tf.distribute strategy of the Trainer
     examples: Optional[str] = None  # ExampleGen's artifact: the splits every model here saw
+    evaluation: Optional[str] = None  # the Evaluator's TFMA output: metrics by slice, validation
+    gate: Dict[str, float] = dataclasses.field(default_factory=dict)  # the Evaluator's thresholds as run
+    pushed_version: Optional[str] = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -95,7 +99,8 @@ def _outputs(store: metadata_store.MetadataStore, execution_id: int) -> Dict[str
     return {k: list(store.get_artifacts_by_id(ids)) for k, ids in by_key.items()}
 
 
-def _custom(artifact: metadata_store_pb2.Artifact, name: str):
+def _custom(artifact, name: str):
+    """A custom property of an artifact or execution, or None."""
     if name not in artifact.custom_properties:
         return None
     value = artifact.custom_properties[name]
@@ -126,12 +131,15 @@ def summarize(metadata_path: str) -> RunSummary:
     if not executions:
         raise RuntimeError(f"no pipeline run recorded in {metadata_path}")
 
-    components, outputs = [], {}
+    components, outputs, gate = [], {}, {}
     for execution in executions:
         name = node_name(store, execution.id)
         seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
         components.append(ComponentRun(name, state_name(execution), seconds))
         outputs[name] = _outputs(store, execution.id)
+        if name == "Evaluator":
+            gate = {key: _custom(execution, key) for key in (accuracy_gate.MIN_ACCURACY_KEY, accuracy_gate.MAX_DROP_KEY)
+                    if _custom(execution, key) is not None}
     return RunSummary(
         components=components,
         examples_per_split=_examples_per_split(outputs),
@@ -139,11 +147,18 @@ def summarize(metadata_path: str) -> RunSummary:
         test_accuracy=_test_accuracy(outputs),
         blessed=_flag(outputs, "Evaluator", "blessing", "blessed"),
         pushed_to=_pushed_to(outputs),
-        model_run=next((a.uri for a in outputs.get("Trainer", {}).get("model_run", [])), None),
+        model_run=_uri(outputs, "Trainer", "model_run"),
         anomalies=_anomalies(outputs),
         serving_canary=_serving_canary(outputs),
         trained_on=_trained_on(outputs),
-        examples=next((a.uri for a in outputs.get("ImdbExampleGen", {}).get("examples", [])), None))
+        examples=_uri(outputs, "ImdbExampleGen", "examples"),
+        evaluation=_uri(outputs, "Evaluator", "evaluation"),
+        gate=gate,
+        pushed_version=_pushed_version(outputs))
+
+
+def _uri(outputs, component: str, key: str) -> Optional[str]:
+    return next((a.uri for a in outputs.get(component, {}).get(key, [])), None)
 
 
 def _anomalies(outputs) -> List[str]:
@@ -217,6 +232,13 @@ def _flag(outputs, component: str, key: str, prop: str) -> Optional[bool]:
         value = _custom(artifact, prop)
         if value is not None:
             return bool(value)
+    return None
+
+
+def _pushed_version(outputs) -> Optional[str]:
+    for artifact in outputs.get("Pusher", {}).get("pushed_model", []):
+        if _custom(artifact, "pushed"):
+            return _custom(artifact, "pushed_version")
     return None
 
 

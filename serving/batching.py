@@ -22,21 +22,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from serving.model_store import LoadedVersion
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchingOptions:
-    max_batch_size: int = 32
-    batch_timeout_micros: int = 2000
-    num_batch_threads: int = 2
-    enabled: bool = True
-
-    def __post_init__(self):
-        for name in ("max_batch_size", "num_batch_threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
-        if self.batch_timeout_micros < 0:
-            raise ValueError(f"batch_timeout_micros must not be negative, not {self.batch_timeout_micros}")
+from serving.options import BatchingOptions
 
 
 @dataclasses.dataclass

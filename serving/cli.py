@@ -25,11 +25,10 @@ import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipeline import atomic_files, configs  # noqa: E402
-from pipeline.local_runner import LocalPaths  # noqa: E402
-from serving.batching import BatchingOptions  # noqa: E402
+from components import atomic_files, serving_contract  # noqa: E402
 from serving.client import DEFAULT_PORTS, PROTOCOLS, SentimentClient, ServingRequestError  # noqa: E402
 from serving.limits import RequestLimits  # noqa: E402
+from serving.options import EVENT_LOOPS, HTTP_PARSERS, BatchingOptions  # noqa: E402
 
 
 def _label(text: str):
@@ -40,14 +39,12 @@ def _label(text: str):
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    from serving.local_server import EVENT_LOOPS, HTTP_PARSERS
-
     p = argparse.ArgumentParser(prog="./imdb serve", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_dir = LocalPaths(os.environ.get("IMDB_OUTPUT_DIR", "outputs")).serving_model_dir
+    default_dir = serving_contract.local_base_path(os.environ.get("IMDB_OUTPUT_DIR", "outputs"))
     p.add_argument("--model-dir", default=default_dir,
                    help="the model's base path, holding <version>/ SavedModels (default: the Pusher's, %(default)s)")
-    p.add_argument("--model-name", default=configs.MODEL_NAME)
+    p.add_argument("--model-name", default=serving_contract.MODEL_NAME)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     p.add_argument("--rest-port", type=int, default=DEFAULT_PORTS["rest"])
     p.add_argument("--grpc-port", type=int, default=DEFAULT_PORTS["grpc"])
@@ -80,7 +77,8 @@ def serve_parser() -> argparse.ArgumentParser:
 def serve(argv=None) -> int:
     args = serve_parser().parse_args(argv)
     from serving import tf_serving
-    from serving.local_server import LocalModelServer, ServerOptions
+    from serving.local_server import LocalModelServer
+    from serving.options import ServerOptions
 
     # force: importing TensorFlow may have set up logging already, which would hide the server's
     # own lines (a version loaded or unloaded, a load that failed).
@@ -217,7 +215,7 @@ def predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="one review per line; - for standard input")
     p.add_argument("--protocol", choices=PROTOCOLS, default="rest")
     p.add_argument("--server", default="localhost", help="host[:port] (default port: 8501 REST, 8500 gRPC)")
-    p.add_argument("--model-name", default=configs.MODEL_NAME)
+    p.add_argument("--model-name", default=serving_contract.MODEL_NAME)
     p.add_argument("--version", type=int, help="a specific version (default: the newest served)")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     return p

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from components import features
+from components import serving_contract
 
 PROTOCOLS = ("rest", "grpc")
-DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
+DEFAULT_PORTS = {"rest": serving_contract.REST_PORT, "grpc": serving_contract.GRPC_PORT}
 
 
 class ServingRequestError(RuntimeError):
@@ -27,8 +27,8 @@ class ServingRequestError(RuntimeError):
 
 
 class SentimentClient:
-    def __init__(self, server: str = "localhost", protocol: str = "rest", model_name: str = "imdb_sentiment",
-                 version: Optional[int] = None, signature: str = features.SERVING_SIGNATURE,
+    def __init__(self, server: str = "localhost", protocol: str = "rest", model_name: str = serving_contract.MODEL_NAME,
+                 version: Optional[int] = None, signature: str = serving_contract.SERVING_SIGNATURE,
                  timeout: float = 30.0):
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
@@ -74,13 +74,13 @@ class SentimentClient:
         request.model_spec.signature_name = self.signature
         if self.version:
             request.model_spec.version.value = self.version
-        request.inputs[features.REVIEWS_INPUT].CopyFrom(
+        request.inputs[serving_contract.REVIEWS_INPUT].CopyFrom(
             tf.make_tensor_proto([r.encode("utf-8") for r in reviews], dtype=tf.string))
         try:
             response = self._stub.Predict(request, timeout=self.timeout)
         except grpc.RpcError as error:
             raise ServingRequestError(error.code().name, error.details()) from error
-        return [float(p) for p in tf.make_ndarray(response.outputs[features.PROBABILITY_OUTPUT]).reshape(-1)]
+        return [float(p) for p in tf.make_ndarray(response.outputs[serving_contract.PROBABILITY_OUTPUT]).reshape(-1)]
 
     def close(self) -> None:
         if self.protocol == "rest":

@@ -6,8 +6,7 @@ import time
 
 import grpc
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
 from serving import errors, limits
 from serving.predictor import Predictor
@@ -40,7 +39,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
             except (TypeError, ValueError) as error:
                 raise errors.invalid_argument(f"Invalid input tensor: {error}") from error
-            outputs = self.predictor.result(self.predictor.submit(loaded, signature, inputs))
+            outputs = self.predictor.result(self.predictor.submit(loaded, signature, inputs), started)
             unknown = [k for k in request.output_filter if k not in outputs]
             if unknown:
                 raise errors.invalid_argument(f"output tensor alias not found in signature: {unknown[0]}")
@@ -79,20 +78,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     def GetModelStatus(self, request, context):
         try:
-            version, label = _version(request.model_spec)
-            if label is not None:
-                version = self.predictor.store.get(request.model_spec.name, label=label).version
-            rows = self.predictor.store.status(request.model_spec.name, version)
+            return self.predictor.status(request.model_spec.name, *_version(request.model_spec))
         except errors.ServingError as error:
             context.abort(error.code, error.message)
-        response = get_model_status_pb2.GetModelStatusResponse()
-        states = get_model_status_pb2.ModelVersionStatus.State
-        for row in rows:
-            entry = response.model_version_status.add(version=row["version"], state=states.Value(row["state"]))
-            if row["error"]:
-                entry.status.error_code = 2  # UNKNOWN
-                entry.status.error_message = row["error"]
-        return response
 
 
 def add_services(server: grpc.Server, predictor: Predictor) -> None:

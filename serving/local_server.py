@@ -7,56 +7,21 @@ machines), and what the serving tests run against.
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import logging
 import socket
 import threading
 import time
-from typing import Dict, Optional
+from typing import Optional
 
 import grpc
 import uvicorn
 
 from serving import grpc_api, rest_api
-from serving.batching import Batcher, BatchingOptions
-from serving.limits import RequestLimits
+from serving.batching import Batcher
 from serving.metrics import Metrics
 from serving.model_store import ModelStore
+from serving.options import ServerOptions
 from serving.predictor import Predictor
-
-LOOPBACK = "127.0.0.1"
-# uvicorn's choices for the REST side: the C parser and libuv loop, or the pure-Python ones
-# (docs/serving.md measures both).
-HTTP_PARSERS = ("httptools", "h11")
-EVENT_LOOPS = ("uvloop", "asyncio")
-
-
-@dataclasses.dataclass(frozen=True)
-class ServerOptions:
-    model_name: str
-    base_path: str
-    host: str = LOOPBACK
-    rest_port: int = 8501  # TF Serving's defaults; 0 picks a free port
-    grpc_port: int = 8500
-    num_versions: int = 1
-    labels: Dict[str, int] = dataclasses.field(default_factory=dict)
-    poll_seconds: float = 1.0
-    batching: BatchingOptions = BatchingOptions()
-    max_body_bytes: int = rest_api.DEFAULT_MAX_BODY_BYTES
-    limits: RequestLimits = RequestLimits()
-    grpc_threads: int = 64
-    http_parser: str = "httptools"
-    event_loop: str = "uvloop"
-    # Share both ports with the other worker processes of `./imdb serve --processes N`
-    # (SO_REUSEPORT: the kernel spreads connections over them). Off, a taken port is refused.
-    reuse_port: bool = False
-
-    def __post_init__(self):
-        if self.http_parser not in HTTP_PARSERS:
-            raise ValueError(f"http_parser must be one of {', '.join(HTTP_PARSERS)}, not {self.http_parser!r}")
-        if self.event_loop not in EVENT_LOOPS:
-            raise ValueError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
-
 
 class LocalModelServer:
     def __init__(self, options: ServerOptions):

@@ -7,7 +7,7 @@ import time
 from typing import Dict, Optional
 
 import numpy as np
-from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
 from serving import errors
 from serving.batching import Batcher
@@ -37,12 +37,23 @@ class Predictor:
     def timed_out(self) -> errors.ServingError:
         return errors.deadline_exceeded(f"Request not answered within {self.limits.timeout_seconds:g} s")
 
-    def result(self, future: concurrent.futures.Future) -> Dict[str, np.ndarray]:
-        """The answer of a submitted request, or DEADLINE_EXCEEDED after the request timeout."""
+    def remaining(self, started: float) -> float:
+        """Seconds left of the request timeout, counted from the request's arrival (STARTED, a
+        perf_counter reading), as a deadline: an answer later than that is DEADLINE_EXCEEDED even
+        if it is ready, so the outcome does not depend on when the waiting began."""
+        left = self.limits.timeout_seconds - (time.perf_counter() - started)
+        if left <= 0:
+            raise self.timed_out()
+        return left
+
+    def result(self, future: concurrent.futures.Future, started: float) -> Dict[str, np.ndarray]:
+        """The answer of a submitted request, or DEADLINE_EXCEEDED past the request's deadline."""
         try:
-            return future.result(timeout=self.limits.timeout_seconds)
+            outputs = future.result(timeout=self.remaining(started))
         except concurrent.futures.TimeoutError:
             raise self.timed_out() from None
+        self.remaining(started)
+        return outputs
 
     def model_spec(self, loaded: LoadedVersion, signature: str = "") -> model_pb2.ModelSpec:
         spec = model_pb2.ModelSpec(name=loaded.model_name, signature_name=signature)
@@ -58,6 +69,21 @@ class Predictor:
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.CopyFrom(self.model_spec(loaded))
         response.metadata["signature_def"].Pack(signature_map)
+        return response
+
+    def status(self, model: str, version: Optional[int] = None, label: Optional[str] = None
+               ) -> get_model_status_pb2.GetModelStatusResponse:
+        """GetModelStatus: the state of each version (or of the one named, by number or label)."""
+        if label is not None:
+            version = self.store.get(model, label=label).version
+        response = get_model_status_pb2.GetModelStatusResponse()
+        states = get_model_status_pb2.ModelVersionStatus.State
+        for row in self.store.status(model, version):
+            entry = response.model_version_status.add(version=row["version"], state=states.Value(row["state"]))
+            entry.status.SetInParent()  # TF Serving always sends it: error_code OK, unless
+            if row["error"]:
+                entry.status.error_code = 2  # UNKNOWN
+                entry.status.error_message = row["error"]
         return response
 
     def record(self, model: str, api: str, method: str, status: str, started: float) -> None:

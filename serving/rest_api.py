@@ -1,5 +1,8 @@
 """TF Serving's REST API for the served model, as an ASGI (Starlette) app.
 
+An adapter, as TF Serving's http_rest_api_handler is: the URL and JSON are translated to the
+calls gRPC makes on the same Predictor, and the protos it returns are rendered as JSON.
+
     GET  /v1/models/{name}[/versions/{v}]                         model status
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata    signatures
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict     row or columnar predict
@@ -19,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from serving import errors, grpc_api, json_codec, metrics
+from serving import errors, grpc_api, json_codec, metrics, options
 from serving.predictor import Predictor
 
 # The URL grammar of TF Serving's REST handler: model, then an optional version or label, then
@@ -28,9 +31,6 @@ _MODEL_URL = re.compile(
     r"^/v1/models/(?P<model>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<method>predict|classify|regress))?$")
-
-DEFAULT_MAX_BODY_BYTES = 16 * 2**20
-
 
 _INT64_MAX = 2**63 - 1
 
@@ -62,7 +62,7 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(predictor: Predictor, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
+def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_BODY_BYTES) -> Starlette:
     async def models(request: Request) -> Response:
         started = time.perf_counter()
         match = _MODEL_URL.match(request.url.path)
@@ -77,21 +77,18 @@ def create_app(predictor: Predictor, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
             if kind == "status":
                 if match["label"]:
                     raise errors.invalid_argument(f"Malformed request: {request.method} {request.url.path}")
-                response = JSONResponse({"model_version_status": [
-                    {"version": str(r["version"]), "state": r["state"],
-                     "status": {"error_code": "OK" if not r["error"] else "UNKNOWN", "error_message": r["error"]}}
-                    for r in predictor.store.status(model, version)]})
+                response = JSONResponse(_proto_json(predictor.status(model, version)))
             elif kind == "metadata":
                 proto = predictor.metadata(model, version, match["label"])
                 response = JSONResponse(_metadata_json(proto))
             else:
-                response = await _predict(request, model, version, match["label"])
+                response = await _predict(request, model, version, match["label"], started)
         except errors.ServingError as error:
             response = _error(error)
         predictor.record(model, "rest", kind, str(response.status_code), started)
         return response
 
-    async def _predict(request: Request, model: str, version, label) -> Response:
+    async def _predict(request: Request, model: str, version, label, started: float) -> Response:
         doc = json_codec.parse_body(await _body(request, max_body_bytes))
         if isinstance(doc.get("instances"), list):
             predictor.limits.check_rows(len(doc["instances"]))  # before any array is made
@@ -99,7 +96,8 @@ def create_app(predictor: Predictor, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
         inputs, form = json_codec.request_inputs(doc, loaded.inputs[signature])
         try:
             outputs = await asyncio.wait_for(asyncio.wrap_future(predictor.submit(loaded, signature, inputs)),
-                                             predictor.limits.timeout_seconds)
+                                             predictor.remaining(started))
+            predictor.remaining(started)  # answered, but past the deadline: as gRPC does
         except asyncio.TimeoutError:
             raise predictor.timed_out() from None
         return Response(json.dumps(json_codec.response(outputs, form), separators=(",", ":")),
@@ -115,6 +113,13 @@ def create_app(predictor: Predictor, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
         Route(metrics.PATH, prometheus, methods=["GET"]),
         Route("/v1/models/{rest:path}", models, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ], exception_handlers={404: not_found, 405: not_found})
+
+
+def _proto_json(proto) -> dict:
+    """A response proto as TF Serving's REST handler prints it: field names as in the .proto,
+    fields at their default values included (a version's OK status)."""
+    return json_format.MessageToDict(proto, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
 
 
 def _metadata_json(proto) -> dict:

@@ -13,9 +13,9 @@ from typing import List, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from pipeline import atomic_files
+from components import atomic_files
 from serving import metrics
-from serving.local_server import ServerOptions
+from serving.options import ServerOptions
 
 BINARY = "tensorflow_model_server"
 

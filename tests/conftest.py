@@ -54,7 +54,8 @@ def _run_transform(out, **custom_config):
     rows = [{features.TEXT: [text.encode()], features.LABEL: [i % 2]} for i, text in enumerate(CORPUS)]
     fn = functools.partial(text_vectorization.preprocessing_fn, custom_config={
         text_vectorization.MAX_TOKENS_KEY: CORPUS_MAX_TOKENS,
-        text_vectorization.SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH, **custom_config})
+        text_vectorization.SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH, text_vectorization.NGRAMS_KEY: 1,
+        text_vectorization.ENCODING_KEY: features.SEQUENCE_ENCODING, **custom_config})
     with tft_beam.Context(temp_dir=str(out / "tmp")):
         (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(str(out / "transform_output"))

@@ -17,8 +17,8 @@ DATA = "gs://bucket/data/aclImdb_v1.tar.gz"
 
 def compile_pipeline(out_dir, settings: configs.PipelineSettings = None, **kubeflow):
     """(CompiledPipeline, [PipelineSpec dict, platform spec dict if any]) written under OUT_DIR."""
-    settings = settings or configs.PipelineSettings(
-        data_path=DATA, training=TrainingConfig(variant="glove"), min_accuracy=0.85, sample_fraction=1.0)
+    settings = settings or configs.PipelineSettings.for_variant(
+        DATA, TrainingConfig(variant="glove"), min_accuracy=0.85, sample_fraction=1.0)
     defaults = {"image": IMAGE, "pipeline_root": ROOT}
     if kubeflow.get("gpus", 1):
         defaults["gpu_image"] = GPU_IMAGE

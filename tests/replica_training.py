@@ -32,7 +32,7 @@ def main() -> None:
     from ml_metadata import metadata_store
     from tfx import v1 as tfx
 
-    from components import features
+    from components import features, serving_contract
     from components.curated_schema import CuratedSchemaGen
     from components.imdb_example_gen import ImdbExampleGen
     from components.model.hparams import TrainingConfig
@@ -46,7 +46,7 @@ def main() -> None:
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         preprocessing_fn=pipeline.PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
-        custom_config={"max_tokens": 200, "sequence_length": 48, "ngrams": 2})
+        custom_config={"max_tokens": 200, "sequence_length": 48, "ngrams": 2, "encoding": features.SEQUENCE_ENCODING})
     training = TrainingConfig(variant="ngram_bag", optimizer="adam", learning_rate=0.01, embedding_dim=16,
                               batch_size=8, epochs=12)
     trainer = Trainer(
@@ -72,8 +72,8 @@ def main() -> None:
         for path in sorted(glob.glob(os.path.join(args.data, "test", polarity, "*.txt"))):
             reviews.append(open(path).read())
             labels.append(label)
-    serve = tf.saved_model.load(os.path.join(model.uri, "Format-Serving")).signatures[features.SERVING_SIGNATURE]
-    probability = serve(**{features.REVIEWS_INPUT: tf.constant(reviews)})[features.PROBABILITY_OUTPUT].numpy()
+    serve = tf.saved_model.load(os.path.join(model.uri, "Format-Serving")).signatures[serving_contract.SERVING_SIGNATURE]
+    probability = serve(**{serving_contract.REVIEWS_INPUT: tf.constant(reviews)})[serving_contract.PROBABILITY_OUTPUT].numpy()
     accuracy = float(((probability > 0.5) == (tf.constant(labels).numpy() == 1)).mean())
     print(json.dumps({k: history[k] for k in ("strategy", "replicas", "devices", "global_batch_size")}
                      | {"accuracy": accuracy, "test_reviews": len(reviews)}), flush=True)

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import atomic_pusher, features
+from components import atomic_pusher, features, serving_contract
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
 from corpus import CORPUS
@@ -48,13 +48,13 @@ class _StandIn(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def from_examples(self, examples):
         parsed = tf.io.parse_example(examples, {features.TEXT: tf.io.FixedLenFeature([], tf.string)})
-        return {features.PROBABILITY_OUTPUT: _length_score(parsed[features.TEXT])}
+        return {serving_contract.PROBABILITY_OUTPUT: _length_score(parsed[features.TEXT])}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def reviews(self, reviews):
         if self.serving == "wrong":  # e.g. exported from another model than the one evaluated
-            return {features.PROBABILITY_OUTPUT: tf.zeros(tf.shape(reviews))}
-        return {features.PROBABILITY_OUTPUT: _length_score(reviews)}
+            return {serving_contract.PROBABILITY_OUTPUT: tf.zeros(tf.shape(reviews))}
+        return {serving_contract.PROBABILITY_OUTPUT: _length_score(reviews)}
 
 
 def export_stand_in(export_dir: str, serving: str = "sound") -> str:
@@ -63,8 +63,8 @@ def export_stand_in(export_dir: str, serving: str = "sound") -> str:
     Its `from_examples` (what the Evaluator judges) is always sound.
     """
     module = _StandIn(serving)
-    exported = {features.EXAMPLES_SIGNATURE: module.from_examples.get_concrete_function()}
+    exported = {serving_contract.EXAMPLES_SIGNATURE: module.from_examples.get_concrete_function()}
     if serving != "missing":
-        exported[features.SERVING_SIGNATURE] = module.reviews.get_concrete_function()
+        exported[serving_contract.SERVING_SIGNATURE] = module.reviews.get_concrete_function()
     tf.saved_model.save(module, export_dir, signatures=exported)
     return export_dir

@@ -48,7 +48,8 @@ def test_the_pipeline_gives_each_component_its_fingerprint():
     from pipeline.pipeline import create_pipeline
 
     pipeline = create_pipeline("p", "/tmp/unused-root", "/tmp/unused-data", "/tmp/unused-serving",
-                               "m", TrainingConfig(), min_accuracy=0.5)
+                               "m", TrainingConfig(variant="embedding"), min_accuracy=0.5,
+                               max_tokens=100, sequence_length=20, ngrams=1, eval_fraction=0.2, sample_fraction=1.0)
     expected = fingerprints.all_fingerprints()
     found = {}
     for node in compiler.Compiler().compile(pipeline).nodes:

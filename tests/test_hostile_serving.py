@@ -20,10 +20,11 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from components import features
+from components import serving_contract
 from serving.client import SentimentClient
 from serving.limits import RequestLimits
-from serving.local_server import LocalModelServer, ServerOptions
+from serving.local_server import LocalModelServer
+from serving.options import ServerOptions
 from served_models import export_model, publish
 
 MODEL = "imdb_sentiment"
@@ -44,8 +45,8 @@ def server(model, tmp_path_factory):
     options = ServerOptions(MODEL, base, rest_port=0, grpc_port=0, max_body_bytes=2 * 2**20,
                             limits=RequestLimits(max_rows=MAX_ROWS, timeout_seconds=20))
     with LocalModelServer(options) as s:
-        loaded = tf.saved_model.load(model).signatures[features.SERVING_SIGNATURE]
-        s.expected = loaded(**{features.REVIEWS_INPUT: tf.constant(HEALTHY)})[features.PROBABILITY_OUTPUT].numpy()
+        loaded = tf.saved_model.load(model).signatures[serving_contract.SERVING_SIGNATURE]
+        s.expected = loaded(**{serving_contract.REVIEWS_INPUT: tf.constant(HEALTHY)})[serving_contract.PROBABILITY_OUTPUT].numpy()
         yield s
 
 
@@ -104,7 +105,7 @@ def _string_tensor(values, dims) -> tensor_pb2.TensorProto:
                                       dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]))
 
 
-def _request(tensor: tensor_pb2.TensorProto, name: str = features.REVIEWS_INPUT, model: str = MODEL):
+def _request(tensor: tensor_pb2.TensorProto, name: str = serving_contract.REVIEWS_INPUT, model: str = MODEL):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.inputs[name].CopyFrom(tensor)

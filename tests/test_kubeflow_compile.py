@@ -14,6 +14,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from components import serving_contract
 from kubeflow import backend_rules
 from kubeflow.platform import TRAINER_EXECUTOR, KubeflowSettings
 from kubeflow_specs import DATA, GPU_IMAGE, IMAGE, ROOT, compile_pipeline
@@ -65,7 +66,7 @@ def test_the_trainer_runs_in_the_gpu_image_and_the_rest_in_the_cpu_image_with_co
     text = json.dumps(spec)
     assert "module_file" not in text.replace('"module_file": ""', "")
     assert pipeline.PREPROCESSING_FN in text and pipeline.RUN_FN in text
-    assert DATA in text and f"{ROOT}/serving_model/{configs.MODEL_NAME}" in text
+    assert DATA in text and f"{ROOT}/serving_model/{serving_contract.MODEL_NAME}" in text
 
 
 def test_only_the_trainer_asks_for_gpus(compiled):

@@ -27,6 +27,7 @@ import pytest
 
 import served_models
 import synthetic_imdb
+from components import serving_contract
 from components.model.hparams import TrainingConfig
 from kubeflow import key_values, local_executor
 from kubeflow_specs import compile_pipeline
@@ -35,7 +36,7 @@ from pipeline import configs, pipeline
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BUCKET = "gs://imdb-ci"
-SERVING_DIR = f"{BUCKET}/serving/{configs.MODEL_NAME}"
+SERVING_DIR = f"{BUCKET}/serving/{serving_contract.MODEL_NAME}"
 PER_CLASS = 100
 ALL_TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
              "ServedModelBaseline", "Evaluator", "ServingCanary", "Pusher"}
@@ -52,7 +53,7 @@ def world(tmp_path_factory):
     broken = synthetic_imdb.write_folder(str(data / "broken"), per_class=10)
     shutil.rmtree(os.path.join(broken, "test", "neg"))
     settings = configs.PipelineSettings(
-        data_path=f"{BUCKET}/data/good", min_accuracy=0.7, max_tokens=100, sequence_length=48,
+        data_path=f"{BUCKET}/data/good", min_accuracy=0.7, max_tokens=100, sequence_length=48, ngrams=1,
         sample_fraction=1.0, training=TrainingConfig(variant="ngram_bag", optimizer="adam", learning_rate=0.01,
                                                      epochs=5, batch_size=16, embedding_dim=16))
     # The task commands run in this environment, where the schema is the checkout's, not the image's.

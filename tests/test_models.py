@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
 from components import features
-from components.model import glove, models, one_hot_lstm
+from components.model import glove, models
 from components.model.hparams import TrainingConfig
 
 VOCAB_SIZE, SEQUENCE_LENGTH = 40, 12
@@ -103,12 +104,22 @@ def test_nb_ngrams_is_nbsvms_linear_score():
     np.testing.assert_allclose(model.predict(empty, verbose=0).ravel(), 1 / (1 + np.exp(-bias)), rtol=1e-5)
 
 
+def _load_notebook_weights(fast: keras.Model, notebook: keras.Model) -> None:
+    """Copies a one_hot -> Bidirectional(LSTM) model's weights into the lookup formulation."""
+    bilstm = notebook.get_layer("bilstm")
+    for direction, layer in (("forward", bilstm.forward_layer), ("backward", bilstm.backward_layer)):
+        cell = layer.cell
+        fast.get_layer(f"{direction}_input_kernel").set_weights([cell.kernel.numpy()])
+        fast.get_layer(f"{direction}_lstm").set_weights([cell.recurrent_kernel.numpy(), cell.bias.numpy()])
+    fast.get_layer("probability").set_weights(notebook.get_layer("probability").get_weights())
+
+
 def test_one_hot_lookup_computes_the_notebooks_one_hot_bilstm():
     """Same weights in both formulations, same outputs to 1e-5 (padding ids included)."""
     config = TrainingConfig(variant="one_hot", lstm_units=6)
     notebook = models.notebook_one_hot_model(config, VOCAB_SIZE, SEQUENCE_LENGTH)
     fast = models.build_model(config, VOCAB_SIZE, SEQUENCE_LENGTH)
-    one_hot_lstm.load_notebook_weights(fast, notebook)
+    _load_notebook_weights(fast, notebook)
     ids = np.random.default_rng(1).integers(0, VOCAB_SIZE, size=(16, SEQUENCE_LENGTH))
     ids[:4, -5:] = features.PADDING_ID
     np.testing.assert_allclose(fast.predict(ids, verbose=0), notebook.predict(ids, verbose=0), atol=1e-5)

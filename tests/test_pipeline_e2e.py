@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import synthetic_imdb
-from components import features
+from components import features, serving_contract
 from components.model.hparams import TrainingConfig
 from pipeline import configs, fingerprints, local_runner
 
@@ -25,6 +25,7 @@ UPSTREAM_OF_THE_MODEL = ["ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "
                          "Transform", "Trainer"]
 PER_CLASS = 100
 LABEL_NOISE = 0.1  # 10% of test reviews contradict their label: no model exceeds 0.9
+MIN_ACCURACY = 0.75  # the gate of the first run: a model that learned nothing (0.5) is not pushed
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,20 @@ def noisy_data(tmp_path_factory) -> str:
 
 def _settings(data: str, min_accuracy: float) -> configs.PipelineSettings:
     return configs.PipelineSettings(
-        data_path=data, min_accuracy=min_accuracy, max_tokens=100, sequence_length=48,
+        data_path=data, min_accuracy=min_accuracy, max_tokens=100, sequence_length=48, ngrams=1,
         sample_fraction=1.0,
-        training=TrainingConfig(epochs=3, batch_size=16, embedding_dim=16, lstm_units=8))
+        training=TrainingConfig(variant="embedding", epochs=3, batch_size=16, embedding_dim=16, lstm_units=8))
+
+
+def _test_reviews(data: str):
+    reviews, labels = [], []
+    for polarity, label in (("pos", 1), ("neg", 0)):
+        folder = os.path.join(data, "test", polarity)
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                reviews.append(f.read())
+            labels.append(label)
+    return reviews, np.array(labels)
 
 
 def _states(summary) -> dict:
@@ -46,25 +58,27 @@ def _states(summary) -> dict:
 
 def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_path):
     paths = local_runner.LocalPaths(str(tmp_path / "outputs"))
-    first = local_runner.run(paths, _settings(noisy_data, min_accuracy=0.0), show_progress=False)
+    first = local_runner.run(paths, _settings(noisy_data, min_accuracy=MIN_ACCURACY), show_progress=False)
 
     assert _states(first) == {name: "ran" for name in COMPONENTS}
     assert first.examples_per_split[features.TEST_SPLIT] == 2 * PER_CLASS
     assert first.examples_per_split[features.TRAIN_SPLIT] + first.examples_per_split[features.EVAL_SPLIT] == 2 * PER_CLASS
-    assert 0 <= first.test_accuracy <= 1
+    assert MIN_ACCURACY <= first.test_accuracy <= 1 - LABEL_NOISE + 1e-9  # learned, over all 200 test reviews
     assert first.blessed is True
     assert first.trained_on == "/job:localhost/replica:0/task:0/device:CPU:0 (OneDeviceStrategy, 1 replica, global batch 16)"
     assert f"trained on: {first.trained_on}" in first.render()
     assert re.fullmatch(re.escape(paths.serving_model_dir) + r"/\d+", first.pushed_to)
     assert not [n for n in os.listdir(paths.serving_model_dir) if not n.isdigit()]  # no staging left
 
-    served = tf.saved_model.load(first.pushed_to).signatures[features.SERVING_SIGNATURE]
-    reviews = ["A wonderful, moving film.", "Awful and boring.<br />A waste.", ""]
-    probabilities = served(**{features.REVIEWS_INPUT: tf.constant(reviews)})[features.PROBABILITY_OUTPUT].numpy()
-    assert probabilities.shape == (3,)
-    assert np.all((probabilities >= 0) & (probabilities <= 1))
+    # The pushed model on the raw test reviews, as a client sends them: the Evaluator's accuracy.
+    served = tf.saved_model.load(first.pushed_to).signatures[serving_contract.SERVING_SIGNATURE]
+    reviews, labels = _test_reviews(noisy_data)
+    probabilities = served(**{serving_contract.REVIEWS_INPUT: tf.constant(reviews + [""])})[
+        serving_contract.PROBABILITY_OUTPUT].numpy()
+    assert probabilities.shape == (len(reviews) + 1,) and np.isfinite(probabilities[-1])  # an empty review too
+    assert np.mean((probabilities[:-1] > 0.5) == labels) == pytest.approx(first.test_accuracy, abs=1e-6)
 
-    second = local_runner.run(paths, _settings(noisy_data, min_accuracy=0.0), show_progress=False)
+    second = local_runner.run(paths, _settings(noisy_data, min_accuracy=MIN_ACCURACY), show_progress=False)
     states = _states(second)
     assert all(states[name] == "cached" for name in UPSTREAM_OF_THE_MODEL), states
     assert second.test_accuracy == pytest.approx(first.test_accuracy)

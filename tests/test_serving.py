@@ -21,21 +21,21 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 from tensorflow_serving.config import model_server_config_pb2
 
-from components import features
+from components import features, serving_contract
 from corpus import TRICKY_REVIEWS
 from serving import tf_serving
-from serving.batching import BatchingOptions
 from serving.client import SentimentClient, ServingRequestError
-from serving.local_server import LocalModelServer, ServerOptions
+from serving.local_server import LocalModelServer
+from serving.options import BatchingOptions, ServerOptions
 from served_models import export_model, publish
 
 MODEL = "imdb_sentiment"
 REVIEWS = ["A wonderful, moving film.", "Dull plot, dull cast; the end.", "unknownzzz"] + TRICKY_REVIEWS[:3]
 
 
-def _in_process(model_dir: str, reviews, signature=features.SERVING_SIGNATURE, key=features.REVIEWS_INPUT):
+def _in_process(model_dir: str, reviews, signature=serving_contract.SERVING_SIGNATURE, key=serving_contract.REVIEWS_INPUT):
     loaded = tf.saved_model.load(model_dir)
-    return loaded.signatures[signature](**{key: tf.constant(reviews)})[features.PROBABILITY_OUTPUT].numpy()
+    return loaded.signatures[signature](**{key: tf.constant(reviews)})[serving_contract.PROBABILITY_OUTPUT].numpy()
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +78,10 @@ def test_row_and_columnar_forms_and_their_response_forms(server, models):
     assert row.status_code == 200 and list(row.json()) == ["predictions"]
     np.testing.assert_allclose(row.json()["predictions"], expected, atol=1e-6)
     named_rows = _post(server, f"/v1/models/{MODEL}:predict",
-                       json.dumps({"instances": [{features.REVIEWS_INPUT: r} for r in REVIEWS]}))
+                       json.dumps({"instances": [{serving_contract.REVIEWS_INPUT: r} for r in REVIEWS]}))
     np.testing.assert_allclose(named_rows.json()["predictions"], expected, atol=1e-6)
     columnar = _post(server, f"/v1/models/{MODEL}/versions/{server.version}:predict",
-                     json.dumps({"inputs": {features.REVIEWS_INPUT: REVIEWS}}))
+                     json.dumps({"inputs": {serving_contract.REVIEWS_INPUT: REVIEWS}}))
     assert columnar.status_code == 200 and list(columnar.json()) == ["outputs"]
     np.testing.assert_allclose(columnar.json()["outputs"], expected, atol=1e-6)
     labelled = _post(server, f"/v1/models/{MODEL}/labels/stable:predict", json.dumps({"inputs": REVIEWS}))
@@ -91,7 +91,7 @@ def test_row_and_columnar_forms_and_their_response_forms(server, models):
 def test_signature_selection_with_b64_examples(server, models):
     examples = [tf.train.Example(features=tf.train.Features(feature={features.TEXT: tf.train.Feature(
         bytes_list=tf.train.BytesList(value=[r.encode()]))})).SerializeToString() for r in REVIEWS]
-    body = {"signature_name": features.EXAMPLES_SIGNATURE,
+    body = {"signature_name": serving_contract.EXAMPLES_SIGNATURE,
             "instances": [{"b64": base64.b64encode(e).decode()} for e in examples]}
     response = _post(server, f"/v1/models/{MODEL}:predict", json.dumps(body))
     assert response.status_code == 200, response.text
@@ -105,8 +105,8 @@ def test_status_and_metadata_over_rest_and_grpc(server):
     metadata = requests.get(f"{server.rest_url}/v1/models/{MODEL}/metadata", timeout=10).json()
     signature_defs = metadata["metadata"]["signature_def"]["signature_def"]
     assert metadata["model_spec"] == {"name": MODEL, "signature_name": "", "version": str(server.version)}
-    assert set(signature_defs) == {features.SERVING_SIGNATURE, features.EXAMPLES_SIGNATURE}
-    assert list(signature_defs[features.SERVING_SIGNATURE]["inputs"]) == [features.REVIEWS_INPUT]
+    assert set(signature_defs) == {serving_contract.SERVING_SIGNATURE, serving_contract.EXAMPLES_SIGNATURE}
+    assert list(signature_defs[serving_contract.SERVING_SIGNATURE]["inputs"]) == [serving_contract.REVIEWS_INPUT]
 
     channel = grpc.insecure_channel(server.grpc_target)
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
@@ -115,7 +115,7 @@ def test_status_and_metadata_over_rest_and_grpc(server):
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signature_map)
     assert response.model_spec.version.value == server.version
-    assert features.PROBABILITY_OUTPUT in signature_map.signature_def[features.SERVING_SIGNATURE].outputs
+    assert serving_contract.PROBABILITY_OUTPUT in signature_map.signature_def[serving_contract.SERVING_SIGNATURE].outputs
     status_request = get_model_status_pb2.GetModelStatusRequest()
     status_request.model_spec.name = MODEL
     statuses = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status_request, timeout=10)
@@ -182,7 +182,7 @@ def test_bad_grpc_requests_get_tf_serving_status_codes(server, model_spec, code,
     if "version" in model_spec:
         request.model_spec.version.value = model_spec["version"]
     values = model_spec.get("values", [b"a review"])
-    request.inputs[model_spec.get("input", features.REVIEWS_INPUT)].CopyFrom(tf.make_tensor_proto(values))
+    request.inputs[model_spec.get("input", serving_contract.REVIEWS_INPUT)].CopyFrom(tf.make_tensor_proto(values))
     with grpc.insecure_channel(server.grpc_target) as channel:
         with pytest.raises(grpc.RpcError) as raised:
             prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=10)
@@ -197,18 +197,28 @@ def test_client_raises_the_servers_error(server):
     assert raised.value.status == 404 and "Latest(nope)" in raised.value.message
 
 
+def _metrics(server) -> dict:
+    text = requests.get(f"{server.rest_url}/monitoring/prometheus/metrics", timeout=10).text
+    return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
 def test_concurrent_requests_are_batched_and_counted(server):
+    """64 one-review requests at once: counted one by one, and answered in fewer batches than requests
+    (the counters' increase over this test only: earlier tests' requests are already in them)."""
     def one(i):
         return _post(server, PREDICT, json.dumps({"instances": [f"review number {i}"]})).status_code
 
+    ok = f'serving_request_count_total{{api="rest",method="predict",model_name="{MODEL}",status="200"}}'
+    before = _metrics(server)
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         assert set(pool.map(one, range(64))) == {200}
-    text = requests.get(f"{server.rest_url}/monitoring/prometheus/metrics", timeout=10).text
-    samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-               if line and not line.startswith("#")}
-    assert samples[f'serving_model_version{{model_name="{MODEL}"}}'] == server.version
-    assert samples[f'serving_request_count_total{{api="rest",method="predict",model_name="{MODEL}",status="200"}}'] >= 64
-    assert samples["serving_batch_size_count"] < samples["serving_batch_size_sum"]  # some batches held several
+    after = _metrics(server)
+    assert after[f'serving_model_version{{model_name="{MODEL}"}}'] == server.version
+    assert after[ok] - before.get(ok, 0) == 64
+    reviews = after["serving_batch_size_sum"] - before.get("serving_batch_size_sum", 0)
+    batches = after["serving_batch_size_count"] - before.get("serving_batch_size_count", 0)
+    assert reviews == 64 and batches < 64
 
 
 def test_hot_reload_under_load_loses_no_request(models, tmp_path):

@@ -9,14 +9,17 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features
+from components import features, serving_contract
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
 from corpus import CORPUS, TRICKY_REVIEWS
 
 
-# (Transform fixture, model): the notebook's sequence encoding and the default naive_bayes_bag one.
-ENCODED_MODELS = {"embedding": "transform_output", "nb_ngrams": "naive_bayes_transform_output"}
+# Model -> its Transform fixture: a notebook BiLSTM on the sequence encoding, the n-gram bag on
+# word pairs, and the default on the naive_bayes_bag encoding. TRICKY_REVIEWS (the empty one
+# included) go through each.
+ENCODED_MODELS = {"embedding": "transform_output", "ngram_bag": "bigram_transform_output",
+                  "nb_ngrams": "naive_bayes_transform_output"}
 
 
 def model_inputs(transformed_rows, model) -> dict:
@@ -46,10 +49,10 @@ def _examples(texts):
 
 def test_both_signatures_agree(exported):
     _, _, loaded, _ = exported
-    from_text = loaded.signatures[features.SERVING_SIGNATURE](
-        **{features.REVIEWS_INPUT: tf.constant(TRICKY_REVIEWS)})[features.PROBABILITY_OUTPUT]
-    from_examples = loaded.signatures[features.EXAMPLES_SIGNATURE](
-        **{features.EXAMPLES_INPUT: _examples(TRICKY_REVIEWS)})[features.PROBABILITY_OUTPUT]
+    from_text = loaded.signatures[serving_contract.SERVING_SIGNATURE](
+        **{serving_contract.REVIEWS_INPUT: tf.constant(TRICKY_REVIEWS)})[serving_contract.PROBABILITY_OUTPUT]
+    from_examples = loaded.signatures[serving_contract.EXAMPLES_SIGNATURE](
+        **{serving_contract.EXAMPLES_INPUT: _examples(TRICKY_REVIEWS)})[serving_contract.PROBABILITY_OUTPUT]
     assert from_text.shape == (len(TRICKY_REVIEWS),)
     np.testing.assert_allclose(from_text.numpy(), from_examples.numpy(), rtol=0, atol=1e-6)
     assert ((from_text.numpy() >= 0) & (from_text.numpy() <= 1)).all()
@@ -59,8 +62,8 @@ def test_exported_model_equals_the_trained_one(exported):
     model, tft_output, loaded, _ = exported
     transformed = tft_output.transform_features_layer()({features.TEXT: tf.constant([[t] for t in CORPUS])})
     expected = model.predict({t.name: transformed[t.name] for t in model.inputs}, verbose=0).ravel()
-    served = loaded.signatures[features.SERVING_SIGNATURE](
-        **{features.REVIEWS_INPUT: tf.constant(CORPUS)})[features.PROBABILITY_OUTPUT].numpy()
+    served = loaded.signatures[serving_contract.SERVING_SIGNATURE](
+        **{serving_contract.REVIEWS_INPUT: tf.constant(CORPUS)})[serving_contract.PROBABILITY_OUTPUT].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-5)
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from components import features
+from components import serving_contract
 from components.model import warmup
 from serving.model_store import ModelStore
 from served_models import export_model, publish
@@ -24,8 +24,8 @@ def model(transform_output, tmp_path_factory) -> str:
 def test_every_export_carries_requests_for_both_signatures_at_both_batch_sizes(model):
     requests = warmup.read(model)
     found = [(r.model_spec.signature_name, *(a.shape for a in warmup.inputs_of(r).values())) for r in requests]
-    assert found == [(features.SERVING_SIGNATURE, (1,)), (features.EXAMPLES_SIGNATURE, (1,)),
-                     (features.SERVING_SIGNATURE, (32,)), (features.EXAMPLES_SIGNATURE, (32,))]
+    assert found == [(serving_contract.SERVING_SIGNATURE, (1,)), (serving_contract.EXAMPLES_SIGNATURE, (1,)),
+                     (serving_contract.SERVING_SIGNATURE, (32,)), (serving_contract.EXAMPLES_SIGNATURE, (32,))]
 
 
 def test_the_server_replays_them_before_the_version_is_available(model, tmp_path):
@@ -49,7 +49,7 @@ def _with_warmup_records(model: str, target: str, records) -> str:
 
 def _bad_input_request() -> bytes:
     request = predict_pb2.PredictRequest()
-    request.model_spec.signature_name = features.SERVING_SIGNATURE
+    request.model_spec.signature_name = serving_contract.SERVING_SIGNATURE
     request.inputs["no_such_input"].CopyFrom(tf.make_tensor_proto(["x"]))
     return prediction_log_pb2.PredictionLog(
         predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString()

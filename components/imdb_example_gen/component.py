@@ -78,8 +78,8 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
     DRIVER_CLASS = ImdbDriver
 
-    def __init__(self, input_base: Union[str, RuntimeParameter], eval_fraction: float = 0.2,
-                 sample_fraction: float = 1.0, code_fingerprint: str = ""):
+    def __init__(self, input_base: Union[str, RuntimeParameter], eval_fraction: float,
+                 sample_fraction: float, code_fingerprint: str = ""):
         spec = ImdbExampleGenSpec(
             input_base=input_base,
             input_config=input_config(eval_fraction, sample_fraction),

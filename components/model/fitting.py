@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -68,19 +68,21 @@ def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.
                      validation: tf.data.Dataset,
                      strategy: Optional[tf.distribute.Strategy] = None,
                      inspect_frozen_best: Optional[Callable[[keras.Model], Any]] = None,
+                     callbacks: Sequence[keras.callbacks.Callback] = (),
                      **fit_options) -> Fitted:
     """Trains config.epochs (and config.fine_tune_epochs), leaves the best epoch's weights in
     MODEL. STRATEGY is the one the model was built under: recompiling for fine-tuning creates
     optimizer variables, which must be made there too. INSPECT_FROZEN_BEST sees the model as it
     stands before fine-tuning (the benchmark measures what fine-tuning adds with it). FIT_OPTIONS
-    go to every model.fit (steps per epoch over repeated datasets: trainer.Passes)."""
+    go to every model.fit (steps per epoch over repeated datasets: trainer.Passes), CALLBACKS too
+    (the Trainer's TensorBoard logs, which then cover both phases)."""
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as scratch:
         best_weights = os.path.join(scratch, "best.weights.h5")
         # One checkpoint callback for both phases: it remembers the best validation loss across fits.
         checkpoint = keras.callbacks.ModelCheckpoint(best_weights, monitor="val_loss", save_best_only=True,
                                                      save_weights_only=True)
-        callbacks = [timer, checkpoint]
+        callbacks = [timer, checkpoint, *callbacks]
         if config.early_stopping_patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss",
                                                            patience=config.early_stopping_patience))

@@ -16,12 +16,12 @@ OPTIMIZERS = ("rmsprop", "adam")
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """Defaults are the notebook's: BiLSTM(32), dropout 0.5, rmsprop, batch 32, up to 10 epochs.
-
-    Each variant's defaults, the default nb_ngrams' included, are pipeline/configs.py's VARIANT_DEFAULTS.
+    """The variant is always chosen (the default one is pipeline/configs.py's DEFAULT_VARIANT);
+    the other fields default to the notebook's BiLSTM(32), dropout 0.5, rmsprop, batch 32, up to 10
+    epochs. Each variant's own defaults are pipeline/configs.py's VARIANT_DEFAULTS.
     """
 
-    variant: str = "embedding"
+    variant: str
     epochs: int = 10
     batch_size: int = 32
     lstm_units: int = 32

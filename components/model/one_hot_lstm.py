@@ -61,12 +61,3 @@ def bidirectional(token_ids, vocab_size: int, units: int):
             name=f"{direction}_lstm")(projected))
     return keras.layers.Concatenate(name="bilstm")(directions)
 
-
-def load_notebook_weights(fast: keras.Model, notebook: keras.Model) -> None:
-    """Copies a one_hot -> Bidirectional(LSTM) model's weights into the lookup formulation."""
-    bilstm = notebook.get_layer("bilstm")
-    for direction, layer in (("forward", bilstm.forward_layer), ("backward", bilstm.backward_layer)):
-        cell = layer.cell
-        fast.get_layer(f"{direction}_input_kernel").set_weights([cell.kernel.numpy()])
-        fast.get_layer(f"{direction}_lstm").set_weights([cell.recurrent_kernel.numpy(), cell.bias.numpy()])
-    fast.get_layer("probability").set_weights(notebook.get_layer("probability").get_weights())

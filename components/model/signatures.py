@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features
+from components import features, serving_contract
 from components.model import warmup
 
 
@@ -29,13 +29,13 @@ class SentimentExport(tf.Module):
         transformed = self.tft_layer({features.TEXT: tf.reshape(reviews, [-1, 1])})
         model_inputs = {name: transformed[name] for name in self.input_names}
         probability = self.model(model_inputs, training=False)
-        return {features.PROBABILITY_OUTPUT: tf.reshape(probability, [-1])}
+        return {serving_contract.PROBABILITY_OUTPUT: tf.reshape(probability, [-1])}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.REVIEWS_INPUT)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving_contract.REVIEWS_INPUT)])
     def serve_reviews(self, reviews):
         return self._probability(reviews)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving_contract.EXAMPLES_INPUT)])
     def serve_examples(self, examples):
         parsed = tf.io.parse_example(examples, {features.TEXT: tf.io.FixedLenFeature([], tf.string)})
         return self._probability(parsed[features.TEXT])
@@ -52,7 +52,7 @@ def without_optimizer(model: keras.Model) -> keras.Model:
 def export(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> None:
     module = SentimentExport(without_optimizer(model), tft_output)
     tf.saved_model.save(module, export_dir, signatures={
-        features.SERVING_SIGNATURE: module.serve_reviews,
-        features.EXAMPLES_SIGNATURE: module.serve_examples,
+        serving_contract.SERVING_SIGNATURE: module.serve_reviews,
+        serving_contract.EXAMPLES_SIGNATURE: module.serve_examples,
     })
     warmup.write(export_dir)  # replayed by model servers before they serve this version

@@ -84,6 +84,14 @@ def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, bat
     return Passes(dataset.repeat().prefetch(tf.data.AUTOTUNE), math.ceil(examples / batch_size))
 
 
+def tensorboard_logs(model_run_dir: str, phase: str = "") -> keras.callbacks.Callback:
+    """Per-epoch losses and metrics for TensorBoard in the Trainer's model_run folder, where TFX
+    (and Kubeflow's TensorBoard viewer) look for them: `./imdb tensorboard`. No graph: the traced
+    train function's graph shows nothing a reader of models.py needs."""
+    return keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, phase) if phase else model_run_dir,
+                                       write_graph=False, update_freq="epoch")
+
+
 def vocabulary(tft_output: tft.TFTransformOutput) -> list:
     return [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t
             for t in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
@@ -111,7 +119,8 @@ def _refit(config: TrainingConfig, tft_output: tft.TFTransformOutput, strategy: 
     with strategy.scope():
         model = build_for_transform(config, tft_output)
     timer = fitting.EpochTimer()
-    history = fitting.fit(model, both.dataset, epochs, [timer], steps_per_epoch=both.batches)
+    history = fitting.fit(model, both.dataset, epochs, [timer, tensorboard_logs(fn_args.model_run_dir, "refit")],
+                          steps_per_epoch=both.batches)
     return model, {"refit_epochs": epochs, "refit_epoch_seconds": timer.seconds,
                    "refit_loss": [float(v) for v in history.history["loss"]]}
 
@@ -130,6 +139,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model.summary(print_fn=logging.info)
 
     fitted = fitting.fit_keeping_best(model, config, train.dataset, evaluation.dataset, strategy,
+                                      callbacks=[tensorboard_logs(fn_args.model_run_dir)],
                                       steps_per_epoch=train.batches, validation_steps=evaluation.batches)
     logging.info("Keeping epoch %d of %d (val_loss %.4f)", fitted.best_epoch, len(fitted.epoch_seconds),
                  fitted.history["val_loss"][fitted.best_epoch - 1])

@@ -20,7 +20,7 @@ import tensorflow as tf
 from google.protobuf import message
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from components import features
+from components import features, serving_contract
 
 ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -45,16 +45,16 @@ def _requests(reviews: Sequence[str], batch_sizes: Sequence[int]) -> Iterator[pr
     for size in batch_sizes:
         batch = [reviews[i % len(reviews)] for i in range(size)]
         reviews_request = predict_pb2.PredictRequest()
-        reviews_request.model_spec.signature_name = features.SERVING_SIGNATURE
-        reviews_request.inputs[features.REVIEWS_INPUT].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+        reviews_request.model_spec.signature_name = serving_contract.SERVING_SIGNATURE
+        reviews_request.inputs[serving_contract.REVIEWS_INPUT].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
         yield reviews_request
 
         examples = [tf.train.Example(features=tf.train.Features(feature={
             features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[r.encode()]))}))
             .SerializeToString() for r in batch]
         examples_request = predict_pb2.PredictRequest()
-        examples_request.model_spec.signature_name = features.EXAMPLES_SIGNATURE
-        examples_request.inputs[features.EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
+        examples_request.model_spec.signature_name = serving_contract.EXAMPLES_SIGNATURE
+        examples_request.inputs[serving_contract.EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
         yield examples_request
 
 

@@ -1,0 +1,50 @@
+"""The console keeps the pipeline's own lines; everything else written to stderr goes to the log.
+
+TensorFlow's C++ runtime writes its start-up lines ("All log messages before absl::InitializeLog()",
+oneDNN notices, "failed call to cuInit" on a machine without a GPU) straight to file descriptor 2,
+below any Python logging setting. So for the run, the descriptor itself points at the run's log
+file, and the terminal is kept on a duplicate of it for the messages a person must see: the errors
+the CLI prints. Python's sys.stderr follows the descriptor, and Python warnings (Keras'
+input-structure notices, deprecations) reach the log through logging. Standard output, where the
+progress lines, the Trainer's epochs and the summary go, is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+from typing import Iterator, TextIO
+
+
+@contextlib.contextmanager
+def stderr_to_log(log_path: str, enabled: bool = True) -> Iterator[TextIO]:
+    """Within the block, descriptor 2 appends to LOG_PATH; yields a stream on the terminal.
+
+    Without a real descriptor behind sys.stderr (a caller capturing it, as pytest does), or not
+    ENABLED, nothing is diverted and sys.stderr itself is yielded."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, io.UnsupportedOperation):
+        fd = None
+    if not enabled or fd is None:
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, fd)
+    os.close(log)
+    captured = logging.captureWarnings
+    captured(True)
+    try:
+        yield terminal
+    finally:
+        captured(False)
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        terminal.close()
