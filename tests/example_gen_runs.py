@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 
 from components import features
 from components.imdb_example_gen import ImdbExampleGen
+from pipeline import configs
 
 SPLITS = (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)
 _SPEC = {
@@ -22,13 +23,13 @@ _SPEC = {
 }
 
 
-def run(data: str, workdir: str, **kwargs):
+def run(data: str, workdir: str, eval_fraction: float = configs.DEFAULT_EVAL_FRACTION, sample_fraction: float = 1.0):
     """Returns ({split: {name: numpy array}}, the Examples artifact's custom properties)."""
     root, db = os.path.join(workdir, "root"), os.path.join(workdir, "metadata.db")
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(db)
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name="example_gen", pipeline_root=root,
-        components=[ImdbExampleGen(input_base=data, **kwargs)],
+        components=[ImdbExampleGen(input_base=data, eval_fraction=eval_fraction, sample_fraction=sample_fraction)],
         metadata_connection_config=connection))
     [artifact] = metadata_store.MetadataStore(connection).get_artifacts_by_type("Examples")
     splits = {}
