@@ -124,6 +124,10 @@ def _given(value, default):
 _errors = None  # during a run, the terminal's stderr (console.stderr_to_log); else sys.stderr
 
 
+def _error(message: str) -> None:
+    print(message, file=_errors or sys.stderr)
+
+
 def _log_to_file(log_dir: str, verbose: bool) -> str:
     os.makedirs(log_dir, exist_ok=True)
     path = os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log"))
@@ -148,7 +152,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     output_dir = os.path.abspath(args.output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        print(f"error: --output-dir {output_dir!r} is not a folder", file=_errors or sys.stderr)
+        _error(f"error: --output-dir {output_dir!r} is not a folder")
         return 2
     # Before TensorFlow is imported: it adds a console handler of its own if logging is unset.
     log_path = _log_to_file(os.path.join(output_dir, "logs"), args.verbose)
@@ -166,7 +170,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
     try:
         data_path = data_source.resolve(args.data)
     except data_source.DataUnavailable as error:
-        print(f"error: {error}", file=_errors or sys.stderr)
+        _error(f"error: {error}")
         return 2
     from components.imdb_example_gen import layout
     from components.model import glove
@@ -179,7 +183,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
             glove.check_file(settings.training.glove_path, settings.training.glove_dim)
         source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
     except (layout.DataLayoutError, ValueError) as error:
-        print(f"error: {error}", file=_errors or sys.stderr)
+        _error(f"error: {error}")
         return 2
     counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))
     ignored = f"; {source.ignored:,} members outside the layout ignored" if source.ignored else ""
@@ -195,15 +199,15 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
         with output_dir_lib.RunLock(output_dir):
             return _run_holding_the_lock(args, paths, settings, log_path, started)
     except output_dir_lib.OutputDirBusy as error:
-        print(f"error: {error}", file=_errors or sys.stderr)
+        _error(f"error: {error}")
         return 2
     except Exception as error:  # the log has the traceback; the console gets the cause
         logging.exception("pipeline failed")
         if output_dir_lib.no_space_left(error):
-            print(f"error: no space left on device under {output_dir} ({output_dir_lib.free_space(output_dir)} "
-                  "free). Free some space and run again: finished steps are reused.", file=_errors or sys.stderr)
+            _error(f"error: no space left on device under {output_dir} ({output_dir_lib.free_space(output_dir)} "
+                   "free). Free some space and run again: finished steps are reused.")
         else:
-            print(f"error: the pipeline failed: {error}\n(full log: {log_path})", file=_errors or sys.stderr)
+            _error(f"error: the pipeline failed: {error}\n(full log: {log_path})")
         return 1
 
 
@@ -220,7 +224,7 @@ def _run_holding_the_lock(args, paths, settings, log_path: str, started: float) 
         summary = local_runner.run(paths, settings, args.beam_args, enable_cache=not args.no_cache)
     except anomaly_gate.DataAnomalies as error:
         logging.exception("data anomalies")
-        print(f"error: {error}\n(full log: {log_path})", file=_errors or sys.stderr)
+        _error(f"error: {error}\n(full log: {log_path})")
         return 1
     print(summary.render(time.monotonic() - started))
     summary_path = os.path.join(paths.output_dir, "last_run_summary.json")

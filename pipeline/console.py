@@ -38,12 +38,11 @@ def stderr_to_log(log_path: str, enabled: bool = True) -> Iterator[TextIO]:
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(log, fd)
     os.close(log)
-    captured = logging.captureWarnings
-    captured(True)
+    logging.captureWarnings(True)
     try:
         yield terminal
     finally:
-        captured(False)
+        logging.captureWarnings(False)
         sys.stderr.flush()
         os.dup2(saved, fd)
         os.close(saved)

@@ -146,7 +146,7 @@ def summarize(metadata_path: str) -> RunSummary:
         skipped_or_repaired=_ingestion_issues(outputs),
         test_accuracy=_test_accuracy(outputs),
         blessed=_flag(outputs, "Evaluator", "blessing", "blessed"),
-        pushed_to=_pushed_to(outputs),
+        pushed_to=_pushed(outputs, "pushed_destination"),
         model_run=_uri(outputs, "Trainer", "model_run"),
         anomalies=_anomalies(outputs),
         serving_canary=_serving_canary(outputs),
@@ -154,7 +154,7 @@ def summarize(metadata_path: str) -> RunSummary:
         examples=_uri(outputs, "ImdbExampleGen", "examples"),
         evaluation=_uri(outputs, "Evaluator", "evaluation"),
         gate=gate,
-        pushed_version=_pushed_version(outputs))
+        pushed_version=_pushed(outputs, "pushed_version"))
 
 
 def _uri(outputs, component: str, key: str) -> Optional[str]:
@@ -235,15 +235,9 @@ def _flag(outputs, component: str, key: str, prop: str) -> Optional[bool]:
     return None
 
 
-def _pushed_version(outputs) -> Optional[str]:
+def _pushed(outputs, prop: str) -> Optional[str]:
+    """A property (pushed_destination, pushed_version) of the Pusher's output, if it pushed."""
     for artifact in outputs.get("Pusher", {}).get("pushed_model", []):
         if _custom(artifact, "pushed"):
-            return _custom(artifact, "pushed_version")
-    return None
-
-
-def _pushed_to(outputs) -> Optional[str]:
-    for artifact in outputs.get("Pusher", {}).get("pushed_model", []):
-        if _custom(artifact, "pushed"):
-            return _custom(artifact, "pushed_destination")
+            return _custom(artifact, prop)
     return None
