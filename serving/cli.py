@@ -7,7 +7,8 @@
 
 `serve` starts TF Serving's `tensorflow_model_server` when it is on PATH (or given with
 --model-server), with generated model, batching and monitoring configs; otherwise the project's
-own server (serving/local_server.py), which speaks the same REST and gRPC APIs.
+own server (serving/local_server.py), which speaks the same REST and gRPC APIs. The project's
+server shows its own lines and logs TensorFlow's to outputs/logs/serve-<time>.log (--log-file).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from typing import Optional, TextIO
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from components import atomic_files, serving_contract  # noqa: E402
+from components import atomic_files, console, serving_contract  # noqa: E402
 from serving.client import DEFAULT_PORTS, PROTOCOLS, SentimentClient, ServingRequestError  # noqa: E402
 from serving.limits import RequestLimits  # noqa: E402
 from serving.options import EVENT_LOOPS, HTTP_PARSERS, BatchingOptions  # noqa: E402
@@ -70,6 +73,9 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=1,
                    help="worker processes of the project's server sharing both ports (SO_REUSEPORT), each "
                         "loading the model and watching the base path (default 1)")
+    p.add_argument("--log-file", help="the server's log: TensorFlow's and the libraries' messages, and the "
+                                      "server's own lines (default: outputs/logs/serve-<time>.log)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's and the libraries' messages on the console")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --processes' workers
     return p
 
@@ -77,12 +83,8 @@ def serve_parser() -> argparse.ArgumentParser:
 def serve(argv=None) -> int:
     args = serve_parser().parse_args(argv)
     from serving import tf_serving
-    from serving.local_server import LocalModelServer
     from serving.options import ServerOptions
 
-    # force: importing TensorFlow may have set up logging already, which would hide the server's
-    # own lines (a version loaded or unloaded, a load that failed).
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     try:
         options = ServerOptions(
             model_name=args.model_name, base_path=os.path.abspath(args.model_dir), host=args.host,
@@ -99,25 +101,76 @@ def serve(argv=None) -> int:
     if args.processes < 1:
         print(f"error: --processes must be positive, not {args.processes}", file=sys.stderr)
         return 2
-    if args.processes > 1:
-        return _supervise(args, list(argv if argv is not None else sys.argv[2:]))
-    if args.pid_file:
-        # Under ./imdb's userland this process lives in a PID namespace of its own; from outside it
-        # is stopped through the wrapper, whose id ./imdb passes in (env/environment.sh).
-        pid = os.environ.get("IMDB_HOST_PID") or os.getpid()
-        atomic_files.write_text(args.pid_file, f"{pid}\n")  # exec (TF Serving) keeps the id
     if binary:
+        _write_pid_file(args.pid_file)  # exec keeps the id
         config_dir = tempfile.mkdtemp(prefix="tf-serving-config-")
         argv = tf_serving.command(binary, options, config_dir)
         print("starting TF Serving: " + " ".join(argv), flush=True)
         os.execv(binary, argv)
+    if args.worker:  # the supervisor relays standard output; standard error is already its log
+        _log_serving_lines_to(sys.stdout)
+        return _serve_here(options, args, worker=True)
 
+    log_path = _log_path(args.log_file)
+    try:
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        open(log_path, "a").close()
+    except OSError as error:
+        print(f"error: cannot write the server's log {log_path}: {error.strerror}", file=sys.stderr)
+        return 2
+    # TensorFlow's start-up lines go to the log; the server's own lines to the terminal and the log.
+    with console.stderr_to_log(log_path, enabled=not args.verbose) as terminal:
+        _log_serving_lines_to(terminal, log_path, verbose=args.verbose)
+        print(f"log: {log_path}", flush=True)
+        if args.processes > 1:
+            return _supervise(args, list(argv if argv is not None else sys.argv[2:]), terminal)
+        return _serve_here(options, args, worker=False, terminal=terminal)
+
+
+def _log_path(log_file: Optional[str]) -> str:
+    if log_file:
+        return os.path.abspath(log_file)
+    logs = os.path.join(os.environ.get("IMDB_OUTPUT_DIR", "outputs"), "logs")
+    return os.path.abspath(os.path.join(logs, time.strftime("serve-%Y%m%d-%H%M%S.log")))
+
+
+def _log_serving_lines_to(stream: TextIO, log_path: Optional[str] = None, verbose: bool = False) -> None:
+    """The server's own lines (a version loaded or unloaded, a load that failed, uvicorn's errors)
+    go to STREAM; with LOG_PATH, every library's lines also go to that file."""
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # TensorFlow may have set up one of its own
+        root.removeHandler(handler)
+    root.setLevel(logging.INFO)
+    shown = logging.StreamHandler(stream)
+    shown.setFormatter(formatter)
+    if not verbose:
+        shown.addFilter(lambda record: record.name.split(".")[0] in ("serving", "uvicorn"))
+    root.addHandler(shown)
+    if log_path:
+        to_file = logging.FileHandler(log_path)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(to_file)
+
+
+def _write_pid_file(path: Optional[str]) -> None:
+    if path:
+        # Under ./imdb's userland this process lives in a PID namespace of its own; from outside it
+        # is stopped through the wrapper, whose id ./imdb passes in (env/environment.sh).
+        atomic_files.write_text(path, f"{os.environ.get('IMDB_HOST_PID') or os.getpid()}\n")
+
+
+def _serve_here(options, args, worker: bool, terminal: TextIO = sys.stderr) -> int:
+    from serving.local_server import LocalModelServer
+
+    if not worker:
+        _write_pid_file(args.pid_file)
     try:
         server = LocalModelServer(options).start()
     except OSError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=terminal)
         return 1
-    if args.worker:
+    if worker:
         print(f"{WORKER_READY} {os.getpid()}", flush=True)
         _wait_for_a_stop_signal()
         server.stop()
@@ -134,7 +187,6 @@ def serve(argv=None) -> int:
     if args.pid_file and os.path.exists(args.pid_file):
         os.remove(args.pid_file)
     return 0
-
 
 
 WORKER_READY = "worker ready:"
@@ -156,7 +208,7 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _supervise(args, argv: list) -> int:
+def _supervise(args, argv: list, terminal: TextIO) -> int:
     """`--processes N`: N workers on the same two ports. Each loads the model and watches the base
     path (so hot reload works as with one process) and batches its own requests; the kernel
     spreads connections over them. One worker dying stops the others: a half-capacity server
@@ -182,13 +234,13 @@ def _supervise(args, argv: list) -> int:
             print(line, end="", flush=True)
         else:
             stop_all()
-            print(f"error: a worker process exited before serving (exit code {worker.wait()})", file=sys.stderr)
+            print(f"error: a worker process exited before serving (exit code {worker.wait()}); see the log",
+                  file=terminal)
             return 1
     for worker in workers:  # their later lines (versions loaded, errors) reach our output
         threading.Thread(target=lambda w=worker: [print(line, end="", flush=True) for line in w.stdout],
                          daemon=True).start()
-    if args.pid_file:
-        atomic_files.write_text(args.pid_file, f"{os.environ.get('IMDB_HOST_PID') or os.getpid()}\n")
+    _write_pid_file(args.pid_file)
     rest_url = f"http://{args.host}:{rest}"
     print(f"serving {args.model_name} from {os.path.abspath(args.model_dir)} with {args.processes} worker processes "
           f"({', '.join(str(w.pid) for w in workers)})\n"
@@ -203,7 +255,7 @@ def _supervise(args, argv: list) -> int:
         os.remove(args.pid_file)
     if died:
         print(f"error: worker process {died[0].pid} exited (code {died[0].returncode}); stopped the others",
-              file=sys.stderr)
+              file=terminal)
         return 1
     return 0
 
@@ -235,15 +287,17 @@ def predict(argv=None) -> int:
     if not reviews:
         print("error: no reviews given (arguments, --file FILE or --file -)", file=sys.stderr)
         return 2
-    try:
-        with SentimentClient(args.server, args.protocol, args.model_name, args.version) as client:
-            probabilities = client.predict(reviews)
-    except ServingRequestError as error:
-        print(f"error: the server refused the request: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:  # connection refused, timeout, ...
-        print(f"error: cannot reach {args.protocol} server at {args.server}: {error}", file=sys.stderr)
-        return 1
+    # The gRPC stubs load TensorFlow, whose C++ start-up lines would frame the answer: dropped.
+    with console.stderr_to_log(os.devnull) as terminal:
+        try:
+            with SentimentClient(args.server, args.protocol, args.model_name, args.version) as client:
+                probabilities = client.predict(reviews)
+        except ServingRequestError as error:
+            print(f"error: the server refused the request: {error}", file=terminal)
+            return 1
+        except Exception as error:  # connection refused, timeout, ...
+            print(f"error: cannot reach {args.protocol} server at {args.server}: {error}", file=terminal)
+            return 1
     for review, p in zip(reviews, probabilities, strict=True):
         label = "positive" if p >= 0.5 else "negative"
         if args.json:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2
+from typing import TYPE_CHECKING
 
 from serving import errors
+
+if TYPE_CHECKING:  # TensorFlow loads only where TensorProtos arrive: `./imdb predict` over REST runs without it
+    from tensorflow.core.framework import tensor_pb2
 
 MAX_RANK = 8  # far above what any signature here takes; bounds the work of checking a shape
 
@@ -35,12 +37,14 @@ class RequestLimits:
                 f"Request holds {rows:,} rows; this server takes at most {self.max_rows:,} per request "
                 "(--max-request-rows); send them in several requests")
 
-    def check_tensor_proto(self, name: str, proto: tensor_pb2.TensorProto, inner_elements: int) -> None:
+    def check_tensor_proto(self, name: str, proto: "tensor_pb2.TensorProto", inner_elements: int) -> None:
         """Refuses a TensorProto whose shape does not match its values, before it is turned into an array.
 
         TensorFlow fills a string tensor that carries fewer values than its shape declares by
         repeating the last one: a 40-byte request declaring [1000000] would become a million strings.
         """
+        import tensorflow as tf  # already loaded by the gRPC stubs that decoded PROTO
+
         dims = [d.size for d in proto.tensor_shape.dim]
         if len(dims) > MAX_RANK or any(d < 0 for d in dims):
             raise errors.invalid_argument(f"Input {name} has an invalid shape {dims}")

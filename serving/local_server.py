@@ -23,6 +23,9 @@ from serving.model_store import ModelStore
 from serving.options import ServerOptions
 from serving.predictor import Predictor
 
+log = logging.getLogger(__name__)  # `./imdb serve` shows this package's lines on the terminal
+
+
 class LocalModelServer:
     def __init__(self, options: ServerOptions):
         self.options = options
@@ -41,8 +44,8 @@ class LocalModelServer:
         self.store.poll()
         self.metrics.observe_store(self.store)
         if not self.store.served_versions:
-            logging.warning("no version of %s under %s yet; serving 404 until one appears",
-                            self.options.model_name, self.options.base_path)
+            log.warning("no version of %s under %s yet; serving 404 until one appears",
+                        self.options.model_name, self.options.base_path)
         self.store.watch(self.options.poll_seconds)
 
         self._grpc = grpc.server(

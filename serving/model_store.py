@@ -23,6 +23,8 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from components.model import warmup
 from serving import errors
 
+log = logging.getLogger(__name__)  # `./imdb serve` shows this package's lines on the terminal
+
 DEFAULT_SIGNATURE = "serving_default"
 
 
@@ -206,7 +208,7 @@ class ModelStore:
         with self._lock:
             for version in [v for v in self._versions if v not in wanted]:
                 del self._versions[version]  # requests holding it finish on it
-                logging.info("unloaded %s version %d", self.model_name, version)
+                log.info("unloaded %s version %d", self.model_name, version)
             changed = set(self._versions) != before
         if changed and self._on_change:
             self._on_change(self)
@@ -221,15 +223,15 @@ class ModelStore:
             loaded = LoadedVersion(self.model_name, version, path)
             replayed = loaded.warm_up()
         except Exception as error:  # a broken version must not take the server down
-            logging.exception("failed to load %s version %d", self.model_name, version)
+            log.exception("failed to load %s version %d", self.model_name, version)
             with self._lock:
                 self._failed[version] = (fingerprint, f"{type(error).__name__}: {error}")
             return False
         with self._lock:
             self._versions[version] = loaded
             self._failed.pop(version, None)
-        logging.info("loaded %s version %d in %.1f s (%d warm-up requests in %.2f s)", self.model_name, version,
-                     time.perf_counter() - started, replayed, loaded.warmup_seconds)
+        log.info("loaded %s version %d in %.1f s (%d warm-up requests in %.2f s)", self.model_name, version,
+                 time.perf_counter() - started, replayed, loaded.warmup_seconds)
         return True
 
     def watch(self, poll_seconds: float = 1.0) -> None:
@@ -238,7 +240,7 @@ class ModelStore:
                 try:
                     self.poll()
                 except Exception:  # keep watching; the log has why
-                    logging.exception("polling %s failed", self.base_path)
+                    log.exception("polling %s failed", self.base_path)
 
         self._watcher = threading.Thread(target=loop, name="model-store-watcher", daemon=True)
         self._watcher.start()

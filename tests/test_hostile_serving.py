@@ -25,6 +25,7 @@ from serving.client import SentimentClient
 from serving.limits import RequestLimits
 from serving.local_server import LocalModelServer
 from serving.options import ServerOptions
+from native_log import NATIVE_LINE
 from served_models import export_model, publish
 
 MODEL = "imdb_sentiment"
@@ -181,12 +182,14 @@ def test_a_request_not_answered_in_time_gets_deadline_exceeded(server):
     _assert_healthy(server)
 
 
-def test_serve_logs_each_version_it_loads_and_unloads(model, tmp_path):
+def test_serve_shows_each_version_it_loads_and_logs_tensorflows_lines(model, tmp_path):
     base = str(tmp_path / MODEL)
+    log = tmp_path / "serve.log"
     first = publish(model, base)
     process = subprocess.Popen(
         [sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", base, "--rest-port", "0",
-         "--grpc-port", "0", "--poll-seconds", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--grpc-port", "0", "--poll-seconds", "0.2", "--log-file", str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
         for line in process.stdout:
@@ -203,6 +206,10 @@ def test_serve_logs_each_version_it_loads_and_unloads(model, tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
+    assert lines[0] == f"log: {log}\n"
+    assert not NATIVE_LINE.search("".join(lines)), lines
+    text = log.read_text()
+    assert NATIVE_LINE.search(text) and f"loaded {MODEL} version {second} in " in text, text[:2000]
 
 
 @pytest.mark.parametrize("argv, words", [

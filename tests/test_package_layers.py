@@ -2,7 +2,7 @@
 
 The serving side starts without TFX, Beam or the pipeline (a TF Serving client or the model
 server has no use for them); the shared names load nothing heavy; `./imdb run`'s entry point
-loads TensorFlow only after it has pointed stderr at the run's log (pipeline/console.py).
+loads TensorFlow only after it has pointed stderr at the run's log (components/console.py).
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ def test_serving_loads_neither_tfx_nor_the_pipeline(module):
 
 def test_the_tf_serving_launcher_does_not_load_the_projects_server():
     assert not _loaded_packages("serving.tf_serving") & {"uvicorn", "starlette"}
+
+
+@pytest.mark.parametrize("module", ["serving.cli", "serving.client"])
+def test_predict_over_rest_loads_no_tensorflow(module):
+    assert "tensorflow" not in _loaded_packages(module)
 
 
 def test_the_serving_contract_loads_nothing_heavy():

@@ -269,6 +269,7 @@ def test_predict_command_prints_labels_and_json(server, models):
                           "--protocol", "grpc", "--json", "--file", "-"], input="\n".join(REVIEWS[:2]),
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+    assert run.stderr == ""  # the gRPC stubs load TensorFlow; its start-up lines are dropped
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert [line["review"] for line in lines] == REVIEWS[:2]
     np.testing.assert_allclose([line["probability"] for line in lines], expected, atol=1e-5)
@@ -276,6 +277,7 @@ def test_predict_command_prints_labels_and_json(server, models):
     refused = subprocess.run([sys.executable, "-m", "serving.cli", "predict", "--server", server.rest_url,
                               "--model-name", "nope", "a review"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "Latest(nope)" in refused.stderr
+    assert refused.stderr.startswith("error: the server refused the request") and refused.stderr.count("\n") == 1
 
 
 def test_tf_serving_gets_generated_configs(tmp_path):
