@@ -177,6 +177,24 @@ ghz_path() {
     echo "$dir/ghz"
 }
 
+# Beam's Flink job server (env/flink-job-server/pom.xml): a launcher jar and its dependencies,
+# fetched from Maven Central once with the host's Maven into the cache (which the userland sees at
+# the same path), keyed by the pom. The userland's Java (env/userland-tools.txt) runs it. Prints
+# the jar's path.
+flink_job_server_jar() {
+    local pom=$_repo/env/flink-job-server/pom.xml dir
+    dir=$IMDB_CACHE/tools/flink-job-server-$(_key "$pom")
+    if [ ! -f "$dir/target/flink-job-server.jar" ]; then
+        _host_tool mvn maven || return 1
+        _say "fetching Beam's Flink job server from Maven Central into $dir (one time)"
+        rm -rf "$dir.partial" && mkdir -p "$dir.partial" && cp "$pom" "$dir.partial/"
+        (cd "$dir.partial" && _logged mvn -q -B package) || return 1
+        rm -rf "$dir" && mv "$dir.partial" "$dir"
+        _prune "$IMDB_CACHE/tools" flink-job-server "$(_key "$pom")"
+    fi
+    echo "$dir/target/flink-job-server.jar"
+}
+
 # wrk, the REST load generator: in the userland from env/userland-tools.txt; on a plain host, Debian's package.
 wrk_ready() {
     [ "$(env_mode)" = venv ] && { _host_tool wrk wrk || return 1; }

@@ -4,6 +4,7 @@
     ./imdb run --data PATH --full                                      all 50,000 reviews
     ./imdb run --data PATH --variant embedding                         a notebook BiLSTM
     ./imdb run --data PATH -- --direct_running_mode=multi_processing   Beam options after --
+    ./imdb run --data PATH -- --runner=FlinkRunner                     Beam's parts on an embedded Flink
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
         return 2
     from components.imdb_example_gen import layout
     from components.model import glove
-    from pipeline import local_runner
+    from pipeline import beam_runners, local_runner
 
     try:
         settings = settings_from(args, data_path)
@@ -182,6 +183,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
         if settings.training.variant == "glove" and settings.training.glove_path:
             glove.check_file(settings.training.glove_path, settings.training.glove_dim)
         source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
+        beam_runners.local_args(args.beam_args)  # the runner named can run here
     except (layout.DataLayoutError, ValueError) as error:
         _error(f"error: {error}")
         return 2

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pathlib
 from typing import List, Optional
 
 from tfx import v1 as tfx
@@ -15,10 +14,8 @@ from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import pipeline_pb2
 
 from components import serving_contract
-from pipeline import configs, progress, run_summary
+from pipeline import beam_runners, configs, progress, run_summary
 from pipeline.pipeline import UNCACHED_NODES, create_pipeline
-
-REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,21 +40,6 @@ class LocalPaths:
         return serving_contract.local_base_path(self.output_dir, self.model_name)
 
 
-# Beam 2.77's DirectRunner first tries the Prism runner, downloading its binary from GitHub on every
-# Beam pipeline (five per run), and falls back to the FnApiRunner only when that fails; with
-# network access it would run on whichever it got. The local runner is named instead: the
-# in-process FnApiRunner (`--direct_running_mode` and `--direct_num_workers` still apply).
-# The setup file names the project's package: with any Beam option but none naming the code's
-# package, TFX builds an "ephemeral" sdist of the working directory before every Beam component
-# (tfx/utils/dependency_utils.py), 10-15 s each here; a runner with remote workers stages it.
-# Options given after `--` come later and win, `--runner` included.
-LOCAL_BEAM_ARGS = ("--runner=FnApiRunner", f"--setup_file={REPO / 'setup.py'}")
-
-
-def beam_args(user_args: Optional[List[str]]) -> List[str]:
-    return [*LOCAL_BEAM_ARGS, *(user_args or [])]
-
-
 def build(paths: LocalPaths, settings: configs.PipelineSettings,
           beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True) -> tfx.dsl.Pipeline:
     os.makedirs(os.path.dirname(paths.metadata_path), exist_ok=True)
@@ -68,7 +50,7 @@ def build(paths: LocalPaths, settings: configs.PipelineSettings,
         model_name=paths.model_name,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             paths.metadata_path),
-        beam_pipeline_args=beam_args(beam_pipeline_args),
+        beam_pipeline_args=beam_runners.local_args(beam_pipeline_args),
         enable_cache=enable_cache,
         **settings.as_kwargs())
 

@@ -1,0 +1,65 @@
+"""The pipeline's Beam components on Flink: `./imdb run ... -- --runner=FlinkRunner`, end to end.
+
+Beam's Flink job server (fetched by ./imdb from Maven Central, env/flink-job-server/pom.xml) runs
+an embedded Flink cluster; ExampleGen, StatisticsGen, Transform and the Evaluator submit their Beam
+pipelines to it through Beam's portable API, and the model is pushed as on the default runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import synthetic_imdb
+from components import features
+from pipeline import beam_runners
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PER_CLASS = 100
+MIN_ACCURACY = 0.8
+# The components that run Beam pipelines (TFX's Beam executors).
+BEAM_COMPONENTS = ("ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator")
+
+
+@pytest.fixture(scope="module")
+def flink_run(tmp_path_factory):
+    assert os.environ.get(beam_runners.FLINK_JOB_SERVER_ENV), \
+        "./imdb test fetches Beam's Flink job server and names it in IMDB_FLINK_JOB_SERVER_JAR"
+    data = synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS, label_noise=0.1)
+    output_dir = str(tmp_path_factory.mktemp("flink") / "outputs")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--data", data, "--output-dir", output_dir, "--sample-fraction", "1",
+         "--epochs", "4", "--min-accuracy", str(MIN_ACCURACY), "--", "--runner=FlinkRunner"],
+        cwd=REPO, capture_output=True, text=True, timeout=1800)
+    (log,) = os.listdir(os.path.join(output_dir, "logs"))
+    with open(os.path.join(output_dir, "logs", log)) as f:
+        log_text = f.read()
+    assert result.returncode == 0, result.stdout + result.stderr + log_text[-5000:]
+    with open(os.path.join(output_dir, "last_run_summary.json")) as f:
+        return json.load(f), log_text
+
+
+def test_the_pipeline_runs_on_flink_to_a_pushed_model(flink_run):
+    summary, _ = flink_run
+    splits = summary["examples_per_split"]
+    assert splits[features.TEST_SPLIT] == 2 * PER_CLASS
+    assert splits[features.TRAIN_SPLIT] + splits[features.EVAL_SPLIT] == 2 * PER_CLASS
+    assert summary["test_accuracy"] >= MIN_ACCURACY and summary["blessed"] is True
+    assert re.search(r"/\d+$", summary["pushed_to"]) and os.path.isfile(os.path.join(summary["pushed_to"], "saved_model.pb"))
+
+
+def test_each_beam_component_ran_its_pipeline_on_flink(flink_run):
+    _, log = flink_run
+    jar = os.environ[beam_runners.FLINK_JOB_SERVER_ENV]
+    assert re.search(rf"java.*{re.escape(jar)}.*--flink-master.*\[local\]", log), log[:3000]
+    # One Flink job per Beam pipeline, each finished; none ran on the in-process runner (whose
+    # logger would have written lines) or tried Prism.
+    assert len(re.findall(r"Job state changed to DONE", log)) >= len(BEAM_COMPONENTS), log[-3000:]
+    assert not re.search(r"apache_beam\.runners\.(portability\.fn_api_runner|portability\.prism)", log)
