@@ -27,6 +27,7 @@ class ComponentProgress(threading.Thread):
         self._stop_event = threading.Event()
         self._last_state = {}  # execution id -> the state last printed
         self._numbers = {}  # execution id -> its place in the run
+        self._store = None
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval_s):
@@ -41,12 +42,12 @@ class ComponentProgress(threading.Thread):
         if not os.path.exists(self.metadata_path):
             return
         try:
-            store = run_summary.open_store(self.metadata_path)
-            executions = run_summary.latest_run_executions(store, self.since_ms)
-            for execution in executions:
-                self._report(store, execution)
-        except Exception:  # the database is being written; the next poll will see it
-            return
+            # One connection for the whole run (each new one logs a line in the run's log).
+            self._store = self._store or run_summary.open_store(self.metadata_path)
+            for execution in run_summary.latest_run_executions(self._store, self.since_ms):
+                self._report(self._store, execution)
+        except Exception:  # the database is being written; the next poll, on a new connection, will see it
+            self._store = None
 
     def _report(self, store, execution) -> None:
         state = run_summary.state_name(execution)
