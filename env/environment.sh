@@ -50,6 +50,16 @@ _locked() {
     ) 9>"$IMDB_CACHE/.lock"
 }
 
+# The same for the tools fetched beside the environment (a lock of their own: they are fetched
+# while the environment is being built).
+_locked_tools() {
+    mkdir -p "$IMDB_CACHE"
+    (
+        flock 9
+        "$@"
+    ) 9>"$IMDB_CACHE/.tools-lock"
+}
+
 # Removes the entries NAME-* of DIR except NAME-KEEP: environments of older lock files.
 _prune() {
     local dir=$1 name=$2 keep=$3 old
@@ -72,8 +82,10 @@ _build_venv() {
 }
 
 # Runs "$@" with its output in the cache's install.log, shown only if it fails.
-_logged() {
-    local log=$IMDB_CACHE/install.log
+_logged() { _logged_to "$IMDB_CACHE/install.log" "$@"; }
+
+_logged_to() {
+    local log=$1; shift
     if ! "$@" >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         _say "set-up failed; the whole log is $log"
@@ -188,7 +200,9 @@ flink_job_server_jar() {
         _host_tool mvn maven || return 1
         _say "fetching Beam's Flink job server from Maven Central into $dir (one time)"
         rm -rf "$dir.partial" && mkdir -p "$dir.partial" && cp "$pom" "$dir.partial/"
-        (cd "$dir.partial" && _logged mvn -q -B package) || return 1
+        # Eight downloads at a time: the dependencies are 160 jars.
+        (cd "$dir.partial" && _logged_to "$IMDB_CACHE/flink-job-server.log" \
+            mvn -q -B -Daether.connector.basic.threads=8 package) || return 1
         rm -rf "$dir" && mv "$dir.partial" "$dir"
         _prune "$IMDB_CACHE/tools" flink-job-server "$(_key "$pom")"
     fi
