@@ -16,7 +16,7 @@ import io
 import logging
 import os
 import sys
-from typing import Iterator, TextIO
+from typing import Iterator, Optional, Sequence, TextIO
 
 
 @contextlib.contextmanager
@@ -48,3 +48,27 @@ def stderr_to_log(log_path: str, enabled: bool = True) -> Iterator[TextIO]:
         os.dup2(saved, fd)
         os.close(saved)
         terminal.close()
+
+
+def route_logging(log_path: Optional[str], shown: Optional[TextIO] = None,
+                  shown_packages: Optional[Sequence[str]] = None) -> None:
+    """Python logging for a command: every record at INFO and above to LOG_PATH; to SHOWN (the
+    terminal) those of SHOWN_PACKAGES' loggers, or all when None. Handlers set before are
+    replaced: TensorFlow adds a console handler of its own if logging is unset."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.INFO)
+    # A record that cannot be written (a full disk) is dropped, not printed with a traceback on
+    # the console: the command's own error message says what happened.
+    logging.raiseExceptions = False
+    if log_path:
+        to_file = logging.FileHandler(log_path)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(to_file)
+    if shown is not None:
+        to_terminal = logging.StreamHandler(shown)
+        to_terminal.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        if shown_packages is not None:
+            to_terminal.addFilter(lambda record: record.name.split(".")[0] in shown_packages)
+        root.addHandler(to_terminal)

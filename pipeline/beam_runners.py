@@ -21,25 +21,21 @@ import os
 import pathlib
 from typing import List, Optional, Sequence
 
+from apache_beam.options.pipeline_options import FlinkRunnerOptions, PipelineOptions, StandardOptions
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FLINK_JOB_SERVER_ENV = "IMDB_FLINK_JOB_SERVER_JAR"
 LOCAL_DEFAULTS = ("--runner=FnApiRunner", f"--setup_file={REPO / 'setup.py'}")
 
 
-def _value(args: Sequence[str], name: str) -> Optional[str]:
-    """The last value given for option NAME (`--name=value` or `--name value`), else None."""
-    found = None
-    for i, arg in enumerate(args):
-        if arg.startswith(name + "="):
-            found = arg.split("=", 1)[1]
-        elif arg == name and i + 1 < len(args):
-            found = args[i + 1]
-    return found
+def _options(args: Sequence[str]) -> PipelineOptions:
+    """ARGS read by Beam's own parser: `--name=value` and `--name value`, the last one winning."""
+    return PipelineOptions(list(args))
 
 
 def runner_name(args: Sequence[str]) -> str:
     """The runner ARGS name, as Beam spells it in lower case without "runner" (fnapi, flink, ...)."""
-    name = (_value(args, "--runner") or "").lower()
+    name = (_options(args).view_as(StandardOptions).runner or "").lower()
     return name[:-len("runner")] if name.endswith("runner") else name
 
 
@@ -49,8 +45,9 @@ def local_args(user_args: Optional[Sequence[str]] = None) -> List[str]:
     Raises ValueError when the named runner cannot run here as given."""
     user = list(user_args or [])
     defaults = list(LOCAL_DEFAULTS)
-    if runner_name(user) == "flink" and _value(user, "--flink_master") in (None, "[local]", "[auto]"):
-        jar = _value(user, "--flink_job_server_jar") or os.environ.get(FLINK_JOB_SERVER_ENV)
+    flink = _options(user).view_as(FlinkRunnerOptions)
+    if runner_name(user) == "flink" and flink.flink_master in ("[local]", "[auto]"):
+        jar = flink.flink_job_server_jar or os.environ.get(FLINK_JOB_SERVER_ENV)
         if not jar:
             raise ValueError("--runner=FlinkRunner needs Beam's Flink job server: run through ./imdb, which fetches "
                              f"it (env/flink-job-server/pom.xml) and names it in {FLINK_JOB_SERVER_ENV}, or give "

@@ -132,18 +132,7 @@ def _error(message: str) -> None:
 def _log_to_file(log_dir: str, verbose: bool) -> str:
     os.makedirs(log_dir, exist_ok=True)
     path = os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log"))
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    # A record that cannot be written (a full disk) is dropped, not printed with a traceback on
-    # the console: the run's own error message says what happened.
-    logging.raiseExceptions = False
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    file_handler = logging.FileHandler(path)
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(file_handler)
-    if verbose:
-        root.addHandler(logging.StreamHandler(sys.stderr))
+    console.route_logging(path, shown=sys.stderr if verbose else None)
     return path
 
 

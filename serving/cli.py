@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import socket
@@ -108,7 +107,7 @@ def serve(argv=None) -> int:
         print("starting TF Serving: " + " ".join(argv), flush=True)
         os.execv(binary, argv)
     if args.worker:  # the supervisor relays standard output; standard error is already its log
-        _log_serving_lines_to(sys.stdout)
+        console.route_logging(None, shown=sys.stdout, shown_packages=SERVER_LOGGERS)
         return _serve_here(options, args, worker=True)
 
     log_path = _log_path(args.log_file)
@@ -120,11 +119,16 @@ def serve(argv=None) -> int:
         return 2
     # TensorFlow's start-up lines go to the log; the server's own lines to the terminal and the log.
     with console.stderr_to_log(log_path, enabled=not args.verbose) as terminal:
-        _log_serving_lines_to(terminal, log_path, verbose=args.verbose)
+        console.route_logging(log_path, shown=terminal, shown_packages=None if args.verbose else SERVER_LOGGERS)
         print(f"log: {log_path}", flush=True)
         if args.processes > 1:
             return _supervise(args, list(argv if argv is not None else sys.argv[2:]), terminal)
         return _serve_here(options, args, worker=False, terminal=terminal)
+
+
+# Loggers whose lines a person watching the server sees: versions loaded or unloaded, failed
+# loads, uvicorn's errors. Everything else (TensorFlow, absl, grpc) goes to the log only.
+SERVER_LOGGERS = ("serving", "uvicorn")
 
 
 def _log_path(log_file: Optional[str]) -> str:
@@ -132,25 +136,6 @@ def _log_path(log_file: Optional[str]) -> str:
         return os.path.abspath(log_file)
     logs = os.path.join(os.environ.get("IMDB_OUTPUT_DIR", "outputs"), "logs")
     return os.path.abspath(os.path.join(logs, time.strftime("serve-%Y%m%d-%H%M%S.log")))
-
-
-def _log_serving_lines_to(stream: TextIO, log_path: Optional[str] = None, verbose: bool = False) -> None:
-    """The server's own lines (a version loaded or unloaded, a load that failed, uvicorn's errors)
-    go to STREAM; with LOG_PATH, every library's lines also go to that file."""
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    root = logging.getLogger()
-    for handler in list(root.handlers):  # TensorFlow may have set up one of its own
-        root.removeHandler(handler)
-    root.setLevel(logging.INFO)
-    shown = logging.StreamHandler(stream)
-    shown.setFormatter(formatter)
-    if not verbose:
-        shown.addFilter(lambda record: record.name.split(".")[0] in ("serving", "uvicorn"))
-    root.addHandler(shown)
-    if log_path:
-        to_file = logging.FileHandler(log_path)
-        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(to_file)
 
 
 def _write_pid_file(path: Optional[str]) -> None:
