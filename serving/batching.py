@@ -67,6 +67,14 @@ class Batcher:
             self._collector.join(timeout=10)
         self._pool.shutdown(wait=True)
 
+    def _execute_alone(self, task: _Task) -> None:
+        if self._on_batch:
+            self._on_batch(task.rows)
+        try:
+            task.future.set_result(task.version.run(task.signature, task.inputs))
+        except Exception as error:
+            task.future.set_exception(error)
+
     def _run_single(self, version, signature, inputs):
         if self._on_batch:
             self._on_batch(len(next(iter(inputs.values()))))
@@ -122,6 +130,10 @@ class Batcher:
                 self._busy -= 1
 
     def _execute(self, batch: List[_Task]) -> None:
+        # Requests whose caller stopped waiting (past their deadline) are not run.
+        batch = [task for task in batch if task.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         first = batch[0]
         try:
             inputs = {k: np.concatenate([t.inputs[k] for t in batch]) for k in first.inputs}
@@ -133,7 +145,7 @@ class Batcher:
                 first.future.set_exception(error)
                 return
             for task in batch:  # one bad request must not fail the others: run each alone
-                self._execute([task])
+                self._execute_alone(task)
             return
         start = 0
         for task in batch:

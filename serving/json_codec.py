@@ -13,6 +13,7 @@ import json
 from typing import Any, Dict, Tuple
 
 import numpy as np
+import orjson
 import tensorflow as tf
 
 from serving import errors, limits
@@ -22,6 +23,23 @@ ROW, COLUMNAR = "row", "columnar"
 
 
 def parse_body(body: bytes) -> dict:
+    """The request's JSON object. orjson parses what is valid (a fifth of the standard parser's
+    time); what it refuses goes through the standard parser, which gives TF Serving's error
+    messages and accepts what JSON allows and orjson does not (escaped lone surrogates)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        doc = _parse_strictly(body)
+    if not isinstance(doc, dict):
+        raise errors.invalid_argument(f"JSON Value: {_show(doc)} Is not object")
+    return doc
+
+
+def encode(doc) -> bytes:
+    return orjson.dumps(doc)
+
+
+def _parse_strictly(body: bytes):
     if not body:
         raise errors.invalid_argument("JSON Parse error: The document is empty")
     try:
@@ -30,16 +48,13 @@ def parse_body(body: bytes) -> dict:
         raise errors.invalid_argument(
             f"JSON Parse error: Invalid encoding in string. at offset: {error.start}") from error
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise errors.invalid_argument(f"JSON Parse error: {error.msg} at offset: {error.pos}") from error
     except RecursionError:
         raise errors.invalid_argument("JSON Parse error: The document is nested too deeply") from None
     except ValueError as error:  # e.g. an integer of more digits than Python converts
         raise errors.invalid_argument(f"JSON Parse error: {error}") from None
-    if not isinstance(doc, dict):
-        raise errors.invalid_argument(f"JSON Value: {_show(doc)} Is not object")
-    return doc
 
 
 def signature_name(doc: dict) -> str:

@@ -68,7 +68,8 @@ class LocalModelServer:
         config = uvicorn.Config(rest_api.create_app(self.predictor, self.options.max_body_bytes),
                                 host=self.options.host, port=self.options.rest_port,
                                 http=self.options.http_parser, loop=self.options.event_loop,
-                                log_level="warning", access_log=False, lifespan="off")
+                                log_level="warning", access_log=False, lifespan="off",
+                                proxy_headers=False)  # nothing here reads the client's address
         self._uvicorn = uvicorn.Server(config)
         self._rest_error = None
         self._rest_thread = threading.Thread(target=self._serve_rest, name="rest", daemon=True)

@@ -1,4 +1,4 @@
-"""TF Serving's REST API for the served model, as an ASGI (Starlette) app.
+"""TF Serving's REST API for the served model, as an ASGI app (uvicorn serves it).
 
 An adapter, as TF Serving's http_rest_api_handler is: the URL and JSON are translated to the
 calls gRPC makes on the same Predictor, and the protos it returns are rendered as JSON.
@@ -11,16 +11,11 @@ calls gRPC makes on the same Predictor, and the protos it returns are rendered a
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 import time
+from typing import Awaitable, Callable, Optional
 
 from google.protobuf import json_format
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from serving import errors, grpc_api, json_codec, metrics, options
 from serving.predictor import Predictor
@@ -31,8 +26,14 @@ _MODEL_URL = re.compile(
     r"^/v1/models/(?P<model>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<method>predict|classify|regress))?$")
+_MODELS_PREFIX = "/v1/models/"
+_MODEL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
 
 _INT64_MAX = 2**63 - 1
+_JSON = b"application/json"
+
+Send = Callable[[dict], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict]]
 
 
 def _version(text):
@@ -45,74 +46,94 @@ def _version(text):
     return int(text)
 
 
-def _error(error: errors.ServingError) -> JSONResponse:
-    return JSONResponse({"error": error.message}, status_code=error.http_status)
+def _json_body(doc) -> bytes:
+    return json_codec.encode(doc)
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes = _JSON) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: dict) -> Optional[str]:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.decode("latin-1")
+    return None
+
+
+async def _body(scope: dict, receive: Receive, limit: int) -> bytes:
+    declared = _content_length(scope)
     if declared and declared.isdigit() and int(declared) > limit:
         raise errors.resource_exhausted(f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("the client went away")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise errors.resource_exhausted(f"Request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
-def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_BODY_BYTES) -> Starlette:
-    async def models(request: Request) -> Response:
+def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_BODY_BYTES):
+    """The ASGI app. Plain ASGI rather than a framework: one URL grammar needs no router, and a
+    framework's layers (middleware, request and response objects) cost more Python per request
+    than the JSON and the batching together (docs/serving.md, "A faster server")."""
+
+    async def app(scope: dict, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # uvicorn runs with lifespan off: nothing else arrives
+            return
+        path, method = scope["path"], scope["method"]
+        if path == metrics.PATH and method in ("GET", "HEAD"):
+            await _respond(send, 200, predictor.metrics.exposition(), b"text/plain; version=0.0.4")
+        elif path.startswith(_MODELS_PREFIX) and method in _MODEL_METHODS:
+            await models(scope, receive, send, path, method)
+        else:
+            await _respond(send, 404, _json_body({"error": f"Malformed request: {method} {path}"}))
+
+    async def models(scope: dict, receive: Receive, send: Send, path: str, method: str) -> None:
         started = time.perf_counter()
-        match = _MODEL_URL.match(request.url.path)
+        match = _MODEL_URL.match(path)
         kind = "predict" if match and match["method"] else ("metadata" if match and match["metadata"] else "status")
         model = match["model"] if match else ""
+        status = 200
         try:
-            if not match or (request.method == "POST") != (kind == "predict"):
-                raise errors.invalid_argument(f"Malformed request: {request.method} {request.url.path}")
+            if not match or (method == "POST") != (kind == "predict"):
+                raise errors.invalid_argument(f"Malformed request: {method} {path}")
             version = _version(match["version"])
             if match["method"] in ("classify", "regress"):
                 raise errors.unimplemented(grpc_api.NO_CLASSIFY_OR_REGRESS)
             if kind == "status":
                 if match["label"]:
-                    raise errors.invalid_argument(f"Malformed request: {request.method} {request.url.path}")
-                response = JSONResponse(_proto_json(predictor.status(model, version)))
+                    raise errors.invalid_argument(f"Malformed request: {method} {path}")
+                body = _json_body(_proto_json(predictor.status(model, version)))
             elif kind == "metadata":
-                proto = predictor.metadata(model, version, match["label"])
-                response = JSONResponse(_metadata_json(proto))
+                body = _json_body(_metadata_json(predictor.metadata(model, version, match["label"])))
             else:
-                response = await _predict(request, model, version, match["label"], started)
+                body = await _predict(scope, receive, model, version, match["label"], started)
         except errors.ServingError as error:
-            response = _error(error)
-        predictor.record(model, "rest", kind, str(response.status_code), started)
-        return response
+            status, body = error.http_status, _json_body({"error": error.message})
+        except ConnectionError:
+            return  # nobody to answer
+        await _respond(send, status, body)
+        predictor.record(model, "rest", kind, str(status), started)
 
-    async def _predict(request: Request, model: str, version, label, started: float) -> Response:
-        doc = json_codec.parse_body(await _body(request, max_body_bytes))
+    async def _predict(scope: dict, receive: Receive, model: str, version, label, started: float) -> bytes:
+        doc = json_codec.parse_body(await _body(scope, receive, max_body_bytes))
         if isinstance(doc.get("instances"), list):
             predictor.limits.check_rows(len(doc["instances"]))  # before any array is made
         loaded, signature = predictor.resolve(model, version, label, json_codec.signature_name(doc))
         inputs, form = json_codec.request_inputs(doc, loaded.inputs[signature])
-        try:
-            outputs = await asyncio.wait_for(asyncio.wrap_future(predictor.submit(loaded, signature, inputs)),
-                                             predictor.remaining(started))
-            predictor.remaining(started)  # answered, but past the deadline: as gRPC does
-        except asyncio.TimeoutError:
-            raise predictor.timed_out() from None
-        return Response(json.dumps(json_codec.response(outputs, form), separators=(",", ":")),
-                        media_type="application/json")
+        outputs = await predictor.answer(predictor.submit(loaded, signature, inputs), started)
+        return _json_body(json_codec.response(outputs, form))
 
-    async def prometheus(request: Request) -> Response:
-        return Response(predictor.metrics.exposition(), media_type="text/plain; version=0.0.4")
-
-    async def not_found(request: Request, exc) -> Response:
-        return JSONResponse({"error": f"Malformed request: {request.method} {request.url.path}"}, status_code=404)
-
-    return Starlette(routes=[
-        Route(metrics.PATH, prometheus, methods=["GET"]),
-        Route("/v1/models/{rest:path}", models, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
-    ], exception_handlers={404: not_found, 405: not_found})
+    return app
 
 
 def _proto_json(proto) -> dict:
