@@ -152,9 +152,9 @@ def plot(results: list, path: str) -> None:
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path + ".tmp.png", dpi=110)
+    with atomic_files.staged_path(path) as staging:
+        figure.savefig(staging, dpi=110)
     plt.close(figure)
-    os.replace(path + ".tmp.png", path)
 
 
 def write(results_dir: str = RESULTS_DIR) -> str:

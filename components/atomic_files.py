@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def staged_path(path: str) -> Iterator[str]:
+    """A path beside PATH to write to; renamed to PATH when the block ends without error, removed
+    when it raises. The name keeps PATH's extension (writers that pick a format by it)."""
+    root, extension = os.path.splitext(path)
+    staging = f"{root}.tmp{extension}"
+    try:
+        yield staging
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(staging)
+        raise
+    os.replace(staging, path)
 
 
 def write_text(path: str, text: str) -> None:

@@ -193,9 +193,14 @@ ghz_path() {
 # fetched from Maven Central once with the host's Maven into the cache (which the userland sees at
 # the same path), keyed by the pom. The userland's Java (env/userland-tools.txt) runs it. Prints
 # the jar's path.
+# Where the jar is, fetched or not (the fetch builds it under $dir.partial, then renames).
+flink_job_server_dir() {
+    echo "$IMDB_CACHE/tools/flink-job-server-$(_key "$_repo/env/flink-job-server/pom.xml")"
+}
+
 flink_job_server_jar() {
     local pom=$_repo/env/flink-job-server/pom.xml dir
-    dir=$IMDB_CACHE/tools/flink-job-server-$(_key "$pom")
+    dir=$(flink_job_server_dir)
     if [ ! -f "$dir/target/flink-job-server.jar" ]; then
         _host_tool mvn maven || return 1
         _say "fetching Beam's Flink job server from Maven Central into $dir (one time)"

@@ -16,6 +16,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: builds the container image with podman (minutes)")
 
 
+# Run last: ./imdb test fetches Beam's Flink job server while the other tests run.
+RUN_LAST = ("test_flink_run.py",)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.path.name in RUN_LAST)  # stable: the order is otherwise kept
+
+
 @pytest.fixture(scope="session")
 def imdb_folder(tmp_path_factory) -> str:
     """A small aclImdb folder (40 reviews per class and subset) with the official extra files."""

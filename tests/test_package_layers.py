@@ -31,7 +31,7 @@ def test_serving_loads_neither_tfx_nor_the_pipeline(module):
 
 
 def test_the_tf_serving_launcher_does_not_load_the_projects_server():
-    assert not _loaded_packages("serving.tf_serving") & {"uvicorn", "starlette"}
+    assert not _loaded_packages("serving.tf_serving") & {"uvicorn"}
 
 
 @pytest.mark.parametrize("module", ["serving.cli", "serving.client"])

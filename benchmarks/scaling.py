@@ -1,0 +1,290 @@
+"""`./imdb benchmark-scale`: how each component's time and memory grow with the number of reviews.
+
+    ./imdb benchmark-scale --data ../shared/data/aclImdb_labeled.tar.gz                 every point
+    ./imdb benchmark-scale --data ... --sizes 5000,12500 --runners direct               some of them
+
+For each size and Beam runner, writes an archive in the aclImdb layout (half train, half test,
+half positive): up to 50,000 reviews a deterministic sample of the real ones, above that the real
+ones re-used under new ids (synthetic, but with real text, so tokenization and vocabulary work as
+on real data), then runs the user's command on it, `python -m pipeline.cli --data ARCHIVE --full
+--no-cache --epochs 1 [-- --runner=FlinkRunner]`, in a process of its own. The Trainer runs one
+epoch: its cost per epoch is what grows with the data; the others run as in any run.
+
+Each component's wall time comes from ML Metadata (as the run summary's), its peak memory from
+the resident memory of the run's process tree (the pipeline, and for Flink the job server's JVM),
+sampled every half second while it ran. Points already in the results file are kept (the curve
+can be measured a few points at a time); docs/scaling.md (table, log-log plot, fitted exponents)
+is rebuilt from the results after each point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from typing import Dict, List, Tuple
+
+from components import atomic_files
+
+SIZES = (5_000, 12_500, 25_000, 50_000, 200_000, 500_000)
+REAL_REVIEWS = 50_000  # what the aclImdb archive holds; larger sizes re-use them
+RUNNERS = {"direct": [], "flink": ["--runner=FlinkRunner"]}
+RESULTS = "docs/scaling.json"
+DOC = "docs/scaling.md"
+PLOT = "docs/images/scaling.png"
+SAMPLE_SECONDS = 0.5
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+def read_reviews(archive: str) -> Dict[Tuple[str, str], List[Tuple[str, bytes]]]:
+    """The labeled reviews of an aclImdb archive by (split, label): [(file name, text)], sorted."""
+    found: Dict[Tuple[str, str], List[Tuple[str, bytes]]] = {}
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            if (member.isfile() and len(parts) == 4 and parts[1] in ("train", "test")
+                    and parts[2] in ("pos", "neg") and parts[3].endswith(".txt")):
+                found.setdefault((parts[1], parts[2]), []).append((parts[3], tar.extractfile(member).read()))
+    for reviews in found.values():
+        reviews.sort()
+    if sorted(found) != [("test", "neg"), ("test", "pos"), ("train", "neg"), ("train", "pos")]:
+        raise ValueError(f"{archive}: not an aclImdb archive with train/test and pos/neg reviews")
+    return found
+
+
+def write_archive(reviews: Dict[Tuple[str, str], List[Tuple[str, bytes]]], size: int, path: str) -> None:
+    """SIZE reviews in the aclImdb layout, a quarter per (split, label). Below the real count, every
+    k-th real review; above it, copy c of review NAME is `<id + c * 1,000,000>_<rating>.txt`."""
+    if size % 4:
+        raise ValueError(f"size {size} must be a multiple of 4 (a quarter per split and label)")
+    quarter = size // 4
+    with atomic_files.staged_path(path) as staging:
+        with tarfile.open(staging, "w:gz", compresslevel=1) as tar:
+            for (split, label), pool in sorted(reviews.items()):
+                for i in range(quarter):
+                    if quarter <= len(pool):
+                        name, text = pool[i * len(pool) // quarter]
+                    else:
+                        name, text = pool[i % len(pool)]
+                        copy = i // len(pool)
+                        review_id, rating = name[:-4].split("_")
+                        name = f"{int(review_id) + copy * 1_000_000}_{rating}.txt"
+                    info = tarfile.TarInfo(f"aclImdb/{split}/{label}/{name}")
+                    info.size = len(text)
+                    tar.addfile(info, io.BytesIO(text))
+
+
+# -- measuring one point --------------------------------------------------------------------------
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of ROOT and its descendants."""
+    children: Dict[int, List[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, ()))
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except OSError:
+            continue
+    return total / 1024
+
+
+def run_point(data: str, size: int, runner: str, work_dir: str, extra: List[str]) -> dict:
+    from pipeline import local_runner, run_summary
+
+    out = os.path.join(work_dir, f"{runner}-{size}")
+    command = [sys.executable, "-m", "pipeline.cli", "--data", data, "--full", "--no-cache", "--epochs", "1",
+               "--output-dir", out, *extra, *(["--", *RUNNERS[runner]] if RUNNERS[runner] else [])]
+    log_path = os.path.join(work_dir, f"{runner}-{size}.log")
+    samples: List[Tuple[float, float]] = []
+    with open(log_path, "w") as log:
+        started = time.time()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(SAMPLE_SECONDS):
+                samples.append((time.time(), _tree_rss_mb(process.pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = process.wait()
+        done.set()
+        sampler.join()
+        wall = time.time() - started
+    if code:
+        raise RuntimeError(f"the pipeline failed on {size:,} reviews ({runner}); its output: {log_path}")
+    store = run_summary.open_store(local_runner.LocalPaths(out).metadata_path)
+    components = {}
+    for execution in run_summary.latest_run_executions(store):
+        begin, end = execution.create_time_since_epoch / 1000, execution.last_update_time_since_epoch / 1000
+        during = [mb for at, mb in samples if begin <= at <= end]
+        components[run_summary.node_name(store, execution.id)] = {
+            "seconds": end - begin, "peak_memory_mb": max(during) if during else None}
+    return {"size": size, "runner": runner, "date": datetime.date.today().isoformat(), "wall_seconds": wall,
+            "peak_memory_mb": max((mb for _, mb in samples), default=None), "components": components,
+            "command": " ".join(command[1:])}
+
+
+# -- the curve ------------------------------------------------------------------------------------
+
+def fit_exponent(points: List[Tuple[float, float]]) -> float:
+    """b of y = a * x^b, by least squares on the logarithms."""
+    logs = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
+    if len(logs) < 2:
+        return float("nan")
+    mean_x = sum(x for x, _ in logs) / len(logs)
+    mean_y = sum(y for _, y in logs) / len(logs)
+    spread = sum((x - mean_x) ** 2 for x, _ in logs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in logs) / spread if spread else float("nan")
+
+
+def series(results: List[dict], runner: str, component: str, figure: str) -> List[Tuple[float, float]]:
+    return sorted((r["size"], r["components"][component][figure]) for r in results
+                  if r["runner"] == runner and component in r["components"]
+                  and r["components"][component].get(figure) is not None)
+
+
+def component_names(results: List[dict]) -> List[str]:
+    names: List[str] = []
+    for r in sorted(results, key=lambda r: r["size"]):
+        names.extend(n for n in r["components"] if n not in names)
+    return names
+
+
+def plot(results: List[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(1, 2, figsize=(13, 5.5))
+    names = [n for n in component_names(results)
+             if any(len(series(results, r, n, "seconds")) > 1 for r in RUNNERS)]
+    colors = dict(zip(names, pyplot.get_cmap("tab20").colors))
+    for runner, style in zip(RUNNERS, ("-", "--")):
+        for name in names:
+            for axis, figure_name in zip(axes, ("seconds", "peak_memory_mb")):
+                points = series(results, runner, name, figure_name)
+                if len(points) > 1:
+                    axis.plot(*zip(*points), style, marker="o", color=colors[name], label=f"{name} ({runner})")
+    for axis, title in zip(axes, ("wall time per component (s)", "peak resident memory while it ran (MB)")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("reviews")
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    with atomic_files.staged_path(path) as staging:
+        figure.savefig(staging, format="png", dpi=110)
+    pyplot.close(figure)
+
+
+MARK_BEGIN, MARK_END = "<!-- scaling: begin -->", "<!-- scaling: end -->"
+
+
+def render(results: List[dict]) -> str:
+    lines = [MARK_BEGIN, "",
+             "Written by `./imdb benchmark-scale` (benchmarks/scaling.py: how the points are made and "
+             "measured) from its results file, `docs/scaling.json`. Each cell: wall time, and peak "
+             "resident memory of the run's processes while the component ran.", "",
+             f"![time and memory per component against reviews, log-log]({os.path.relpath(PLOT, 'docs')})", ""]
+    for runner in RUNNERS:
+        rows = sorted((r for r in results if r["runner"] == runner), key=lambda r: r["size"])
+        if not rows:
+            continue
+        names = component_names(rows)
+        lines += [f"## {runner}", "",
+                  "| component | " + " | ".join(f"{r['size']:,}" for r in rows) + " | growth exponent (time) "
+                  "| growth exponent (memory) |",
+                  "|---|" + "---|" * (len(rows) + 2)]
+        for name in names:
+            cells = []
+            for r in rows:
+                c = r["components"].get(name)
+                cells.append("" if c is None else f"{c['seconds']:,.0f} s, {c['peak_memory_mb'] or 0:,.0f} MB")
+            time_exp = fit_exponent(series(rows, runner, name, "seconds"))
+            memory_exp = fit_exponent(series(rows, runner, name, "peak_memory_mb"))
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {time_exp:.2f} | {memory_exp:.2f} |")
+        lines.append("| whole run | " + " | ".join(f"{r['wall_seconds']:,.0f} s, {r['peak_memory_mb'] or 0:,.0f} MB"
+                                                  for r in rows)
+                     + f" | {fit_exponent([(r['size'], r['wall_seconds']) for r in rows]):.2f} "
+                     f"| {fit_exponent([(r['size'], r['peak_memory_mb']) for r in rows]):.2f} |")
+        lines += ["", "Measured: " + "; ".join(f"{r['size']:,} on {r['date']}" for r in rows)
+                  + f". Command of a point: `python -m {rows[-1]['command']}`.", ""]
+    return "\n".join(lines + [MARK_END])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="./imdb benchmark-scale", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="the aclImdb archive (.tar.gz) the points are made from")
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="reviews per point, comma-separated")
+    p.add_argument("--runners", default=",".join(RUNNERS), help=f"of {', '.join(RUNNERS)}, comma-separated")
+    p.add_argument("--work-dir", default="outputs/scaling", help="archives, runs and their logs")
+    p.add_argument("--results", default=RESULTS)
+    p.add_argument("--doc", default=DOC)
+    p.add_argument("--again", action="store_true", help="measure points already in the results file again")
+    args = p.parse_args(argv)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        runners = args.runners.split(",")
+        unknown = [r for r in runners if r not in RUNNERS]
+        if unknown or any(s < 4 or s % 4 for s in sizes):
+            raise ValueError(f"--runners takes {', '.join(RUNNERS)}; --sizes multiples of 4")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    results = json.load(open(args.results)) if os.path.exists(args.results) else []
+    os.makedirs(args.work_dir, exist_ok=True)
+    reviews = None
+    for size in sizes:
+        archive = os.path.join(args.work_dir, f"aclImdb-{size}.tar.gz")
+        for runner in runners:
+            if not args.again and any(r["size"] == size and r["runner"] == runner for r in results):
+                print(f"[scale] {size:,} reviews on {runner}: in {args.results} already", flush=True)
+                continue
+            if not os.path.exists(archive):
+                if reviews is None:
+                    try:
+                        reviews = read_reviews(args.data)
+                    except (OSError, tarfile.TarError, ValueError) as error:
+                        print(f"error: {args.data}: {error}", file=sys.stderr)
+                        return 2
+                print(f"[scale] writing {archive}", flush=True)
+                write_archive(reviews, size, archive)
+            print(f"[scale] {size:,} reviews on {runner} ...", flush=True)
+            point = run_point(archive, size, runner, args.work_dir, [])
+            print(f"[scale] {size:,} reviews on {runner}: {point['wall_seconds']:,.0f} s, peak "
+                  f"{point['peak_memory_mb']:,.0f} MB", flush=True)
+            results = [r for r in results if (r["size"], r["runner"]) != (size, runner)] + [point]
+            atomic_files.write_text(args.results, json.dumps(results, indent=1))
+            plot(results, PLOT)
+            if not os.path.exists(args.doc):
+                atomic_files.write_text(args.doc, "# How cost grows with the data\n")
+            atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, render(results), "## Measured")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
