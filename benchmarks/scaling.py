@@ -178,8 +178,8 @@ def plot(results: List[dict], path: str) -> None:
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(1, 2, figsize=(13, 5.5))
-    names = [n for n in component_names(results)
-             if any(len(series(results, r, n, "seconds")) > 1 for r in RUNNERS)]
+    names = [n for n in component_names(results)  # those that take measurable time
+             if any(_exponent(series(results, r, n, "seconds"), 1) != "-" for r in RUNNERS)]
     colors = dict(zip(names, pyplot.get_cmap("tab20").colors))
     for runner, style in zip(RUNNERS, ("-", "--")):
         for name in names:
@@ -203,35 +203,52 @@ def plot(results: List[dict], path: str) -> None:
 MARK_BEGIN, MARK_END = "<!-- scaling: begin -->", "<!-- scaling: end -->"
 
 
+def _exponent(points: List[Tuple[float, float]], floor: float) -> str:
+    """The fitted exponent, or a dash where it would mean nothing: fewer than two points, or a
+    figure under FLOOR (a component that takes no measurable time)."""
+    if len(points) < 2 or min(y for _, y in points) < floor:
+        return "-"
+    return f"{fit_exponent(points):.2f}"
+
+
+def _exponents(points: List[Tuple[float, float]]) -> str:
+    """Over every point, and over the two largest: fixed costs flatten the first at small sizes,
+    the second shows how the cost grows where the data dominates."""
+    return f"{_exponent(points, 1)} / {_exponent(points[-2:], 1)}"
+
+
+def _cell(component) -> str:
+    if component is None:
+        return ""
+    memory = component.get("peak_memory_mb")
+    return f"{component['seconds']:,.1f} s, " + (f"{memory:,.0f} MB" if memory is not None else "(too short to sample)")
+
+
 def render(results: List[dict]) -> str:
     lines = [MARK_BEGIN, "",
              "Written by `./imdb benchmark-scale` (benchmarks/scaling.py: how the points are made and "
              "measured) from its results file, `docs/scaling.json`. Each cell: wall time, and peak "
-             "resident memory of the run's processes while the component ran.", "",
+             "resident memory of the run's processes while the component ran. Exponents: the slope of "
+             "the log-log fit over the sizes measured (a dash for a component under a second).", "",
              f"![time and memory per component against reviews, log-log]({os.path.relpath(PLOT, 'docs')})", ""]
     for runner in RUNNERS:
         rows = sorted((r for r in results if r["runner"] == runner), key=lambda r: r["size"])
         if not rows:
             continue
-        names = component_names(rows)
-        lines += [f"## {runner}", "",
-                  "| component | " + " | ".join(f"{r['size']:,}" for r in rows) + " | growth exponent (time) "
-                  "| growth exponent (memory) |",
+        lines += [f"### {runner}", "",
+                  "| component | " + " | ".join(f"{r['size']:,}" for r in rows) + " | growth exponent (time): "
+                  "all points / the two largest | growth exponent (memory): all / the two largest |",
                   "|---|" + "---|" * (len(rows) + 2)]
-        for name in names:
-            cells = []
-            for r in rows:
-                c = r["components"].get(name)
-                cells.append("" if c is None else f"{c['seconds']:,.0f} s, {c['peak_memory_mb'] or 0:,.0f} MB")
-            time_exp = fit_exponent(series(rows, runner, name, "seconds"))
-            memory_exp = fit_exponent(series(rows, runner, name, "peak_memory_mb"))
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {time_exp:.2f} | {memory_exp:.2f} |")
-        lines.append("| whole run | " + " | ".join(f"{r['wall_seconds']:,.0f} s, {r['peak_memory_mb'] or 0:,.0f} MB"
+        for name in component_names(rows):
+            cells = [_cell(r["components"].get(name)) for r in rows]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {_exponents(series(rows, runner, name, 'seconds'))} "
+                         f"| {_exponents(series(rows, runner, name, 'peak_memory_mb'))} |")
+        lines.append("| whole run | " + " | ".join(f"{r['wall_seconds']:,.0f} s, {r['peak_memory_mb']:,.0f} MB"
                                                   for r in rows)
-                     + f" | {fit_exponent([(r['size'], r['wall_seconds']) for r in rows]):.2f} "
-                     f"| {fit_exponent([(r['size'], r['peak_memory_mb']) for r in rows]):.2f} |")
+                     + f" | {_exponents([(r['size'], r['wall_seconds']) for r in rows])} "
+                     f"| {_exponents([(r['size'], r['peak_memory_mb']) for r in rows])} |")
         lines += ["", "Measured: " + "; ".join(f"{r['size']:,} on {r['date']}" for r in rows)
-                  + f". Command of a point: `python -m {rows[-1]['command']}`.", ""]
+                  + f". Command of a point: `python {rows[-1]['command']}`.", ""]
     return "\n".join(lines + [MARK_END])
 
 

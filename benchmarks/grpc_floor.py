@@ -1,0 +1,84 @@
+"""What grpcio's thread-pool server costs with nothing behind it: the floor under Predict.
+
+    IMDB_GHZ=... ./imdb exec python -m benchmarks.grpc_floor --model-dir M [--seconds 10]
+
+Starts the project's server on the model at M and drives ModelService.GetModelStatus (no model
+call, no batching: a status read) with ghz at 1 and 32 connections. docs/serving.md quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+
+from benchmarks import serving_load
+from components import serving_contract
+
+METHOD = "tensorflow.serving.ModelService.GetModelStatus"
+
+
+def write_protoset(path: str) -> None:
+    """ModelService.GetModelStatus as a FileDescriptorSet (see serving_load.write_protoset: why)."""
+    from google.protobuf import descriptor_pb2
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    files, seen = descriptor_pb2.FileDescriptorSet(), set()
+
+    def add(file_descriptor):
+        if file_descriptor.name not in seen:
+            seen.add(file_descriptor.name)
+            for dependency in file_descriptor.dependencies:
+                add(dependency)
+            file_descriptor.CopyToProto(files.file.add())
+
+    add(get_model_status_pb2.DESCRIPTOR)
+    package, service, method = METHOD.rsplit(".", 2)
+    service_file = files.file.add(name="imdb_benchmark/model_service.proto", package=package,
+                                  dependency=[get_model_status_pb2.DESCRIPTOR.name], syntax="proto3")
+    service_file.service.add(name=service).method.add(
+        name=method, input_type=f".{package}.GetModelStatusRequest", output_type=f".{package}.GetModelStatusResponse")
+    with open(path, "wb") as f:
+        f.write(files.SerializeToString())
+
+
+def main(argv=None) -> int:
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", required=True, help="the model's base path")
+    p.add_argument("--seconds", type=int, default=10)
+    args = p.parse_args(argv)
+    ghz = serving_load.executable("ghz", os.environ.get("IMDB_GHZ", ""))
+    with tempfile.TemporaryDirectory() as scratch:
+        protoset, request_file = os.path.join(scratch, "status.protoset"), os.path.join(scratch, "status.bin")
+        write_protoset(protoset)
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = serving_contract.MODEL_NAME
+        with open(request_file, "wb") as f:
+            f.write(request.SerializeToString())
+        server, _, grpc_port = serving_load.start_server(args.model_dir, [])
+        try:
+            for connections in (1, 32):
+                run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", METHOD,
+                                      "--binary-file", request_file, "--concurrency", str(connections),
+                                      "--connections", str(connections), "--duration", f"{args.seconds}s",
+                                      "--duration-stop", "wait",  # as serving_load: no cancelled tail
+                                      "--format", "json", f"127.0.0.1:{grpc_port}"],
+                                     capture_output=True, text=True, check=True)
+                report = json.loads(run.stdout)
+                percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report["latencyDistribution"]}
+                print(json.dumps({"method": "GetModelStatus", "connections": connections,
+                                  "requests_per_second": round(report["rps"]), "p50_ms": round(percentiles[50], 2),
+                                  "p99_ms": round(percentiles[99], 2),
+                                  "status_codes": report.get("statusCodeDistribution")}), flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
