@@ -187,6 +187,9 @@ def plot(results: List[dict], path: str) -> None:
                 points = series(results, runner, name, figure_name)
                 if len(points) > 1:
                     axis.plot(*zip(*points), style, marker="o", color=colors[name], label=f"{name} ({runner})")
+    sizes = sorted({r["size"] for r in results})
+    if len(sizes) > 1:  # what linear growth looks like, for the eye
+        axes[0].plot([sizes[0], sizes[-1]], [10, 10 * sizes[-1] / sizes[0]], ":", color="grey", label="linear (slope 1)")
     for axis, title in zip(axes, ("wall time per component (s)", "peak resident memory while it ran (MB)")):
         axis.set_xscale("log")
         axis.set_yscale("log")

@@ -84,7 +84,7 @@ async def _body(scope: dict, receive: Receive, limit: int) -> bytes:
 def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_BODY_BYTES):
     """The ASGI app. Plain ASGI rather than a framework: one URL grammar needs no router, and a
     framework's layers (middleware, request and response objects) cost more Python per request
-    than the JSON and the batching together (docs/serving.md, "A faster server")."""
+    than the JSON and the batching together (docs/serving.md, "What the runs show")."""
 
     async def app(scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # uvicorn runs with lifespan off: nothing else arrives
