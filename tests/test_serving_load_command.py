@@ -34,5 +34,14 @@ def test_every_load_point_is_measured_without_errors(transform_output, tmp_path)
 
     from benchmarks import serving_load
 
-    side_by_side = serving_load.render(result, [("other.json", {**result, "server_options": ["--processes", "2"]})])
-    assert f"| defaults | `{out}` |" in side_by_side and "| --processes 2 | `other.json` |" in side_by_side
+    other = {**result, "server_options": ["--processes", "2"], "label": "",
+             "in_process": {**result["in_process"], "batch32_reviews_per_second": 4000.0}}
+    labelled = {**result, "label": "before the change"}
+    side_by_side = serving_load.render(result, [("other.json", other), ("before.json", labelled)])
+    day = result["date"]
+    assert f"| defaults | {day}, `{out}` |" in side_by_side
+    # each run's ratio is to its own in-process call
+    single32 = points[("rest", 1, 32)]["reviews_per_second"]
+    assert (f"| --processes 2 | {day}, `other.json` | 4,000 | " in side_by_side
+            and f"{single32:,.0f} ({single32 / 4000:.2f}x)" in side_by_side)
+    assert f"| before the change | {day}, `before.json` |" in side_by_side
