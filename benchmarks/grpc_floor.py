@@ -20,30 +20,6 @@ from components import serving_contract
 METHOD = "tensorflow.serving.ModelService.GetModelStatus"
 
 
-def write_protoset(path: str) -> None:
-    """ModelService.GetModelStatus as a FileDescriptorSet (see serving_load.write_protoset: why)."""
-    from google.protobuf import descriptor_pb2
-    from tensorflow_serving.apis import get_model_status_pb2
-
-    files, seen = descriptor_pb2.FileDescriptorSet(), set()
-
-    def add(file_descriptor):
-        if file_descriptor.name not in seen:
-            seen.add(file_descriptor.name)
-            for dependency in file_descriptor.dependencies:
-                add(dependency)
-            file_descriptor.CopyToProto(files.file.add())
-
-    add(get_model_status_pb2.DESCRIPTOR)
-    package, service, method = METHOD.rsplit(".", 2)
-    service_file = files.file.add(name="imdb_benchmark/model_service.proto", package=package,
-                                  dependency=[get_model_status_pb2.DESCRIPTOR.name], syntax="proto3")
-    service_file.service.add(name=service).method.add(
-        name=method, input_type=f".{package}.GetModelStatusRequest", output_type=f".{package}.GetModelStatusResponse")
-    with open(path, "wb") as f:
-        f.write(files.SerializeToString())
-
-
 def main(argv=None) -> int:
     from tensorflow_serving.apis import get_model_status_pb2
 
@@ -54,7 +30,8 @@ def main(argv=None) -> int:
     ghz = serving_load.executable("ghz", os.environ.get("IMDB_GHZ", ""))
     with tempfile.TemporaryDirectory() as scratch:
         protoset, request_file = os.path.join(scratch, "status.protoset"), os.path.join(scratch, "status.bin")
-        write_protoset(protoset)
+        serving_load.write_protoset(protoset, METHOD, get_model_status_pb2,
+                                    "GetModelStatusRequest", "GetModelStatusResponse")
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = serving_contract.MODEL_NAME
         with open(request_file, "wb") as f:

@@ -89,13 +89,17 @@ def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connecti
             "p50_ms": percentiles.get(50), "p90_ms": percentiles.get(90), "p99_ms": percentiles.get(99)}
 
 
-def write_protoset(path: str) -> None:
-    """TF Serving's Predict method as a FileDescriptorSet (ghz's --protoset). The wheel ships no
-    .proto files, and its prediction_service_pb2 cannot be imported under the protobuf runtime in
-    the lock (old generated code), so the service is declared here over predict_pb2's messages,
-    which is all a client needs: the method's full name and its two message types."""
+def write_protoset(path: str, method_name: str = PREDICT_METHOD, messages=None, request: str = "PredictRequest",
+                   response: str = "PredictResponse") -> None:
+    """A TF Serving method as a FileDescriptorSet (ghz's --protoset): by default Predict, over
+    predict_pb2's messages; MESSAGES is the generated module holding REQUEST and RESPONSE. The
+    wheel ships no .proto files, and its *_service_pb2 modules cannot be imported under the
+    protobuf runtime in the lock (old generated code), so the service is declared here over the
+    message modules, which is all a client needs: the method's full name and its two message types."""
     from google.protobuf import descriptor_pb2
-    from tensorflow_serving.apis import predict_pb2
+
+    if messages is None:
+        from tensorflow_serving.apis import predict_pb2 as messages
 
     files, seen = descriptor_pb2.FileDescriptorSet(), set()
 
@@ -107,12 +111,12 @@ def write_protoset(path: str) -> None:
             add(dependency)
         file_descriptor.CopyToProto(files.file.add())
 
-    add(predict_pb2.DESCRIPTOR)
-    package, service, method = PREDICT_METHOD.rsplit(".", 2)
-    service_file = files.file.add(name="imdb_benchmark/prediction_service.proto", package=package,
-                                  dependency=[predict_pb2.DESCRIPTOR.name], syntax="proto3")
+    add(messages.DESCRIPTOR)
+    package, service, method = method_name.rsplit(".", 2)
+    service_file = files.file.add(name=f"imdb_benchmark/{service}.proto", package=package,
+                                  dependency=[messages.DESCRIPTOR.name], syntax="proto3")
     service_file.service.add(name=service).method.add(
-        name=method, input_type=f".{package}.PredictRequest", output_type=f".{package}.PredictResponse")
+        name=method, input_type=f".{package}.{request}", output_type=f".{package}.{response}")
     with open(path, "wb") as f:
         f.write(files.SerializeToString())
 
