@@ -68,10 +68,8 @@ class Batcher:
         self._pool.shutdown(wait=True)
 
     def _execute_alone(self, task: _Task) -> None:
-        if self._on_batch:
-            self._on_batch(task.rows)
         try:
-            task.future.set_result(task.version.run(task.signature, task.inputs))
+            task.future.set_result(self._run_single(task.version, task.signature, task.inputs))
         except Exception as error:
             task.future.set_exception(error)
 

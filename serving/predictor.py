@@ -58,16 +58,18 @@ class Predictor:
         return outputs
 
     async def answer(self, future: concurrent.futures.Future, started: float) -> Dict[str, np.ndarray]:
-        """`result` for the event loop (REST). One timer on the loop rather than asyncio.wait_for, whose per-call task and timeout context
-        took a tenth of the REST thread's time under load (docs/serving.md)."""
+        """`result` for the event loop (REST). One timer on the loop rather than asyncio.wait_for,
+        whose per-call task and timeout context took a tenth of the REST thread's time under load
+        (docs/serving.md). When it fires, FUTURE is cancelled: the batcher then skips it."""
         waiter = asyncio.wrap_future(future)
         expired = []
 
         def expire():
             expired.append(True)
-            waiter.cancel()  # cancels FUTURE too: the batcher then skips it
+            waiter.cancel()  # cancels FUTURE too (asyncio chains the cancellation)
 
-        timer = asyncio.get_running_loop().call_later(self.remaining(started), expire)
+        left = self.limits.timeout_seconds - (time.perf_counter() - started)
+        timer = asyncio.get_running_loop().call_later(max(left, 0.0), expire)
         try:
             outputs = await waiter
         except asyncio.CancelledError:
