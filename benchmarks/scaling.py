@@ -33,10 +33,16 @@ import time
 from typing import Dict, List, Tuple
 
 from components import atomic_files
+from kubeflow import platform
 
 SIZES = (5_000, 12_500, 25_000, 50_000, 200_000, 500_000)
 REAL_REVIEWS = 50_000  # what the aclImdb archive holds; larger sizes re-use them
-RUNNERS = {"direct": [], "flink": ["--runner=FlinkRunner"]}
+# The Beam options after `--` per runner: the local default (in process), the same runner with one
+# worker process per core (as in the Kubeflow steps), Flink with its SDK harness as threads of the
+# component's process (the local default), and Flink with one SDK harness process per core.
+RUNNERS = {"direct": [], "direct-processes": list(platform.DEFAULT_BEAM_ARGS), "flink": ["--runner=FlinkRunner"],
+           "flink-processes": ["--runner=FlinkRunner", "--experiments=use_loopback_process_worker",
+                               "--sdk_worker_parallelism=0"]}
 RESULTS = "docs/scaling.json"
 DOC = "docs/scaling.md"
 PLOT = "docs/images/scaling.png"
@@ -181,7 +187,7 @@ def plot(results: List[dict], path: str) -> None:
     names = [n for n in component_names(results)  # those that take measurable time
              if any(_exponent(series(results, r, n, "seconds"), 1) != "-" for r in RUNNERS)]
     colors = dict(zip(names, pyplot.get_cmap("tab20").colors))
-    for runner, style in zip(RUNNERS, ("-", "--")):
+    for runner, style in zip(RUNNERS, ("-", "-.", "--", ":")):
         for name in names:
             for axis, figure_name in zip(axes, ("seconds", "peak_memory_mb")):
                 points = series(results, runner, name, figure_name)
@@ -189,7 +195,8 @@ def plot(results: List[dict], path: str) -> None:
                     axis.plot(*zip(*points), style, marker="o", color=colors[name], label=f"{name} ({runner})")
     sizes = sorted({r["size"] for r in results})
     if len(sizes) > 1:  # what linear growth looks like, for the eye
-        axes[0].plot([sizes[0], sizes[-1]], [10, 10 * sizes[-1] / sizes[0]], ":", color="grey", label="linear (slope 1)")
+        axes[0].plot([sizes[0], sizes[-1]], [10, 10 * sizes[-1] / sizes[0]], color="lightgrey", linewidth=3,
+                     label="linear (slope 1)")
     for axis, title in zip(axes, ("wall time per component (s)", "peak resident memory while it ran (MB)")):
         axis.set_xscale("log")
         axis.set_yscale("log")

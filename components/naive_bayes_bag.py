@@ -10,8 +10,8 @@ computes exactly the features the model was trained on.
 Why not `tft.vocabulary`: words to triples give ~5 million distinct n-grams in 20,000 reviews,
 and TFT's vocabulary sends each (n-gram, count) of each batch through Beam as its own element:
 over 5 minutes on 2 cores on the local runner. Here each batch is reduced in the graph to its
-distinct n-grams (as 64-bit fingerprints) with their counts, and one Beam combine sums those
-numpy arrays: the same vocabulary in a fraction of the time.
+distinct n-grams (as 64-bit fingerprints) with their counts, and a Beam combine per shard of
+fingerprints sums those numpy arrays: the same vocabulary in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ SMOOTHING = 1.0
 # review cannot generalise (measured: 0.921 test accuracy with the threshold, 0.915 without).
 MIN_DOCUMENT_FREQUENCY = 2
 FINGERPRINT_SPACE = 2**63 - 1  # to_hash_bucket_fast's largest: the fingerprint, as a non-negative int64
+# The n-gram counts are summed per shard of fingerprints, each shard a key of its own: a runner
+# spreads the shards over its workers, and no record holds more than a shard's counts. (One global
+# combine sent each bundle's counts of every n-gram as a single record: over Flink's sort buffer at
+# 25,000 reviews, docs/scaling.md.)
+SHARDS = 64
 
 
 def fingerprints(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
@@ -65,18 +70,25 @@ def _sum_by_key(keys: np.ndarray, *counts: np.ndarray) -> Tuple[np.ndarray, ...]
     return (unique, *(np.bincount(inverse, weights=c, minlength=len(unique)).astype(np.int64) for c in counts))
 
 
-def vocabulary_and_ratios(keys: np.ndarray, containing: np.ndarray, positive: np.ndarray,
-                          top_k: int) -> Tuple[np.ndarray, np.ndarray]:
+def _most_frequent(keys: np.ndarray, containing: np.ndarray, positive: np.ndarray,
+                   top_k: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The top_k n-grams by document frequency (ties by fingerprint, for determinism), those in
-    fewer than MIN_DOCUMENT_FREQUENCY reviews left out, and each one's log-count ratio; the ratio
-    array is padded with zeros to top_k, the analyzer's fixed output shape."""
+    fewer than MIN_DOCUMENT_FREQUENCY reviews left out, with their counts."""
     frequent = containing >= MIN_DOCUMENT_FREQUENCY
     keys, containing, positive = keys[frequent], containing[frequent], positive[frequent]
     order = np.lexsort((keys, -containing))[:top_k]
+    return keys[order], containing[order], positive[order]
+
+
+def vocabulary_and_ratios(keys: np.ndarray, containing: np.ndarray, positive: np.ndarray,
+                          top_k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The vocabulary (_most_frequent) and each n-gram's log-count ratio; the ratio array is
+    padded with zeros to top_k, the analyzer's fixed output shape."""
+    keys, containing, positive = _most_frequent(keys, containing, positive, top_k)
     ratios = np.zeros(top_k, dtype=np.float32)
-    if len(order):
-        ratios[:len(order)] = log_count_ratios(positive[order], containing[order] - positive[order])
-    return keys[order], ratios
+    if len(keys):
+        ratios[:len(keys)] = log_count_ratios(positive, containing - positive)
+    return keys, ratios
 
 
 def log_count_ratios(in_positive: np.ndarray, in_negative: np.ndarray) -> np.ndarray:
@@ -87,11 +99,26 @@ def log_count_ratios(in_positive: np.ndarray, in_negative: np.ndarray) -> np.nda
     return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
-class _CountReviews(beam.CombineFn):
-    """Sums review_counts' per-batch counts (numpy arrays, reduced by key whenever they grow);
-    the output is already the vocabulary and ratios."""
+EMPTY_COUNTS = tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
 
-    REDUCE_AT = 4_000_000  # rows held before summing by key: bounds the accumulator's memory
+
+def shard_counts(batch, shards: int):
+    """A batch of review_counts split by fingerprint into SHARDS parts: (shard, counts) each."""
+    keys, containing, positive = (np.asarray(a, dtype=np.int64).reshape(-1) for a in batch)
+    shard = keys % shards  # fingerprints are uniform hashes: even shards
+    order = np.argsort(shard, kind="stable")
+    bounds = np.searchsorted(shard[order], np.arange(shards + 1))
+    for s in range(shards):
+        rows = order[bounds[s]:bounds[s + 1]]
+        if len(rows):
+            yield s, (keys[rows], containing[rows], positive[rows])
+
+
+class _ShardCounts(beam.CombineFn):
+    """Sums one shard's per-batch counts (numpy arrays, summed by key as they grow); the output
+    is the shard's candidates: its top_k most frequent n-grams, with their counts."""
+
+    REDUCE_AT = 500_000  # unsummed rows held before summing by key, at least
 
     def __init__(self, top_k: int):
         self.top_k = top_k
@@ -99,22 +126,34 @@ class _CountReviews(beam.CombineFn):
     def create_accumulator(self):
         return []
 
-    def add_input(self, accumulator, batch):
-        accumulator.append(tuple(np.asarray(a, dtype=np.int64).reshape(-1) for a in batch))
+    def add_input(self, accumulator, counts):
+        accumulator.append(counts)
         return self._maybe_reduce(accumulator)
 
     def merge_accumulators(self, accumulators):
         return self._maybe_reduce([part for accumulator in accumulators for part in accumulator])
 
     def _maybe_reduce(self, parts, force: bool = False):
-        if len(parts) > 1 and (force or sum(len(p[0]) for p in parts) > self.REDUCE_AT):
+        """Summed once the unsummed rows outnumber both REDUCE_AT and the largest part (the
+        summed one): each row is summed a logarithmic number of times however many distinct
+        n-grams there are (re-summing every distinct n-gram at each batch grew quadratically)."""
+        if len(parts) < 2:
+            return parts
+        rows = [len(part[0]) for part in parts]
+        if force or sum(rows) - max(rows) > max(self.REDUCE_AT, max(rows)):
             return [_sum_by_key(*(np.concatenate(column) for column in zip(*parts)))]
         return parts
 
     def extract_output(self, accumulator):
         parts = self._maybe_reduce(accumulator, force=True)
-        empty = np.zeros(0, dtype=np.int64)
-        return vocabulary_and_ratios(*(parts[0] if parts else (empty, empty, empty)), self.top_k)
+        return _most_frequent(*(parts[0] if parts else EMPTY_COUNTS), self.top_k)
+
+
+def vocabulary_from_candidates(candidates, top_k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The global top_k among the shards' candidates (each shard holds its own n-grams, so the
+    global top_k is among the shards' top_k), and the ratios."""
+    columns = [np.concatenate(column) for column in zip(*candidates)] if candidates else EMPTY_COUNTS
+    return vocabulary_and_ratios(*columns, top_k)
 
 
 class NaiveBayesVocabulary(tft_beam.experimental.PTransformAnalyzer):
@@ -135,8 +174,16 @@ class NaiveBayesVocabulary(tft_beam.experimental.PTransformAnalyzer):
                 beam.pvalue.TaggedOutput("ratios", ratios)]
 
     def expand(self, batches):
-        return (batches
-                | "CountReviews" >> beam.CombineGlobally(_CountReviews(self.top_k)).without_defaults()
+        candidates = (batches
+                      | "ShardByFingerprint" >> beam.FlatMap(shard_counts, SHARDS)
+                      | "CountPerShard" >> beam.CombinePerKey(_ShardCounts(self.top_k))
+                      | "Candidates" >> beam.Values())
+        # One element, with the candidates as a side input: a runner carries each shard's
+        # candidates as its own element, never all of them as one record.
+        return (batches.pipeline
+                | "Once" >> beam.Create([None])
+                | "TopK" >> beam.Map(lambda _, parts, top_k: vocabulary_from_candidates(parts, top_k),
+                                     beam.pvalue.AsList(candidates), self.top_k)
                 | "VocabularyAndRatios" >> beam.FlatMap(self._outputs).with_outputs("vocabulary", "ratios"))
 
 

@@ -23,7 +23,24 @@ def test_flink_without_a_master_gets_the_embedded_cluster(given, tmp_path, monke
     args = beam_runners.local_args(given)
     assert beam_runners.runner_name(args) == "flink"
     assert {"--flink_master=[local]", "--environment_type=LOOPBACK", f"--flink_job_server_jar={jar}"} <= set(args)
-    assert args[-len(given):] == given
+    # The user's options follow the defaults; then the runner that shares one job server.
+    assert args[-len(given) - 1:-1] == given
+    assert args[-1] == "--runner=pipeline.beam_runners.SharedJobServerFlinkRunner"
+
+
+def test_the_embedded_flink_job_server_is_started_once_per_process(tmp_path):
+    """Two pipelines with the same job server options get the same server object (started at its
+    first use, stopped at exit); a different jar gets its own. Nothing is started here."""
+    def server(jar):
+        options = beam_runners.PipelineOptions(["--flink_master=[local]", f"--flink_job_server_jar={jar}"])
+        return beam_runners.SharedJobServerFlinkRunner().default_job_server(options)
+
+    first = server(tmp_path / "a.jar")
+    assert server(tmp_path / "a.jar") is first
+    assert server(tmp_path / "b.jar") is not first
+    remote = beam_runners.PipelineOptions(["--flink_master=flink.example:8081"])
+    runner = beam_runners.SharedJobServerFlinkRunner()
+    assert runner.default_job_server(remote) is not runner.default_job_server(remote)
 
 
 def test_a_flink_cluster_named_by_the_user_is_left_alone(monkeypatch):

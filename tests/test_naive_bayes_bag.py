@@ -100,28 +100,41 @@ def test_ratios_sign_follows_the_class():
     assert ratios.shape == (5,) and not ratios[2:].any()
 
 
-def test_counts_do_not_depend_on_how_batches_are_grouped(monkeypatch):
-    """Beam may split the batches into any bundles and merge them in any order."""
+def test_counts_do_not_depend_on_sharding_or_how_batches_are_grouped(monkeypatch):
+    """Beam may split the batches into any bundles and merge them in any order; the vocabulary is
+    what summing every batch and taking the top_k in one place gives, whatever the shards."""
     rng = np.random.default_rng(0)
     batches = []
     for _ in range(12):
         keys = np.unique(rng.integers(0, 50, size=30))
         containing = rng.integers(1, 5, size=len(keys))
         batches.append((keys, containing, rng.integers(0, 1, size=len(keys), endpoint=True) * containing))
-    combine = naive_bayes_bag._CountReviews(top_k=40)
+    top_k = 25
+    everything = naive_bayes_bag._sum_by_key(*(np.concatenate(column) for column in zip(*batches)))
+    expected = naive_bayes_bag.vocabulary_and_ratios(*everything, top_k)
+    assert len(expected[0]) == top_k < (everything[1] >= naive_bayes_bag.MIN_DOCUMENT_FREQUENCY).sum()
 
-    def run(groups):
-        accumulators = []
-        for group in groups:
-            accumulator = combine.create_accumulator()
+    def run(groups, shards):
+        combine = naive_bayes_bag._ShardCounts(top_k)
+        per_shard = {}
+        for group in groups:  # a bundle: one accumulator per shard, merged with the others later
+            bundle = {}
             for batch in group:
-                accumulator = combine.add_input(accumulator, batch)
-            accumulators.append(accumulator)
-        return combine.extract_output(combine.merge_accumulators(accumulators))
+                for shard, counts in naive_bayes_bag.shard_counts(batch, shards):
+                    bundle[shard] = combine.add_input(bundle.get(shard, combine.create_accumulator()), counts)
+            for shard, accumulator in bundle.items():
+                per_shard.setdefault(shard, []).append(accumulator)
+        candidates = [combine.extract_output(combine.merge_accumulators(a)) for a in per_shard.values()]
+        return naive_bayes_bag.vocabulary_from_candidates(candidates, top_k)
 
-    whole = run([batches])
-    monkeypatch.setattr(naive_bayes_bag._CountReviews, "REDUCE_AT", 10)  # reduce after nearly every batch
-    for split in (run([batches[:5], batches[5:]]), run([[b] for b in reversed(batches)])):
-        np.testing.assert_array_equal(split[0], whole[0])
-        np.testing.assert_allclose(split[1], whole[1])
-    assert len(whole[0]) > 10
+    outcomes = [run([batches], 1), run([batches], 7)]
+    monkeypatch.setattr(naive_bayes_bag._ShardCounts, "REDUCE_AT", 10)  # sum after nearly every batch
+    outcomes += [run([batches[:5], batches[5:]], 3), run([[b] for b in reversed(batches)], 64)]
+    for vocabulary, ratios in outcomes:
+        np.testing.assert_array_equal(vocabulary, expected[0])
+        np.testing.assert_allclose(ratios, expected[1])
+
+
+def test_no_analysis_input_gives_an_empty_vocabulary():
+    vocabulary, ratios = naive_bayes_bag.vocabulary_from_candidates([], top_k=4)
+    assert vocabulary.tolist() == [] and ratios.tolist() == [0.0] * 4
