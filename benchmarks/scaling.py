@@ -7,7 +7,8 @@ For each size and Beam runner, writes an archive in the aclImdb layout (half tra
 half positive): up to 50,000 reviews a deterministic sample of the real ones, above that the real
 ones re-used under new ids (synthetic, but with real text, so tokenization and vocabulary work as
 on real data), then runs the user's command on it, `python -m pipeline.cli --data ARCHIVE --full
---no-cache --epochs 1 [-- --runner=FlinkRunner]`, in a process of its own. The Trainer runs one
+--no-cache --epochs 1 [-- --runner=FlinkRunner]`, in a process of its own and a fresh output
+directory (no earlier model to compare against, so the Evaluator evaluates one). The Trainer runs one
 epoch: its cost per epoch is what grows with the data; the others run as in any run.
 
 Each component's wall time comes from ML Metadata (as the run summary's), its peak memory from
@@ -25,6 +26,7 @@ import io
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -118,6 +120,9 @@ def run_point(data: str, size: int, runner: str, work_dir: str, extra: List[str]
     from pipeline import local_runner, run_summary
 
     out = os.path.join(work_dir, f"{runner}-{size}")
+    # A fresh output directory: a model pushed by an earlier run would become the baseline, and
+    # the Evaluator would evaluate two models instead of one.
+    shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "pipeline.cli", "--data", data, "--full", "--no-cache", "--epochs", "1",
                "--output-dir", out, *extra, *(["--", *RUNNERS[runner]] if RUNNERS[runner] else [])]
     log_path = os.path.join(work_dir, f"{runner}-{size}.log")
@@ -183,7 +188,7 @@ def plot(results: List[dict], path: str) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(1, 2, figsize=(13, 5.5))
+    figure, axes = pyplot.subplots(1, 2, figsize=(13, 7))
     names = [n for n in component_names(results)  # those that take measurable time
              if any(_exponent(series(results, r, n, "seconds"), 1) != "-" for r in RUNNERS)]
     colors = dict(zip(names, pyplot.get_cmap("tab20").colors))
@@ -203,8 +208,9 @@ def plot(results: List[dict], path: str) -> None:
         axis.set_xlabel("reviews")
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7, ncol=2)
-    figure.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # below the plots, not over the lines
+    figure.legend(handles, labels, loc="lower center", fontsize=7, ncol=4, frameon=False)
+    figure.tight_layout(rect=(0, 0.22, 1, 1))
     with atomic_files.staged_path(path) as staging:
         figure.savefig(staging, format="png", dpi=110)
     pyplot.close(figure)
