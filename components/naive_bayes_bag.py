@@ -136,7 +136,8 @@ class _ShardCounts(beam.CombineFn):
     def _maybe_reduce(self, parts, force: bool = False):
         """Summed once the unsummed rows outnumber both REDUCE_AT and the largest part (the
         summed one): each row is summed a logarithmic number of times however many distinct
-        n-grams there are (re-summing every distinct n-gram at each batch grew quadratically)."""
+        n-grams there are. (Summing at a fixed row count re-summed every distinct n-gram at each
+        batch once they outnumbered it: batches x distinct n-grams.)"""
         if len(parts) < 2:
             return parts
         rows = [len(part[0]) for part in parts]
