@@ -39,8 +39,9 @@ class SharedJobServerFlinkRunner(flink_runner.FlinkRunner):
     Beam starts a job server (a JVM with the embedded Flink cluster) for each pipeline and stops
     it only when the process exits (job_server.StopOnExitJobServer). A local run is one process
     with a Beam pipeline per Beam component, so it held an idle JVM for each finished one (6.1 GB
-    resident by the end at 5,000 reviews, docs/scaling.md) and paid a JVM start for each. Here the first pipeline starts
-    the job server and the later ones submit to it; it still stops at exit. The runner is named
+    resident by the end at 5,000 reviews, docs/scaling.md) and paid a JVM start for each. Here the
+    first pipeline starts the job server and the later ones submit to it; it still stops at exit.
+    The runner is named
     in the options rather than the endpoint of a server started beforehand: a port number in the
     options would change every component's cache key from run to run.
     """
