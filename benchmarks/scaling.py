@@ -47,7 +47,7 @@ RUNNERS = {"direct": [], "direct-processes": list(platform.DEFAULT_BEAM_ARGS), "
                                "--sdk_worker_parallelism=0"]}
 RESULTS = "docs/scaling.json"
 DOC = "docs/scaling.md"
-PLOT = "docs/images/scaling.png"
+PLOT = "images/scaling.png"  # beside the doc, so another --doc does not overwrite the project's plot
 SAMPLE_SECONDS = 0.5
 
 
@@ -192,7 +192,7 @@ def plot(results: List[dict], path: str) -> None:
     names = [n for n in component_names(results)  # those that take measurable time
              if any(_exponent(series(results, r, n, "seconds"), 1) != "-" for r in RUNNERS)]
     colors = dict(zip(names, pyplot.get_cmap("tab20").colors))
-    for runner, style in zip(RUNNERS, ("-", "-.", "--", ":")):
+    for runner, style in zip(RUNNERS, ("-", "-.", "--", ":"), strict=True):
         for name in names:
             for axis, figure_name in zip(axes, ("seconds", "peak_memory_mb")):
                 points = series(results, runner, name, figure_name)
@@ -246,7 +246,7 @@ def render(results: List[dict]) -> str:
              "measured) from its results file, `docs/scaling.json`. Each cell: wall time, and peak "
              "resident memory of the run's processes while the component ran. Exponents: the slope of "
              "the log-log fit over the sizes measured (a dash for a component under a second).", "",
-             f"![time and memory per component against reviews, log-log]({os.path.relpath(PLOT, 'docs')})", ""]
+             f"![time and memory per component against reviews, log-log]({PLOT})", ""]
     for runner in RUNNERS:
         rows = sorted((r for r in results if r["runner"] == runner), key=lambda r: r["size"])
         if not rows:
@@ -307,12 +307,16 @@ def main(argv=None) -> int:
                 print(f"[scale] writing {archive}", flush=True)
                 write_archive(reviews, size, archive)
             print(f"[scale] {size:,} reviews on {runner} ...", flush=True)
-            point = run_point(archive, size, runner, args.work_dir, [])
+            try:
+                point = run_point(archive, size, runner, args.work_dir, [])
+            except RuntimeError as error:  # the points measured so far are kept
+                print(f"error: {error}", file=sys.stderr)
+                return 1
             print(f"[scale] {size:,} reviews on {runner}: {point['wall_seconds']:,.0f} s, peak "
                   f"{point['peak_memory_mb']:,.0f} MB", flush=True)
             results = [r for r in results if (r["size"], r["runner"]) != (size, runner)] + [point]
             atomic_files.write_text(args.results, json.dumps(results, indent=1))
-            plot(results, PLOT)
+            plot(results, os.path.join(os.path.dirname(args.doc), PLOT))
             if not os.path.exists(args.doc):
                 atomic_files.write_text(args.doc, "# How cost grows with the data\n")
             atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, render(results), "## Measured")

@@ -100,3 +100,19 @@ def test_fit_exponent_of_n_log_n_is_above_one():
     """What a sort-bound step looks like on the curve: slightly superlinear."""
     points = [(size, size * math.log(size)) for size in scaling.SIZES]
     assert 1.05 < scaling.fit_exponent(points) < 1.15
+
+
+def test_a_failed_point_is_reported_by_name_and_the_points_before_it_are_kept(source_archive, tmp_path, monkeypatch,
+                                                                               capsys):
+    """The pipeline really runs, in its own process, and fails on a runner Beam does not know."""
+    monkeypatch.setitem(scaling.RUNNERS, "no-such", ["--runner=NoSuchRunner"])
+    results = tmp_path / "r.json"
+    earlier = '[{"size": 8, "runner": "direct", "components": {}}]'
+    results.write_text(earlier)
+    doc = tmp_path / "scaling.md"
+    assert scaling.main(["--data", source_archive, "--sizes", "12", "--runners", "no-such", "--work-dir",
+                         str(tmp_path / "work"), "--results", str(results), "--doc", str(doc)]) == 1
+    error = capsys.readouterr().err
+    assert f"error: the pipeline failed on 12 reviews (no-such); its output: {tmp_path}/work/no-such-12.log" in error
+    assert "Traceback" not in error
+    assert results.read_text() == earlier and not doc.exists() and not (tmp_path / "images").exists()
