@@ -116,6 +116,10 @@ def _tree_rss_mb(root: int) -> float:
     return total / 1024
 
 
+class PointFailed(Exception):
+    """The pipeline of a point exited with an error: said by name, not as a traceback."""
+
+
 def run_point(data: str, size: int, runner: str, work_dir: str, extra: List[str]) -> dict:
     from pipeline import local_runner, run_summary
 
@@ -143,7 +147,7 @@ def run_point(data: str, size: int, runner: str, work_dir: str, extra: List[str]
         sampler.join()
         wall = time.time() - started
     if code:
-        raise RuntimeError(f"the pipeline failed on {size:,} reviews ({runner}); its output: {log_path}")
+        raise PointFailed(f"the pipeline failed on {size:,} reviews ({runner}); its output: {log_path}")
     store = run_summary.open_store(local_runner.LocalPaths(out).metadata_path)
     components = {}
     for execution in run_summary.latest_run_executions(store):
@@ -309,7 +313,7 @@ def main(argv=None) -> int:
             print(f"[scale] {size:,} reviews on {runner} ...", flush=True)
             try:
                 point = run_point(archive, size, runner, args.work_dir, [])
-            except RuntimeError as error:  # the points measured so far are kept
+            except PointFailed as error:  # the points measured so far are kept
                 print(f"error: {error}", file=sys.stderr)
                 return 1
             print(f"[scale] {size:,} reviews on {runner}: {point['wall_seconds']:,.0f} s, peak "

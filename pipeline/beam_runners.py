@@ -41,9 +41,8 @@ class SharedJobServerFlinkRunner(flink_runner.FlinkRunner):
     with a Beam pipeline per Beam component, so it held an idle JVM for each finished one (6.1 GB
     resident by the end at 5,000 reviews, docs/scaling.md) and paid a JVM start for each. Here the
     first pipeline starts the job server and the later ones submit to it; it still stops at exit.
-    The runner is named
-    in the options rather than the endpoint of a server started beforehand: a port number in the
-    options would change every component's cache key from run to run.
+    The runner is named in the options rather than the endpoint of a server started beforehand: a
+    port number in the options would change every component's cache key from run to run.
     """
 
     _servers: Dict[Tuple, job_server.JobServer] = {}
