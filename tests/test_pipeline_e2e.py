@@ -87,7 +87,9 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
 def _edited_checkout(tmp_path, edited: str):
     checkout = tmp_path / "checkout"
     if not checkout.exists():
-        for entry in ("components", "schema", "serving"):
+        for entry in (*fingerprints.PROJECT_PACKAGES, "schema"):
+            if not (fingerprints.REPO / entry).is_dir():
+                continue
             shutil.copytree(fingerprints.REPO / entry, checkout / entry)
     with open(checkout / edited, "a") as f:
         f.write("\n# an edit\n")
