@@ -16,7 +16,7 @@ import os
 import tempfile
 
 from benchmarks import serving_load
-from components import serving_contract
+from common import serving_contract
 
 OPTION_SETS = ([], ["--num-batch-threads", "1"], ["--max-batch-size", "8"], ["--no-batching"])
 

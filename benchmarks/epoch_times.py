@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
-from components import features  # noqa: E402
+from common import features  # noqa: E402
 from components.model import fitting, trainer  # noqa: E402
 from pipeline import configs  # noqa: E402
 

@@ -29,8 +29,8 @@ import tensorflow as tf  # noqa: E402
 from benchmarks import epoch_times  # noqa: E402
 from benchmarks.server_memory import rss_mib  # noqa: E402
 from benchmarks.serving_latency import _free_port  # noqa: E402
-from components import atomic_files, serving_contract  # noqa: E402
-from components.model import signatures, trainer, warmup  # noqa: E402
+from common import atomic_files, serving_contract, warmup  # noqa: E402
+from components.model import signatures, trainer  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- export size: begin -->", "<!-- export size: end -->"

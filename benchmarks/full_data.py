@@ -30,7 +30,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import peak_memory, report  # noqa: E402
-from components import atomic_files  # noqa: E402
+from common import atomic_files  # noqa: E402
 from pipeline import cli as pipeline_cli  # noqa: E402
 
 # The notebook's reported test accuracies (the course notebook, full IMDB test set).

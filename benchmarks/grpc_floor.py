@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 
 from benchmarks import serving_load
-from components import serving_contract
+from common import serving_contract
 
 METHOD = "tensorflow.serving.ModelService.GetModelStatus"
 

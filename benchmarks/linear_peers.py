@@ -29,7 +29,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from components import features, naive_bayes_bag, text_vectorization
+from common import features
+from components import naive_bayes_bag, text_vectorization
 
 NGRAM_RANGES = (2, 3)  # words and pairs; words, pairs and triples
 TFIDF_C = (3.0, 10.0, 30.0)

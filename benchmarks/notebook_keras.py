@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import peak_memory  # noqa: E402
-from components import atomic_files, features  # noqa: E402
+from common import atomic_files, features  # noqa: E402
 from components.imdb_example_gen import layout  # noqa: E402
 from components.model import fitting, glove, models  # noqa: E402
 from components.model.hparams import TrainingConfig  # noqa: E402

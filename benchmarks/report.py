@@ -12,7 +12,7 @@ import json
 import os
 import statistics
 
-from components import atomic_files
+from common import atomic_files
 
 RESULTS_DIR = "docs/benchmarks"
 PLOT = "validation_accuracy.png"

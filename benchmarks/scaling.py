@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Dict, List, Tuple
 
-from components import atomic_files
+from common import atomic_files
 from kubeflow import platform
 
 SIZES = (5_000, 12_500, 25_000, 50_000, 200_000, 500_000)

@@ -21,7 +21,7 @@ import sys
 import time
 
 from benchmarks.serving_latency import _free_port, reviews
-from components import atomic_files, serving_contract
+from common import atomic_files, serving_contract
 from serving.limits import RequestLimits
 
 MARK_BEGIN, MARK_END = "<!-- server memory: begin -->", "<!-- server memory: end -->"

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from components import atomic_files, serving_contract
+from common import atomic_files, serving_contract
 
 WORDS = ("the film movie story acting plot characters great good bad boring wonderful terrible "
          "performance director scenes script funny beautiful worst best music ending not really "

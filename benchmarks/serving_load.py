@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 from benchmarks.serving_latency import _free_port, in_process, reviews
-from components import atomic_files, serving_contract
+from common import atomic_files, serving_contract
 
 MARK_BEGIN, MARK_END = "<!-- serving load: begin -->", "<!-- serving load: end -->"
 CONNECTIONS = (1, 8, 32, 128)

@@ -23,8 +23,8 @@ import time
 
 import requests
 
-from components import atomic_files, serving_contract
-from components.model import warmup
+from common import atomic_files, serving_contract
+from common import warmup
 
 MARK_BEGIN, MARK_END = "<!-- warm-up benchmark: begin -->", "<!-- warm-up benchmark: end -->"
 REVIEW = "A wonderful, moving film; the cast is superb, the ending earned. " * 4

@@ -27,7 +27,8 @@ from tfx.orchestration import data_types
 from tfx.types import component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from components import code_version, features, served_baseline, serving_contract
+from common import features, serving_contract
+from components import code_version, served_baseline
 
 MIN_ACCURACY_KEY = "min_accuracy"
 MAX_DROP_KEY = "max_accuracy_drop"

@@ -31,7 +31,7 @@ from tensorflow_transform import analyzer_nodes
 # is the function it calls with the outputs it builds.
 from tensorflow_transform.experimental.analyzers import _apply_analyzer
 
-from components import features
+from common import features
 
 # Laplace smoothing, as in the paper: an n-gram seen only in positive reviews gets a finite ratio.
 SMOOTHING = 1.0

@@ -30,7 +30,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, component_spec, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from components import code_version, features, serving_contract
+from common import features, serving_contract
+from components import code_version
 
 MODEL_KEY = "model"
 MODEL_BLESSING_KEY = "model_blessing"

@@ -20,7 +20,8 @@ from typing import Any, Dict, Optional
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features, naive_bayes_bag
+from common import features
+from components import naive_bayes_bag
 
 # Keras' `lower_and_strip_punctuation` strips exactly these characters (keras DEFAULT_STRIP_REGEX).
 KERAS_STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'

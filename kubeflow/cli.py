@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from components import serving_contract  # noqa: E402
+from common import serving_contract  # noqa: E402
 from kubeflow import key_values  # noqa: E402
 from pipeline import cli as pipeline_cli  # noqa: E402
 from pipeline import configs  # noqa: E402

@@ -132,7 +132,7 @@ def main(argv=None) -> int:
 
 
 def _write(doc: str, rows) -> None:
-    from components import atomic_files
+    from common import atomic_files
 
     lines = ["# The container images", "",
              "Built by `./imdb exec python -m kubeflow.image_build` on "

@@ -31,7 +31,7 @@ from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
-from components import atomic_files
+from common import atomic_files
 from kubeflow import backend_rules, serving_manifests
 from kubeflow.platform import KubeflowSettings
 from pipeline import configs

@@ -15,7 +15,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components import serving_contract
+from common import serving_contract
 
 TRAINER_NODE = "Trainer"
 TRAINER_EXECUTOR = f"{TRAINER_NODE}_executor"  # TFX names each executor "<node id>_executor"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from components import serving_contract
+from common import serving_contract
 from kubeflow.platform import KubeflowSettings
 
 # The TF Serving release built on the TensorFlow that trains the model: an older server may lack

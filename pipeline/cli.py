@@ -18,7 +18,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter goes nowhere useful
 
-from components import atomic_files, console, serving_contract  # noqa: E402
+from common import atomic_files, console, serving_contract  # noqa: E402
 from components.model import hparams  # noqa: E402
 from pipeline import configs  # noqa: E402
 from pipeline import output_dir as output_dir_lib  # noqa: E402

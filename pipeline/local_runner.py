@@ -13,7 +13,7 @@ from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import pipeline_pb2
 
-from components import serving_contract
+from common import serving_contract
 from pipeline import beam_runners, configs, progress, run_summary
 from pipeline.pipeline import UNCACHED_NODES, create_pipeline
 

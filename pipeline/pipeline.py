@@ -15,7 +15,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components import (accuracy_gate, anomaly_gate, atomic_pusher, features, served_baseline, serving_canary,
+from common import features
+from components import (accuracy_gate, anomaly_gate, atomic_pusher, served_baseline, serving_canary,
                         text_vectorization)
 from components.curated_schema import CuratedSchemaGen
 from components.imdb_example_gen import ImdbExampleGen

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 
 import jinja2
 
-from components import features
+from common import features
 from pipeline import report_charts, run_summary
 
 INDEX = "index.html"

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     from tfx import v1 as tfx
     from tfx.utils import io_utils
 
-    from components import atomic_files
+    from common import atomic_files
     from components.imdb_example_gen import ImdbExampleGen, layout
     from pipeline import configs
     from pipeline.pipeline import SCHEMA_FILE

@@ -27,7 +27,7 @@ from typing import Optional, TextIO
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from components import atomic_files, console, serving_contract  # noqa: E402
+from common import atomic_files, console, serving_contract  # noqa: E402
 from serving.client import DEFAULT_PORTS, PROTOCOLS, SentimentClient, ServingRequestError  # noqa: E402
 from serving.limits import RequestLimits  # noqa: E402
 from serving.options import EVENT_LOOPS, HTTP_PARSERS, BatchingOptions  # noqa: E402

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from components import serving_contract
+from common import serving_contract
 
 PROTOCOLS = ("rest", "grpc")
 DEFAULT_PORTS = {"rest": serving_contract.REST_PORT, "grpc": serving_contract.GRPC_PORT}

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from components.model import warmup
+from common import warmup
 from serving import errors
 
 log = logging.getLogger(__name__)  # `./imdb serve` shows this package's lines on the terminal

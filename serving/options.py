@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict
 
-from components import serving_contract
+from common import serving_contract
 from serving.limits import RequestLimits
 
 DEFAULT_MAX_BODY_BYTES = 16 * 2**20  # of a REST request

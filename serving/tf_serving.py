@@ -13,7 +13,7 @@ from typing import List, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from components import atomic_files
+from common import atomic_files
 from serving import metrics
 from serving.options import ServerOptions
 

@@ -54,7 +54,8 @@ def _run_transform(out, **custom_config):
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    from components import features, text_vectorization
+    from common import features
+    from components import text_vectorization
 
     spec = {features.TEXT: tf.io.FixedLenFeature([1], tf.string),
             features.LABEL: tf.io.FixedLenFeature([1], tf.int64)}
@@ -85,7 +86,8 @@ def bigram_transform_output(tmp_path_factory):
 @pytest.fixture(scope="session")
 def naive_bayes_transform_output(tmp_path_factory):
     """The nb_ngrams encoding of CORPUS: words and pairs, a vocabulary larger than the corpus'."""
-    from components import features, text_vectorization
+    from common import features
+    from components import text_vectorization
 
     return _run_transform(tmp_path_factory.mktemp("naive_bayes_transform"), **{
         text_vectorization.NGRAMS_KEY: 2, text_vectorization.MAX_TOKENS_KEY: 200,

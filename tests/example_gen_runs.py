@@ -10,7 +10,7 @@ import tensorflow as tf
 from ml_metadata import metadata_store
 from tfx import v1 as tfx
 
-from components import features
+from common import features
 from components.imdb_example_gen import ImdbExampleGen
 from pipeline import configs
 

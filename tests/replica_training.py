@@ -32,7 +32,7 @@ def main() -> None:
     from ml_metadata import metadata_store
     from tfx import v1 as tfx
 
-    from components import features, serving_contract
+    from common import features, serving_contract
     from components.curated_schema import CuratedSchemaGen
     from components.imdb_example_gen import ImdbExampleGen
     from components.model.hparams import TrainingConfig

@@ -6,7 +6,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import atomic_pusher, features, serving_contract
+from common import features, serving_contract
+from components import atomic_pusher
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
 from corpus import CORPUS

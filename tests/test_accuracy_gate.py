@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import accuracy_gate, features, serving_contract
+from common import features, serving_contract
+from components import accuracy_gate
 
 
 def _accuracy_config(config):

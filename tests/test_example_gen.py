@@ -8,7 +8,7 @@ import pytest
 
 import example_gen_runs
 import synthetic_imdb
-from components import features
+from common import features
 from components.imdb_example_gen import DataLayoutError
 
 

@@ -43,9 +43,9 @@ def _changed_by(checkout, edited: str, text: str = "\n# an edit\n") -> set:
     ("serving/errors.py", {"ServingCanary"}),  # reached only through other serving modules
     # Imported by the signatures, the Evaluator's gate and the canary: missing from the hand-kept
     # list this module replaced, so an edit there re-used stale results.
-    ("components/serving_contract.py", {"Trainer", "Evaluator", "ServingCanary"}),
-    ("components/model/warmup.py", {"Trainer", "ServingCanary"}),  # written by one, replayed by the other
-    ("components/features.py", {"ImdbExampleGen", "Transform", "Trainer", "Evaluator", "ServingCanary"}),
+    ("common/serving_contract.py", {"Trainer", "Evaluator", "ServingCanary"}),
+    ("common/warmup.py", {"Trainer", "ServingCanary"}),  # written by one, replayed by the other
+    ("common/features.py", {"ImdbExampleGen", "Transform", "Trainer", "Evaluator", "ServingCanary"}),
 ])
 def test_an_edit_changes_only_the_keys_of_the_components_that_import_it(checkout, edited, reruns):
     assert _changed_by(checkout, edited) == reruns

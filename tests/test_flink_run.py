@@ -17,7 +17,7 @@ import time
 import pytest
 
 import synthetic_imdb
-from components import features
+from common import features
 from pipeline import beam_runners
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

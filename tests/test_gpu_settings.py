@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
 
-from components import features
+from common import features
 from components.model import models
 from components.model.hparams import TrainingConfig
 

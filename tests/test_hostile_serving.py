@@ -20,7 +20,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from components import serving_contract
+from common import serving_contract
 from serving.client import SentimentClient
 from serving.limits import RequestLimits
 from serving.local_server import LocalModelServer

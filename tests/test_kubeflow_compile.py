@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components import serving_contract
+from common import serving_contract
 from kubeflow import backend_rules
 from kubeflow.platform import TRAINER_EXECUTOR, KubeflowSettings
 from kubeflow_specs import DATA, GPU_IMAGE, IMAGE, ROOT, compile_pipeline

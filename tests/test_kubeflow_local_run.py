@@ -27,7 +27,7 @@ import pytest
 
 import served_models
 import synthetic_imdb
-from components import serving_contract
+from common import serving_contract
 from components.model.hparams import TrainingConfig
 from kubeflow import key_values, local_executor
 from kubeflow_specs import compile_pipeline

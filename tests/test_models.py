@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from components import features
+from common import features
 from components.model import glove, models
 from components.model.hparams import TrainingConfig
 

@@ -17,7 +17,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from benchmarks.linear_peers import standardize
-from components import features, naive_bayes_bag
+from common import features
+from components import naive_bayes_bag
 from corpus import CORPUS, CORPUS_SEQUENCE_LENGTH, TRICKY_REVIEWS
 
 TOP_K = 200 - features.RESERVED_IDS  # the fixture's max_tokens

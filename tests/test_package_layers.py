@@ -2,7 +2,7 @@
 
 The serving side starts without TFX, Beam or the pipeline (a TF Serving client or the model
 server has no use for them); the shared names load nothing heavy; `./imdb run`'s entry point
-loads TensorFlow only after it has pointed stderr at the run's log (components/console.py).
+loads TensorFlow only after it has pointed stderr at the run's log (common/console.py).
 """
 
 from __future__ import annotations
@@ -40,8 +40,27 @@ def test_predict_over_rest_loads_no_tensorflow(module):
 
 
 def test_the_serving_contract_loads_nothing_heavy():
-    assert not _loaded_packages("components.serving_contract") & {"tensorflow", "numpy", "tfx"}
+    assert not _loaded_packages("common.serving_contract") & {"tensorflow", "numpy", "tfx"}
 
 
 def test_the_run_command_loads_tensorflow_only_when_running():
     assert "tensorflow" not in _loaded_packages("pipeline.cli")
+
+
+LAYERS = ("common", "serving", "components", "pipeline", "kubeflow")  # each may import only those before it
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_package_imports_a_higher_layer(package):
+    """Read from the source (lazy imports included): a cycle, or a lower layer reaching up, fails."""
+    import ast
+    import pathlib
+
+    allowed = set(LAYERS[:LAYERS.index(package) + 1])
+    found = set()
+    for file in pathlib.Path(REPO, package).rglob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(), str(file))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            found |= {(str(file.relative_to(REPO)), n.split(".")[0]) for n in names if n.split(".")[0] in LAYERS}
+    assert {(f, n) for f, n in found if n not in allowed} == set()

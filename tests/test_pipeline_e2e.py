@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import synthetic_imdb
-from components import features, serving_contract
+from common import features, serving_contract
 from components.model.hparams import TrainingConfig
 from pipeline import configs, fingerprints, local_runner
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import example_gen_runs
-from components import features
+from common import features
 
 pytestmark = pytest.mark.real_data
 

@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 from tensorflow_serving.config import model_server_config_pb2
 
-from components import features, serving_contract
+from common import features, serving_contract
 from corpus import TRICKY_REVIEWS
 from serving import tf_serving
 from serving.client import SentimentClient, ServingRequestError

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features, serving_contract
+from common import features, serving_contract
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
 from corpus import CORPUS, TRICKY_REVIEWS

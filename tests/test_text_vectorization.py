@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features
+from common import features
 from corpus import CORPUS, CORPUS_MAX_TOKENS, CORPUS_SEQUENCE_LENGTH, TRICKY_REVIEWS
 
 

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from components import serving_contract
-from components.model import warmup
+from common import serving_contract
+from common import warmup
 from serving.model_store import ModelStore
 from served_models import export_model, publish
 

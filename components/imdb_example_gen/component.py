@@ -22,7 +22,8 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 
-from components import code_version, features
+from common import features
+from components import code_version
 from components.imdb_example_gen import executor, layout
 
 

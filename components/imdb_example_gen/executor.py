@@ -22,7 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components import features
+from common import features
 from components.imdb_example_gen import layout
 
 REPORT_DIR_KEY = "_ingestion_report_dir"

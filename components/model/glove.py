@@ -17,7 +17,7 @@ from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from components import features
+from common import features
 
 
 class GloveError(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional
 
-from components import features
+from common import features
 
 # The notebook's three BiLSTMs; a bag of n-gram embeddings (fastText-style); and the default, a
 # linear model over naive-Bayes-weighted n-grams (NBSVM-style), the only one that reads the

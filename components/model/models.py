@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components import features
+from common import features
 from components.model import one_hot_lstm
 from components.model.hparams import TrainingConfig
 

@@ -11,8 +11,8 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features, serving_contract
-from components.model import warmup
+from common import features, serving_contract
+from common import warmup
 
 
 class SentimentExport(tf.Module):

@@ -20,7 +20,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components import features
+from common import features
 from components.model import fitting, glove, models, signatures
 from components.model.hparams import TrainingConfig
 

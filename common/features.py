@@ -31,4 +31,4 @@ TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"
 
-# The exported model's signatures and the served model's name: components/serving_contract.py.
+# The exported model's signatures and the served model's name: common/serving_contract.py.

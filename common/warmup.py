@@ -20,7 +20,7 @@ import tensorflow as tf
 from google.protobuf import message
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from components import features, serving_contract
+from common import features, serving_contract
 
 ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
