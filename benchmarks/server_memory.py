@@ -21,7 +21,7 @@ import sys
 import time
 
 from benchmarks.serving_latency import _free_port, reviews
-from common import atomic_files, serving_contract
+from common import atomic_files, paths, serving_contract
 from serving.limits import RequestLimits
 
 MARK_BEGIN, MARK_END = "<!-- server memory: begin -->", "<!-- server memory: end -->"
@@ -61,7 +61,8 @@ def load(targets, total: int, threads: int = 8, big_every: int = 50, big_rows: i
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default=f"outputs/serving_model/{serving_contract.MODEL_NAME}", help="the model's base path")
+    p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
+                   help="the model's base path (default %(default)s)")
     p.add_argument("--requests", type=int, default=100_000)
     p.add_argument("--doc", default="docs/serving.md")
     args = p.parse_args(argv)

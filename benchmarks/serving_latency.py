@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from common import atomic_files, serving_contract
+from common import atomic_files, paths, serving_contract
 
 WORDS = ("the film movie story acting plot characters great good bad boring wonderful terrible "
          "performance director scenes script funny beautiful worst best music ending not really "
@@ -121,8 +121,9 @@ def load(protocol: str, target: str, clients: int, total_requests: int, per_requ
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default=f"outputs/serving_model/{serving_contract.MODEL_NAME}", help="the model's base path")
-    p.add_argument("--requests", type=int, default=2000, help="requests per throughput point (default 2,000)")
+    p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
+                   help="the model's base path (default %(default)s)")
+    p.add_argument("--requests", type=int, default=2000, help="requests per throughput point (default %(default)s)")
     p.add_argument("--long-run", type=int, default=10_000, help="requests of the error-count run at 32 clients")
     p.add_argument("--out", default="docs/serving_benchmark")
     args = p.parse_args(argv)
@@ -182,7 +183,7 @@ def write(result: dict, out: str) -> None:
         t = e["throughput"]
         lines.append(
             f"| {protocol.upper()} (this project's server) | {e['latency_1_client']['p50_ms']:.2f} ms "
-            f"| {e['latency_1_client']['p99_ms']:.2f} ms | {' / '.join(f'{x['requests_per_second']:.0f}' for x in t)} "
+            f"| {e['latency_1_client']['p99_ms']:.2f} ms | {' / '.join('%.0f' % x['requests_per_second'] for x in t)} "
             f"| {t[-1]['requests_per_second'] / base['batch32_reviews_per_second']:.2f}x "
             f"| {e['batched_requests']['reviews_per_second']:.0f} "
             f"({e['batched_requests']['reviews_per_second'] / base['batch32_reviews_per_second']:.2f}x) "

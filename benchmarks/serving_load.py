@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 from benchmarks.serving_latency import _free_port, in_process, reviews
-from common import atomic_files, serving_contract
+from common import atomic_files, paths, serving_contract
 
 MARK_BEGIN, MARK_END = "<!-- serving load: begin -->", "<!-- serving load: end -->"
 CONNECTIONS = (1, 8, 32, 128)
@@ -263,8 +263,9 @@ def render(result: dict, others: list = ()) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="./imdb benchmark-serving", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default=f"outputs/serving_model/{serving_contract.MODEL_NAME}", help="the model's base path")
-    p.add_argument("--seconds", type=int, default=30, help="length of each load point (default 30)")
+    p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
+                   help="the model's base path (default %(default)s)")
+    p.add_argument("--seconds", type=int, default=30, help="length of each load point (default %(default)s)")
     p.add_argument("--ghz", default=os.environ.get("IMDB_GHZ", ""), help="the ghz binary (./imdb builds it)")
     p.add_argument("--wrk", default="", help="the wrk binary (default: on PATH)")
     p.add_argument("--server-option", action="append", default=[], help="passed to ./imdb serve (repeatable), "

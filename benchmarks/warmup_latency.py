@@ -23,7 +23,7 @@ import time
 
 import requests
 
-from common import atomic_files, serving_contract
+from common import atomic_files, paths, serving_contract
 from common import warmup
 
 MARK_BEGIN, MARK_END = "<!-- warm-up benchmark: begin -->", "<!-- warm-up benchmark: end -->"
@@ -76,8 +76,9 @@ def render(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default=f"outputs/serving_model/{serving_contract.MODEL_NAME}", help="the model's base path")
-    p.add_argument("--rounds", type=int, default=5, help="version switches with and without warm-up (default 5)")
+    p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
+                   help="the model's base path (default %(default)s)")
+    p.add_argument("--rounds", type=int, default=5, help="version switches with and without warm-up (default %(default)s)")
     p.add_argument("--doc", default="docs/serving.md")
     args = p.parse_args(argv)
     from serving.local_server import LocalModelServer

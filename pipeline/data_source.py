@@ -9,6 +9,8 @@ import tempfile
 import urllib.request
 from typing import Optional
 
+from common import paths
+
 # The layout's description, repeated here so that an offline run stops before TensorFlow loads.
 EXPECTED_LAYOUT_HINT = "an aclImdb folder (aclImdb/{train,test}/{pos,neg}/*.txt) or its .tar.gz"
 
@@ -21,22 +23,14 @@ class DataUnavailable(RuntimeError):
     """No data path was given and the official archive could not be downloaded."""
 
 
-def cache_dir() -> str:
-    base = os.environ.get("IMDB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "imdb-sentiment")
-    return os.path.join(base, "data")
-
-
 def resolve(path: Optional[str]) -> str:
     """The data path to use; downloads the official archive into the cache if none is given."""
     path = path or os.environ.get(ENV_VAR)
-    if path and "://" in path:
-        return path  # a remote file system; the layout check will read it
-    if path:
-        if not os.path.exists(path):
+    if path:  # a remote file system's is left to the layout check
+        if not (paths.is_remote(path) or os.path.exists(path)):
             raise DataUnavailable(f"IMDB data path {path!r} does not exist; expected {EXPECTED_LAYOUT_HINT}.")
-        return os.path.abspath(path)
-    cached = os.path.join(cache_dir(), os.path.basename(OFFICIAL_URL))
+        return paths.absolute(path)
+    cached = paths.cache_dir("data", os.path.basename(OFFICIAL_URL))
     if os.path.exists(cached):
         return cached
     return download(OFFICIAL_URL, cached)

@@ -13,7 +13,7 @@ from typing import List, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from common import atomic_files
+from common import atomic_files, paths
 from serving import metrics
 from serving.options import ServerOptions
 
@@ -31,7 +31,7 @@ def find_binary(explicit: Optional[str] = None) -> Optional[str]:
 def model_config(options: ServerOptions) -> str:
     config = model_server_config_pb2.ModelServerConfig()
     model = config.model_config_list.config.add(
-        name=options.model_name, base_path=os.path.abspath(options.base_path), model_platform="tensorflow")
+        name=options.model_name, base_path=paths.absolute(options.base_path), model_platform="tensorflow")
     model.model_version_policy.latest.num_versions = options.num_versions
     if options.labels:
         model.model_version_policy.ClearField("latest")
