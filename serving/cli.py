@@ -8,7 +8,7 @@
 `serve` starts TF Serving's `tensorflow_model_server` when it is on PATH (or given with
 --model-server), with generated model, batching and monitoring configs; otherwise the project's
 own server (serving/local_server.py), which speaks the same REST and gRPC APIs. The project's
-server shows its own lines and logs TensorFlow's to outputs/logs/serve-<time>.log (--log-file).
+server shows its own lines and logs TensorFlow's to a file (--log-file).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from typing import Optional, TextIO
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import atomic_files, console, serving_contract  # noqa: E402
+from common import atomic_files, console, paths, serving_contract  # noqa: E402
 from serving.client import DEFAULT_PORTS, PROTOCOLS, SentimentClient, ServingRequestError  # noqa: E402
 from serving.limits import RequestLimits  # noqa: E402
-from serving.options import EVENT_LOOPS, HTTP_PARSERS, BatchingOptions  # noqa: E402
+from serving.options import EVENT_LOOPS, HTTP_PARSERS, BatchingOptions, ServerOptions  # noqa: E402
 
 
 def _label(text: str):
@@ -43,17 +43,18 @@ def _label(text: str):
 def serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="./imdb serve", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_dir = serving_contract.local_base_path(os.environ.get("IMDB_OUTPUT_DIR", "outputs"))
-    p.add_argument("--model-dir", default=default_dir,
-                   help="the model's base path, holding <version>/ SavedModels (default: the Pusher's, %(default)s)")
+    p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
+                   help="the model's base path, holding <version>/ SavedModels (default %(default)s, where the Pusher writes)")
     p.add_argument("--model-name", default=serving_contract.MODEL_NAME)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    p.add_argument("--rest-port", type=int, default=DEFAULT_PORTS["rest"])
-    p.add_argument("--grpc-port", type=int, default=DEFAULT_PORTS["grpc"])
-    p.add_argument("--num-versions", type=int, default=1, help="newest versions kept loaded (default 1)")
+    p.add_argument("--host", default=ServerOptions.host, help="address to bind (default %(default)s)")
+    p.add_argument("--rest-port", type=int, default=ServerOptions.rest_port)
+    p.add_argument("--grpc-port", type=int, default=ServerOptions.grpc_port)
+    p.add_argument("--num-versions", type=int, default=ServerOptions.num_versions,
+                   help="newest versions kept loaded (default %(default)s)")
     p.add_argument("--label", type=_label, action="append", default=[], metavar="LABEL=VERSION",
                    help="a version label, e.g. stable=3 (repeatable)")
-    p.add_argument("--poll-seconds", type=float, default=1.0, help="how often the base path is checked")
+    p.add_argument("--poll-seconds", type=float, default=ServerOptions.poll_seconds,
+                   help="how often the base path is checked (default %(default)g)")
     p.add_argument("--max-batch-size", type=int, default=BatchingOptions.max_batch_size)
     p.add_argument("--batch-timeout-micros", type=int, default=BatchingOptions.batch_timeout_micros)
     p.add_argument("--num-batch-threads", type=int, default=BatchingOptions.num_batch_threads)
@@ -62,18 +63,18 @@ def serve_parser() -> argparse.ArgumentParser:
                    help=f"reviews per request at most (default {RequestLimits.max_rows:,})")
     p.add_argument("--request-timeout", type=float, default=RequestLimits.timeout_seconds,
                    help=f"seconds before a request is answered DEADLINE_EXCEEDED (default {RequestLimits.timeout_seconds:g})")
-    p.add_argument("--http-parser", choices=HTTP_PARSERS, default=HTTP_PARSERS[0],
-                   help="REST request parser of the project's server (default httptools, in C)")
-    p.add_argument("--event-loop", choices=EVENT_LOOPS, default=EVENT_LOOPS[0],
-                   help="REST event loop of the project's server (default uvloop, on libuv)")
+    p.add_argument("--http-parser", choices=HTTP_PARSERS, default=ServerOptions.http_parser,
+                   help="REST request parser of the project's server, httptools (in C) or h11 (default %(default)s)")
+    p.add_argument("--event-loop", choices=EVENT_LOOPS, default=ServerOptions.event_loop,
+                   help="REST event loop of the project's server, uvloop (on libuv) or asyncio (default %(default)s)")
     p.add_argument("--model-server", help="path of tensorflow_model_server (default: PATH)")
     p.add_argument("--local", action="store_true", help="use the project's server even if TF Serving is installed")
     p.add_argument("--pid-file", help="write the server's process id here (for stopping it with kill)")
     p.add_argument("--processes", type=int, default=1,
                    help="worker processes of the project's server sharing both ports (SO_REUSEPORT), each "
-                        "loading the model and watching the base path (default 1)")
+                        "loading the model and watching the base path (default %(default)s)")
     p.add_argument("--log-file", help="the server's log: TensorFlow's and the libraries' messages, and the "
-                                      "server's own lines (default: outputs/logs/serve-<time>.log)")
+                                      f"server's own lines (default: {_log_path(None, 'serve-<time>.log')})")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's and the libraries' messages on the console")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --processes' workers
     return p
@@ -82,11 +83,10 @@ def serve_parser() -> argparse.ArgumentParser:
 def serve(argv=None) -> int:
     args = serve_parser().parse_args(argv)
     from serving import tf_serving
-    from serving.options import ServerOptions
 
     try:
         options = ServerOptions(
-            model_name=args.model_name, base_path=os.path.abspath(args.model_dir), host=args.host,
+            model_name=args.model_name, base_path=paths.absolute(args.model_dir), host=args.host,
             rest_port=args.rest_port, grpc_port=args.grpc_port, num_versions=args.num_versions,
             labels=dict(args.label), poll_seconds=args.poll_seconds,
             batching=BatchingOptions(args.max_batch_size, args.batch_timeout_micros, args.num_batch_threads,
@@ -106,8 +106,8 @@ def serve(argv=None) -> int:
         argv = tf_serving.command(binary, options, config_dir)
         print("starting TF Serving: " + " ".join(argv), flush=True)
         os.execv(binary, argv)
-    if args.worker:  # the supervisor relays standard output; standard error is already its log
-        console.route_logging(None, shown=sys.stdout, shown_packages=SERVER_LOGGERS)
+    if args.worker:  # the supervisor relays standard output and names its log
+        console.route_logging(_log_path(args.log_file), shown=sys.stdout, shown_packages=SERVER_LOGGERS)
         return _serve_here(options, args, worker=True)
 
     log_path = _log_path(args.log_file)
@@ -122,7 +122,7 @@ def serve(argv=None) -> int:
         console.route_logging(log_path, shown=terminal, shown_packages=None if args.verbose else SERVER_LOGGERS)
         print(f"log: {log_path}", flush=True)
         if args.processes > 1:
-            return _supervise(args, list(argv if argv is not None else sys.argv[2:]), terminal)
+            return _supervise(args, list(argv if argv is not None else sys.argv[2:]), log_path, terminal)
         return _serve_here(options, args, worker=False, terminal=terminal)
 
 
@@ -131,11 +131,8 @@ def serve(argv=None) -> int:
 SERVER_LOGGERS = ("serving", "uvicorn")
 
 
-def _log_path(log_file: Optional[str]) -> str:
-    if log_file:
-        return os.path.abspath(log_file)
-    logs = os.path.join(os.environ.get("IMDB_OUTPUT_DIR", "outputs"), "logs")
-    return os.path.abspath(os.path.join(logs, time.strftime("serve-%Y%m%d-%H%M%S.log")))
+def _log_path(log_file: Optional[str], default_name: str = "serve-%Y%m%d-%H%M%S.log") -> str:
+    return paths.absolute(log_file or paths.output_dir("logs", time.strftime(default_name)))
 
 
 def _write_pid_file(path: Optional[str]) -> None:
@@ -193,7 +190,7 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _supervise(args, argv: list, terminal: TextIO) -> int:
+def _supervise(args, argv: list, log_path: str, terminal: TextIO) -> int:
     """`--processes N`: N workers on the same two ports. Each loads the model and watches the base
     path (so hot reload works as with one process) and batches its own requests; the kernel
     spreads connections over them. One worker dying stops the others: a half-capacity server
@@ -202,7 +199,7 @@ def _supervise(args, argv: list, terminal: TextIO) -> int:
     grpc = args.grpc_port or _free_port(args.host)
     # The last occurrence of an option wins: the workers get concrete ports and no pid file.
     command = [sys.executable, "-m", "serving.cli", "serve", *argv, "--processes", "1", "--worker",
-               "--rest-port", str(rest), "--grpc-port", str(grpc), "--pid-file", ""]
+               "--rest-port", str(rest), "--grpc-port", str(grpc), "--pid-file", "", "--log-file", log_path]
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(args.processes)]
 
     def stop_all() -> None:
@@ -227,7 +224,7 @@ def _supervise(args, argv: list, terminal: TextIO) -> int:
                          daemon=True).start()
     _write_pid_file(args.pid_file)
     rest_url = f"http://{args.host}:{rest}"
-    print(f"serving {args.model_name} from {os.path.abspath(args.model_dir)} with {args.processes} worker processes "
+    print(f"serving {args.model_name} from {paths.absolute(args.model_dir)} with {args.processes} worker processes "
           f"({', '.join(str(w.pid) for w in workers)})\n"
           f"  REST  {rest_url}/v1/models/{args.model_name}\n"
           f"  gRPC  {args.host}:{grpc}\n"
@@ -251,7 +248,8 @@ def predict_parser() -> argparse.ArgumentParser:
     p.add_argument("reviews", nargs="*", help="review texts (or use --file)")
     p.add_argument("--file", help="one review per line; - for standard input")
     p.add_argument("--protocol", choices=PROTOCOLS, default="rest")
-    p.add_argument("--server", default="localhost", help="host[:port] (default port: 8501 REST, 8500 gRPC)")
+    p.add_argument("--server", default="localhost", help=f"host[:port] (default %(default)s; port {DEFAULT_PORTS['rest']} "
+                                                         f"for REST, {DEFAULT_PORTS['grpc']} for gRPC)")
     p.add_argument("--model-name", default=serving_contract.MODEL_NAME)
     p.add_argument("--version", type=int, help="a specific version (default: the newest served)")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")

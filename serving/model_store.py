@@ -23,7 +23,8 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from common import warmup
 from serving import errors
 
-log = logging.getLogger(__name__)  # `./imdb serve` shows this package's lines on the terminal
+log = logging.getLogger(__name__)  # `./imdb serve` shows this package's lines on the terminal,
+_tracebacks = logging.getLogger(f"tracebacks.{__name__}")  # and these only in its log
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -131,6 +132,12 @@ def _fingerprint(path: str) -> tuple:
                         for root, _, files in tf.io.gfile.walk(path) for f in files))
 
 
+def _log_failure(what: str, error: Exception) -> None:
+    """One line on the server's console, however long the error's message; its traceback in the log."""
+    log.error("%s: %s: %s", what, type(error).__name__, next(iter(str(error).strip().splitlines()), ""))
+    _tracebacks.error(what, exc_info=error)
+
+
 class ModelStore:
     """The served versions of one model; `poll()` brings them in line with the base path."""
 
@@ -223,7 +230,7 @@ class ModelStore:
             loaded = LoadedVersion(self.model_name, version, path)
             replayed = loaded.warm_up()
         except Exception as error:  # a broken version must not take the server down
-            log.exception("failed to load %s version %d", self.model_name, version)
+            _log_failure(f"failed to load {self.model_name} version {version}", error)
             with self._lock:
                 self._failed[version] = (fingerprint, f"{type(error).__name__}: {error}")
             return False
@@ -239,8 +246,8 @@ class ModelStore:
             while not self._stop.wait(poll_seconds):
                 try:
                     self.poll()
-                except Exception:  # keep watching; the log has why
-                    log.exception("polling %s failed", self.base_path)
+                except Exception as error:  # keep watching; the log has why
+                    _log_failure(f"polling {self.base_path} failed", error)
 
         self._watcher = threading.Thread(target=loop, name="model-store-watcher", daemon=True)
         self._watcher.start()

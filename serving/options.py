@@ -49,8 +49,8 @@ class ServerOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     limits: RequestLimits = RequestLimits()
     grpc_threads: int = 64
-    http_parser: str = "httptools"
-    event_loop: str = "uvloop"
+    http_parser: str = HTTP_PARSERS[0]
+    event_loop: str = EVENT_LOOPS[0]
     # Share both ports with the other worker processes of `./imdb serve --processes N`
     # (SO_REUSEPORT: the kernel spreads connections over them). Off, a taken port is refused.
     reuse_port: bool = False

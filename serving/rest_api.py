@@ -11,6 +11,7 @@ calls gRPC makes on the same Predictor, and the protos it returns are rendered a
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Awaitable, Callable, Optional
@@ -125,7 +126,12 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
         predictor.record(model, "rest", kind, str(status), started)
 
     async def _predict(scope: dict, receive: Receive, model: str, version, label, started: float) -> bytes:
-        doc = json_codec.parse_body(await _body(scope, receive, max_body_bytes))
+        try:  # a client sending less than its Content-Length would otherwise hold the request for ever
+            async with asyncio.timeout(predictor.remaining(started)):
+                body = await _body(scope, receive, max_body_bytes)
+        except TimeoutError:
+            raise predictor.timed_out() from None
+        doc = json_codec.parse_body(body)
         if isinstance(doc.get("instances"), list):
             predictor.limits.check_rows(len(doc["instances"]))  # before any array is made
         loaded, signature = predictor.resolve(model, version, label, json_codec.signature_name(doc))

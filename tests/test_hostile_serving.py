@@ -7,6 +7,7 @@ and message a client gets, and then that the server still answers a normal reque
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -168,6 +169,17 @@ def test_a_client_that_disconnects_mid_body_leaves_the_server_healthy(server):
     _assert_healthy(server)
 
 
+def test_a_body_shorter_than_its_content_length_is_answered_at_the_deadline(server):
+    options = ServerOptions(MODEL, server.options.base_path, rest_port=0, grpc_port=0,
+                            limits=RequestLimits(timeout_seconds=1))
+    with LocalModelServer(options) as impatient:
+        with socket.create_connection(("127.0.0.1", impatient.rest_port), timeout=10) as raw:
+            raw.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode() + b'{"inst')
+            answer = raw.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 504") and "not answered within 1 s" in answer, answer
+    _assert_healthy(server)
+
+
 def test_a_request_not_answered_in_time_gets_deadline_exceeded(server):
     options = ServerOptions(MODEL, server.options.base_path, rest_port=0, grpc_port=0,
                             limits=RequestLimits(timeout_seconds=1e-6))  # nothing can be answered that fast
@@ -182,7 +194,7 @@ def test_a_request_not_answered_in_time_gets_deadline_exceeded(server):
     _assert_healthy(server)
 
 
-def test_serve_shows_each_version_it_loads_and_logs_tensorflows_lines(model, tmp_path):
+def test_serve_shows_each_version_it_loads_or_fails_to_and_logs_tensorflows_lines(model, tmp_path):
     base = str(tmp_path / MODEL)
     log = tmp_path / "serve.log"
     first = publish(model, base)
@@ -203,13 +215,25 @@ def test_serve_shows_each_version_it_loads_and_logs_tensorflows_lines(model, tmp
             if f"unloaded {MODEL} version {first}" in line:
                 break
         assert any(f"loaded {MODEL} version {second} in " in line for line in lines), lines
+        broken = tmp_path / "broken"  # a version that fails to load: one line here, its traceback in the log
+        broken.mkdir()
+        (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+        os.rename(broken, os.path.join(base, str(second + 1)))
+        for line in process.stdout:
+            lines.append(line)
+            if "failed to load" in line:
+                break
     finally:
         process.send_signal(signal.SIGINT)
+        lines += process.stdout.readlines()
         process.wait(timeout=60)
     assert lines[0] == f"log: {log}\n"
     assert not NATIVE_LINE.search("".join(lines)), lines
+    failed = [line for line in lines if "failed to load" in line]
+    assert len(failed) == 1 and f"version {second + 1}: " in failed[0] and "Traceback" not in "".join(lines), lines
     text = log.read_text()
     assert NATIVE_LINE.search(text) and f"loaded {MODEL} version {second} in " in text, text[:2000]
+    assert "Traceback" in text.split(f"failed to load {MODEL} version {second + 1}", 1)[1], text[-3000:]
 
 
 @pytest.mark.parametrize("argv, words", [

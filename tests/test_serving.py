@@ -297,6 +297,26 @@ def test_tf_serving_gets_generated_configs(tmp_path):
         tf_serving.find_binary(str(tmp_path / "missing"))
 
 
+def test_serve_hands_a_remote_model_dir_to_tf_serving_unchanged(tmp_path, monkeypatch):
+    from serving import cli
+
+    binary = tmp_path / "tensorflow_model_server"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    started = []
+
+    def execv(path, argv):
+        started.append(argv)
+        raise SystemExit(0)  # where TF Serving would replace this process
+
+    monkeypatch.setattr(os, "execv", execv)
+    with pytest.raises(SystemExit):
+        cli.serve(["--model-dir", "gs://bucket/serving/imdb_sentiment", "--model-server", str(binary)])
+    flags = dict(a.split("=", 1) for a in started[0][1:] if "=" in a)
+    config = text_format.Parse(open(flags["--model_config_file"]).read(), model_server_config_pb2.ModelServerConfig())
+    assert config.model_config_list.config[0].base_path == "gs://bucket/serving/imdb_sentiment"
+
+
 def test_serve_refuses_bad_options():
     run = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--label", "stable"],
                          capture_output=True, text=True, timeout=120)
