@@ -30,8 +30,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import peak_memory, report  # noqa: E402
-from common import atomic_files  # noqa: E402
-from pipeline import cli as pipeline_cli  # noqa: E402
+from common import atomic_files, paths  # noqa: E402
+from pipeline import options  # noqa: E402
 
 # The notebook's reported test accuracies (the course notebook, full IMDB test set).
 NOTEBOOK_TEST_ACCURACY = {"one_hot": 0.855, "embedding": 0.857, "glove": 0.858}
@@ -41,14 +41,14 @@ PREPROCESSING_COMPONENTS = ("ImdbExampleGen", "Transform")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="./imdb benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    pipeline_cli.add_pipeline_options(p)
+    options.add_pipeline_options(p, full_by_default=True)
     bench = p.add_argument_group("benchmark")
     bench.add_argument("--label", help="name of the results file (default: the variant)")
     bench.add_argument("--keras-epochs", type=int, help="epochs of the plain-Keras run (default: as the pipeline)")
     bench.add_argument("--skip-keras", action="store_true", help="no plain-Keras run")
     bench.add_argument("--skip-peers", action="store_true",
                        help="no linear peers (scikit-learn TF-IDF + LR and NBSVM, benchmarks/linear_peers.py)")
-    bench.add_argument("--work-dir", default="outputs/benchmarks", help="pipeline artifacts (default %(default)s)")
+    bench.add_argument("--work-dir", default=paths.output_dir("benchmarks"), help="pipeline artifacts (default %(default)s)")
     bench.add_argument("--results-dir", default=report.RESULTS_DIR, help="results files (default %(default)s)")
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION")
     return p
@@ -64,11 +64,11 @@ def machine() -> dict:
 def run_pipeline(args, settings, label: str) -> dict:
     from pipeline import local_runner
 
-    paths = local_runner.LocalPaths(os.path.abspath(os.path.join(args.work_dir, label)),
+    local = local_runner.LocalPaths(paths.absolute(os.path.join(args.work_dir, label)),
                                     pipeline_name=f"benchmark-{label.replace('_', '-')}",
                                     model_name=f"benchmark_{label}")
     started = time.perf_counter()
-    summary = local_runner.run(paths, settings, args.beam_args, enable_cache=False)
+    summary = local_runner.run(local, settings, args.beam_args, enable_cache=False)
     wall = time.perf_counter() - started
     print(summary.render(wall), flush=True)
     with open(os.path.join(summary.model_run, "history.json")) as f:
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
 
     try:
         data_path = data_source.resolve(args.data)
-        settings = pipeline_cli.settings_from(args, data_path, full_by_default=True)
+        settings = options.settings_from(args, data_path)
         settings.validate()
     except (data_source.DataUnavailable, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -13,11 +13,11 @@ import os
 import statistics
 
 from common import atomic_files
+from components.model import hparams
 
 RESULTS_DIR = "docs/benchmarks"
 PLOT = "validation_accuracy.png"
 BEGIN, END = "<!-- results:begin (benchmarks/report.py) -->", "<!-- results:end -->"
-ORDER = ("one_hot", "embedding", "glove", "ngram_bag", "nb_ngrams")
 
 
 def load(results_dir: str) -> list:
@@ -25,7 +25,7 @@ def load(results_dir: str) -> list:
     for path in glob.glob(os.path.join(results_dir, "*.json")):
         with open(path) as f:
             results.append(json.load(f))
-    rank = {v: i for i, v in enumerate(ORDER)}
+    rank = {v: i for i, v in enumerate(hparams.VARIANTS)}
     return sorted(results, key=lambda r: (rank.get(r["settings"]["training"]["variant"], 99), r["label"]))
 
 

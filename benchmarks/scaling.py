@@ -34,15 +34,15 @@ import threading
 import time
 from typing import Dict, List, Tuple
 
-from common import atomic_files
-from kubeflow import platform
+from common import atomic_files, paths
+from kubeflow import deployment
 
 SIZES = (5_000, 12_500, 25_000, 50_000, 200_000, 500_000)
 REAL_REVIEWS = 50_000  # what the aclImdb archive holds; larger sizes re-use them
 # The Beam options after `--` per runner: the local default (in process), the same runner with one
 # worker process per core (as in the Kubeflow steps), Flink with its SDK harness as threads of the
 # component's process (the local default), and Flink with one SDK harness process per core.
-RUNNERS = {"direct": [], "direct-processes": list(platform.DEFAULT_BEAM_ARGS), "flink": ["--runner=FlinkRunner"],
+RUNNERS = {"direct": [], "direct-processes": list(deployment.DEFAULT_BEAM_ARGS), "flink": ["--runner=FlinkRunner"],
            "flink-processes": ["--runner=FlinkRunner", "--experiments=use_loopback_process_worker",
                                "--sdk_worker_parallelism=0"]}
 RESULTS = "docs/scaling.json"
@@ -278,7 +278,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", required=True, help="the aclImdb archive (.tar.gz) the points are made from")
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="reviews per point, comma-separated")
     p.add_argument("--runners", default=",".join(RUNNERS), help=f"of {', '.join(RUNNERS)}, comma-separated")
-    p.add_argument("--work-dir", default="outputs/scaling", help="archives, runs and their logs")
+    p.add_argument("--work-dir", default=paths.output_dir("scaling"), help="archives, runs and their logs (default %(default)s)")
     p.add_argument("--results", default=RESULTS)
     p.add_argument("--doc", default=DOC)
     p.add_argument("--again", action="store_true", help="measure points already in the results file again")

@@ -42,7 +42,7 @@ def check_thresholds(min_accuracy: float, max_drop: float) -> None:
         raise ValueError(f"{MAX_DROP_KEY} must be a number in [0, 1], not {max_drop}")
 
 
-def eval_config(min_accuracy: float, max_drop: float = 0.0) -> tfma.EvalConfig:
+def eval_config(min_accuracy: float, max_drop: float) -> tfma.EvalConfig:
     check_thresholds(min_accuracy, max_drop)
     accuracy_gate = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
@@ -111,7 +111,7 @@ class GatedEvaluator(evaluator_component.Evaluator):
         spec = GatedEvaluatorSpec(
             examples=examples, model=model, baseline_model=baseline_model,
             # A placeholder the executor replaces; its presence selects TFMA's eval_config path.
-            eval_config=eval_config(0.0),
+            eval_config=eval_config(0.0, 0.0),
             example_splits=json_utils.dumps(example_splits),
             min_accuracy=min_accuracy, max_accuracy_drop=max_accuracy_drop, code_fingerprint=code_fingerprint,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),

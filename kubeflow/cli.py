@@ -10,23 +10,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import serving_contract  # noqa: E402
+from common import console, paths, serving_contract  # noqa: E402
 from kubeflow import key_values  # noqa: E402
-from pipeline import cli as pipeline_cli  # noqa: E402
-from pipeline import configs  # noqa: E402
-
-DEFAULT_OUTPUT_DIR = "outputs/kubeflow"
+from pipeline import configs, options  # noqa: E402
 
 
 def compile_parser() -> argparse.ArgumentParser:
-    from kubeflow.platform import DEFAULT_BEAM_ARGS
+    from kubeflow.deployment import DEFAULT_BEAM_ARGS, KubeflowSettings as defaults
 
     p = argparse.ArgumentParser(prog="./imdb compile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    pipeline_cli.add_pipeline_options(p)
+    options.add_pipeline_options(p, full_by_default=True)
     k = p.add_argument_group("Kubeflow")
     k.add_argument("--image", required=True, help="the CPU image built from this repository's Dockerfile")
     k.add_argument("--gpu-image", help="the GPU image (Dockerfile, --build-arg VARIANT=gpu), for the Trainer; "
@@ -34,17 +32,20 @@ def compile_parser() -> argparse.ArgumentParser:
     k.add_argument("--pipeline-root", required=True, help="gs://BUCKET/PATH, where artifacts go")
     k.add_argument("--serving-dir", help="gs:// directory the Pusher writes <model name>/<version>/ "
                    "into (default <pipeline root>/serving_model)")
-    k.add_argument("--gpus", type=int, default=1, help="GPUs for the Trainer (default 1; 0: CPU only, the CPU image everywhere)")
-    k.add_argument("--gpu-resource", default="nvidia.com/gpu")
+    k.add_argument("--gpus", type=int, default=defaults.gpus,
+                   help="GPUs for the Trainer (default %(default)s; 0: CPU only, the CPU image everywhere)")
+    k.add_argument("--gpu-resource", default=defaults.gpu_resource)
     k.add_argument("--gpu-node-selector", action="append", metavar="KEY=VALUE",
-                   help="node label the Trainer needs (default nvidia.com/gpu.present=true)")
+                   help="node label the Trainer needs (default "
+                        + ", ".join(f"{key}={value}" for key, value in defaults.gpu_node_selector) + ")")
     k.add_argument("--gpu-toleration", action="append", metavar="TAINT_KEY",
-                   help="taint key the Trainer tolerates (default nvidia.com/gpu)")
-    k.add_argument("--trainer-cpu", type=float, default=4.0)
-    k.add_argument("--trainer-memory-gib", type=float, default=16.0)
+                   help=f"taint key the Trainer tolerates (default {', '.join(defaults.gpu_tolerations)})")
+    k.add_argument("--trainer-cpu", type=float, default=defaults.trainer_cpu)
+    k.add_argument("--trainer-memory-gib", type=float, default=defaults.trainer_memory_gib)
     k.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
     k.add_argument("--model-name", default=serving_contract.MODEL_NAME)
-    k.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
+    k.add_argument("--output-dir", default=paths.output_dir("kubeflow"),
+                   help="the compiled files and the log (default %(default)s)")
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help=f"Beam options for every Beam component (default: {' '.join(DEFAULT_BEAM_ARGS)}; "
                         "see docs/kubeflow.md for Dataflow and Flink)")
@@ -52,47 +53,58 @@ def compile_parser() -> argparse.ArgumentParser:
 
 
 def compile_main(argv) -> int:
-    from kubeflow import backend_rules, kubeflow_v2_runner, platform
+    from kubeflow import deployment
 
     args = compile_parser().parse_args(argv)
     if not args.data:
         print("error: --data is required: the aclImdb archive or folder as the pods see it", file=sys.stderr)
         return 2
     try:
-        platform.check_object_store_path("--data", args.data)
-        settings = pipeline_cli.settings_from(args, args.data, full_by_default=True)
-        settings.validate()
-        kubeflow = platform.KubeflowSettings(
+        deployment.check_object_store_path("--data", args.data)
+        kubeflow = deployment.KubeflowSettings(
             image=args.image, gpu_image=args.gpu_image, pipeline_root=args.pipeline_root,
             serving_model_dir=os.path.join(args.serving_dir, args.model_name) if args.serving_dir else None,
             model_name=args.model_name,
-            beam_args=tuple(args.beam_args) or platform.DEFAULT_BEAM_ARGS,
+            beam_args=tuple(args.beam_args) or deployment.DEFAULT_BEAM_ARGS,
             gpus=args.gpus, gpu_resource=args.gpu_resource,
             gpu_node_selector=tuple(key_values.key_values(args.gpu_node_selector, "node selector").items())
-            if args.gpu_node_selector else platform.KubeflowSettings.gpu_node_selector,
+            if args.gpu_node_selector else deployment.KubeflowSettings.gpu_node_selector,
             gpu_tolerations=tuple(args.gpu_toleration) if args.gpu_toleration
-            else platform.KubeflowSettings.gpu_tolerations,
+            else deployment.KubeflowSettings.gpu_tolerations,
             trainer_cpu=args.trainer_cpu, trainer_memory_gib=args.trainer_memory_gib)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    try:
-        compiled = kubeflow_v2_runner.compile_pipeline(settings, kubeflow, args.output_dir, args.pipeline_name)
-    except backend_rules.Refused as refusal:
-        print(f"error: Kubeflow Pipelines 2.17 would refuse this pipeline: {refusal}", file=sys.stderr)
-        return 1
+    log_path = os.path.join(args.output_dir, "logs", time.strftime("compile-%Y%m%d-%H%M%S.log"))
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    console.route_logging(log_path)
+    # As for a run: TensorFlow's start-up lines and TFX's warnings go to the log, errors to the terminal.
+    with console.stderr_to_log(log_path) as terminal:
+        from kubeflow import backend_rules, kubeflow_v2_runner
+
+        try:
+            settings = options.settings_from(args, args.data)
+            settings.validate()
+            compiled = kubeflow_v2_runner.compile_pipeline(settings, kubeflow, args.output_dir, args.pipeline_name)
+        except backend_rules.Refused as refusal:
+            print(f"error: Kubeflow Pipelines 2.17 would refuse this pipeline: {refusal}", file=terminal)
+            return 1
+        except ValueError as error:
+            print(f"error: {error}", file=terminal)
+            return 2
     print(f"pipeline for a KFP v2 server: {compiled.pipeline_yaml}")
     print(f"PipelineJob for Vertex AI:    {compiled.pipeline_job_json}")
     print(f"TF Serving manifests:         {compiled.serving_yaml}")
     print(f"the Pusher writes to:         {kubeflow.pusher_destination}/<version>/")
+    print(f"log:                          {log_path}")
     return 0
 
 
 def submit_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="./imdb submit", description="Upload the compiled pipeline and start a run.")
     p.add_argument("--host", required=True, help="the KFP API endpoint, e.g. http://localhost:8080")
-    p.add_argument("--package", default=os.path.join(DEFAULT_OUTPUT_DIR, f"{configs.PIPELINE_NAME}.yaml"),
-                   help="the compiled pipeline (default: what ./imdb compile wrote)")
+    p.add_argument("--package", default=paths.output_dir("kubeflow", f"{configs.PIPELINE_NAME}.yaml"),
+                   help="the compiled pipeline (default %(default)s, where ./imdb compile writes it)")
     p.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
     p.add_argument("--namespace", help="the Kubeflow profile namespace (multi-user installs)")
     p.add_argument("--experiment", default=configs.PIPELINE_NAME)

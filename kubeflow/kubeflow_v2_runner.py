@@ -33,7 +33,7 @@ from tfx import v1 as tfx
 
 from common import atomic_files
 from kubeflow import backend_rules, serving_manifests
-from kubeflow.platform import KubeflowSettings
+from kubeflow.deployment import KubeflowSettings
 from pipeline import configs
 from pipeline.pipeline import RUN_PARAMETERS, UNCACHED_NODES, RuntimeParameter, create_pipeline
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 from common import serving_contract
-from kubeflow.platform import KubeflowSettings
+from kubeflow.deployment import KubeflowSettings
 
 # The TF Serving release built on the TensorFlow that trains the model: an older server may lack
 # ops or kernels the model uses (tests/test_serving_compatibility.py ties the two). The Python

@@ -67,6 +67,7 @@ DEFAULT_VARIANT = "nb_ngrams"
 # broken one does (0.5).
 DEFAULT_MIN_ACCURACY_SAMPLE = 0.75
 DEFAULT_MIN_ACCURACY_FULL = 0.84
+DEFAULT_MAX_ACCURACY_DROP = 0.0  # no worse than the model being served
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,7 @@ class PipelineSettings:
     max_tokens: int
     sequence_length: int
     ngrams: int
-    max_accuracy_drop: float = 0.0
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
     eval_fraction: float = DEFAULT_EVAL_FRACTION
     sample_fraction: float = DEFAULT_SAMPLE_FRACTION
     allow_anomalies: bool = False  # proceed when the data breaks the curated schema (saying so)

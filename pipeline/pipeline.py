@@ -11,7 +11,7 @@ from __future__ import annotations
 import pathlib
 from typing import List, Optional, Union
 
-from kfp.pipeline_spec import pipeline_spec_pb2
+from google.protobuf import message
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
@@ -22,12 +22,13 @@ from components.curated_schema import CuratedSchemaGen
 from components.imdb_example_gen import ImdbExampleGen
 from components.model.hparams import TrainingConfig
 from components.model.trainer_component import Trainer
+from pipeline import configs
 from pipeline.fingerprints import CODE_FINGERPRINT_KEY, all_fingerprints
 
 PREPROCESSING_FN = "components.text_vectorization.preprocessing_fn"
 RUN_FN = "components.model.trainer.run_fn"
 # The curated schema every run's data must satisfy, as this checkout has it (images: see
-# kubeflow/platform.py's IMAGE_SCHEMA_FILE).
+# kubeflow/deployment.py's IMAGE_SCHEMA_FILE).
 SCHEMA_FILE = str(pathlib.Path(__file__).resolve().parent.parent / "schema" / "schema.pbtxt")
 BASELINE_NODE = "ServedModelBaseline"
 # Nodes whose result depends on the world outside the pipeline: no runner may serve them from a cache.
@@ -52,7 +53,7 @@ def create_pipeline(
     model_name: str,
     training: TrainingConfig,
     min_accuracy: Union[float, RuntimeParameter],
-    max_accuracy_drop: Union[float, RuntimeParameter] = 0.0,
+    max_accuracy_drop: Union[float, RuntimeParameter] = configs.DEFAULT_MAX_ACCURACY_DROP,
     epochs: Union[int, RuntimeParameter, None] = None,
     allow_anomalies: bool = False,
     schema_file: str = SCHEMA_FILE,
@@ -65,14 +66,14 @@ def create_pipeline(
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
-    trainer_resources: Optional[
-        pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec] = None,
+    trainer_resources: Optional[message.Message] = None,
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> canary -> Pusher.
 
     The values named in RUN_PARAMETERS may be RuntimeParameters (Kubeflow); `epochs` defaults to
     training.epochs. trainer_resources is a platform setting (CPU, memory, GPUs of the Trainer's container) that
-    only orchestrators running containers (Kubeflow) use; the local runner ignores it.
+    only orchestrators running containers (Kubeflow) use; the local runner ignores it. It is typed as
+    any proto (the orchestrator's own ResourceSpec) so that the pipeline needs no orchestrator's package.
     """
     code = all_fingerprints()  # each component's own code: editing it re-runs that component
     example_gen = ImdbExampleGen(

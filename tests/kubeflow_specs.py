@@ -6,7 +6,7 @@ import yaml
 
 from components.model.hparams import TrainingConfig
 from kubeflow import kubeflow_v2_runner
-from kubeflow.platform import KubeflowSettings
+from kubeflow.deployment import KubeflowSettings
 from pipeline import configs
 
 IMAGE = "registry.example.com/imdb-sentiment-tfx:1.0"

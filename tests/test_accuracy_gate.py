@@ -13,7 +13,7 @@ def _accuracy_config(config):
 
 
 def test_gate_reads_the_examples_signature_and_the_label():
-    config = accuracy_gate.eval_config(0.8)
+    config = accuracy_gate.eval_config(0.8, 0.0)
     assert config.model_specs[0].signature_name == serving_contract.EXAMPLES_SIGNATURE
     assert config.model_specs[0].label_key == features.LABEL
 

@@ -1,4 +1,4 @@
-"""The run command's settings: defaults by data size, and bad values refused before any work."""
+"""The run command's settings: defaults by data size, bad values refused before any work, paths kept."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from pipeline import cli, configs
+from pipeline import cli, configs, options
 
 
 def _settings(*argv):
-    return cli.settings_from(cli.parser().parse_args(list(argv)), "/data")
+    return options.settings_from(cli.parser().parse_args(list(argv)), "/data")
 
 
 def test_sample_defaults_and_full_defaults():
@@ -65,3 +65,16 @@ def test_options_reach_the_settings():
 def test_bad_settings_are_refused_by_name(argv, message):
     with pytest.raises(ValueError, match=message):
         _settings(*argv).validate()
+
+
+def test_a_remote_glove_path_is_kept_and_a_local_one_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _settings("--glove-path", "gs://bucket/glove.6B.100d.txt").training.glove_path == "gs://bucket/glove.6B.100d.txt"
+    assert _settings("--glove-path", "glove.txt").training.glove_path == str(tmp_path / "glove.txt")
+
+
+def test_a_remote_output_dir_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--output-dir", "gs://bucket/outputs"]) == 2
+    assert "--output-dir 'gs://bucket/outputs' is not a local folder" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

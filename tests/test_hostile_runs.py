@@ -208,7 +208,7 @@ def test_an_output_dir_that_is_a_file_is_refused(capsys, tmp_path, folder):
     taken.write_text("not a folder")
     status = cli.main(["--data", folder, "--output-dir", str(taken)])
     output = capsys.readouterr().err
-    assert status == 2 and f"--output-dir {str(taken)!r} is not a folder" in output and "Traceback" not in output
+    assert status == 2 and f"--output-dir {str(taken)!r} is not a local folder" in output and "Traceback" not in output
 
 
 def test_a_second_run_on_the_same_output_dir_is_refused_while_the_first_holds_it(capsys, tmp_path, folder):

@@ -16,8 +16,9 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from common import serving_contract
 from kubeflow import backend_rules
-from kubeflow.platform import TRAINER_EXECUTOR, KubeflowSettings
+from kubeflow.deployment import TRAINER_EXECUTOR, KubeflowSettings
 from kubeflow_specs import DATA, GPU_IMAGE, IMAGE, ROOT, compile_pipeline
+from native_log import NATIVE_LINE
 from pipeline import configs, pipeline
 
 TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
@@ -181,13 +182,18 @@ def test_roots_the_image_cannot_write_are_refused_with_the_reason(root):
 
 
 def test_compile_command(tmp_path):
+    """Also: a remote --glove-path reaches the pods unchanged, and TensorFlow's start-up lines go to the log."""
+    glove = "gs://bucket/glove/glove.6B.100d.txt"
     result = subprocess.run(
         [sys.executable, "-m", "kubeflow.cli", "compile", "--image", IMAGE, "--gpu-image", GPU_IMAGE,
-         "--pipeline-root", ROOT, "--data", DATA, "--variant", "one_hot", "--gpus", "2", "--gpu-node-selector",
-         "cloud.google.com/gke-accelerator=nvidia-l4", "--output-dir", str(tmp_path), "--",
+         "--pipeline-root", ROOT, "--data", DATA, "--variant", "glove", "--glove-path", glove, "--gpus", "2",
+         "--gpu-node-selector", "cloud.google.com/gke-accelerator=nvidia-l4", "--output-dir", str(tmp_path), "--",
          "--runner=DataflowRunner", "--project=p", "--region=r"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == "" and not NATIVE_LINE.search(result.stdout), result.stderr[-2000:]
+    [log] = (tmp_path / "logs").iterdir()
+    assert NATIVE_LINE.search(log.read_text()) and f"log:                          {log}" in result.stdout
     with open(tmp_path / f"{configs.PIPELINE_NAME}.yaml") as f:
         spec, platform = yaml.safe_load_all(f)
     trainer = _executors(spec)[TRAINER_EXECUTOR]["container"]
@@ -195,7 +201,8 @@ def test_compile_command(tmp_path):
     assert "--runner=DataflowRunner" in _executors(spec)["Transform_executor"]["container"]["args"]
     assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][TRAINER_EXECUTOR]["nodeSelector"] == {
         "labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}}
-    assert '"one_hot"' in json.dumps(spec).replace('\\"', '"')
+    text = json.dumps(spec).replace('\\"', '"')
+    assert '"glove"' in text and f'"glove_path": "{glove}"' in text
 
 
 def test_a_local_data_path_is_refused_before_compiling(tmp_path):

@@ -7,7 +7,7 @@ import yaml
 from kubernetes import client
 
 from kubeflow import serving_manifests
-from kubeflow.platform import KubeflowSettings
+from kubeflow.deployment import KubeflowSettings
 
 KINDS = {"Deployment": "V1Deployment", "Service": "V1Service"}
 

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import features
+from components.model.hparams import TrainingConfig
 
 
 class GloveError(ValueError):
@@ -50,7 +51,7 @@ def _text_lines(path: str, zip_dim: int) -> Iterator[str]:
             yield from lines
 
 
-def check_file(path: str, zip_dim: int = 100, lines: int = 1000) -> int:
+def check_file(path: str, zip_dim: int, lines: int = 1000) -> int:
     """Checks that PATH is a GloVe text file (or zip) before any component runs; returns its dimension.
 
     Reads the first LINES lines: each must be a word and the same number of floats. A missing,
@@ -114,7 +115,7 @@ def _file_vectors(path: str, words: Iterable[str], zip_dim: int) -> Tuple[Dict[s
 
 
 def embedding_matrix(vocabulary: Sequence[str], path: Optional[str] = None,
-                     zip_dim: int = 100) -> np.ndarray:
+                     zip_dim: int = TrainingConfig.glove_dim) -> np.ndarray:
     """Row i + 2 holds the vector of vocabulary[i]; padding, OOV and unknown words are zeros."""
     if path:
         vectors, dim, origin = _file_vectors(path, vocabulary, zip_dim)

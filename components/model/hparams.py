@@ -17,8 +17,8 @@ OPTIMIZERS = ("rmsprop", "adam")
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """The variant is always chosen (the default one is pipeline/configs.py's DEFAULT_VARIANT);
-    the other fields default to the notebook's BiLSTM(32), dropout 0.5, rmsprop, batch 32, up to 10
-    epochs. Each variant's own defaults are pipeline/configs.py's VARIANT_DEFAULTS.
+    the other fields default to the notebook's BiLSTM. Each variant's own defaults are
+    pipeline/configs.py's VARIANT_DEFAULTS.
     """
 
     variant: str
