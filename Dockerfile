@@ -14,11 +14,15 @@ COPY env/ env/
 COPY requirements.lock requirements-gpu.lock ./
 RUN case "$VARIANT" in cpu) env/install.sh /opt/venv ;; gpu) env/install.sh --gpu /opt/venv ;; \
         *) echo "VARIANT must be cpu or gpu, not $VARIANT" >&2; exit 1 ;; esac
+# REQUESTS_CA_BUNDLE: Python's HTTP clients (google-auth and Beam's GCS I/O) trust the system's CA
+# store, as TensorFlow's and Go's clients do, rather than certifi's copy.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    TF_CPP_MIN_LOG_LEVEL=2
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 COPY setup.py pyproject.toml ./
+COPY common/ common/
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY serving/ serving/

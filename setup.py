@@ -10,7 +10,7 @@ setup(
     name="imdb-sentiment-tfx",
     version="0.1.0",
     description="TFX pipeline for IMDB review sentiment: aclImdb -> TextVectorization -> model -> TF Serving",
-    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
+    packages=find_packages(include=["common", "common.*", "pipeline", "pipeline.*", "components", "components.*",
                                     "serving", "serving.*", "kubeflow", "kubeflow.*"]),
     package_data={"pipeline": ["templates/*.html"]},  # the run report's page
     python_requires=">=3.10,<3.14",

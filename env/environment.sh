@@ -214,6 +214,34 @@ flink_job_server_jar() {
     echo "$dir/target/flink-job-server.jar"
 }
 
+# KFP's driver and launcher, built from KFP's source tree (KFP_SRC, default ../shared/kfp/pipelines-2.17.0
+# beside the checkout), and the local Kubeflow stack's Go programs (kubeflow/kfp_go/build.sh), built
+# once into the cache, keyed by their sources, KFP's version and Go's. Prints the folder.
+kfp_tools_dir() {
+    local src=${KFP_SRC:-$_repo/../shared/kfp/pipelines-2.17.0} key
+    key=$( { cat "$src/VERSION" "$src/go.sum" 2>/dev/null; go version 2>/dev/null;
+             find "$_repo/kubeflow/kfp_go" -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)
+    echo "$IMDB_CACHE/tools/kfp-$key"
+}
+
+kfp_tools() {
+    local dir
+    command -v go >/dev/null 2>&1 || { _say "building KFP's driver and launcher needs Go on the host"; return 1; }
+    dir=$(kfp_tools_dir)
+    mkdir -p "$IMDB_CACHE"
+    (
+        flock 9  # a lock of its own: it builds while the environment is built and Flink fetched
+        if [ ! -x "$dir/argorun" ]; then
+            _say "building KFP's driver and launcher and the local stack's programs into $dir (one time, ~6 min cold)"
+            rm -rf "$dir.partial"
+            KFP_SRC=${KFP_SRC:-$_repo/../shared/kfp/pipelines-2.17.0} \
+                _logged_to "$IMDB_CACHE/kfp-tools.log" "$_repo/kubeflow/kfp_go/build.sh" "$dir.partial" || exit 1
+            rm -rf "$dir" && mv "$dir.partial" "$dir"
+        fi
+    ) 9>"$IMDB_CACHE/.kfp-lock" || return 1
+    echo "$dir"
+}
+
 # wrk, the REST load generator: in the userland from env/userland-tools.txt; on a plain host, Debian's package.
 wrk_ready() {
     [ "$(env_mode)" = venv ] && { _host_tool wrk wrk || return 1; }

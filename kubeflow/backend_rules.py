@@ -1,11 +1,11 @@
 """What an open-source Kubeflow Pipelines 2.17 server refuses, rule by rule, from its own source.
 
-KFP's Go module cannot be fetched on these machines (the module proxy answers 403 for
-github.com/kubeflow/pipelines; see docs/kubeflow.md), so `./imdb compile`, the tests' KFP API
-server and the local executor check specs with these rules instead. Each rule names the file of
-kubeflow/pipelines (tag 2.17.0, commit 4a3592cb2dd0) it comes from; every message is the
-backend's own. The Go harness in kubeflow/kfp_backend_check/ runs the real code where the module
-is available, on the same specs.
+Where KFP's own Go code cannot run, these rules stand in for it: `./imdb compile` on a machine
+without KFP's source and Go (it refuses a spec before writing it), and the tests' stand-in of KFP's
+REST API for `./imdb submit` (tests/test_kubeflow_submit.py). Everywhere else KFP's code itself
+judges and runs the specs (kubeflow/kfp_go: check.sh in CI, argorun in tests/test_kubeflow_local_run.py).
+Each rule names the file of kubeflow/pipelines (tag 2.17.0, commit 4a3592cb2dd0) it comes from;
+every message is the backend's own.
 
 Only refusals are modelled: a spec these rules pass may still fail on a cluster for reasons no
 spec shows (images, credentials, quotas).
@@ -14,7 +14,7 @@ spec shows (images, credentials, quotas).
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import yaml
 from google.protobuf import json_format
@@ -186,25 +186,3 @@ def container_executors(spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str, Dict[
     """Executor label -> its container spec, as plain dicts."""
     executors = json_format.MessageToDict(spec.deployment_spec).get("executors", {})
     return {label: e["container"] for label, e in executors.items() if "container" in e}
-
-
-def task_order(spec: pipeline_spec_pb2.PipelineSpec) -> List[str]:
-    """The root DAG's tasks in dependency order (ties by name), as Argo would start them."""
-    tasks = spec.root.dag.tasks
-    done: List[str] = []
-    pending = dict(sorted(tasks.items()))
-    while pending:
-        ready = [n for n, t in pending.items() if all(d in done for d in _upstream(t))]
-        if not ready:
-            raise Refused(f"the root DAG has a cycle among {sorted(pending)}")
-        for name in ready:
-            done.append(name)
-            del pending[name]
-    return done
-
-
-def _upstream(task: pipeline_spec_pb2.PipelineTaskSpec) -> Iterable[str]:
-    yield from task.dependent_tasks
-    for spec in task.inputs.artifacts.values():
-        if spec.HasField("task_output_artifact"):
-            yield spec.task_output_artifact.producer_task

@@ -1,16 +1,29 @@
-"""The command of every Kubeflow task: TFX's executor entrypoint, made to survive KFP's launcher.
+"""The command of every Kubeflow task: TFX's executor entrypoint, made to run under KFP 2.17's
+driver and launcher, which give it an ExecutorInput TFX 1.21 does not read as they write it.
 
-KFP 2.17's driver gives every task one output more than its component declares:
-`executor-logs`, of type `system.Artifact` (backend/src/v2/driver/driver.go, provisionOutputs,
-while log publishing is on, the default). The launcher itself tees the task's stdout and stderr
-into it and uploads it (backend/src/v2/component/launcher_v2.go, getLogWriter and
-uploadOutputArtifacts). TFX's entrypoint turns every output into a TFX artifact class named by
-its type and fails on that one ("Could not import system.Artifact"). Here the outputs typed by a
-KFP system schema are removed from the ExecutorInput, then TFX's entrypoint runs unchanged, so
-the logs still reach their artifact and TFX sees only what the component declared.
+- KFP's driver gives every task one output more than its component declares: `executor-logs`, of
+  type `system.Artifact` (backend/src/v2/driver/driver.go, provisionOutputs, while log publishing is
+  on, the default); the launcher tees the task's output into it and uploads it
+  (backend/src/v2/component/launcher_v2.go, getLogWriter). TFX's entrypoint turns every output into
+  a TFX artifact class named by its type and fails on that one ("Could not import system.Artifact"):
+  outputs typed by a KFP system schema are removed here, and the logs still reach their artifact.
+- KFP's driver gives every input artifact an empty type (backend/src/v2/metadata/client.go:1144,
+  GetOutputArtifactsByExecutionId: `Schema: "", // TODO(Bobgy): figure out how to get schema`), from
+  which TFX's entrypoint cannot find the artifact's class (kubeflow_v2_entrypoint_utils.py,
+  _retrieve_class_path: `yaml.safe_load("")` is None). Each input artifact without a type gets the one
+  its component declares, which the compiled command carries (--json_serialized_inputs_spec_args).
+
+- KFP's launcher downloads every object under each input artifact's URI, and writes a directory
+  placeholder object (`dir/`, which TensorFlow's GCS file system writes for every makedirs) as a
+  file named `dir`, so that the next object below it cannot be written (backend/src/v2/objectstore/
+  object_store.go, DownloadBlob: `filepath.Rel(blobDir, "blobDir/")` is "."): the next task fails.
+  After TFX's executor succeeds, the placeholders under its outputs are removed; on Cloud Storage a
+  folder is its objects' common prefix, so every reader (TensorFlow, Beam, KFP) still sees it.
+
+Then TFX's entrypoint runs unchanged:
 
     python -m kubeflow.container_entrypoint --executor_class_path ... \\
-        --json_serialized_invocation_args '{{$}}' [BEAM ARGS...]
+        --json_serialized_invocation_args '{{$}}' --json_serialized_inputs_spec_args '...' [BEAM ARGS...]
 """
 
 from __future__ import annotations
@@ -18,9 +31,10 @@ from __future__ import annotations
 import json
 import runpy
 import sys
-from typing import List
+from typing import List, Optional
 
 INVOCATION_FLAG = "--json_serialized_invocation_args"
+INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 SYSTEM_SCHEMA_PREFIX = "system."  # KFP's own artifact types; TFX's carry an instanceSchema
 
@@ -33,31 +47,81 @@ def launcher_outputs(executor_input: dict) -> List[str]:
                          for a in artifacts.get("artifacts", [])))
 
 
-def without_launcher_outputs(invocation: str) -> str:
-    executor_input = json.loads(invocation)
+def _untyped(artifact: dict) -> bool:
+    kind = artifact.get("type") or {}
+    return not (kind.get("schemaTitle") or kind.get("instanceSchema"))
+
+
+def adapt(executor_input: dict, inputs_spec: dict) -> dict:
+    """EXECUTOR_INPUT as TFX reads it: the launcher's outputs removed, input types filled in."""
     for name in launcher_outputs(executor_input):
         del executor_input["outputs"]["artifacts"][name]
-    return json.dumps(executor_input)
+    declared = inputs_spec.get("artifacts", {})
+    for name, artifacts in executor_input.get("inputs", {}).get("artifacts", {}).items():
+        for artifact in artifacts.get("artifacts", []):
+            if _untyped(artifact):
+                if name not in declared:
+                    raise SystemExit(f"error: input artifact {name!r} has no type, and the component declares none")
+                artifact["type"] = declared[name]["artifactType"]
+    return executor_input
+
+
+def _flag(argv: List[str], flag: str) -> Optional[int]:
+    """The index of FLAG's value in ARGV (either form), or None."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return i + 1
+        if arg.startswith(flag + "="):
+            return i
+    return None
+
+
+def _value(argv: List[str], i: int, flag: str) -> str:
+    return argv[i].split("=", 1)[1] if argv[i].startswith(flag + "=") else argv[i]
 
 
 def rewrite_argv(argv: List[str]) -> List[str]:
-    """ARGV with the ExecutorInput (either flag form) stripped of the launcher's outputs."""
+    """ARGV with the ExecutorInput (either flag form) adapted for TFX's entrypoint."""
     rewritten = list(argv)
-    for i, arg in enumerate(rewritten):
-        if arg == INVOCATION_FLAG and i + 1 < len(rewritten):
-            rewritten[i + 1] = without_launcher_outputs(rewritten[i + 1])
-            break
-        if arg.startswith(INVOCATION_FLAG + "="):
-            rewritten[i] = f"{INVOCATION_FLAG}={without_launcher_outputs(arg.split('=', 1)[1])}"
-            break
-    else:
+    at = _flag(rewritten, INVOCATION_FLAG)
+    if at is None:
         raise SystemExit(f"error: {INVOCATION_FLAG} is missing from the task's arguments")
+    spec_at = _flag(rewritten, INPUTS_SPEC_FLAG)
+    inputs_spec = json.loads(_value(rewritten, spec_at, INPUTS_SPEC_FLAG)) if spec_at is not None else {}
+    adapted = json.dumps(adapt(json.loads(_value(rewritten, at, INVOCATION_FLAG)), inputs_spec))
+    rewritten[at] = f"{INVOCATION_FLAG}={adapted}" if rewritten[at].startswith(INVOCATION_FLAG + "=") else adapted
     return rewritten
 
 
+def remove_directory_placeholders(uris: List[str]) -> int:
+    """Deletes the empty `.../` objects below each gs:// URI in URIS; returns how many."""
+    from google.cloud import storage
+
+    client, removed = None, 0
+    for uri in uris:
+        if not uri.startswith("gs://"):
+            continue
+        client = client or storage.Client()  # the pod's credentials, as TensorFlow's
+        bucket, _, prefix = uri[len("gs://"):].partition("/")
+        for blob in client.list_blobs(bucket, prefix=prefix.rstrip("/") + "/"):
+            if blob.name.endswith("/") and blob.size == 0:
+                blob.delete()
+                removed += 1
+    return removed
+
+
 def main() -> None:
-    sys.argv = [TFX_ENTRYPOINT] + rewrite_argv(sys.argv[1:])
-    runpy.run_module(TFX_ENTRYPOINT, run_name="__main__", alter_sys=True)
+    argv = rewrite_argv(sys.argv[1:])
+    executor_input = json.loads(_value(argv, _flag(argv, INVOCATION_FLAG), INVOCATION_FLAG))
+    sys.argv = [TFX_ENTRYPOINT] + argv
+    try:
+        runpy.run_module(TFX_ENTRYPOINT, run_name="__main__", alter_sys=True)
+    except SystemExit as done:  # absl's app.run ends with sys.exit
+        if done.code not in (None, 0):
+            raise
+    outputs = [a["uri"] for artifacts in executor_input["outputs"]["artifacts"].values()
+               for a in artifacts.get("artifacts", [])]
+    print(f"removed {remove_directory_placeholders(outputs)} directory placeholder objects under the outputs")
 
 
 if __name__ == "__main__":

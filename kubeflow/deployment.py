@@ -23,8 +23,11 @@ TRAINER_EXECUTOR = f"{TRAINER_NODE}_executor"  # TFX names each executor "<node 
 # (tfx/orchestration/kubeflow/v2/pipeline_builder.py, DEFAULT_IMAGE_PATH_KEY).
 DEFAULT_IMAGE_KEY = "default_image_path"
 
-# In a pod, Beam's DirectRunner uses one worker process per core.
-DEFAULT_BEAM_ARGS: Tuple[str, ...] = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+# In a pod, Beam's FnApiRunner with one worker process per core. Named, as local runs name it
+# (pipeline/beam_runners.py): Beam 2.77's DirectRunner would first fetch Prism from GitHub in every
+# pod and run there (apache_beam/runners/direct/direct_runner.py, _PrismRunnerSupportVisitor).
+DEFAULT_BEAM_ARGS: Tuple[str, ...] = ("--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+                                      "--direct_num_workers=0")
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 

@@ -1,4 +1,4 @@
-"""KEY=VALUE options, as `compile --gpu-node-selector`, `submit --param` and the local executor take them."""
+"""KEY=VALUE options, as `compile --gpu-node-selector`, `submit --param` and `kfp-local` take them."""
 
 from __future__ import annotations
 

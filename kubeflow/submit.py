@@ -12,6 +12,7 @@ import time
 from typing import Any, Dict, Optional
 
 import kfp
+import yaml
 from kfp_server_api.exceptions import ApiException
 
 
@@ -46,6 +47,14 @@ def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, r
         raise Refused.from_api(error) from None
 
 
+def pipeline_root(pipeline_yaml: str) -> str:
+    """The compiled spec's defaultPipelineRoot, which a run must carry itself: KFP's backend never
+    reads it from the spec (backend/src/v2/driver/root_dag.go:97-118: the run's root, else the
+    kfp-launcher config map's, else minio://mlpipeline/v2/artifacts)."""
+    with open(pipeline_yaml) as f:
+        return next(yaml.safe_load_all(f))["defaultPipelineRoot"]
+
+
 def _submit(pipeline_yaml, host, pipeline_name, experiment, run_name, namespace, parameters, client) -> Submitted:
     client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -61,5 +70,6 @@ def _submit(pipeline_yaml, host, pipeline_name, experiment, run_name, namespace,
         ).pipeline_version_id
     run = client.run_pipeline(
         experiment_id=exp.experiment_id, job_name=run_name or f"{pipeline_name}-{stamp}",
-        pipeline_id=pipeline_id, version_id=version_id, params=parameters or {})
+        pipeline_id=pipeline_id, version_id=version_id, params=parameters or {},
+        pipeline_root=pipeline_root(pipeline_yaml))
     return Submitted(exp.experiment_id, pipeline_id, version_id, run.run_id)

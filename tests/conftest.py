@@ -16,8 +16,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: builds the container image with podman (minutes)")
 
 
-# Run last: ./imdb test fetches Beam's Flink job server while the other tests run.
-RUN_LAST = ("test_flink_run.py",)
+# Run last: ./imdb test fetches Beam's Flink job server and builds KFP's binaries while the others run.
+RUN_LAST = ("test_kubeflow_local_run.py", "test_flink_run.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

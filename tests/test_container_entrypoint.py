@@ -63,3 +63,20 @@ def test_tfx_alone_fails_on_the_launchers_output_and_the_entrypoint_does_not(tmp
 def test_a_missing_invocation_is_named():
     with pytest.raises(SystemExit, match="--json_serialized_invocation_args is missing"):
         container_entrypoint.rewrite_argv(["--executor_class_path", "x.Executor"])
+
+
+def test_input_artifacts_without_a_type_get_the_declared_one():
+    """KFP 2.17's driver resolves inputs with an empty schema (backend/src/v2/metadata/client.go:1144)."""
+    examples = "title: tfx.Examples\ntype: object\n"
+    executor_input = {"inputs": {"artifacts": {"examples": {"artifacts": [
+        {"name": "x", "uri": "gs://b/r/examples", "type": {"instanceSchema": ""}}]}}},
+        "outputs": {"artifacts": {"executor-logs": LAUNCHER_OUTPUT}}}
+    inputs_spec = {"artifacts": {"examples": {"artifactType": {"instanceSchema": examples}}}}
+    argv = ["--json_serialized_invocation_args", json.dumps(executor_input),
+            f"--json_serialized_inputs_spec_args={json.dumps(inputs_spec)}"]
+    passed = json.loads(container_entrypoint.rewrite_argv(argv)[1])
+    [artifact] = passed["inputs"]["artifacts"]["examples"]["artifacts"]
+    assert artifact["type"] == {"instanceSchema": examples} and artifact["uri"] == "gs://b/r/examples"
+    assert passed["outputs"]["artifacts"] == {}
+    with pytest.raises(SystemExit, match="input artifact 'examples' has no type"):
+        container_entrypoint.rewrite_argv(argv[:2])

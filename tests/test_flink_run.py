@@ -12,10 +12,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
+import background_builds
 import synthetic_imdb
 from common import features
 from pipeline import beam_runners
@@ -29,31 +29,11 @@ MIN_ACCURACY = 0.8
 BEAM_COMPONENTS = ("ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator")
 
 
-FETCH_DONE_ENV = "IMDB_FLINK_FETCH_DONE"  # set by ./imdb test: the fetch's exit status, once it ends
-FETCH_WAIT_SECONDS = 30 * 60
-
-
-def _wait_for_the_job_server_fetch() -> None:
-    """./imdb test starts the tests while it fetches the job server (this module runs last,
-    tests/conftest.py): wait for the fetch to end, and say where its log is if it failed."""
-    done = os.environ.get(FETCH_DONE_ENV)
-    if not done:
-        return
-    deadline = time.monotonic() + FETCH_WAIT_SECONDS
-    while not os.path.exists(done):
-        assert time.monotonic() < deadline, f"the Flink job server's fetch did not end in {FETCH_WAIT_SECONDS} s"
-        time.sleep(2)
-    with open(done) as f:
-        status = f.read().strip()
-    assert status == "0", f"fetching the Flink job server failed (exit {status}); its log: " \
-                          f"{os.environ.get('IMDB_FLINK_FETCH_LOG', 'flink-job-server.log in the cache')}"
-
-
 @pytest.fixture(scope="module")
 def flink_run(tmp_path_factory):
     assert os.environ.get(beam_runners.FLINK_JOB_SERVER_ENV), \
         "./imdb test fetches Beam's Flink job server and names it in IMDB_FLINK_JOB_SERVER_JAR"
-    _wait_for_the_job_server_fetch()
+    background_builds.wait_for("IMDB_FLINK_FETCH_DONE", "IMDB_FLINK_FETCH_LOG", "fetching the Flink job server")
     data = synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS, label_noise=0.1)
     output_dir = str(tmp_path_factory.mktemp("flink") / "outputs")
     result = subprocess.run(

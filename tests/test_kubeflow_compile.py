@@ -91,11 +91,12 @@ def test_only_the_trainer_is_scheduled_onto_gpu_nodes(compiled):
     assert [(t.key, t.operator, t.effect) for t in config.tolerations] == [("nvidia.com/gpu", "Exists", "NoSchedule")]
 
 
-def test_beam_components_get_the_in_pod_direct_runner(compiled):
+def test_beam_components_get_the_in_pod_fn_api_runner(compiled):
     _, (spec, _) = compiled
     for component in BEAM_COMPONENTS:
         args = _executors(spec)[f"{component}_executor"]["container"]["args"]
         assert "--direct_running_mode=multi_processing" in args, component
+        assert "--runner=FnApiRunner" in args, component  # not DirectRunner, which would fetch Prism
 
 
 def test_kfp_accepts_it_schema_2_1_containers_only(compiled):

@@ -1,14 +1,16 @@
-"""The compiled Kubeflow pipeline, run task by task the way KFP 2.17's driver and launcher run it.
+"""The compiled Kubeflow pipeline, run by KFP 2.17's own driver and launcher (kubeflow/local_stack.py).
 
-kubeflow.local_executor follows the backend's rules (each cites its source file); a gs:// bucket
-is a local directory. Three runs of one compiled pipeline, with run parameters as `./imdb submit
---param` would set them:
+One stack for the module: Cloud Storage's API (fake-gcs-server behind gcpfront), GKE's metadata
+server, ML Metadata's gRPC service over the real library, the Kubernetes API calls KFP makes; each
+run compiled into its Argo Workflow by KFP's own compiler and every pod run with the real binaries.
+Three runs of one compiled pipeline, with run parameters as `./imdb submit --param` sets them:
 1. good data, while a model that learned nothing is served: every task succeeds, the candidate is
-   better than the served model, passes the serving canary and is pushed; `./imdb serve` answers
-   for it over REST and gRPC;
+   pushed to the bucket and `./imdb serve` answers for it from there over REST and gRPC;
 2. a drop whose training labels carry no signal, with the accuracy floor at 0: the Evaluator
-   compares the candidate with the served model (the baseline), refuses it, nothing is pushed;
-3. a drop without test/neg: ImdbExampleGen's task fails with the layout error, nothing after it runs.
+   compares the candidate with the served model, refuses it, nothing is pushed;
+3. a drop without test/neg: ImdbExampleGen's task fails, and the layout error is in the log the
+   launcher published as its `executor-logs` artifact.
+What each run left is read back from ML Metadata with MLMD's own client.
 """
 
 from __future__ import annotations
@@ -25,29 +27,68 @@ import time
 
 import pytest
 
+import background_builds
 import served_models
 import synthetic_imdb
 from common import serving_contract
 from components.model.hparams import TrainingConfig
-from kubeflow import key_values, local_executor
 from kubeflow_specs import compile_pipeline
 from pipeline import configs, pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BUCKET = "gs://imdb-ci"
+ROOT = f"{BUCKET}/tfx"
 SERVING_DIR = f"{BUCKET}/serving/{serving_contract.MODEL_NAME}"
 PER_CLASS = 100
 ALL_TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
              "ServedModelBaseline", "Evaluator", "ServingCanary", "Pusher"}
 
 
+class LocalStack:
+    """`python -m kubeflow.local_stack up`, and commands run inside its namespace with nsenter."""
+
+    def __init__(self, out, uploads):
+        self.state = str(out / "state")
+        ready = out / "ready"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kubeflow.local_stack", "up", "--state", self.state, "--ready-file", str(ready),
+             *(f"--upload={local}={uri}" for local, uri in uploads.items())],
+            stdout=open(out / "stack.log", "w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while not ready.exists():
+            assert self.process.poll() is None, (out / "stack.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the stack did not come up in 180 s"
+            time.sleep(0.5)
+        self.pid = ready.read_text()
+
+    def inside(self, *command) -> list:
+        return ["nsenter", "-t", self.pid, "-n", "-m", "--", *command]
+
+    def python(self, code: str) -> str:
+        result = subprocess.run(self.inside(sys.executable, "-c", code), capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    def run(self, pipeline_yaml: str, *params: str) -> dict:
+        report = os.path.join(self.state, f"report-{time.monotonic_ns()}.json")
+        result = subprocess.run(self.inside(
+            sys.executable, "-m", "kubeflow.local_stack", "run-in", pipeline_yaml, "--state", self.state,
+            "--report", report, *(f"--param={p}" for p in params)), capture_output=True, text=True, timeout=3600)
+        with open(report) as f:
+            return {**json.load(f), "output": result.stdout + result.stderr}
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A compiled pipeline and a bucket directory holding three data drops."""
+    """A compiled pipeline and a running stack whose bucket holds three data drops and a served model."""
+    background_builds.wait_for("IMDB_KFP_BUILD_DONE", "IMDB_KFP_BUILD_LOG", "building KFP's driver and launcher")
     out = tmp_path_factory.mktemp("kfp")
-    buckets = out / "buckets"
-    data = buckets / "imdb-ci" / "data"
+    data = out / "data"
     synthetic_imdb.write_folder(str(data / "good"), per_class=PER_CLASS, label_noise=0.1)
     synthetic_imdb.write_folder(str(data / "no-signal"), per_class=PER_CLASS, seed=1, train_label_noise=0.5)
     broken = synthetic_imdb.write_folder(str(data / "broken"), per_class=10)
@@ -57,30 +98,83 @@ def world(tmp_path_factory):
         sample_fraction=1.0, training=TrainingConfig(variant="ngram_bag", optimizer="adam", learning_rate=0.01,
                                                      epochs=5, batch_size=16, embedding_dim=16))
     # The task commands run in this environment, where the schema is the checkout's, not the image's.
-    compiled, _ = compile_pipeline(out / "compiled", settings, pipeline_root=f"{BUCKET}/tfx",
-                                   serving_model_dir=SERVING_DIR, gpus=0, beam_args=(),
-                                   schema_file=pipeline.SCHEMA_FILE)
+    compiled, _ = compile_pipeline(out / "compiled", settings, pipeline_root=ROOT, serving_model_dir=SERVING_DIR,
+                                   gpus=0, schema_file=pipeline.SCHEMA_FILE)
     # What users get today: a model that learned nothing (it scores reviews by their length).
-    served = served_models.export_stand_in(str(out / "stand_in"))
-    served_models.publish(served, os.path.join(str(buckets), SERVING_DIR[len("gs://"):]))
-    return compiled.pipeline_yaml, str(buckets)
+    served = out / "served"
+    first_version = served_models.publish(served_models.export_stand_in(str(out / "stand_in")), str(served))
+    stack = LocalStack(out, {data: f"{BUCKET}/data", served: SERVING_DIR})
+    yield stack, compiled.pipeline_yaml, str(first_version)
+    stack.stop()
 
 
-def _run(world, *params):
-    pipeline_yaml, buckets = world
-    run = local_executor.LocalRun(pipeline_yaml, buckets, key_values.run_parameters(params))
-    ok = run.run()
-    return ok, run
+def _versions(stack) -> list:
+    return json.loads(stack.python(
+        "import json, tensorflow as tf\n"
+        f"print(json.dumps(sorted(n.strip('/') for n in tf.io.gfile.listdir({SERVING_DIR!r}) if n.strip('/').isdigit())))"
+    ).strip().splitlines()[-1])
 
 
-def _versions(buckets):
-    base = os.path.join(buckets, SERVING_DIR[len("gs://"):])
-    return sorted(n for n in os.listdir(base) if n.isdigit()) if os.path.isdir(base) else []
+def _metadata(stack, run_id: str) -> dict:
+    """What ML Metadata holds of run RUN_ID, read with MLMD's own client: task -> its execution's
+    state, and each output artifact (uri, custom properties) by output name."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from kubeflow import mlmd_service
+
+    store = metadata_store.MetadataStore(mlmd_service.connection_config(os.path.join(stack.state, "metadata.sqlite")))
+    context = store.get_context_by_type_and_name("system.PipelineRun", run_id)
+    assert context is not None, f"no run {run_id} in ML Metadata"
+    tasks = {}
+    for execution in store.get_executions_by_context(context.id):
+        if store.get_execution_types_by_id([execution.type_id])[0].name != "system.ContainerExecution":
+            continue
+        outputs = {}
+        for event in store.get_events_by_execution_ids([execution.id]):
+            if event.type == metadata_store_pb2.Event.OUTPUT:
+                [artifact] = store.get_artifacts_by_id([event.artifact_id])
+                properties = {k: getattr(v, v.WhichOneof("value")) for k, v in artifact.custom_properties.items()}
+                outputs[event.path.steps[0].key] = {"uri": artifact.uri, **properties}
+        state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+        tasks[execution.custom_properties["task_name"].string_value] = {"state": state, "outputs": outputs}
+    return tasks
 
 
-def _artifact(run, task, output):
-    [artifact] = run.results[task].outputs[output]
-    return artifact
+@pytest.fixture(scope="module")
+def first_run(world):
+    stack, pipeline_yaml, _ = world
+    return stack.run(pipeline_yaml)
+
+
+def test_every_task_runs_through_kfps_driver_and_launcher_and_a_better_model_is_pushed(first_run, world):
+    stack, _, served_before = world
+    assert first_run["exit_code"] == 0, first_run["output"][-5000:]
+    assert first_run["phase"] == "Succeeded" and first_run["unknown_kubernetes_calls"] == []
+    assert first_run["gcpfront_refused"] == []
+    pods = {n["name"].rsplit(".", 1)[-1]: n for n in first_run["nodes"] if n["type"] == "Pod"}
+    # The Argo walk ran the root driver, then for each task its driver and its launcher pod.
+    assert {"root-driver", "executor"} | {f"{t}-driver" for t in ALL_TASKS} <= set(pods)
+    assert sum(n["name"].endswith(".executor") and n["phase"] == "Succeeded" for n in first_run["nodes"]) == 10
+    for node in first_run["nodes"]:  # each pod ran the Beam runner it was given (no Prism fetched)
+        if node["type"] == "Pod":
+            with open(node["log"], errors="replace") as f:
+                assert "prism" not in f.read().lower(), node["name"]
+
+    tasks = _metadata(stack, first_run["run_id"])
+    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in ALL_TASKS}
+    run_root = f"{ROOT}/{configs.PIPELINE_NAME}/{first_run['run_id']}/"
+    for task, record in tasks.items():
+        for name, artifact in record["outputs"].items():
+            assert artifact["uri"].startswith(run_root), (task, name, artifact["uri"])
+        assert "executor-logs" in record["outputs"], task
+    assert tasks["ServedModelBaseline"]["outputs"]["model"]["baseline_version"] == served_before
+    assert tasks["Evaluator"]["outputs"]["blessing"]["blessed"] == 1
+    canary = tasks["ServingCanary"]["outputs"]["blessing"]
+    assert canary["blessed"] == 1, canary
+    versions = _versions(stack)
+    assert len(versions) == 2 and versions[0] == served_before
+    assert tasks["Pusher"]["outputs"]["pushed_model"]["pushed_version"] == versions[1]
 
 
 def _free_port() -> int:
@@ -89,51 +183,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def first_run(world):
-    return _run(world)
-
-
-def test_every_task_runs_and_a_better_model_is_pushed(first_run, world):
-    ok, run = first_run
-    assert ok, {n: r.state for n, r in run.results.items()}
-    assert {n: r.state for n, r in run.results.items()} == {n: "SUCCEEDED" for n in ALL_TASKS}
-    served_before = _versions(world[1])[0]
-    assert _artifact(run, "ServedModelBaseline", "model")["metadata"]["baseline_version"] == served_before
-    assert _artifact(run, "Evaluator", "blessing")["metadata"]["blessed"] == 1
-    canary = _artifact(run, "ServingCanary", "blessing")["metadata"]
-    assert canary["blessed"] == 1, canary
-    assert canary["reason"].startswith("loaded, 64 test reviews answered over REST and gRPC as evaluated")
-    assert len(_versions(world[1])) == 2
-    assert _artifact(run, "Pusher", "pushed_model")["metadata"]["pushed_version"] == _versions(world[1])[1]
-    for result in run.results.values():  # the launcher's log artifact holds each task's output
-        assert result.outputs["executor-logs"][0]["uri"].startswith(f"{BUCKET}/tfx/")
-        assert os.path.getsize(result.log_path) > 0
-
-
-def test_serve_answers_for_the_pushed_model(first_run, world):
-    base = os.path.join(world[1], SERVING_DIR[len("gs://"):])
+def test_serve_answers_from_the_bucket_for_the_pushed_model(first_run, world):
+    stack = world[0]
     rest, grpc = _free_port(), _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", base,
-         "--rest-port", str(rest), "--grpc-port", str(grpc)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(stack.inside(
+        sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", SERVING_DIR,
+        "--rest-port", str(rest), "--grpc-port", str(grpc)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        for line in server.stdout:
-            if "Ctrl-C stops" in line or time.monotonic() > deadline:
-                break
         rng = random.Random(7)
         reviews = [synthetic_imdb.review_text(rng, positive=i % 2 == 0) for i in range(10)]
         answers = {}
+        deadline = time.monotonic() + 180
         for protocol, port in (("rest", rest), ("grpc", grpc)):
-            answer = subprocess.run(
-                [sys.executable, "-m", "serving.cli", "predict", "--protocol", protocol, "--json",
-                 "--server", f"127.0.0.1:{port}", *reviews], capture_output=True, text=True, timeout=120)
+            while True:
+                answer = subprocess.run(stack.inside(
+                    sys.executable, "-m", "serving.cli", "predict", "--protocol", protocol, "--json",
+                    "--server", f"127.0.0.1:{port}", *reviews), capture_output=True, text=True, timeout=120)
+                if answer.returncode == 0 or time.monotonic() > deadline or server.poll() is not None:
+                    break
+                time.sleep(2)
             assert answer.returncode == 0, answer.stderr[-2000:]
             answers[protocol] = [json.loads(line)["probability"] for line in answer.stdout.splitlines()]
         assert answers["rest"] == pytest.approx(answers["grpc"], abs=1e-6)
-        # The model learned the data: on fresh reviews, every positive one scores above every negative.
+        # The pushed model learned the data: every positive review scores above every negative one.
         positive, negative = answers["rest"][0::2], answers["rest"][1::2]
         assert min(positive) > 0.5 > max(negative), answers["rest"]
     finally:
@@ -142,23 +214,30 @@ def test_serve_answers_for_the_pushed_model(first_run, world):
 
 
 def test_a_worse_candidate_is_not_pushed(first_run, world):
-    ok, run = _run(world, f"data={BUCKET}/data/no-signal", "min_accuracy=0")
-    assert ok, {n: r.state for n, r in run.results.items()}
-    baseline = _artifact(run, "ServedModelBaseline", "model")
-    assert baseline["metadata"]["baseline_found"] == 1
-    assert baseline["metadata"]["baseline_version"] == _versions(world[1])[-1]  # the first run's push
-    assert _artifact(run, "Evaluator", "blessing")["metadata"]["blessed"] == 0
-    assert _artifact(run, "ServingCanary", "blessing")["metadata"]["tried"] == 0
-    assert _artifact(run, "Pusher", "pushed_model")["metadata"]["pushed"] == 0
-    assert len(_versions(world[1])) == 2
+    stack, pipeline_yaml, _ = world
+    pushed = _versions(stack)
+    run = stack.run(pipeline_yaml, f"data={BUCKET}/data/no-signal", "min_accuracy=0")
+    assert run["exit_code"] == 0, run["output"][-5000:]
+    tasks = _metadata(stack, run["run_id"])
+    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in ALL_TASKS}
+    baseline = tasks["ServedModelBaseline"]["outputs"]["model"]
+    assert baseline["baseline_found"] == 1 and baseline["baseline_version"] == pushed[-1]  # the first run's push
+    assert tasks["Evaluator"]["outputs"]["blessing"]["blessed"] == 0
+    assert tasks["ServingCanary"]["outputs"]["blessing"]["tried"] == 0
+    assert tasks["Pusher"]["outputs"]["pushed_model"]["pushed"] == 0
+    assert _versions(stack) == pushed
 
 
-def test_a_missing_class_folder_fails_example_gen_with_the_layout_error(first_run, world):
-    ok, run = _run(world, f"data={BUCKET}/data/broken")
-    assert not ok
-    assert run.results["ImdbExampleGen"].state == "FAILED"
-    assert {r.state for n, r in run.results.items() if n != "ImdbExampleGen"} <= {"SKIPPED", "SUCCEEDED"}
-    assert run.results["Pusher"].state == "SKIPPED"
-    with open(run.results["ImdbExampleGen"].log_path) as log:
-        text = log.read()
+def test_a_missing_class_folder_fails_example_gen_with_its_message_in_the_published_log(first_run, world):
+    stack, pipeline_yaml, _ = world
+    run = stack.run(pipeline_yaml, f"data={BUCKET}/data/broken")
+    assert run["exit_code"] == 1 and run["phase"] == "Failed", run["output"][-5000:]
+    tasks = _metadata(stack, run["run_id"])
+    assert tasks["ImdbExampleGen"]["state"] == "FAILED"
+    assert set(tasks) == {"ImdbExampleGen", "ImportSchemaGen", "ServedModelBaseline"}  # the rest never started
+    # The launcher tees the task's output into its executor-logs artifact and uploads it on failure too.
+    log_uri = tasks["ImdbExampleGen"]["outputs"]["executor-logs"]["uri"]
+    text = stack.python(f"import tensorflow as tf\nprint(tf.io.gfile.GFile({log_uri!r}).read())")
     assert "IMDB class folder" in text and "test/neg' is missing" in text
+    omitted = {n["name"].rsplit(".", 1)[-1] for n in run["nodes"] if n["phase"] == "Omitted"}
+    assert {"StatisticsGen-driver", "Transform-driver", "Pusher-driver"} <= omitted

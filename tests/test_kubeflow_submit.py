@@ -150,6 +150,10 @@ def test_first_submit_uploads_the_pipeline_then_runs_it(kfp_server, package):
     assert run["display_name"] == "nightly" and run["experiment_id"] == "exp-1"
     assert run["pipeline_version_reference"] == {"pipeline_id": "pl-1", "pipeline_version_id": "pv-1"}
     assert run["runtime_config"]["parameters"] == {"min_accuracy": 0.86}
+    # KFP's backend never reads the spec's defaultPipelineRoot (v2/driver/root_dag.go:97-118: the
+    # run's root, else the kfp-launcher config map's, else minio://mlpipeline/v2/artifacts).
+    assert run["runtime_config"]["pipeline_root"] == yaml.safe_load_all(package.read_text()).__next__()[
+        "defaultPipelineRoot"]
     assert set(state["statuses"]) == {200}  # every call it made is one the KFP API has
     assert [r[1] for r in state["requests"] if r[0] == "POST"] == [
         f"{PREFIX}/experiments", f"{PREFIX}/pipelines/upload", f"{PREFIX}/runs"]
