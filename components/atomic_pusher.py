@@ -1,9 +1,21 @@
-"""A Pusher whose version directories appear whole or not at all.
+"""A Pusher whose versions TF Serving never loads half-written.
 
-TFX's filesystem Pusher copies the model straight into `<base>/<version>/`; a push killed
-half-way leaves a partial version that TF Serving would try to load, and that a re-run skips
-because the directory exists. This executor copies into a hidden sibling first (TF Serving
-ignores names that are not numbers) and renames it into place, which is atomic on one file system.
+TFX's filesystem Pusher copies the model straight into `<base>/<version>/`. TF Serving polls the
+base path (tensorflow_serving/sources/storage_path/file_system_storage_path_source.cc: any child
+named by a number is a version, whatever it holds) and loads what it finds, so a partial version is
+served or fails: on Cloud Storage any first object makes the version visible.
+- On a local file system the version is copied into a hidden sibling (a name that is not a number)
+  and renamed into place: atomic.
+- On an object store a rename is a copy, object by object, so the version is copied in the order
+  TF Serving's loader can bear: the variables' data shards, then their index, then the assets and
+  the rest, `saved_model.pb` last. Until it lands, a load fails (servables/tensorflow/
+  saved_model_bundle_factory: MaybeSavedModelDirectory checks for it) and TF Serving retries it
+  (core/loader_harness.cc, 5 retries a minute apart by default); once it lands, everything it
+  names is there. The other order is what must never happen: a saved_model.pb without its
+  variables.index loads "successfully" with no variables restored (tensorflow/cc/saved_model/
+  loader.cc, RunRestore).
+A failed copy removes what it wrote. The Pusher's output carries TFX's `pushed`,
+`pushed_destination` and `pushed_version` properties, which TFX's own Pusher sets.
 """
 
 from __future__ import annotations
@@ -22,28 +34,53 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-
 STAGING_PREFIX = ".incomplete-"  # servers ignore names that are not numbers
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")  # what makes a folder a SavedModel
+
+
+def _copy_order(relative_path: str) -> tuple:
+    """Data shards, then the index, then the rest, the SavedModel file itself last."""
+    name = os.path.basename(relative_path)
+    if relative_path in SAVED_MODEL_FILES:
+        return 3, relative_path
+    if relative_path.startswith("variables/"):
+        return (1 if name == "variables.index" else 0), relative_path
+    return 2, relative_path
+
+
+def _files(directory: str) -> List[str]:
+    return [os.path.relpath(os.path.join(root, name), directory)
+            for root, _, names in fileio.walk(directory) for name in names]
+
+
+def copy_in_loading_order(source: str, destination: str) -> None:
+    for relative in sorted(_files(source), key=_copy_order):
+        target = os.path.join(destination, relative)
+        fileio.makedirs(os.path.dirname(target))
+        fileio.copy(os.path.join(source, relative), target, overwrite=True)
 
 
 def publish_version(model_path: str, base_directory: str) -> tuple:
-    """Copies MODEL_PATH to a new `<base>/<version>/`, atomically; returns (path, version)."""
+    """Copies MODEL_PATH to a new `<base>/<version>/` TF Serving cannot load half-written;
+    returns (path, version)."""
     fileio.makedirs(base_directory)
     version = int(time.time())
     while fileio.exists(os.path.join(base_directory, str(version))):
         version += 1
-    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{os.getpid()}")
-    if fileio.exists(staging):
-        fileio.rmtree(staging)
     final = os.path.join(base_directory, str(version))
+    local = "://" not in base_directory
+    written = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{os.getpid()}") if local else final
     try:
-        io_utils.copy_dir(model_path, staging)
-        fileio.rename(staging, final)
-    except BaseException:  # a full disk, a kill: leave no staging copy behind
+        if local:
+            io_utils.copy_dir(model_path, written)
+            fileio.rename(written, final)
+        else:
+            copy_in_loading_order(model_path, final)
+    except BaseException:  # a full disk, a kill: leave no partial copy behind
         try:
-            if fileio.exists(staging):
-                fileio.rmtree(staging)
-        except Exception:  # the next run's start removes it (pipeline/output_dir.py)
+            if fileio.exists(written):
+                fileio.rmtree(written)
+        except Exception:  # a local run's next start removes a staging copy (pipeline/output_dir.py)
             pass
         raise
     return final, str(version)
@@ -53,11 +90,10 @@ class Executor(pusher_executor.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
-            self._MarkNotPushed(model_push)
+            model_push.set_int_custom_property("pushed", 0)
             return
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(
@@ -68,10 +104,12 @@ class Executor(pusher_executor.Executor):
         serving_path, version = publish_version(model_path, destination.filesystem.base_directory)
         logging.info("Model published to %s", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)
-        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        model_push.set_int_custom_property("pushed", 1)
+        model_push.set_string_custom_property("pushed_destination", serving_path)
+        model_push.set_string_custom_property("pushed_version", version)
 
 
 class AtomicPusher(pusher_component.Pusher):
-    """TFX's Pusher with the atomic executor; same inputs, outputs and parameters."""
+    """TFX's Pusher with this executor; same inputs, outputs and parameters."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -241,3 +241,26 @@ def test_a_missing_class_folder_fails_example_gen_with_its_message_in_the_publis
     assert "IMDB class folder" in text and "test/neg' is missing" in text
     omitted = {n["name"].rsplit(".", 1)[-1] for n in run["nodes"] if n["phase"] == "Omitted"}
     assert {"StatisticsGen-driver", "Transform-driver", "Pusher-driver"} <= omitted
+
+
+def _race(stack, source: str, mode: str) -> dict:
+    script = os.path.join(os.path.dirname(__file__), "publish_race.py")
+    base = f"{BUCKET}/race-{mode}/{serving_contract.MODEL_NAME}"
+    return json.loads(stack.python(f"import runpy, sys; sys.argv = ['x', {source!r}, {base!r}, {mode!r}]; "
+                                   f"runpy.run_path({script!r}, run_name='__main__')").strip().splitlines()[-1])
+
+
+def test_a_push_to_cloud_storage_is_never_seen_half_written(world):
+    """A reader polling the destination as TF Serving does, during a slowed copy: whenever it finds
+    saved_model.pb, every file is there and the version answers as the source model."""
+    stack, _, served_before = world
+    source = f"{SERVING_DIR}/{served_before}"
+    race = _race(stack, source, "ordered")
+    complete = race["source_files"]
+    assert len(race["seen"]) >= 3, race["seen"]  # the reader saw the folder fill, copy by copy
+    for files in race["seen"]:
+        assert "saved_model.pb" not in files or files == complete, files
+    assert race["loads"] and all(load.get("same_answers") for load in race["loads"]), race["loads"]
+    # TFX's own Pusher's copy, watched the same way, exposes a SavedModel without its variables.
+    tfx = _race(stack, source, "tfx")
+    assert any("saved_model.pb" in files and files != complete for files in tfx["seen"]), tfx["seen"]
