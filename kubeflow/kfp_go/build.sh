@@ -2,7 +2,8 @@
 # Builds, into OUT_DIR, the Go programs of the local Kubeflow stack:
 #   driver, launcher-v2   KFP 2.17's own, built in KFP's module from its source tree (KFP_SRC),
 #                         with its own go.mod and go.sum
-#   kfpcheck, argorun, gcpfront   this module's (cmd/), against KFP's packages from KFP_SRC
+#   kfpcheck, argorun, gcpfront   this module's (cmd/), against KFP's packages from KFP_SRC, once
+#                         its tests pass (go test: Argo's and Kubernetes' rules, the API stand-in)
 #   fake-gcs-server       the Cloud Storage API server, from the Go module proxy (checksum database)
 #
 #   KFP_SRC=/path/to/pipelines-2.17.0 kubeflow/kfp_go/build.sh OUT_DIR
@@ -32,5 +33,5 @@ cp "$here/go.mod" "$here/go.sum" "$modfile/"
     -replace "github.com/kubeflow/pipelines/kubernetes_platform=$src/kubernetes_platform")
 export GOFLAGS=-mod=readonly
 (cd "$src" && go build -trimpath -o "$out/" ./backend/src/v2/cmd/driver ./backend/src/v2/cmd/launcher-v2)
-(cd "$here" && go build -trimpath -modfile="$modfile/go.mod" -o "$out/" ./cmd/...)
+(cd "$here" && go test -modfile="$modfile/go.mod" ./... && go build -trimpath -modfile="$modfile/go.mod" -o "$out/" ./cmd/...)
 GOFLAGS=-mod=mod GOBIN=$out go install "$FAKE_GCS_SERVER"
