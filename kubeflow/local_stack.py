@@ -243,8 +243,12 @@ class Stack:
         from kubeflow import submit
         run_dir = os.path.join(self.work, "runs", run_id or time.strftime("%Y%m%d-%H%M%S"))
         os.makedirs(run_dir, exist_ok=True)
-        images = {executor["container"]["image"]: {"env": _project_image_env()}
-                  for executor in spec["deploymentSpec"]["executors"].values()}
+        from kubeflow import deployment
+
+        # The project's image: its environment, and the curated schema where the Dockerfile puts it.
+        schema_dir = os.path.dirname(deployment.IMAGE_SCHEMA_FILE)
+        image = {"env": _project_image_env(), "files": {schema_dir: os.path.join(REPO, "schema")}}
+        images = {executor["container"]["image"]: image for executor in spec["deploymentSpec"]["executors"].values()}
         with open(os.path.join(run_dir, "images.json"), "w") as f:
             json.dump(images, f)
         report_path = os.path.join(run_dir, "report.json")

@@ -33,7 +33,7 @@ import synthetic_imdb
 from common import serving_contract
 from components.model.hparams import TrainingConfig
 from kubeflow_specs import compile_pipeline
-from pipeline import configs, pipeline
+from pipeline import configs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -97,9 +97,7 @@ def world(tmp_path_factory):
         data_path=f"{BUCKET}/data/good", min_accuracy=0.7, max_tokens=100, sequence_length=48, ngrams=1,
         sample_fraction=1.0, training=TrainingConfig(variant="ngram_bag", optimizer="adam", learning_rate=0.01,
                                                      epochs=5, batch_size=16, embedding_dim=16))
-    # The task commands run in this environment, where the schema is the checkout's, not the image's.
-    compiled, _ = compile_pipeline(out / "compiled", settings, pipeline_root=ROOT, serving_model_dir=SERVING_DIR,
-                                   gpus=0, schema_file=pipeline.SCHEMA_FILE)
+    compiled, _ = compile_pipeline(out / "compiled", settings, pipeline_root=ROOT, serving_model_dir=SERVING_DIR, gpus=0)
     # What users get today: a model that learned nothing (it scores reviews by their length).
     served = out / "served"
     first_version = served_models.publish(served_models.export_stand_in(str(out / "stand_in")), str(served))

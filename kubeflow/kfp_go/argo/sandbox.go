@@ -14,10 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Image is what a container image would give a process: its environment (PATH above all). The
-// file system is the machine's: every image here runs in the project's environment.
+// Image is what a container image would give a process: its environment (PATH above all), and
+// the files it holds at paths of its own (path in the image -> local path, bound read-only). The
+// rest of the file system is the machine's: every image here runs in the project's environment.
 type Image struct {
-	Env map[string]string `json:"env"`
+	Env   map[string]string `json:"env"`
+	Files map[string]string `json:"files"`
 }
 
 // Sandbox runs a pod the way a kubelet does, each container a process in a bubblewrap sandbox of
@@ -185,6 +187,9 @@ func (s *Sandbox) runContainer(ctx context.Context, pod *Pod, dir string, c core
 	}
 	args := []string{"--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--bind", filepath.Join(own, "tmp"), "/tmp",
 		"--ro-bind", s.ServiceAccount, serviceAccountPath, "--chdir", "/", "--die-with-parent", "--clearenv"}
+	for inImage, local := range image.Files {
+		args = append(args, "--ro-bind", local, inImage)
+	}
 	for _, m := range c.VolumeMounts {
 		args = append(args, "--bind", filepath.Join(dir, "volumes", m.Name), m.MountPath)
 	}

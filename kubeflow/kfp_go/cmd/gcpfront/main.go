@@ -80,16 +80,18 @@ func main() {
 // (Beam's GCS I/O) read (https://cloud.google.com/compute/docs/metadata/querying-metadata: every
 // request must carry "Metadata-Flavor: Google", and every answer does).
 func metadataServer(token, account string) http.Handler {
-	const sa = "/computeMetadata/v1/instance/service-accounts/default/"
 	project := strings.SplitN(strings.SplitN(account, "@", 2)[1], ".", 2)[0]
 	scope := "https://www.googleapis.com/auth/cloud-platform"
 	answers := map[string]string{
-		sa + "token":                             fmt.Sprintf(`{"access_token":%q,"expires_in":3599,"token_type":"Bearer"}`, token),
-		sa + "email":                             account,
-		sa + "scopes":                            scope + "\n",
-		sa + "?recursive=true":                   fmt.Sprintf(`{"aliases":["default"],"email":%q,"scopes":[%q]}`, account, scope),
-		"/computeMetadata/v1/project/project-id": project,
+		"/computeMetadata/v1/project/project-id":       project,
 		"/computeMetadata/v1/universe/universe-domain": "googleapis.com",
+	}
+	for _, name := range []string{"default", account} { // the account, by alias and by email
+		sa := "/computeMetadata/v1/instance/service-accounts/" + name + "/"
+		answers[sa+"token"] = fmt.Sprintf(`{"access_token":%q,"expires_in":3599,"token_type":"Bearer"}`, token)
+		answers[sa+"email"] = account
+		answers[sa+"scopes"] = scope + "\n"
+		answers[sa+"?recursive=true"] = fmt.Sprintf(`{"aliases":["default"],"email":%q,"scopes":[%q]}`, account, scope)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Metadata-Flavor", "Google")
