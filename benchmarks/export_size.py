@@ -28,8 +28,8 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks import epoch_times  # noqa: E402
 from benchmarks.server_memory import rss_mib  # noqa: E402
-from benchmarks.serving_latency import _free_port  # noqa: E402
 from common import atomic_files, serving_contract, warmup  # noqa: E402
+from serving import launch  # noqa: E402
 from components.model import signatures, trainer  # noqa: E402
 from pipeline import configs  # noqa: E402
 
@@ -51,19 +51,12 @@ def _load_seconds(export_dir: str, times: int = 3) -> float:
 
 
 def _serving_rss_mib(base_path: str) -> float:
-    rest, grpc = _free_port(), _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", base_path,
-                               "--rest-port", str(rest), "--grpc-port", str(grpc)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    served = launch.start(base_path)
     try:
-        for line in server.stdout:
-            if "Ctrl-C stops" in line:
-                time.sleep(1)
-                return rss_mib(server.pid)
-        raise RuntimeError(f"the server did not start on {base_path}")
+        time.sleep(1)
+        return rss_mib(served.process.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        served.stop()
 
 
 def _exports(transform_dir: str, scratch: str) -> dict:

@@ -16,12 +16,12 @@ import concurrent.futures
 import datetime
 import json
 import os
-import subprocess
 import sys
 import time
 
-from benchmarks.serving_latency import _free_port, reviews
+from benchmarks.serving_latency import reviews
 from common import atomic_files, paths, serving_contract
+from serving import launch
 from serving.limits import RequestLimits
 
 MARK_BEGIN, MARK_END = "<!-- server memory: begin -->", "<!-- server memory: end -->"
@@ -66,17 +66,10 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=100_000)
     p.add_argument("--doc", default="docs/serving.md")
     args = p.parse_args(argv)
-    rest, grpc = _free_port(), _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", args.model_dir,
-                               "--rest-port", str(rest), "--grpc-port", str(grpc)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    served = launch.start(args.model_dir)
+    server = served.process
     try:
-        for line in server.stdout:
-            if "Ctrl-C stops" in line:
-                break
-        else:
-            raise RuntimeError("the server did not start")
-        targets = [("rest", f"127.0.0.1:{rest}"), ("grpc", f"127.0.0.1:{grpc}")]
+        targets = [("rest", served.rest), ("grpc", served.grpc)]
         started_rss = rss_mib(server.pid)
         load(targets, 2000)
         warm = rss_mib(server.pid)
@@ -85,8 +78,7 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - started
         after = rss_mib(server.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        served.stop()
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "requests": args.requests,
               "errors": errors, "seconds": seconds, "rss_mib_loaded": started_rss, "rss_mib_after_warmup": warm,
               "rss_mib_after_run": after, "growth": after / warm - 1,

@@ -19,14 +19,13 @@ import datetime
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 from common import atomic_files, paths, serving_contract
+from serving import launch
 
 WORDS = ("the film movie story acting plot characters great good bad boring wonderful terrible "
          "performance director scenes script funny beautiful worst best music ending not really "
@@ -37,12 +36,6 @@ def reviews(count: int = 64, words: int = 230) -> list:
     """Reviews of the IMDB average length (about 230 words), deterministic."""
     rng = random.Random(0)
     return [" ".join(rng.choice(WORDS) for _ in range(words)) + "." for _ in range(count)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _percentiles(seconds) -> dict:
@@ -137,17 +130,9 @@ def main(argv=None) -> int:
               "model_dir": args.model_dir, "cores": os.cpu_count()}
     print("in-process signature calls ...", flush=True)
     result["in_process"] = in_process(args.model_dir, 500, 10)
-    rest_port, grpc_port = _free_port(), _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", args.model_dir,
-                               "--model-name", serving_contract.MODEL_NAME, "--rest-port", str(rest_port),
-                               "--grpc-port", str(grpc_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    served = launch.start(args.model_dir)
     try:
-        for line in server.stdout:  # wait until it serves
-            if "Ctrl-C stops" in line:
-                break
-        else:
-            raise RuntimeError("the server did not start")
-        targets = {"rest": f"127.0.0.1:{rest_port}", "grpc": f"127.0.0.1:{grpc_port}"}
+        targets = {"rest": served.rest, "grpc": served.grpc}
         for protocol, target in targets.items():
             print(f"{protocol}: warm-up, latency, throughput at 1/8/32 clients ...", flush=True)
             load(protocol, target, 4, 200)
@@ -157,8 +142,7 @@ def main(argv=None) -> int:
             entry["long_run_32_clients"] = load(protocol, target, 32, args.long_run)
             result[protocol] = entry
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        served.stop()
     write(result, args.out)
     print(open(args.out + ".md").read())
     return 0

@@ -23,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 
-from benchmarks.serving_latency import _free_port, in_process, reviews
+from benchmarks.serving_latency import in_process, reviews
 from common import atomic_files, paths, serving_contract
+from serving import launch
 
 MARK_BEGIN, MARK_END = "<!-- serving load: begin -->", "<!-- serving load: end -->"
 CONNECTIONS = (1, 8, 32, 128)
@@ -145,14 +146,8 @@ def request_bodies(scratch: str, texts: list) -> dict:
 
 
 def start_server(model_dir: str, extra: list) -> tuple:
-    rest, grpc = _free_port(), _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", model_dir,
-                               "--model-name", serving_contract.MODEL_NAME, "--rest-port", str(rest), "--grpc-port", str(grpc), *extra],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in server.stdout:
-        if "Ctrl-C stops" in line:
-            return server, rest, grpc
-    raise RuntimeError("the server did not start")
+    served = launch.start(model_dir, extra)
+    return served.process, int(served.rest.rsplit(":", 1)[1]), int(served.grpc.rsplit(":", 1)[1])
 
 
 def measure(args, ghz: str, wrk: str) -> dict:

@@ -21,6 +21,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from console_lines import ConsoleLines
 from common import serving_contract
 from serving.client import SentimentClient
 from serving.limits import RequestLimits
@@ -202,31 +203,23 @@ def test_serve_shows_each_version_it_loads_or_fails_to_and_logs_tensorflows_line
         [sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", base, "--rest-port", "0",
          "--grpc-port", "0", "--poll-seconds", "0.2", "--log-file", str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    console = ConsoleLines(process.stdout)
+    lines = console.lines
     try:
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "Ctrl-C stops" in line:
-                break
+        console.until(lambda line: "Ctrl-C stops" in line)
         assert any(f"loaded {MODEL} version {first} in " in line and "4 warm-up requests" in line for line in lines), lines
         second = publish(model, base)
-        for line in process.stdout:
-            lines.append(line)
-            if f"unloaded {MODEL} version {first}" in line:
-                break
+        console.until(lambda line: f"unloaded {MODEL} version {first}" in line)
         assert any(f"loaded {MODEL} version {second} in " in line for line in lines), lines
         broken = tmp_path / "broken"  # a version that fails to load: one line here, its traceback in the log
         broken.mkdir()
         (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
         os.rename(broken, os.path.join(base, str(second + 1)))
-        for line in process.stdout:
-            lines.append(line)
-            if "failed to load" in line:
-                break
+        console.until(lambda line: "failed to load" in line)
     finally:
         process.send_signal(signal.SIGINT)
-        lines += process.stdout.readlines()
         process.wait(timeout=60)
+        console.rest()
     assert lines[0] == f"log: {log}\n"
     assert not NATIVE_LINE.search("".join(lines)), lines
     failed = [line for line in lines if "failed to load" in line]

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -63,7 +64,7 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
     assert _states(first) == {name: "ran" for name in COMPONENTS}
     assert first.examples_per_split[features.TEST_SPLIT] == 2 * PER_CLASS
     assert first.examples_per_split[features.TRAIN_SPLIT] + first.examples_per_split[features.EVAL_SPLIT] == 2 * PER_CLASS
-    assert MIN_ACCURACY <= first.test_accuracy <= 1 - LABEL_NOISE + 1e-9  # learned, over all 200 test reviews
+    assert first.test_accuracy >= MIN_ACCURACY  # learned; the figure itself is re-computed below from the model
     assert first.blessed is True
     assert first.trained_on == "/job:localhost/replica:0/task:0/device:CPU:0 (OneDeviceStrategy, 1 replica, global batch 16)"
     assert f"trained on: {first.trained_on}" in first.render()
@@ -115,10 +116,32 @@ def test_an_edit_re_runs_exactly_the_components_whose_code_changed(noisy_data, t
 def test_unreachable_threshold_pushes_nothing(noisy_data, tmp_path):
     paths = local_runner.LocalPaths(str(tmp_path / "outputs"))
     summary = local_runner.run(paths, _settings(noisy_data, min_accuracy=0.95), show_progress=False)
-    assert summary.test_accuracy is not None and summary.test_accuracy <= 1 - LABEL_NOISE + 1e-9
+    assert summary.test_accuracy is not None and summary.test_accuracy < 0.95  # the gate refused it
     assert summary.blessed is False
     assert summary.pushed_to is None
     assert not os.path.exists(paths.serving_model_dir) or not os.listdir(paths.serving_model_dir)
+
+
+def _kill_a_push_mid_copy(serving_dir, tmp_path):
+    """Runs the Pusher's publish_version on a model of 3,000 files and SIGKILLs it mid-copy."""
+    source = tmp_path / "many_files_model"
+    (source / "assets").mkdir(parents=True)
+    for i in range(3000):
+        (source / "assets" / f"{i}.txt").write_text("x" * 100)
+    (source / "saved_model.pb").write_bytes(b"model")
+    serving_dir.mkdir(parents=True, exist_ok=True)
+    push = subprocess.Popen([sys.executable, "-c", "import sys; from components import atomic_pusher; "
+                             "atomic_pusher.publish_version(sys.argv[1], sys.argv[2])", str(source), str(serving_dir)])
+    deadline = time.monotonic() + 300
+    while push.poll() is None and time.monotonic() < deadline:
+        staging = [serving_dir / n for n in os.listdir(serving_dir) if n.startswith(".incomplete-")]
+        if staging and os.path.isdir(staging[0] / "assets") and len(os.listdir(staging[0] / "assets")) > 100:
+            push.kill()
+            break
+        time.sleep(0.01)
+    assert push.wait(timeout=60) == -9, "the push ended before it could be killed mid-copy"
+    assert not [n for n in os.listdir(serving_dir) if n.isdigit()]  # nothing servable was left
+    return staging[0]
 
 
 def test_a_run_killed_half_way_completes_when_started_again(noisy_data, tmp_path):
@@ -134,10 +157,9 @@ def test_a_run_killed_half_way_completes_when_started_again(noisy_data, tmp_path
             break
     first.wait(timeout=60)
     assert first.returncode != 0
-    # What a push killed half-way leaves: a staging copy, which the next start removes.
-    staging = tmp_path / "outputs" / "serving_model" / "imdb_sentiment" / ".incomplete-1-1"
-    staging.mkdir(parents=True)
-    (staging / "saved_model.pb").write_bytes(b"partial")
+    # A push killed half-way (the Pusher's own copy, killed with SIGKILL) leaves a staging copy,
+    # which the next start removes.
+    staging = _kill_a_push_mid_copy(tmp_path / "outputs" / "serving_model" / "imdb_sentiment", tmp_path)
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]

@@ -71,7 +71,7 @@ def test_the_report_carries_the_runs_figures(cli_run):
     evaluation = figures["evaluation"]
     test_reviews = 2 * PER_CLASS
     assert evaluation["accuracy"] == pytest.approx(summary["test_accuracy"])
-    assert MIN_ACCURACY <= evaluation["accuracy"] <= 1 - LABEL_NOISE + 1e-9
+    assert evaluation["accuracy"] >= MIN_ACCURACY
     matrix = evaluation["confusion"]
     assert sum(matrix.values()) == test_reviews
     assert (matrix["true_positives"] + matrix["true_negatives"]) / test_reviews == pytest.approx(evaluation["accuracy"])

@@ -21,6 +21,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 from tensorflow_serving.config import model_server_config_pb2
 
+from console_lines import ConsoleLines
 from common import features, serving_contract
 from corpus import TRICKY_REVIEWS
 from serving import tf_serving
@@ -355,17 +356,11 @@ def test_worker_processes_share_both_ports_and_stop_together(models, tmp_path):
                                "--model-dir", base, "--model-name", MODEL, "--rest-port", "0", "--grpc-port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        banner = []
-        for line in server.stdout:
-            banner.append(line)
-            if "Ctrl-C stops" in line:
-                break
-        text = "".join(banner)
+        text = "".join(ConsoleLines(server.stdout).until(lambda line: "Ctrl-C stops" in line))
         assert "with 2 worker processes" in text, text
         pids = [int(p) for p in text.split("worker processes (", 1)[1].split(")", 1)[0].split(", ")]
         rest_url = text.split("REST  ", 1)[1].split("/v1/", 1)[0]
         grpc_target = text.split("gRPC  ", 1)[1].split()[0]
-        threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
 
         expected = _in_process(models[0], REVIEWS)
         before = {pid: _cpu_ticks(pid) for pid in pids}

@@ -10,7 +10,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from common import serving_contract
 from common import warmup
-from serving.model_store import ModelStore
+from serving.model_store import LoadedVersion, ModelStore
 from served_models import export_model, publish
 
 MODEL = "imdb_sentiment"
@@ -28,14 +28,25 @@ def test_every_export_carries_requests_for_both_signatures_at_both_batch_sizes(m
                      (serving_contract.SERVING_SIGNATURE, (32,)), (serving_contract.EXAMPLES_SIGNATURE, (32,))]
 
 
-def test_the_server_replays_them_before_the_version_is_available(model, tmp_path):
+def test_the_server_replays_them_before_the_version_is_available(model, tmp_path, monkeypatch):
     base = str(tmp_path / MODEL)
     version = publish(model, base)
     store = ModelStore(MODEL, base)
+    replayed = []
+    run = LoadedVersion.run
+
+    def recording_run(self, signature, inputs):
+        replayed.append((signature, *(len(v) for v in inputs.values()), list(store.served_versions)))
+        return run(self, signature, inputs)
+
+    monkeypatch.setattr(LoadedVersion, "run", recording_run)
     store.poll()
     loaded = store.get(MODEL)
     assert loaded.version == version
-    assert loaded.warmup_seconds > 0
+    # Each of the export's four requests ran once, every one before the version became AVAILABLE.
+    assert [r[:2] for r in replayed] == [(serving_contract.SERVING_SIGNATURE, 1), (serving_contract.EXAMPLES_SIGNATURE, 1),
+                                        (serving_contract.SERVING_SIGNATURE, 32), (serving_contract.EXAMPLES_SIGNATURE, 32)]
+    assert all(version not in r[2] for r in replayed), replayed
     assert store.status(MODEL) == [{"version": version, "state": "AVAILABLE", "error": ""}]
 
 

@@ -1,0 +1,72 @@
+"""`./imdb serve` as a child process, ready when its model answers: for the benchmarks and tests
+that drive a real server. Readiness is TF Serving's model status API (REST), polled against a
+deadline, never a line of the server's console."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import IO, Optional, Sequence, Union
+
+from common import serving_contract
+
+READY_SECONDS = 180.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_until_available(rest: str, model_name: str = serving_contract.MODEL_NAME, seconds: float = READY_SECONDS,
+                         process: Optional[subprocess.Popen] = None) -> None:
+    """Polls GET http://REST/v1/models/MODEL_NAME until a version is AVAILABLE; raises TimeoutError
+    after SECONDS, or RuntimeError as soon as PROCESS (the server) has exited."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the model server exited with {process.returncode} before serving {model_name}")
+        try:
+            with urllib.request.urlopen(f"http://{rest}/v1/models/{model_name}", timeout=5) as response:
+                states = [v["state"] for v in json.load(response).get("model_version_status", [])]
+            if "AVAILABLE" in states:
+                return
+        except (OSError, urllib.error.URLError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{model_name} was not AVAILABLE at http://{rest} within {seconds:.0f} s")
+
+
+@dataclasses.dataclass
+class Served:
+    process: subprocess.Popen
+    rest: str  # host:port
+    grpc: str
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def start(model_dir: str, extra: Sequence[str] = (), model_name: str = serving_contract.MODEL_NAME,
+          output: Union[int, IO, None] = subprocess.DEVNULL, command_prefix: Sequence[str] = ()) -> Served:
+    """`serve --local` on free loopback ports, once its model is AVAILABLE (the server stopped if not)."""
+    rest, grpc = free_port(), free_port()
+    process = subprocess.Popen(
+        [*command_prefix, sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", model_dir,
+         "--model-name", model_name, "--rest-port", str(rest), "--grpc-port", str(grpc), *extra],
+        stdout=output, stderr=subprocess.STDOUT if output is not None else None, text=True)
+    served = Served(process, f"127.0.0.1:{rest}", f"127.0.0.1:{grpc}")
+    try:
+        wait_until_available(served.rest, model_name, process=process)
+    except BaseException:
+        served.stop()
+        raise
+    return served
