@@ -3,8 +3,9 @@
 # TFX 1.21's wheels (ml-metadata, tensorflow-data-validation) need glibc >= 2.39 and Python
 # 3.10-3.13. A host that has both gets a plain virtual environment; an older host (Debian 12)
 # gets a Debian 13 userland made with debootstrap, entered with bubblewrap, with the host's own
-# directories bind-mounted at the same paths so that every path means the same inside and out. Both are cached outside the clone, keyed by the lock file, and rebuilt only
-# when it (or this recipe) changes.
+# directories (all but the operating system's: /usr, /var, /etc, ...; the checkout and the working
+# folder wherever they are) bind-mounted at the same paths. Both are cached outside the clone, keyed
+# by the lock file, and rebuilt only when it (or this recipe) changes.
 
 IMDB_CACHE=${IMDB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imdb-sentiment}
 IMDB_SUITE=trixie
@@ -60,11 +61,17 @@ _locked_tools() {
     ) 9>"$IMDB_CACHE/.tools-lock"
 }
 
-# Removes the entries NAME-* of DIR except NAME-KEEP: environments of older lock files.
+# Removes the entries NAME-* of DIR other than NAME-KEEP that no command has used for
+# IMDB_CACHE_KEEP_DAYS days (default 14): another checkout or branch sharing the cache, keyed by its
+# own lock file, keeps its environment while it is in use (each use touches NAME-KEY/.last-used).
 _prune() {
     local dir=$1 name=$2 keep=$3 old
     for old in "$dir/$name"-*; do
-        [ -e "$old" ] && [ "$old" != "$dir/$name-$keep" ] && { _say "removing stale $old"; rm -rf "$old"; }
+        [ -e "$old" ] && [ "$old" != "$dir/$name-$keep" ] || continue
+        [ -z "$(find "$old" -maxdepth 1 -name .last-used -mtime -"${IMDB_CACHE_KEEP_DAYS:-14}" 2>/dev/null)" ] || continue
+        [ -n "$(find "$old" -maxdepth 0 -mtime -1 2>/dev/null)" ] && continue  # being built
+        _say "removing $old, unused for ${IMDB_CACHE_KEEP_DAYS:-14} days"
+        rm -rf "$old"
     done
     return 0
 }
@@ -157,15 +164,21 @@ _host_tool() {
 _in_userland() {
     local root=$1 path=$2; shift 2
     local f d
-    for f in /etc/resolv.conf /etc/hosts; do [ -f "$f" ] && cp -L "$f" "$root$f"; done
-    # Hosts whose TLS is intercepted need the host's CA bundle inside too.
-    mkdir -p "$root/etc/ssl/certs"
-    cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt" 2>/dev/null || true
     _host_tool bwrap bubblewrap || return 1
     local args=(--bind "$root" / --dev-bind /dev /dev --proc /proc --bind /sys /sys
-                --unshare-pid --die-with-parent --chdir "$PWD")
+                --unshare-pid --die-with-parent)
     [ "$(id -u)" = 0 ] || args+=(--unshare-user --uid 0 --gid 0)
     for d in $(_host_dirs); do args+=(--bind "$d" "$d"); done
+    # The host's name resolution, and its CA bundle for hosts whose TLS is intercepted: bound
+    # read-only, each call its own, never written into the shared root.
+    for f in /etc/resolv.conf /etc/hosts /etc/ssl/certs/ca-certificates.crt; do
+        [ -f "$f" ] && args+=(--ro-bind "$(readlink -f "$f")" "$f")
+    done
+    # The checkout and the working folder, wherever they are (a CI workspace under /var, say).
+    for d in "$_repo" "$PWD"; do
+        case "$d" in /var/*|/usr/*|/run/*|/etc/*|/boot/*) args+=(--bind "$d" "$d") ;; esac
+    done
+    args+=(--chdir "$PWD")
     # IMDB_HOST_PID: this wrapper's process id. Inside, process ids are the namespace's own, so a
     # command that tells the outside which process to signal (`serve --pid-file`) names this one:
     # signalling it takes down everything inside.
@@ -267,11 +280,13 @@ env_exec() {
     export PYTHONPATH="$_repo${PYTHONPATH:+:$PYTHONPATH}"
     case "$(env_mode)" in
         venv)
+            touch "$IMDB_CACHE/venv-$key/.last-used" 2>/dev/null || true
             PATH="$IMDB_CACHE/venv-$key/bin:$PATH" "$@" ;;
         userland)
             # The userland's own path, e.g. for a test that builds a container image from it.
             export IMDB_USERLAND_ROOT
             IMDB_USERLAND_ROOT=$(_userland_root)
+            touch "$IMDB_USERLAND_ROOT/.last-used" "$IMDB_USERLAND_ROOT/env/venv-$key/.last-used" 2>/dev/null || true
             _in_userland "$IMDB_USERLAND_ROOT" "/env/venv-$key/bin:$_SYSTEM_PATH" "$@" ;;
     esac
 }

@@ -24,7 +24,7 @@ def compile_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="./imdb compile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    options.add_pipeline_options(p, full_by_default=True)
+    options.add_pipeline_options(p, full_by_default=True, remote_data=True)
     k = p.add_argument_group("Kubeflow")
     k.add_argument("--image", required=True, help="the CPU image built from this repository's Dockerfile")
     k.add_argument("--gpu-image", help="the GPU image (Dockerfile, --build-arg VARIANT=gpu), for the Trainer; "
@@ -56,9 +56,6 @@ def compile_main(argv) -> int:
     from kubeflow import deployment
 
     args = compile_parser().parse_args(argv)
-    if not args.data:
-        print("error: --data is required: the aclImdb archive or folder as the pods see it", file=sys.stderr)
-        return 2
     try:
         deployment.check_object_store_path("--data", args.data)
         kubeflow = deployment.KubeflowSettings(

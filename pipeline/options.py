@@ -12,12 +12,16 @@ from components.model import hparams
 from pipeline import configs
 
 
-def add_pipeline_options(p: argparse.ArgumentParser, full_by_default: bool = False) -> None:
-    """FULL_BY_DEFAULT: all the reviews unless --sample-fraction says otherwise."""
+def add_pipeline_options(p: argparse.ArgumentParser, full_by_default: bool = False, remote_data: bool = False) -> None:
+    """FULL_BY_DEFAULT: all the reviews unless --sample-fraction says otherwise. REMOTE_DATA: --data
+    is required and names the data as the pipeline's pods see it (Kubeflow)."""
     glove = configs.VARIANT_DEFAULTS["glove"].training
     data = p.add_argument_group("data")
-    data.add_argument("--data", help="aclImdb folder, or its .tar.gz (default: $IMDB_DATA; "
-                      "else the official archive, downloaded once into the cache)")
+    if remote_data:
+        data.add_argument("--data", required=True, help="the aclImdb archive or folder as the pods see it (gs://...)")
+    else:
+        data.add_argument("--data", help="aclImdb folder, or its .tar.gz (default: $IMDB_DATA; "
+                          "else the official archive, downloaded once into the cache)")
     size = data.add_mutually_exclusive_group()
     size.add_argument("--full", action="store_true", help="use all 50,000 reviews")
     size.add_argument("--sample-fraction", type=float,

@@ -1,1 +1,2 @@
-"""The BiLSTM sentiment model: its variants, GloVe vectors, training and export."""
+"""The sentiment models (NBSVM-style default, n-gram bag, the notebook's BiLSTMs): their variants,
+GloVe vectors, training and export."""

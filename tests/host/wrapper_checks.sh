@@ -83,3 +83,22 @@ while running() and time.monotonic() < deadline:
 sys.exit(1 if running() else 0)
 PY
 echo "host check passed: Ctrl-C at the terminal takes down what ./imdb started"
+
+# A checkout under /var (where CI systems keep their workspaces) is seen inside at its own path.
+var=$(mktemp -d /var/tmp/imdb-var-check.XXXXXX)
+trap 'cleanup; rm -rf "$var"' EXIT
+cp -r imdb env requirements.lock "$var/"
+inside=$(cd "$var" && ./imdb exec sh -c 'pwd; cat env/install.sh | head -c 20' 2>&1)
+[ "$(printf '%s\n' "$inside" | head -1)" = "$var" ] || fail "a checkout under /var is not seen inside: $inside"
+echo "host check passed: a checkout under /var is seen inside at its own path"
+
+# Environments of other lock files sharing the cache are kept while in use, removed once unused.
+cache=$(mktemp -d)
+mkdir -p "$cache/venv-keep" "$cache/venv-used" "$cache/venv-stale"
+touch "$cache/venv-used/.last-used"
+touch -d '30 days ago' "$cache/venv-stale/.last-used" "$cache/venv-stale"
+(IMDB_CACHE=$cache; _prune "$cache" venv keep) 2>/dev/null
+[ -d "$cache/venv-keep" ] && [ -d "$cache/venv-used" ] && [ ! -e "$cache/venv-stale" ] \
+    || { ls "$cache"; fail "pruning removed an environment in use or kept a stale one"; }
+rm -rf "$cache"
+echo "host check passed: another checkout's environment in use is kept, a stale one removed"
