@@ -4,31 +4,37 @@
 #   podman build --build-arg VARIANT=gpu -t imdb-sentiment-tfx:gpu .      the Trainer's on GPU nodes:
 #       the same image plus the CUDA libraries of requirements-gpu.lock (TensorFlow's own wheels;
 #       the node's NVIDIA driver is mounted in by the device plugin)
+# Two stages: the environment is built with the compilers a few packages need (env/build-packages.txt),
+# and copied into an image that has only what runs (env/system-packages.txt): no compilers, no test tools.
 ARG BASE_IMAGE=debian:trixie-slim
-FROM ${BASE_IMAGE}
+FROM ${BASE_IMAGE} AS build
 ARG VARIANT=cpu
-
 WORKDIR /src
-# The same recipe as the local set-up (env/install.sh), so the image and a checkout cannot drift.
+# The same recipe as the local set-up (env/install.sh), so the image and a checkout cannot drift;
+# requirements.lock only: the tests' tools stay out.
 COPY env/ env/
 COPY requirements.lock requirements-gpu.lock ./
-RUN case "$VARIANT" in cpu) env/install.sh /opt/venv ;; gpu) env/install.sh --gpu /opt/venv ;; \
+RUN case "$VARIANT" in cpu) UV_NO_CACHE=1 env/install.sh /opt/venv ;; gpu) UV_NO_CACHE=1 env/install.sh --gpu /opt/venv ;; \
         *) echo "VARIANT must be cpu or gpu, not $VARIANT" >&2; exit 1 ;; esac
-# REQUESTS_CA_BUNDLE: Python's HTTP clients (google-auth and Beam's GCS I/O) trust the system's CA
-# store, as TensorFlow's and Go's clients do, rather than certifi's copy.
-ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONUNBUFFERED=1 \
-    TF_CPP_MIN_LOG_LEVEL=2 \
-    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
-
 COPY setup.py pyproject.toml ./
 COPY common/ common/
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY serving/ serving/
 COPY kubeflow/ kubeflow/
-# The curated schema, read by ImportSchemaGen in its pod (kubeflow/platform.py: IMAGE_SCHEMA_FILE).
-COPY schema/ schema/
 # --no-build-isolation: build with the locked setuptools already in the venv, fetch nothing.
-RUN pip install --no-deps --no-build-isolation --no-cache-dir . && rm -rf /src/build
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-cache-dir . && rm -rf /src/build
+
+FROM ${BASE_IMAGE}
+COPY env/system-packages.txt /tmp/
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        $(grep -v '^#' /tmp/system-packages.txt) && rm -rf /var/lib/apt/lists/* /tmp/system-packages.txt
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /src /src
+# REQUESTS_CA_BUNDLE: Python's HTTP clients (google-auth and Beam's GCS I/O) trust the system's CA
+# store, as TensorFlow's and Go's clients do, rather than certifi's copy.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 WORKDIR /

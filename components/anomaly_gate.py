@@ -31,7 +31,7 @@ class DataAnomalies(RuntimeError):
 
     def __init__(self, anomalies: List[str]):
         self.anomalies = anomalies
-        super().__init__("the data does not satisfy the schema (schema/schema.pbtxt):\n"
+        super().__init__("the data does not satisfy the schema (components/schema/schema.pbtxt):\n"
                          + "\n".join(f"  - {a}" for a in anomalies)
                          + "\nNothing was trained or pushed. Fix the data, or pass --allow-anomalies.")
 

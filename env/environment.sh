@@ -16,11 +16,15 @@ _say() { printf '[env] %s\n' "$*" >&2; }
 _key() { cat "$@" | sha256sum | cut -c1-12; }
 
 # Key of the Python environment: what goes into it.
-_venv_key() { _key "$_repo/requirements.lock" "$_repo/env/install.sh" "$_repo/env/system-packages.txt"; }
+_venv_key() {
+    _key "$_repo/requirements-test.lock" "$_repo/env/uv.lock" "$_repo/env/install.sh" "$_repo/env/system-packages.txt" \
+        "$_repo/env/build-packages.txt"
+}
 
 # Key of the userland: the suite, its system packages and the tools the tests use in it.
 _root_key() {
-    printf '%s\n' "$IMDB_SUITE" | cat - "$_repo/env/system-packages.txt" "$_repo/env/userland-tools.txt" \
+    printf '%s\n' "$IMDB_SUITE" | cat - "$_repo/env/system-packages.txt" "$_repo/env/build-packages.txt" \
+        "$_repo/env/userland-tools.txt" \
         | sha256sum | cut -c1-12
 }
 
@@ -83,7 +87,7 @@ _build_venv() {
     rm -rf "$dir"
     # Every step checks its own status: callers run this in an `||` list, where `set -e` is off,
     # so a failed install must not go on to be marked complete (and prune the working one).
-    _logged "$_repo/env/install.sh" --no-system "$dir" || return 1
+    _logged "$_repo/env/install.sh" --no-system --test "$dir" || return 1
     touch "$dir/.complete"
     _prune "$IMDB_CACHE" venv "$(_venv_key)"
 }
@@ -113,7 +117,8 @@ _build_userland() {
         started=$SECONDS
         rm -rf "$root"
         debootstrap --variant=minbase \
-            --include="$(_package_list "$_repo/env/system-packages.txt" "$_repo/env/userland-tools.txt")" \
+            --include="$(_package_list "$_repo/env/system-packages.txt" "$_repo/env/build-packages.txt" \
+                "$_repo/env/userland-tools.txt")" \
             "$IMDB_SUITE" "$root" ${IMDB_DEBIAN_MIRROR:+"$IMDB_DEBIAN_MIRROR"} >"$IMDB_CACHE/debootstrap.log" 2>&1 \
             || { _say "debootstrap failed; see $IMDB_CACHE/debootstrap.log"; return 1; }
         touch "$root/.complete"
@@ -124,7 +129,7 @@ _build_userland() {
         _say "installing the locked Python dependencies into the userland (one time, a few minutes)"
         started=$SECONDS
         rm -rf "$root/env/venv-$key"
-        _logged _in_userland "$root" "$_SYSTEM_PATH" "$_repo/env/install.sh" "/env/venv-$key" || return 1
+        _logged _in_userland "$root" "$_SYSTEM_PATH" "$_repo/env/install.sh" --test "/env/venv-$key" || return 1
         touch "$root/env/venv-$key/.complete"
         _prune "$root/env" venv "$key"
         _say "Python environment ready in $((SECONDS - started)) s"

@@ -33,7 +33,7 @@ ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.
 
 
 # Where the image (Dockerfile) holds the curated schema that ImportSchemaGen reads in its pod.
-IMAGE_SCHEMA_FILE = "/src/schema/schema.pbtxt"
+IMAGE_SCHEMA_FILE = "/src/components/schema/schema.pbtxt"  # the Dockerfile copies the source to /src
 
 # What KFP's launcher accepts as a pipeline root (backend/src/v2/objectstore/config.go) and what
 # the image's TensorFlow can read and write: TensorFlow 2.21 registers gs:// (not s3://), so

@@ -54,6 +54,7 @@ HOSTS = {
     KUBE_IP: ["kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
 }
 MLMD_PORT, GCS_BACKEND_PORT = 8080, 4443
+IMAGE_SOURCE = "/src"  # the Dockerfile's WORKDIR, where it copies the project's source
 SERVICE_ACCOUNT = "kfp-pipeline-runner@imdb-local.iam.gserviceaccount.com"
 
 
@@ -243,11 +244,9 @@ class Stack:
         from kubeflow import submit
         run_dir = os.path.join(self.work, "runs", run_id or time.strftime("%Y%m%d-%H%M%S"))
         os.makedirs(run_dir, exist_ok=True)
-        from kubeflow import deployment
-
-        # The project's image: its environment, and the curated schema where the Dockerfile puts it.
-        schema_dir = os.path.dirname(deployment.IMAGE_SCHEMA_FILE)
-        image = {"env": _project_image_env(), "files": {schema_dir: os.path.join(REPO, "schema")}}
+        # The project's image: its environment, and its source at /src, where the Dockerfile copies it
+        # (the curated schema the pods read: deployment.IMAGE_SCHEMA_FILE).
+        image = {"env": _project_image_env(), "files": {IMAGE_SOURCE: REPO}}
         images = {executor["container"]["image"]: image for executor in spec["deploymentSpec"]["executors"].values()}
         with open(os.path.join(run_dir, "images.json"), "w") as f:
             json.dump(images, f)

@@ -29,7 +29,10 @@ from apache_beam.runners.portability import flink_runner, job_server
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FLINK_JOB_SERVER_ENV = "IMDB_FLINK_JOB_SERVER_JAR"
-LOCAL_DEFAULTS = ("--runner=FnApiRunner", f"--setup_file={REPO / 'setup.py'}")
+# From a checkout, Beam's worker processes are given the project's code by its setup.py; an
+# installed package (pip install .) is importable there already.
+LOCAL_DEFAULTS = ("--runner=FnApiRunner",) + ((f"--setup_file={REPO / 'setup.py'}",)
+                                              if (REPO / "setup.py").is_file() else ())
 EMBEDDED_FLINK = ("[local]", "[auto]")  # Beam's names for a Flink cluster inside its job server
 
 

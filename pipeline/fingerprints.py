@@ -33,7 +33,7 @@ ENTRY_MODULES: Dict[str, Tuple[str, ...]] = {
     "ServingCanary": ("components.serving_canary",),
     "Pusher": ("components.atomic_pusher",),
 }
-DATA_FILES: Dict[str, Tuple[str, ...]] = {"ImportSchemaGen": ("schema/schema.pbtxt",)}
+DATA_FILES: Dict[str, Tuple[str, ...]] = {"ImportSchemaGen": ("components/schema/schema.pbtxt",)}
 
 
 def _module_file(root: pathlib.Path, module: str) -> Optional[pathlib.Path]:

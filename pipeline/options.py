@@ -65,7 +65,7 @@ def add_pipeline_options(p: argparse.ArgumentParser, full_by_default: bool = Fal
     gate.add_argument("--max-accuracy-drop", type=float, default=configs.DEFAULT_MAX_ACCURACY_DROP,
                       help="how much worse than the model being served is still pushed (default %(default)g)")
     gate.add_argument("--allow-anomalies", action="store_true",
-                      help="proceed when the data breaks the curated schema (schema/schema.pbtxt); "
+                      help="proceed when the data breaks the curated schema (components/schema/schema.pbtxt); "
                            "the anomalies are listed in the summary")
 
 

@@ -15,6 +15,7 @@ from google.protobuf import message
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+import components
 from common import features
 from components import (accuracy_gate, anomaly_gate, atomic_pusher, served_baseline, serving_canary,
                         text_vectorization)
@@ -29,7 +30,7 @@ PREPROCESSING_FN = "components.text_vectorization.preprocessing_fn"
 RUN_FN = "components.model.trainer.run_fn"
 # The curated schema every run's data must satisfy, as this checkout has it (images: see
 # kubeflow/deployment.py's IMAGE_SCHEMA_FILE).
-SCHEMA_FILE = str(pathlib.Path(__file__).resolve().parent.parent / "schema" / "schema.pbtxt")
+SCHEMA_FILE = str(pathlib.Path(components.__file__).resolve().parent / "schema" / "schema.pbtxt")
 BASELINE_NODE = "ServedModelBaseline"
 # Nodes whose result depends on the world outside the pipeline: no runner may serve them from a cache.
 UNCACHED_NODES = (BASELINE_NODE,)

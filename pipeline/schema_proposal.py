@@ -4,7 +4,7 @@
 
 Runs ImdbExampleGen, StatisticsGen and SchemaGen's inference on the data (the whole of it),
 writes the inferred schema to <output dir>/schema/proposed_schema.pbtxt and prints how it differs
-from the curated schema/schema.pbtxt. It never changes the curated file: inference describes the
+from the curated components/schema/schema.pbtxt. It never changes the curated file: inference describes the
 data it saw (on a small drop it even makes `text` categorical), so a person decides what of it
 becomes a rule.
 """
@@ -68,10 +68,10 @@ def main(argv=None) -> int:
     with open(SCHEMA_FILE) as f:
         curated = text_format.MessageToString(text_format.Parse(f.read(), type(proposal)()))
     diff = list(difflib.unified_diff(_comments_removed(curated), _comments_removed(proposed_text),
-                                     "schema/schema.pbtxt (curated)", "proposed (inferred)", lineterm="", n=2))
+                                     "components/schema/schema.pbtxt (curated)", "proposed (inferred)", lineterm="", n=2))
     print(f"proposal: {proposed_path}")
     print("\n".join(diff) if diff else "the proposal equals the curated schema")
-    print("Review the differences; change schema/schema.pbtxt by hand for those that should become rules.")
+    print("Review the differences; change components/schema/schema.pbtxt by hand for those that should become rules.")
     return 0
 
 

@@ -41,7 +41,10 @@ def test_dockerfile_builds_and_the_pipeline_imports_inside(podman):
     filesystem = image_build.mount(podman, IMAGE)
     assert os.path.isfile(os.path.join(filesystem, "opt/venv/bin/python"))
     assert not os.path.exists(os.path.join(filesystem, "src/tests"))  # .dockerignore keeps tests out
-    assert not os.path.exists(os.path.join(filesystem, "opt/venv/lib/python3.13/site-packages/nvidia"))
+    site_packages = os.path.join(filesystem, "opt/venv/lib/python3.13/site-packages")
+    assert not os.path.exists(os.path.join(site_packages, "nvidia"))
+    # What runs only: requirements.lock, without the tests' tools (requirements-test.lock).
+    assert not [p for p in ("pytest", "_pytest", "playwright") if os.path.exists(os.path.join(site_packages, p))]
     inside = image_build.run_inside(filesystem, image_build.IMPORT_CHECK)
     assert inside.returncode == 0, inside.stderr[-3000:]
     assert "image ok 1.21.0 2.21.0" in inside.stdout

@@ -79,6 +79,6 @@ def test_schema_command_proposes_and_diffs_without_touching_the_curated_schema(t
     proposal = tmp_path / "outputs" / "schema" / "proposed_schema.pbtxt"
     assert 'name: "rating"' in proposal.read_text()
     # On a small drop inference makes `text` categorical: the diff shows it, for a person to refuse.
-    assert "--- schema/schema.pbtxt (curated)" in result.stdout and "+string_domain {" in result.stdout
+    assert "--- components/schema/schema.pbtxt (curated)" in result.stdout and "+string_domain {" in result.stdout
     with open(SCHEMA_FILE) as f:
         assert f.read() == curated

@@ -15,7 +15,7 @@ from pipeline import fingerprints
 
 @pytest.fixture
 def checkout(tmp_path):
-    for entry in (*fingerprints.PROJECT_PACKAGES, "schema"):
+    for entry in fingerprints.PROJECT_PACKAGES:
         if (fingerprints.REPO / entry).is_dir():
             shutil.copytree(fingerprints.REPO / entry, tmp_path / entry)
     return tmp_path
@@ -34,7 +34,7 @@ def _changed_by(checkout, edited: str, text: str = "\n# an edit\n") -> set:
     ("components/text_vectorization.py", {"Transform"}),
     ("components/naive_bayes_bag.py", {"Transform"}),  # reached through text_vectorization
     ("components/model/models.py", {"Trainer"}),
-    ("schema/schema.pbtxt", {"ImportSchemaGen"}),
+    ("components/schema/schema.pbtxt", {"ImportSchemaGen"}),
     ("components/anomaly_gate.py", {"ExampleValidator"}),
     ("components/accuracy_gate.py", {"Evaluator"}),
     ("components/atomic_pusher.py", {"Pusher"}),

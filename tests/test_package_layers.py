@@ -64,3 +64,12 @@ def test_no_package_imports_a_higher_layer(package):
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
             found |= {(str(file.relative_to(REPO)), n.split(".")[0]) for n in names if n.split(".")[0] in LAYERS}
     assert {(f, n) for f, n in found if n not in allowed} == set()
+
+
+def test_kubeflows_own_sdks_and_this_kubeflow_folder_import_side_by_side():
+    """kubeflow/ is a namespace package: beside Kubeflow's training SDK (kubeflow.training, whose
+    kubeflow/__init__.py extends its path), both import, in either order."""
+    for first, second in (("kubeflow.training", "kubeflow.submit"), ("kubeflow.submit", "kubeflow.training")):
+        code = f"import {first}, {second}; print('ok')"
+        run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]

@@ -88,7 +88,7 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
 def _edited_checkout(tmp_path, edited: str):
     checkout = tmp_path / "checkout"
     if not checkout.exists():
-        for entry in (*fingerprints.PROJECT_PACKAGES, "schema"):
+        for entry in fingerprints.PROJECT_PACKAGES:
             if not (fingerprints.REPO / entry).is_dir():
                 continue
             shutil.copytree(fingerprints.REPO / entry, checkout / entry)

@@ -185,8 +185,12 @@ func (s *Sandbox) runContainer(ctx context.Context, pod *Pod, dir string, c core
 	if err := os.MkdirAll(filepath.Join(own, "tmp"), 0o1777); err != nil {
 		return -1, err
 	}
-	args := []string{"--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--bind", filepath.Join(own, "tmp"), "/tmp",
-		"--ro-bind", s.ServiceAccount, serviceAccountPath, "--chdir", "/", "--die-with-parent", "--clearenv"}
+	args, err := rootEntries()
+	if err != nil {
+		return -1, err
+	}
+	args = append(args, "--bind", filepath.Join(own, "tmp"), "/tmp", "--ro-bind", s.ServiceAccount, serviceAccountPath,
+		"--chdir", "/", "--die-with-parent", "--clearenv")
 	for inImage, local := range image.Files {
 		args = append(args, "--ro-bind", local, inImage)
 	}
@@ -214,6 +218,32 @@ func (s *Sandbox) runContainer(ctx context.Context, pod *Pod, dir string, c core
 		return exit.ExitCode(), nil
 	}
 	return 0, err
+}
+
+// rootEntries: the machine's top-level folders bound one by one into bubblewrap's own root, so
+// that the mount points a pod needs (/gcs, /kfp-launcher, the service account's folder under a
+// fresh /run) are made there and never in the machine's file system; /tmp is the container's own.
+func rootEntries() ([]string, error) {
+	entries, err := os.ReadDir("/")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--dev-bind", "/dev", "/dev", "--tmpfs", "/run"}
+	for _, e := range entries {
+		path := "/" + e.Name()
+		switch {
+		case e.Name() == "dev" || e.Name() == "run" || e.Name() == "tmp":
+		case e.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, "--symlink", target, path)
+		case e.IsDir():
+			args = append(args, "--bind", path, path)
+		}
+	}
+	return args, nil
 }
 
 // readFile reads PATH as the main container's file system had it: its /tmp, or a volume.

@@ -1,1 +1,0 @@
-"""Kubeflow Pipelines: compile the pipeline, submit runs, and serve the pushed model in the cluster."""
