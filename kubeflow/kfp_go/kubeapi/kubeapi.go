@@ -27,56 +27,54 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Server holds the objects of one namespace: the pods the walker created, and the config maps and
-// secrets the cluster is given.
+// secrets the cluster is given, by "<resource>/<name>".
 type Server struct {
 	Namespace string
 	Token     string
 
 	mu         sync.Mutex
-	pods       map[string]*corev1.Pod
-	configMaps map[string]*corev1.ConfigMap
-	secrets    map[string]*corev1.Secret
+	objects    map[string]any
 	unexpected []string
 }
 
 func New(namespace, token string) *Server {
-	return &Server{Namespace: namespace, Token: token, pods: map[string]*corev1.Pod{},
-		configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
+	return &Server{Namespace: namespace, Token: token, objects: map[string]any{}}
+}
+
+func (s *Server) add(resource, name string, object any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objects[resource+"/"+name] = object
 }
 
 func (s *Server) AddPod(pod *corev1.Pod) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	pod = pod.DeepCopy()
-	pod.Kind, pod.APIVersion = "Pod", "v1"
-	s.pods[pod.Name] = pod
+	pod.TypeMeta = metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}
+	s.add("pods", pod.Name, pod)
 }
 
 func (s *Server) AddConfigMap(cm *corev1.ConfigMap) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	cm = cm.DeepCopy()
-	cm.Kind, cm.APIVersion = "ConfigMap", "v1"
-	s.configMaps[cm.Name] = cm
+	cm.TypeMeta = metav1.TypeMeta{Kind: "ConfigMap", APIVersion: "v1"}
+	s.add("configmaps", cm.Name, cm)
 }
 
 func (s *Server) AddSecret(secret *corev1.Secret) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	secret = secret.DeepCopy()
-	secret.Kind, secret.APIVersion = "Secret", "v1"
-	s.secrets[secret.Name] = secret
+	secret.TypeMeta = metav1.TypeMeta{Kind: "Secret", APIVersion: "v1"}
+	s.add("secrets", secret.Name, secret)
 }
 
 // ConfigMap returns a config map's data, or nil: the kubelet's envFrom reads it too.
 func (s *Server) ConfigMap(name string) map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cm, ok := s.configMaps[name]; ok {
+	if cm, ok := s.objects["configmaps/"+name].(*corev1.ConfigMap); ok {
 		return cm.Data
 	}
 	return nil
@@ -103,21 +101,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resource, name := m[2], m[3]
 	s.mu.Lock()
-	var object any
-	switch resource {
-	case "pods":
-		if pod, ok := s.pods[name]; ok {
-			object = pod
-		}
-	case "configmaps":
-		if cm, ok := s.configMaps[name]; ok {
-			object = cm
-		}
-	case "secrets":
-		if secret, ok := s.secrets[name]; ok {
-			object = secret
-		}
-	}
+	object := s.objects[resource+"/"+name]
 	s.mu.Unlock()
 	log.Printf("kube-api: GET %s/%s -> found=%v", resource, name, object != nil)
 	if object == nil {
