@@ -87,8 +87,9 @@ echo "host check passed: Ctrl-C at the terminal takes down what ./imdb started"
 # A checkout under /var (where CI systems keep their workspaces) is seen inside at its own path.
 var=$(mktemp -d /var/tmp/imdb-var-check.XXXXXX)
 trap 'cleanup; rm -rf "$var"' EXIT
-cp -r imdb env requirements.lock "$var/"
-inside=$(cd "$var" && ./imdb exec sh -c 'pwd; cat env/install.sh | head -c 20' 2>&1)
+cp -r imdb env requirements*.lock "$var/"  # what the environment's key is made of
+inside=$(cd "$var" && ./imdb exec sh -c 'pwd; cat env/install.sh | head -c 20' 2>&1) ||
+    fail "./imdb in a checkout under /var failed: $inside"
 [ "$(printf '%s\n' "$inside" | head -1)" = "$var" ] || fail "a checkout under /var is not seen inside: $inside"
 echo "host check passed: a checkout under /var is seen inside at its own path"
 
