@@ -50,12 +50,15 @@ def extracted_root(data_path: str, scratch: str) -> tuple:
     return root, time.perf_counter() - started
 
 
-def _distinct_known(ids: tf.RaggedTensor, vocabulary_size: int) -> tf.RaggedTensor:
+def _distinct_known(ids: tf.RaggedTensor) -> tf.RaggedTensor:
     """Each review's distinct known ids, most frequent first: the pipeline's rule
     (naive_bayes_bag.unique_known_ids) on TextVectorization's ids, whose 0 and 1 pad and mark OOV."""
     from components import naive_bayes_bag
 
-    return naive_bayes_bag.unique_known_ids(ids - features.RESERVED_IDS, vocabulary_size) + features.RESERVED_IDS
+    indices = ids.flat_values - features.RESERVED_IDS  # packed as the pipeline's lookup packs them: index, no ratio
+    packed = tf.where(indices >= 0, tf.bitwise.left_shift(indices, 32), -1)
+    known, _ = naive_bayes_bag.unique_known_ids(ids.value_rowids(), packed, ids.nrows())
+    return known + features.RESERVED_IDS
 
 
 def naive_bayes_features(vectorizer, train_ds, vocabulary_size: int, sequence_length: int):
@@ -67,7 +70,7 @@ def naive_bayes_features(vectorizer, train_ds, vocabulary_size: int, sequence_le
     containing = np.zeros(vocabulary_size)
     positive = np.zeros(vocabulary_size)
     for text, label in train_ds:
-        ids = _distinct_known(vectorizer(text), vocabulary_size)
+        ids = _distinct_known(vectorizer(text))
         labels = tf.gather(tf.cast(label, tf.float64), ids.value_rowids()).numpy()
         containing += np.bincount(ids.flat_values.numpy(), minlength=vocabulary_size)
         positive += np.bincount(ids.flat_values.numpy(), weights=labels, minlength=vocabulary_size)
@@ -77,7 +80,7 @@ def naive_bayes_features(vectorizer, train_ds, vocabulary_size: int, sequence_le
     ratios = tf.constant(ratios)
 
     def features_of(text):
-        ids = _distinct_known(vectorizer(text), vocabulary_size)
+        ids = _distinct_known(vectorizer(text))
         shape = [None, sequence_length]
         return {features.TOKEN_IDS: ids.to_tensor(default_value=features.PADDING_ID, shape=shape),
                 features.TOKEN_WEIGHTS: tf.gather(ratios, ids).to_tensor(default_value=0.0, shape=shape)}

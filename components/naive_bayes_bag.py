@@ -10,13 +10,21 @@ computes exactly the features the model was trained on.
 Why not `tft.vocabulary`: words to triples give ~5 million distinct n-grams in 20,000 reviews,
 and TFT's vocabulary sends each (n-gram, count) of each batch through Beam as its own element:
 over 5 minutes on 2 cores on the local runner. Here each batch is reduced in the graph to its
-distinct n-grams (as 64-bit fingerprints) with their counts, and a Beam combine per shard of
-fingerprints sums those numpy arrays: the same vocabulary in a fraction of the time.
+distinct n-grams (as 64-bit fingerprints of their text) with their counts, and a Beam combine per
+shard of fingerprints sums those numpy arrays: the same vocabulary in a fraction of the time.
+
+No n-gram is ever built as a string where it costs: the words are looked up once (a vocabulary of
+the training words), and each n-gram's key is its words' ids packed into one int64 (WORD_BITS each:
+a word, a pair, a triple never share a key), which the n-gram vocabulary maps to its index. Only
+the analysis fingerprints the n-grams' text, to order the vocabulary as it always was (by document
+frequency, ties by fingerprint); the transform, and so serving, computes keys from word ids alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import uuid
 from typing import List, Tuple
 
@@ -25,11 +33,6 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform import analyzer_nodes
-# tft.experimental.ptransform_analyzer (TFT 1.21) wraps every output_asset_default_values entry,
-# None included, as an asset, so one analyzer cannot return a file and a tensor through it; this
-# is the function it calls with the outputs it builds.
-from tensorflow_transform.experimental.analyzers import _apply_analyzer
 
 from common import features
 
@@ -44,6 +47,10 @@ FINGERPRINT_SPACE = 2**63 - 1  # to_hash_bucket_fast's largest: the fingerprint,
 # combine sent each bundle's counts of every n-gram as a single record: over Flink's sort buffer at
 # 25,000 reviews, docs/scaling.md.)
 SHARDS = 64
+WORD_BITS = 21  # word ids 1 .. 2**21 - 1 (0: unknown); a triple's key then fits an int64
+MAX_WORDS = 2**WORD_BITS - 1
+WORD_VOCABULARY_NAME = "review_words"
+EMPTY = "-1 0\n"  # the vocabulary file of no n-gram: a key none has (TF cannot load an empty table file)
 
 
 def fingerprints(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
@@ -53,41 +60,91 @@ def fingerprints(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
     return tf.ragged.map_flat_values(tf.strings.to_hash_bucket_fast, tokens, FINGERPRINT_SPACE)
 
 
-def review_counts(keys: tf.RaggedTensor, label: tf.Tensor) -> List[tf.Tensor]:
-    """For one batch: its distinct n-grams, how many of its reviews contain each (each review
-    counted once: binary features) and how many positive ones. Done in the graph, so the
-    analyzer sees each n-gram once per batch rather than once per occurrence."""
-    rows = keys.value_rowids()
-    pairs = tf.raw_ops.UniqueV2(x=tf.stack([rows, keys.flat_values], axis=1), axis=[0]).y  # (review, n-gram)
-    distinct, which, containing = tf.unique_with_counts(pairs[:, 1], out_idx=tf.int64)
-    labels = tf.gather(tf.cast(tf.reshape(label, [-1]), tf.int64), pairs[:, 0])
-    positive = tf.math.unsorted_segment_sum(labels, which, tf.size(distinct, out_type=tf.int64))
-    return [distinct, tf.cast(containing, tf.int64), positive]
+def word_ids(words: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Each word's id in the vocabulary of the training split's words (the MAX_WORDS most frequent:
+    IMDB has ~100,000), 1-based; 0 for a word not in it."""
+    vocabulary = tft.vocabulary(words, top_k=MAX_WORDS, vocab_filename=WORD_VOCABULARY_NAME)
+    return tft.apply_vocabulary(words, vocabulary, default_value=-1) + 1
 
 
-def _sum_by_key(keys: np.ndarray, *counts: np.ndarray) -> Tuple[np.ndarray, ...]:
-    unique, inverse = np.unique(keys, return_inverse=True)
-    return (unique, *(np.bincount(inverse, weights=c, minlength=len(unique)).astype(np.int64) for c in counts))
+def _flat_ngrams(values: tf.Tensor, rows: tf.Tensor, ngrams: int, join, known) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Every n-gram of 1..NGRAMS consecutive words of a batch, from its words' flat VALUES and their
+    ROWS (reviews): JOIN makes an n-gram of its words, KNOWN says which words count. Returns the
+    n-grams, their rows, and whether each is whole: within one review, every word known. No ragged
+    slicing: a batch's n-grams of each length are its words' shifted copies side by side."""
+    size = tf.size(rows, out_type=tf.int64)
+    values_out, rows_out, whole_out = [values], [rows], [known(values)]
+    for n in range(2, ngrams + 1):
+        count = tf.maximum(size - n + 1, 0)
+        parts = [values[i:i + count] for i in range(n)]
+        whole = tf.equal(rows[:count], rows[n - 1:n - 1 + count])
+        for part in parts:
+            whole = tf.logical_and(whole, known(part))
+        values_out.append(join(parts))
+        rows_out.append(rows[:count])
+        whole_out.append(whole)
+    return tf.concat(values_out, 0), tf.concat(rows_out, 0), tf.concat(whole_out, 0)
 
 
-def _most_frequent(keys: np.ndarray, containing: np.ndarray, positive: np.ndarray,
-                   top_k: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pack_words(parts: List[tf.Tensor]) -> tf.Tensor:
+    key = parts[0]
+    for part in parts[1:]:
+        key = key * (1 << WORD_BITS) + part  # a shift and an or, as TF's vectorized arithmetic
+    return key
+
+
+def ngram_keys(ids: tf.RaggedTensor, ngrams: int) -> Tuple[tf.Tensor, tf.Tensor]:
+    """The key of each n-gram of 1..NGRAMS words of the batch (its words' ids packed into one
+    int64: a word, a pair, a triple never share a key) and its review; -1 for an n-gram with an
+    unknown word, which no vocabulary holds. Flat, in no particular order within a review: what
+    the features keep of them (unique_known_ids) does not depend on it."""
+    keys, rows, whole = _flat_ngrams(ids.flat_values, ids.value_rowids(), ngrams, _pack_words, lambda i: i > 0)
+    return tf.where(whole, keys, -1), rows
+
+
+def ngram_fingerprints(words: tf.RaggedTensor, ngrams: int) -> tf.Tensor:
+    """Each n-gram's fingerprint (fingerprints) of its text, in ngram_keys' order: what the analysis
+    orders the vocabulary by."""
+    text, _, _ = _flat_ngrams(words.flat_values, words.value_rowids(), ngrams,
+                              lambda parts: tf.strings.join(parts, " "), lambda w: tf.ones_like(w, tf.bool))
+    return fingerprints(text)
+
+
+def review_counts(rows: tf.Tensor, fingerprints: tf.Tensor, keys: tf.Tensor, label: tf.Tensor) -> List[tf.Tensor]:
+    """For one batch: its distinct n-grams (fingerprints), how many of its reviews contain each
+    (each review counted once: binary features), how many positive ones, and each one's key. Done
+    in the graph, so the analyzer sees each n-gram once per batch rather than once per occurrence."""
+    triples = tf.raw_ops.UniqueV2(x=tf.stack([rows, fingerprints, keys], axis=1), axis=[0]).y
+    distinct, which, containing = tf.unique_with_counts(triples[:, 1], out_idx=tf.int64)
+    count = tf.size(distinct, out_type=tf.int64)
+    labels = tf.gather(tf.cast(tf.reshape(label, [-1]), tf.int64), triples[:, 0])
+    positive = tf.math.unsorted_segment_sum(labels, which, count)
+    return [distinct, tf.cast(containing, tf.int64), positive, tf.math.unsorted_segment_max(triples[:, 2], which, count)]
+
+
+def _sum_by_key(fingerprints: np.ndarray, containing: np.ndarray, positive: np.ndarray,
+                keys: np.ndarray) -> Tuple[np.ndarray, ...]:
+    unique, first, inverse = np.unique(fingerprints, return_index=True, return_inverse=True)
+    sums = (np.bincount(inverse, weights=c, minlength=len(unique)).astype(np.int64) for c in (containing, positive))
+    return (unique, *sums, keys[first])
+
+
+def _most_frequent(fingerprints: np.ndarray, containing: np.ndarray, positive: np.ndarray, keys: np.ndarray,
+                   top_k: int) -> Tuple[np.ndarray, ...]:
     """The top_k n-grams by document frequency (ties by fingerprint, for determinism), those in
-    fewer than MIN_DOCUMENT_FREQUENCY reviews left out, with their counts."""
+    fewer than MIN_DOCUMENT_FREQUENCY reviews left out, with their counts and keys."""
     frequent = containing >= MIN_DOCUMENT_FREQUENCY
-    keys, containing, positive = keys[frequent], containing[frequent], positive[frequent]
-    order = np.lexsort((keys, -containing))[:top_k]
-    return keys[order], containing[order], positive[order]
+    columns = [c[frequent] for c in (fingerprints, containing, positive, keys)]
+    order = np.lexsort((columns[0], -columns[1]))[:top_k]
+    return tuple(c[order] for c in columns)
 
 
-def vocabulary_and_ratios(keys: np.ndarray, containing: np.ndarray, positive: np.ndarray,
-                          top_k: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The vocabulary (_most_frequent) and each n-gram's log-count ratio; the ratio array is
-    padded with zeros to top_k, the analyzer's fixed output shape."""
-    keys, containing, positive = _most_frequent(keys, containing, positive, top_k)
-    ratios = np.zeros(top_k, dtype=np.float32)
-    if len(keys):
-        ratios[:len(keys)] = log_count_ratios(positive, containing - positive)
+def vocabulary_and_ratios(fingerprints: np.ndarray, containing: np.ndarray, positive: np.ndarray,
+                          keys: np.ndarray, top_k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The vocabulary's keys (_most_frequent's order) and each n-gram's log-count ratio."""
+    _, containing, positive, keys = _most_frequent(fingerprints, containing, positive, keys, top_k)
+    ratios = log_count_ratios(positive, containing - positive).astype(np.float32) if len(keys) else \
+        np.zeros(0, dtype=np.float32)
     return keys, ratios
 
 
@@ -99,19 +156,19 @@ def log_count_ratios(in_positive: np.ndarray, in_negative: np.ndarray) -> np.nda
     return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
-EMPTY_COUNTS = tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
+EMPTY_COUNTS = tuple(np.zeros(0, dtype=np.int64) for _ in range(4))
 
 
 def shard_counts(batch, shards: int):
     """A batch of review_counts split by fingerprint into SHARDS parts: (shard, counts) each."""
-    keys, containing, positive = (np.asarray(a, dtype=np.int64).reshape(-1) for a in batch)
-    shard = keys % shards  # fingerprints are uniform hashes: even shards
+    columns = [np.asarray(a, dtype=np.int64).reshape(-1) for a in batch]
+    shard = columns[0] % shards  # fingerprints are uniform hashes: even shards
     order = np.argsort(shard, kind="stable")
     bounds = np.searchsorted(shard[order], np.arange(shards + 1))
     for s in range(shards):
         rows = order[bounds[s]:bounds[s + 1]]
         if len(rows):
-            yield s, (keys[rows], containing[rows], positive[rows])
+            yield s, tuple(c[rows] for c in columns)
 
 
 class _ShardCounts(beam.CombineFn):
@@ -158,21 +215,21 @@ def vocabulary_from_candidates(candidates, top_k: int) -> Tuple[np.ndarray, np.n
 
 
 class NaiveBayesVocabulary(tft_beam.experimental.PTransformAnalyzer):
-    """Batches of review_counts -> (vocabulary file of fingerprints, ratios): the analyzer's Beam side."""
+    """Batches of review_counts -> the vocabulary file, a line per n-gram, most frequent first: its
+    key and its packed index and ratio (pack). The analyzer's Beam side."""
 
     def __init__(self, top_k: int):
         super().__init__()
         self.top_k = top_k
 
-    def _outputs(self, vocabulary_and_ratios):
-        vocabulary, ratios = vocabulary_and_ratios
+    def _write(self, keys_and_ratios) -> bytes:
+        keys, ratios = keys_and_ratios
         folder = os.path.join(self.base_temp_dir, uuid.uuid4().hex)
         tf.io.gfile.makedirs(folder)
         path = os.path.join(folder, features.VOCABULARY_NAME)  # the asset keeps this name
         with tf.io.gfile.GFile(path, "w") as out:
-            out.write("".join(f"{key}\n" for key in vocabulary.tolist()))
-        return [beam.pvalue.TaggedOutput("vocabulary", path.encode()),
-                beam.pvalue.TaggedOutput("ratios", ratios)]
+            out.write("".join(f"{key} {value}\n" for key, value in zip(keys.tolist(), pack(ratios).tolist())) or EMPTY)
+        return path.encode()
 
     def expand(self, batches):
         candidates = (batches
@@ -185,36 +242,76 @@ class NaiveBayesVocabulary(tft_beam.experimental.PTransformAnalyzer):
                 | "Once" >> beam.Create([None])
                 | "TopK" >> beam.Map(lambda _, parts, top_k: vocabulary_from_candidates(parts, top_k),
                                      beam.pvalue.AsList(candidates), self.top_k)
-                | "VocabularyAndRatios" >> beam.FlatMap(self._outputs).with_outputs("vocabulary", "ratios"))
+                | "Write" >> beam.Map(self._write))
 
 
-def unique_known_ids(indices: tf.RaggedTensor, vocabulary_size: int) -> tf.RaggedTensor:
-    """Per review, the distinct vocabulary indices it contains (binary features), most frequent
-    n-gram first (the vocabulary's order), so a review longer than the sequence loses its rarest
-    n-grams; out-of-vocabulary ones (index -1) are dropped: they have no weight to learn."""
-    indices = tf.ragged.boolean_mask(indices, indices >= 0)
-    keys = indices.value_rowids() * vocabulary_size + indices.flat_values
-    unique_keys = tf.sort(tf.unique(keys)[0])  # by review, then by index within it
-    return tf.RaggedTensor.from_value_rowids(
-        unique_keys % vocabulary_size, unique_keys // vocabulary_size, nrows=indices.nrows())
+def unique_known_ids(rows: tf.Tensor, packed: tf.Tensor, nrows: tf.Tensor) -> Tuple[tf.RaggedTensor, tf.RaggedTensor]:
+    """Per review (ROWS: each n-gram's), the distinct vocabulary indices it contains (binary
+    features) with their ratios, most frequent n-gram first (the vocabulary's order), so a review
+    longer than the sequence loses its rarest n-grams; n-grams not in the vocabulary (packed -1) are
+    dropped: they have no weight to learn. One sort by (review, index), then each run of equal
+    entries kept once: cheaper than a hash-based unique followed by a sort."""
+    index, ratios = _unpack(packed)
+    entry = tf.where(packed >= 0, rows * (1 << 32) + tf.cast(index, tf.int64), -1)
+    order = tf.argsort(entry)
+    entry, ratios = tf.gather(entry, order), tf.gather(ratios, order)
+    first = tf.concat([tf.ones([1], tf.bool), tf.not_equal(entry[1:], entry[:-1])], 0)[:tf.size(entry)]
+    keep = tf.logical_and(first, entry >= 0)
+    index, rows = _halves(tf.boolean_mask(entry, keep))
+    rows = tf.cast(rows, tf.int64)
+    return (tf.RaggedTensor.from_value_rowids(tf.cast(index, tf.int64), rows, nrows=nrows, validate=False),
+            tf.RaggedTensor.from_value_rowids(tf.boolean_mask(ratios, keep), rows, nrows=nrows, validate=False))
 
 
-def _ptransform_analyzer(inputs, ptransform, outputs):
-    with tf.compat.v1.name_scope("naive_bayes_vocabulary"):
-        return _apply_analyzer(ptransform, *inputs, output_tensor_info_list=outputs)
+def _packed_lookup(keys: tf.Tensor, vocabulary_file: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """apply_vocabulary's lookup_fn: each key's packed index and ratio (-1 for an n-gram not in
+    the vocabulary), from a hash table made once, when the model loads (the table is lifted out of
+    the traced function once the file is the analysis' result, as TFT's own lookups are)."""
+    with contextlib.ExitStack() as scope:
+        if tf.inside_function() and not tf.is_symbolic_tensor(vocabulary_file):
+            scope.enter_context(tf.init_scope())
+        table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
+            vocabulary_file, tf.int64, 0, tf.int64, 1, delimiter=" "), default_value=-1)
+    return table.lookup(keys), table.size()
 
 
-def encode(tokens: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_length: int) -> dict:
+def pack(ratios: np.ndarray) -> np.ndarray:
+    """Each vocabulary entry's index (the high 32 bits) and its float32 ratio's bits (the low 32):
+    one lookup gives both, and packed values sort as their indices do."""
+    index = np.arange(len(ratios), dtype=np.int64) << 32
+    return index | np.asarray(ratios, dtype=np.float32).view(np.uint32).astype(np.int64)
+
+
+def _halves(values: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """An int64's low and high 32 bits as two int32s: a bitcast, no arithmetic (the host is
+    little-endian, checked when the graph is built)."""
+    if sys.byteorder != "little":
+        raise RuntimeError("the n-gram features' packing assumes a little-endian host")
+    halves = tf.bitcast(values, tf.int32)
+    return halves[:, 0], halves[:, 1]
+
+
+def _unpack(packed: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """pack's inverse: each entry's index (int32) and ratio."""
+    ratio_bits, index = _halves(packed)
+    return index, tf.bitcast(ratio_bits, tf.float32)
+
+
+def encode(words: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_length: int, ngrams: int) -> dict:
     """TOKEN_IDS: the review's distinct known n-grams as Keras-style ids (vocabulary entry i is
     i + 2, 0 pads); TOKEN_WEIGHTS: each one's log-count ratio, 0 at padding."""
     top_k = max_tokens - features.RESERVED_IDS
-    keys = fingerprints(tokens)
-    vocabulary_file, ratios = _ptransform_analyzer(
-        review_counts(keys, label), NaiveBayesVocabulary(top_k),
-        outputs=[analyzer_nodes.TensorInfo(tf.string, [], analyzer_nodes.TemporaryAssetInfo(b"-777777", "text")),
-                 analyzer_nodes.TensorInfo(tf.float32, [top_k], None)])
-    ids = unique_known_ids(tft.apply_vocabulary(keys, vocabulary_file, default_value=-1), top_k)
-    weights = tf.ragged.map_flat_values(tf.gather, ratios, ids)
+    keys, rows = ngram_keys(word_ids(words), ngrams)
+    # What the analysis counts: the known n-grams, each by the fingerprint of its text (the order
+    # of the vocabulary), with its key. Only the analysis builds n-gram strings.
+    known = keys >= 0
+    counts = review_counts(*(tf.boolean_mask(t, known) for t in (rows, ngram_fingerprints(words, ngrams), keys)),
+                           label)
+    [vocabulary_file] = tft.experimental.ptransform_analyzer(
+        counts, NaiveBayesVocabulary(top_k), output_dtypes=[tf.string], output_shapes=[[]],
+        output_asset_default_values=[EMPTY.encode()], name="naive_bayes_vocabulary")
+    packed = tft.apply_vocabulary(keys, vocabulary_file, lookup_fn=_packed_lookup)
+    ids, weights = unique_known_ids(rows, packed, words.nrows())
     shape = [None, sequence_length]
     return {
         features.TOKEN_IDS: (ids + features.RESERVED_IDS).to_tensor(default_value=features.PADDING_ID, shape=shape),

@@ -85,10 +85,11 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, A
     encoding = custom_config[ENCODING_KEY]
     check_sizes(max_tokens, sequence_length, ngrams, encoding)
 
-    tokens = tokenize(inputs[features.TEXT], ngrams)
     if encoding == features.NAIVE_BAYES_BAG_ENCODING:
-        outputs = naive_bayes_bag.encode(tokens, inputs[features.LABEL], max_tokens, sequence_length)
+        outputs = naive_bayes_bag.encode(tokenize(inputs[features.TEXT]), inputs[features.LABEL], max_tokens,
+                                         sequence_length, ngrams)
     else:
+        tokens = tokenize(inputs[features.TEXT], ngrams)
         vocabulary = tft.vocabulary(
             tokens, top_k=max_tokens - features.RESERVED_IDS, vocab_filename=features.VOCABULARY_NAME)
         outputs = {features.TOKEN_IDS: token_ids(tokens, vocabulary, sequence_length)}

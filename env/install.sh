@@ -42,7 +42,9 @@ fi
 
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --no-cache-dir --progress-bar off --require-hashes -r "$here/uv.lock"
-uv() { "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --require-hashes "$@"; }
+# --system-certs: uv trusts the system's certificate store, as pip and TensorFlow do (uv's own
+# built-in roots would refuse a network whose proxy's authority the system was told to trust).
+uv() { "$venv/bin/uv" pip install --quiet --system-certs --python "$venv/bin/python" --require-hashes "$@"; }
 uv -r "$here/../$lock"
 if [ "$gpu" = 1 ]; then
     # --no-deps: the CUDA wheels' own dependencies are each other, all pinned in the lock.

@@ -27,6 +27,7 @@ from typing import List
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BASE = "localhost/imdb-trixie-base:build"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # What every image must hold: the pipeline and its components by dotted path, the entry point
 # the Kubeflow executors run, the curated schema.
 IMPORT_CHECK = """
@@ -52,14 +53,21 @@ def podman_command(storage: str) -> List[str]:
 
 
 def import_base(podman: List[str], userland_root: str) -> None:
-    """`podman import` of a debootstrap root, without the project's environment inside it."""
-    excluded = ["./env", "./proc", "./sys", "./dev", "./var/tmp", "./var/lib/containers"]
-    tar = subprocess.Popen(["tar", "-C", userland_root, *(f"--exclude={e}" for e in excluded), "-c", "."],
-                           stdout=subprocess.PIPE)
-    subprocess.run(podman + ["import", "-", BASE], stdin=tar.stdout, check=True, capture_output=True)
-    tar.stdout.close()
-    if tar.wait() not in (0, 1):  # 1: a file changed while read (logs); the archive is complete
-        raise RuntimeError("tar of the userland failed")
+    """`podman import` of a debootstrap root, without the project's environment inside it, and with
+    the certificate authorities this machine trusts (./imdb binds the host's bundle over the root's
+    own at each call): the build fetches the locked packages through the same network as the
+    environment did, so the image's build trusts what the environment's set-up trusted."""
+    with tempfile.TemporaryDirectory() as extra:
+        shutil.copyfile(CA_BUNDLE, os.path.join(extra, "ca-bundle"))
+        os.chmod(os.path.join(extra, "ca-bundle"), 0o644)
+        excluded = ["./env", "./proc", "./sys", "./dev", "./var/tmp", "./var/lib/containers", "." + CA_BUNDLE]
+        tar = subprocess.Popen(["tar", "-C", userland_root, *(f"--exclude={e}" for e in excluded), "-c", ".",
+                                "-C", extra, f"--transform=s,^\\./ca-bundle$,.{CA_BUNDLE},", "./ca-bundle"],
+                               stdout=subprocess.PIPE)
+        subprocess.run(podman + ["import", "-", BASE], stdin=tar.stdout, check=True, capture_output=True)
+        tar.stdout.close()
+        if tar.wait() not in (0, 1):  # 1: a file changed while read (logs); the archive is complete
+            raise RuntimeError("tar of the userland failed")
 
 
 def build(podman: List[str], tag: str, variant: str) -> subprocess.CompletedProcess:

@@ -59,12 +59,26 @@ def encode_by_hand(text: str, expected: dict):
     return ids + [features.PADDING_ID] * padding, weights + [0.0] * padding
 
 
+def key(text: str, words: list) -> int:
+    """An n-gram's key: its words' 1-based ids in the word vocabulary, packed WORD_BITS each."""
+    packed = 0
+    for word in text.split(" "):
+        packed = (packed << naive_bayes_bag.WORD_BITS) | (words.index(word) + 1)
+    return packed
+
+
 def test_vocabulary_is_the_frequent_ngrams_by_document_frequency(naive_bayes_transform_output, expected):
-    output_dir, _ = naive_bayes_transform_output
-    ours = [int(k) for k in tft.TFTransformOutput(output_dir).vocabulary_by_name(features.VOCABULARY_NAME)]
-    assert ours == [fingerprint(t) for t in expected["vocabulary"]]
-    assert 0 < len(ours) < TOP_K  # the threshold, not top_k, decided its length here
+    output = tft.TFTransformOutput(naive_bayes_transform_output[0])
+    words = [w.decode() for w in output.vocabulary_by_name(naive_bayes_bag.WORD_VOCABULARY_NAME)]
+    lines = [line.decode().split(" ") for line in output.vocabulary_by_name(features.VOCABULARY_NAME)]
+    assert [int(k) for k, _ in lines] == [key(t, words) for t in expected["vocabulary"]]
+    # Each n-gram's index and its ratio in float32, packed in one int64 (index high, ratio's bits low).
+    ratios = np.float32([expected["ratio"][t] for t in expected["vocabulary"]])
+    assert [int(v) for _, v in lines] == naive_bayes_bag.pack(ratios).tolist()
+    assert [int(v) >> 32 for _, v in lines] == list(range(len(lines)))
+    assert 0 < len(lines) < TOP_K  # the threshold, not top_k, decided its length here
     assert "great" in expected["vocabulary"] and "the movie" in expected["vocabulary"]
+    assert sorted(words) == sorted({w for text in CORPUS for w in standardize(text).split()})
 
 
 def test_training_rows_carry_distinct_ids_and_their_ratios(naive_bayes_transform_output, expected):
@@ -80,7 +94,9 @@ def test_serving_path_needs_no_label_and_agrees(naive_bayes_transform_output, ex
     (TRICKY_REVIEWS) included: empty, punctuation, all out of vocabulary."""
     output_dir, _ = naive_bayes_transform_output
     layer = tft.TFTransformOutput(output_dir).transform_features_layer()
-    reviews = ["the movie was great", "dull dull dull plot", "", "qwertyuiop zzz"] + TRICKY_REVIEWS
+    # A one-word review before another (no pair spans two reviews), unknown words between known ones.
+    reviews = ["the movie was great", "the", "movie was", "dull dull dull plot", "", "qwertyuiop zzz",
+               "great qwertyuiop movie the movie"] + TRICKY_REVIEWS
     out = layer({features.TEXT: tf.constant([[t] for t in reviews])})
     for i, text in enumerate(reviews):
         ids, weights = encode_by_hand(text, expected)
@@ -90,15 +106,32 @@ def test_serving_path_needs_no_label_and_agrees(naive_bayes_transform_output, ex
     assert out[features.TOKEN_WEIGHTS][0].numpy()[0] != 0  # "the" has a ratio
 
 
+def test_ngram_keys_are_each_reviews_whole_ngrams_packed():
+    """Keys of 1..3-grams by hand: within a review only, none for an n-gram with an unknown word (id 0)."""
+    reviews = [[3, 5, 0, 7, 9], [4], [], [6, 2]]
+    keys, rows = naive_bayes_bag.ngram_keys(tf.ragged.constant(reviews, dtype=tf.int64), 3)
+    got = collections.Counter((int(r), int(k)) for r, k in zip(rows.numpy(), keys.numpy()) if k >= 0)
+    expected = collections.Counter()
+    for row, ids in enumerate(reviews):
+        for n in (1, 2, 3):
+            for start in range(len(ids) - n + 1):
+                gram = ids[start:start + n]
+                if all(gram):
+                    expected[(row, sum(i << (naive_bayes_bag.WORD_BITS * (n - 1 - j)) for j, i in enumerate(gram)))] += 1
+    assert got == expected
+    assert (3 << naive_bayes_bag.WORD_BITS | 5) in {k for _, k in got} and len(got) == 10
+
+
 def test_ratios_sign_follows_the_class():
     """An n-gram only in positive reviews gets a positive ratio, only in negative ones a negative one."""
-    keys = np.array([1, 2, 3], dtype=np.int64)
+    fingerprints = np.array([1, 2, 3], dtype=np.int64)
     containing = np.array([4, 4, 1])
     positive = np.array([4, 0, 1])
-    vocabulary, ratios = naive_bayes_bag.vocabulary_and_ratios(keys, containing, positive, top_k=5)
-    assert vocabulary.tolist() == [1, 2]  # key 3 is in one review only
+    vocabulary, ratios = naive_bayes_bag.vocabulary_and_ratios(fingerprints, containing, positive, fingerprints * 10,
+                                                               top_k=5)
+    assert vocabulary.tolist() == [10, 20]  # the keys; n-gram 3 is in one review only
     assert ratios[0] > 0 > ratios[1] and ratios[0] == pytest.approx(-ratios[1])
-    assert ratios.shape == (5,) and not ratios[2:].any()
+    assert ratios.shape == (2,)
 
 
 def test_counts_do_not_depend_on_sharding_or_how_batches_are_grouped(monkeypatch):
@@ -109,7 +142,7 @@ def test_counts_do_not_depend_on_sharding_or_how_batches_are_grouped(monkeypatch
     for _ in range(12):
         keys = np.unique(rng.integers(0, 50, size=30))
         containing = rng.integers(1, 5, size=len(keys))
-        batches.append((keys, containing, rng.integers(0, 1, size=len(keys), endpoint=True) * containing))
+        batches.append((keys, containing, rng.integers(0, 1, size=len(keys), endpoint=True) * containing, keys * 7 + 1))
     top_k = 25
     everything = naive_bayes_bag._sum_by_key(*(np.concatenate(column) for column in zip(*batches)))
     expected = naive_bayes_bag.vocabulary_and_ratios(*everything, top_k)
@@ -138,4 +171,4 @@ def test_counts_do_not_depend_on_sharding_or_how_batches_are_grouped(monkeypatch
 
 def test_no_analysis_input_gives_an_empty_vocabulary():
     vocabulary, ratios = naive_bayes_bag.vocabulary_from_candidates([], top_k=4)
-    assert vocabulary.tolist() == [] and ratios.tolist() == [0.0] * 4
+    assert vocabulary.tolist() == [] and ratios.tolist() == []
