@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from benchmarks.serving_latency import reviews
+from benchmarks.serving_load import reviews
 from common import atomic_files, paths, serving_contract
 from serving import launch
 from serving.limits import RequestLimits

@@ -1,8 +1,16 @@
-"""Compiled Kubeflow pipelines for tests: the real `./imdb compile` path on gs:// locations."""
+"""Compiled Kubeflow pipelines for tests: the real `./imdb compile` path on gs:// locations, and
+KFP 2.17's own backend code judging them (kfpcheck, kubeflow/kfp_go/cmd/kfpcheck)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import tempfile
+
 import yaml
+
+import background_builds
 
 from components.model.hparams import TrainingConfig
 from kubeflow import kubeflow_v2_runner
@@ -26,3 +34,16 @@ def compile_pipeline(out_dir, settings: configs.PipelineSettings = None, **kubef
     with open(compiled.pipeline_yaml) as f:
         documents = list(yaml.safe_load_all(f))
     return compiled, documents
+
+
+def kfp_verdict(package: str, parameters: dict = None) -> dict:
+    """What KFP's API server says of the pipeline file text PACKAGE and a run of it with PARAMETERS:
+    kfpcheck's verdict, {"accepted", "stage" ("upload", "run", ...), "error"} (KFP's own message)."""
+    background_builds.wait_for("IMDB_KFP_BUILD_DONE", "IMDB_KFP_BUILD_LOG", "building KFP's backend code")
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        f.write(package)
+        f.flush()
+        result = subprocess.run([os.path.join(os.environ["IMDB_KFP_TOOLS"], "kfpcheck"), "-params",
+                                 json.dumps(parameters or {}), f.name], capture_output=True, text=True, timeout=120)
+    assert result.returncode in (0, 1) and result.stdout, result.stderr[-2000:]
+    return json.loads(result.stdout)

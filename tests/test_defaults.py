@@ -26,7 +26,7 @@ COMMANDS = {
     "submit": ("kubeflow.cli", "main", "submit"), "serve": ("serving.cli", "serve"),
     "predict": ("serving.cli", "predict"), "benchmark": ("benchmarks.full_data", "main"),
     "benchmark-scale": ("benchmarks.scaling", "main"), "benchmark-serving": ("benchmarks.serving_load", "main"),
-    "serving_latency": ("benchmarks.serving_latency", "main"), "server_memory": ("benchmarks.server_memory", "main"),
+    "server_memory": ("benchmarks.server_memory", "main"),
     "warmup_latency": ("benchmarks.warmup_latency", "main"),
 }
 
@@ -100,7 +100,7 @@ def test_commands_take_their_defaults_from_the_one_source(monkeypatch, tmp_path)
         "benchmark": {**pipeline, "--work-dir": os.path.join(out, "benchmarks")},
         "benchmark-scale": {"--work-dir": os.path.join(out, "scaling")},
         **{command: {"--model-dir": served} for command in
-           ("benchmark-serving", "serving_latency", "server_memory", "warmup_latency")},
+           ("benchmark-serving", "server_memory", "warmup_latency")},
     }
     pipeline_words = ["glove 7/13", "(default 77)", "(default 3;", "(default 0.00042)", "(default 0.625 on a sample"]
     stated = {"run": pipeline_words, "benchmark": pipeline_words,

@@ -1,9 +1,9 @@
 """`submit` against a local HTTP server answering the KFP v2 REST API, checking what it is sent.
 
-The server refuses what KFP 2.17's API server refuses, by kubeflow.backend_rules (each rule cites
-the backend file it comes from): uploads that are not schema 2.1.0 and runs whose pipeline has a
-resolver executor or whose parameters are undeclared or mistyped. Its error replies have the
-shape of KFP's (HTTP 400, gRPC code 3, the backend's message).
+The server refuses what KFP 2.17's API server refuses, by asking KFP's own backend code
+(kfpcheck: the API server's upload and run creation): uploads that are not schema 2.1.0 and runs
+whose pipeline has a resolver executor or whose parameters are undeclared or mistyped. Its error
+replies have the shape of KFP's (HTTP 400, gRPC code 3, the backend's message).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from kubeflow import backend_rules, submit
-from kubeflow_specs import compile_pipeline
+from kubeflow_specs import compile_pipeline, kfp_verdict
 
 PREFIX = "/apis/v2beta1"
 
@@ -82,17 +82,16 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
             return self._reply(200, {"pipeline_versions": found, "total_size": len(found)})
         self._reply(404, {"error": f"no route {path}"})
 
-    def _refuse(self, refusal: backend_rules.Refused) -> None:
-        self._reply(400, {"error_message": str(refusal), "code": 3, "message": str(refusal)})
+    def _refuse(self, message: str) -> None:
+        self._reply(400, {"error_message": message, "code": 3, "message": message})
 
     def do_POST(self):
         path, query, body = self._record()
         s = self.state
         if path in (f"{PREFIX}/pipelines/upload", f"{PREFIX}/pipelines/upload_version"):
-            try:
-                backend_rules.load_upload(self._uploaded_file(body))
-            except backend_rules.Refused as refusal:
-                return self._refuse(refusal)
+            verdict = kfp_verdict(self._uploaded_file(body))
+            if verdict.get("stage") in ("read", "upload"):
+                return self._refuse(verdict["error"])
         if path == f"{PREFIX}/experiments":
             experiment = {**json.loads(body), "experiment_id": f"exp-{len(s['experiments']) + 1}"}
             s["experiments"].append(experiment)
@@ -112,11 +111,9 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
             run = {**json.loads(body), "run_id": f"run-{len(s['runs']) + 1}"}
             [version] = [v for v in s["versions"]
                          if v["pipeline_version_id"] == run["pipeline_version_reference"]["pipeline_version_id"]]
-            try:
-                backend_rules.load_upload(version["package"]).check_run(
-                    run.get("runtime_config", {}).get("parameters", {}))
-            except backend_rules.Refused as refusal:
-                return self._refuse(refusal)
+            verdict = kfp_verdict(version["package"], run.get("runtime_config", {}).get("parameters", {}))
+            if not verdict["accepted"]:
+                return self._refuse(verdict["error"])
             s["runs"].append(run)
             return self._reply(200, run)
         self._reply(404, {"error": f"no route {path}"})
@@ -215,3 +212,38 @@ def test_an_undeclared_or_mistyped_parameter_is_refused(kfp_server, package):
         with pytest.raises(Exception, match=message):
             submit.submit(str(package), host, "imdb-sentiment", "imdb", parameters=parameters)
     assert not state["runs"]
+
+
+def _bad_packages(text: str):
+    """(case, package text, run parameters, a phrase of KFP's refusal) for what KFP 2.17 refuses."""
+    spec, platform = yaml.safe_load_all(text)
+    yield "schema 2.0.0", text.replace("schemaVersion: 2.1.0", "schemaVersion: 2.0.0"), {}, \
+        "KFP only supports schema version 2.1.0"
+    resolver = yaml.safe_load(yaml.safe_dump(spec))
+    resolver["deploymentSpec"]["executors"]["Pusher_executor"] = {"resolver": {"outputArtifactQueries": {}}}
+    yield "a resolver", yaml.safe_dump_all([resolver, platform]), {}, \
+        "non-container and non-importer executor not implemented"
+    exits_only = yaml.safe_load(yaml.safe_dump(spec))
+    for task in exits_only["root"]["dag"]["tasks"].values():
+        task["triggerPolicy"] = {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    yield "exit tasks only", yaml.safe_dump_all([exits_only, platform]), {}, \
+        "DAG root must contain one or more non-exit tasks"
+    yield "a mistyped parameter", text, {"min_accuracy": "high"}, "min_accuracy requires type double or integer"
+    yield "an undeclared parameter", text, {"learning_rate": 0.1}, "not required by pipeline: learning_rate"
+    for root, phrase in (("/mnt/tfx/root", "unrecognized pipeline root format"),
+                         ("file:///mnt/tfx/root", "unsupported Cloud bucket")):
+        rooted = dict(spec, defaultPipelineRoot=root)
+        yield f"pipeline root {root}", yaml.safe_dump_all([rooted, platform]), {}, phrase
+
+
+def test_the_backend_rules_refuse_what_kfps_own_code_refuses(package):
+    """kubeflow/backend_rules.py stands in for KFP where its code cannot run (`./imdb compile`):
+    on each spec KFP's code refuses, it must refuse too, with KFP's message; and accept the rest."""
+    text = package.read_text()
+    assert kfp_verdict(text)["accepted"]
+    backend_rules.load_upload(text).check_run({})
+    for case, bad, parameters, phrase in _bad_packages(text):
+        verdict = kfp_verdict(bad, parameters)
+        assert not verdict["accepted"] and phrase in verdict["error"], (case, verdict)
+        with pytest.raises(backend_rules.Refused, match=phrase):
+            backend_rules.load_upload(bad).check_run(parameters)
