@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from common import atomic_files, paths, serving_contract
+from common import atomic_files, console, paths, serving_contract
 from serving import launch
 
 MARK_BEGIN, MARK_END = "<!-- serving load: begin -->", "<!-- serving load: end -->"
@@ -279,7 +279,7 @@ def render(result: dict, others: list = ()) -> str:
     base = result["in_process"]
     batch32 = base["batch32_reviews_per_second"]
     options = " ".join(result["server_options"]) or "defaults"
-    if result.get("label"):
+    if result.get("label") and result["label"] != options:
         options += f" ({result['label']})"
     lines = [MARK_BEGIN, "",
              f"Measured {result['date']} on {result['cores']} cores, server and load generator on the same "
@@ -316,10 +316,19 @@ def main(argv=None) -> int:
                    help="results files of other server configurations, shown side by side (repeatable)")
     args = p.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
+    # TensorFlow's C++ lines (it loads with the model store) go to a log, as `./imdb serve`'s do.
+    log_path = paths.output_dir("logs", time.strftime("benchmark-serving-%Y%m%d-%H%M%S.log"))
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    print(f"log: {log_path}", flush=True)
+    with console.stderr_to_log(log_path) as terminal:
+        return _benchmark(args, terminal)
+
+
+def _benchmark(args, terminal) -> int:
     from serving.model_store import version_dirs
 
     if not version_dirs(args.model_dir):
-        print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=sys.stderr)
+        print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=terminal)
         return 2
     others = []
     for path in args.compare:
@@ -327,7 +336,7 @@ def main(argv=None) -> int:
             with open(path) as f:
                 others.append((path, json.load(f)))
         except (OSError, ValueError) as error:
-            print(f"error: --compare {path}: {error}", file=sys.stderr)
+            print(f"error: --compare {path}: {error}", file=terminal)
             return 2
     result = {**measure(args, executable("ghz", args.ghz), executable("wrk", args.wrk)), "out": args.out}
     section = render(result, others)
@@ -335,7 +344,6 @@ def main(argv=None) -> int:
     atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Under compiled load generators")
     print(section)
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from native_log import NATIVE_LINE
 from served_models import export_model, publish
 
 
@@ -19,6 +20,7 @@ def test_every_load_point_is_measured_without_errors(transform_output, tmp_path)
     run = subprocess.run([sys.executable, "-m", "benchmarks.serving_load", "--model-dir", base, "--seconds", "1",
                           "--out", str(out), "--doc", str(doc)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert not NATIVE_LINE.search(run.stdout + run.stderr), "TensorFlow's C++ lines belong in the log"
 
     result = json.loads(out.read_text())
     points = {(p["protocol"], p["reviews_per_request"], p["connections"]): p for p in result["points"]}
