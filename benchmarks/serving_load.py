@@ -52,7 +52,6 @@ end
 """
 
 
-
 WORDS = ("the film movie story acting plot characters great good bad boring wonderful terrible "
          "performance director scenes script funny beautiful worst best music ending not really "
          "very loved hated watch again never enjoyed waste time brilliant dull cast").split()
@@ -74,7 +73,8 @@ def in_process(model_dir: str, batch_latency_calls: int, throughput_seconds: flo
 
     from serving.model_store import version_dirs
 
-    path = version_dirs(model_dir)[max(version_dirs(model_dir))]
+    versions = version_dirs(model_dir)
+    path = versions[max(versions)]
     fn = tf.saved_model.load(path).signatures[serving_contract.SERVING_SIGNATURE]
     texts = reviews()
     for _ in range(20):
@@ -90,6 +90,7 @@ def in_process(model_dir: str, batch_latency_calls: int, throughput_seconds: flo
         fn(reviews=tf.constant(texts[:32]))
         done += 32
     return {"batch1": _percentiles(latencies), "batch32_reviews_per_second": done / (time.perf_counter() - started)}
+
 
 def executable(name: str, given: str = "") -> str:
     found = given or shutil.which(name)

@@ -43,7 +43,9 @@ def kfp_verdict(package: str, parameters: dict = None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
         f.write(package)
         f.flush()
-        result = subprocess.run([os.path.join(os.environ["IMDB_KFP_TOOLS"], "kfpcheck"), "-params",
+        tools = os.environ.get("IMDB_KFP_TOOLS")
+        assert tools, "IMDB_KFP_TOOLS is not set: run the tests through ./imdb test, which builds kfpcheck"
+        result = subprocess.run([os.path.join(tools, "kfpcheck"), "-params",
                                  json.dumps(parameters or {}), f.name], capture_output=True, text=True, timeout=120)
     assert result.returncode in (0, 1) and result.stdout, result.stderr[-2000:]
     return json.loads(result.stdout)
