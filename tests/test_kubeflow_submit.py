@@ -27,7 +27,12 @@ PREFIX = "/apis/v2beta1"
 
 
 class FakeKfp(http.server.BaseHTTPRequestHandler):
-    """The subset of the KFP v2beta1 API that kfp.Client uses to upload and run a pipeline."""
+    """The subset of the KFP v2beta1 API that kfp.Client uses to upload and run a pipeline, with
+    KFP 2.17's routes (../shared/kfp/pipelines-2.17.0/backend/): healthz, experiments, pipelines
+    and their versions, runs from api/v2beta1/{healthz,experiment,pipeline,run}.proto's HTTP
+    bindings; the multipart uploads from src/apiserver/main.go (the two /pipelines/upload*
+    handlers) and server/pipeline_upload_server.go (form field "uploadfile"). Any other route is
+    answered 404, which the tests refuse (`statuses`)."""
 
     state: dict  # set per server: experiments, pipelines, versions, runs, requests
 
