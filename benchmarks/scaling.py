@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -38,7 +39,6 @@ from common import atomic_files, paths
 from kubeflow import deployment
 
 SIZES = (5_000, 12_500, 25_000, 50_000, 200_000, 500_000)
-REAL_REVIEWS = 50_000  # what the aclImdb archive holds; larger sizes re-use them
 # The Beam options after `--` per runner: the local default (in process), the same runner with one
 # worker process per core (as in the Kubeflow steps), Flink with its SDK harness as threads of the
 # component's process (the local default), and Flink with one SDK harness process per core.
@@ -94,7 +94,6 @@ def write_archive(reviews: Dict[Tuple[str, str], List[Tuple[str, bytes]]], size:
 # -- measuring one point --------------------------------------------------------------------------
 
 def _tree_rss_mb(root: int) -> float:
-    """Resident memory of ROOT and its descendants."""
     children: Dict[int, List[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -165,12 +164,10 @@ def run_point(data: str, size: int, runner: str, work_dir: str, extra: List[str]
 def fit_exponent(points: List[Tuple[float, float]]) -> float:
     """b of y = a * x^b, by least squares on the logarithms."""
     logs = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
-    if len(logs) < 2:
+    try:  # fewer than two points, or all at one size
+        return statistics.linear_regression(*zip(*logs)).slope
+    except (statistics.StatisticsError, TypeError):
         return float("nan")
-    mean_x = sum(x for x, _ in logs) / len(logs)
-    mean_y = sum(y for _, y in logs) / len(logs)
-    spread = sum((x - mean_x) ** 2 for x, _ in logs)
-    return sum((x - mean_x) * (y - mean_y) for x, y in logs) / spread if spread else float("nan")
 
 
 def series(results: List[dict], runner: str, component: str, figure: str) -> List[Tuple[float, float]]:

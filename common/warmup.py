@@ -60,7 +60,6 @@ def _requests(reviews: Sequence[str], batch_sizes: Sequence[int]) -> Iterator[pr
 
 def write(saved_model_dir: str, reviews: Sequence[str] = WARMUP_REVIEWS,
           batch_sizes: Sequence[int] = BATCH_SIZES) -> str:
-    """Writes the warm-up file into SAVED_MODEL_DIR; returns its path."""
     target = path(saved_model_dir)
     tf.io.gfile.makedirs(os.path.dirname(target))
     with tf.io.TFRecordWriter(target) as writer:

@@ -35,7 +35,6 @@ MAX_DROP_KEY = "max_accuracy_drop"
 
 
 def check_thresholds(min_accuracy: float, max_drop: float) -> None:
-    """Raises ValueError naming the threshold that is not a usable number."""
     if not (isinstance(min_accuracy, (int, float)) and 0 <= min_accuracy <= 1):
         raise ValueError(f"{MIN_ACCURACY_KEY} must be a number in [0, 1], not {min_accuracy}")
     if not (isinstance(max_drop, (int, float)) and math.isfinite(max_drop) and 0 <= max_drop <= 1):

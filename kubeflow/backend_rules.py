@@ -184,6 +184,5 @@ def check_pipeline_root(root: str) -> None:
 
 
 def container_executors(spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str, Dict[str, Any]]:
-    """Executor label -> its container spec, as plain dicts."""
     executors = json_format.MessageToDict(spec.deployment_spec).get("executors", {})
     return {label: e["container"] for label, e in executors.items() if "container" in e}

@@ -40,6 +40,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
+from common import atomic_files
 from kubeflow import key_values
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -345,9 +346,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _serve_until_stopped(stack: Stack, ready_file: str) -> int:
     with open(os.path.join(stack.work, "stack.json"), "w") as f:
         json.dump({"certs": stack.certs, "tools": stack.tools}, f)
-    with open(ready_file + ".tmp", "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(ready_file + ".tmp", ready_file)
+    atomic_files.write_text(ready_file, str(os.getpid()))
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # taken by sigwait, not fatal
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     return 0

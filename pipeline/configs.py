@@ -25,8 +25,6 @@ NOTEBOOK_NGRAMS = 1  # 2 would add word pairs (TextVectorization's ngrams=2)
 
 @dataclasses.dataclass(frozen=True)
 class VariantDefaults:
-    """What a variant runs with unless told otherwise."""
-
     training: TrainingConfig
     max_tokens: int = NOTEBOOK_MAX_TOKENS
     sequence_length: int = NOTEBOOK_SEQUENCE_LENGTH

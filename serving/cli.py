@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import atomic_files, console, paths, serving_contract  # noqa: E402
 from serving.client import DEFAULT_PORTS, PROTOCOLS, SentimentClient, ServingRequestError  # noqa: E402
+from serving.launch import free_port  # noqa: E402
 from serving.limits import RequestLimits  # noqa: E402
 from serving.options import EVENT_LOOPS, HTTP_PARSERS, BatchingOptions, ServerOptions  # noqa: E402
 
@@ -184,19 +184,13 @@ def _wait_for_a_stop_signal(poll=None) -> None:
             return
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def _supervise(args, argv: list, log_path: str, terminal: TextIO) -> int:
     """`--processes N`: N workers on the same two ports. Each loads the model and watches the base
     path (so hot reload works as with one process) and batches its own requests; the kernel
     spreads connections over them. One worker dying stops the others: a half-capacity server
     that still looks healthy is worse than one that visibly stopped."""
-    rest = args.rest_port or _free_port(args.host)
-    grpc = args.grpc_port or _free_port(args.host)
+    rest = args.rest_port or free_port(args.host)
+    grpc = args.grpc_port or free_port(args.host)
     # The last occurrence of an option wins: the workers get concrete ports and no pid file.
     command = [sys.executable, "-m", "serving.cli", "serve", *argv, "--processes", "1", "--worker",
                "--rest-port", str(rest), "--grpc-port", str(grpc), "--pid-file", "", "--log-file", log_path]

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import IO, Optional, Sequence, Union
+from typing import Optional, Sequence
 
 from common import serving_contract
 
@@ -55,14 +55,13 @@ class Served:
         self.process.wait(timeout=60)
 
 
-def start(model_dir: str, extra: Sequence[str] = (), model_name: str = serving_contract.MODEL_NAME,
-          output: Union[int, IO, None] = subprocess.DEVNULL, command_prefix: Sequence[str] = ()) -> Served:
+def start(model_dir: str, extra: Sequence[str] = (), model_name: str = serving_contract.MODEL_NAME) -> Served:
     """`serve --local` on free loopback ports, once its model is AVAILABLE (the server stopped if not)."""
     rest, grpc = free_port(), free_port()
     process = subprocess.Popen(
-        [*command_prefix, sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", model_dir,
+        [sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", model_dir,
          "--model-name", model_name, "--rest-port", str(rest), "--grpc-port", str(grpc), *extra],
-        stdout=output, stderr=subprocess.STDOUT if output is not None else None, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, text=True)
     served = Served(process, f"127.0.0.1:{rest}", f"127.0.0.1:{grpc}")
     try:
         wait_until_available(served.rest, model_name, process=process)

@@ -47,10 +47,6 @@ def _version(text):
     return int(text)
 
 
-def _json_body(doc) -> bytes:
-    return json_codec.encode(doc)
-
-
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes = _JSON) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
@@ -96,7 +92,7 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
         elif path.startswith(_MODELS_PREFIX) and method in _MODEL_METHODS:
             await models(scope, receive, send, path, method)
         else:
-            await _respond(send, 404, _json_body({"error": f"Malformed request: {method} {path}"}))
+            await _respond(send, 404, json_codec.encode({"error": f"Malformed request: {method} {path}"}))
 
     async def models(scope: dict, receive: Receive, send: Send, path: str, method: str) -> None:
         started = time.perf_counter()
@@ -113,13 +109,13 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
             if kind == "status":
                 if match["label"]:
                     raise errors.invalid_argument(f"Malformed request: {method} {path}")
-                body = _json_body(_proto_json(predictor.status(model, version)))
+                body = json_codec.encode(_proto_json(predictor.status(model, version)))
             elif kind == "metadata":
-                body = _json_body(_metadata_json(predictor.metadata(model, version, match["label"])))
+                body = json_codec.encode(_metadata_json(predictor.metadata(model, version, match["label"])))
             else:
                 body = await _predict(scope, receive, model, version, match["label"], started)
         except errors.ServingError as error:
-            status, body = error.http_status, _json_body({"error": error.message})
+            status, body = error.http_status, json_codec.encode({"error": error.message})
         except ConnectionError:
             return  # nobody to answer
         await _respond(send, status, body)
@@ -137,7 +133,7 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
         loaded, signature = predictor.resolve(model, version, label, json_codec.signature_name(doc))
         inputs, form = json_codec.request_inputs(doc, loaded.inputs[signature])
         outputs = await predictor.answer(predictor.submit(loaded, signature, inputs), started)
-        return _json_body(json_codec.response(outputs, form))
+        return json_codec.encode(json_codec.response(outputs, form))
 
     return app
 

@@ -12,9 +12,12 @@ model's accuracy on the test split through its serving signature.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
+
+import numpy as np
+
+import synthetic_imdb
 
 
 def main() -> None:
@@ -67,14 +70,10 @@ def main() -> None:
     model = max(store.get_artifacts_by_type("Model"), key=lambda a: a.id)
     with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:
         history = json.load(f)
-    reviews, labels = [], []
-    for polarity, label in (("pos", 1), ("neg", 0)):
-        for path in sorted(glob.glob(os.path.join(args.data, "test", polarity, "*.txt"))):
-            reviews.append(open(path).read())
-            labels.append(label)
+    reviews, labels = synthetic_imdb.read_test_split(args.data)
     serve = tf.saved_model.load(os.path.join(model.uri, "Format-Serving")).signatures[serving_contract.SERVING_SIGNATURE]
     probability = serve(**{serving_contract.REVIEWS_INPUT: tf.constant(reviews)})[serving_contract.PROBABILITY_OUTPUT].numpy()
-    accuracy = float(((probability > 0.5) == (tf.constant(labels).numpy() == 1)).mean())
+    accuracy = float(((probability > 0.5) == (np.array(labels) == 1)).mean())
     print(json.dumps({k: history[k] for k in ("strategy", "replicas", "devices", "global_batch_size")}
                      | {"accuracy": accuracy, "test_reviews": len(reviews)}), flush=True)
 

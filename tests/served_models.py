@@ -29,6 +29,13 @@ def export_model(transform_output, export_dir: str, seed: int, epochs: int) -> s
     return export_dir
 
 
+def probabilities(model_dir: str, reviews) -> np.ndarray:
+    """What MODEL_DIR's serving signature answers for REVIEWS, in process."""
+    signature = tf.saved_model.load(model_dir).signatures[serving_contract.SERVING_SIGNATURE]
+    answer = signature(**{serving_contract.REVIEWS_INPUT: tf.constant(reviews)})
+    return answer[serving_contract.PROBABILITY_OUTPUT].numpy()
+
+
 def publish(model_dir: str, base_path: str) -> int:
     """Publishes MODEL_DIR as the next version under BASE_PATH, atomically, as the Pusher does."""
     _, version = atomic_pusher.publish_version(model_dir, base_path)

@@ -55,6 +55,17 @@ def write_folder(root: str, per_class: int = 40, seed: int = 0, label_noise: flo
     return base
 
 
+def read_test_split(folder: str):
+    """(reviews, labels) of an aclImdb folder's test/, positive ones first, each class by file name."""
+    reviews, labels = [], []
+    for polarity, label in (("pos", 1), ("neg", 0)):
+        for name in sorted(os.listdir(os.path.join(folder, "test", polarity))):
+            with open(os.path.join(folder, "test", polarity, name), encoding="utf-8") as f:
+                reviews.append(f.read())
+            labels.append(label)
+    return reviews, labels
+
+
 def write_archive(path: str, folder: str, arcname: Optional[str] = "aclImdb") -> str:
     """Packs an aclImdb folder as a .tar.gz, the way the official archive is packed."""
     with tarfile.open(path, "w:gz") as archive:

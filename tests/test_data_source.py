@@ -20,14 +20,16 @@ def cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def http_root(tmp_path):
-    """A real HTTP server on loopback serving the files of a folder."""
+def official_archive(tmp_path, monkeypatch):
+    """Where to write the "official" archive: a real HTTP server on loopback serves it at OFFICIAL_URL."""
     root = tmp_path / "www"
     root.mkdir()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_port}"
+    url = f"http://127.0.0.1:{server.server_port}/aclImdb_v1.tar.gz"
+    monkeypatch.setattr(data_source, "OFFICIAL_URL", url)
+    yield root / "aclImdb_v1.tar.gz"
     server.shutdown()
 
 
@@ -53,20 +55,16 @@ def test_offline_stops_at_once_saying_what_to_pass(cache, monkeypatch):
     assert not cache.exists() or not os.listdir(cache)
 
 
-def test_download_is_validated_then_cached(cache, http_root, imdb_archive, monkeypatch):
-    root, url = http_root
-    (root / "aclImdb_v1.tar.gz").write_bytes(open(imdb_archive, "rb").read())
-    monkeypatch.setattr(data_source, "OFFICIAL_URL", f"{url}/aclImdb_v1.tar.gz")
+def test_download_is_validated_then_cached(cache, official_archive, imdb_archive):
+    official_archive.write_bytes(open(imdb_archive, "rb").read())
     path = data_source.resolve(None)
     assert path == str(cache / "aclImdb_v1.tar.gz") and os.path.getsize(path) == os.path.getsize(imdb_archive)
     assert data_source.resolve(None) == path  # the second time, from the cache
 
 
-def test_a_corrupt_download_leaves_nothing(cache, http_root, imdb_archive, monkeypatch):
-    root, url = http_root
+def test_a_corrupt_download_leaves_nothing(cache, official_archive, imdb_archive):
     data = open(imdb_archive, "rb").read()
-    (root / "aclImdb_v1.tar.gz").write_bytes(data[: len(data) // 3])
-    monkeypatch.setattr(data_source, "OFFICIAL_URL", f"{url}/aclImdb_v1.tar.gz")
+    official_archive.write_bytes(data[: len(data) // 3])
     # DataUnavailable: what the CLI reports as one line, exit 2 (no traceback)
     with pytest.raises(data_source.DataUnavailable, match="not usable.*corrupt or truncated"):
         data_source.resolve(None)

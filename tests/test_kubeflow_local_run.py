@@ -3,14 +3,9 @@
 One stack for the module: Cloud Storage's API (fake-gcs-server behind gcpfront), GKE's metadata
 server, ML Metadata's gRPC service over the real library, the Kubernetes API calls KFP makes; each
 run compiled into its Argo Workflow by KFP's own compiler and every pod run with the real binaries.
-Three runs of one compiled pipeline, with run parameters as `./imdb submit --param` sets them:
-1. good data, while a model that learned nothing is served: every task succeeds, the candidate is
-   pushed to the bucket and `./imdb serve` answers for it from there over REST and gRPC;
-2. a drop whose training labels carry no signal, with the accuracy floor at 0: the Evaluator
-   compares the candidate with the served model, refuses it, nothing is pushed;
-3. a drop without test/neg: ImdbExampleGen's task fails, and the layout error is in the log the
-   launcher published as its `executor-logs` artifact.
-What each run left is read back from ML Metadata with MLMD's own client.
+The runs of one compiled pipeline (good data, a drop with no signal, a broken drop) take run
+parameters as `./imdb submit --param` sets them; what each left is read back from ML Metadata with
+MLMD's own client.
 """
 
 from __future__ import annotations
@@ -32,7 +27,7 @@ import served_models
 import synthetic_imdb
 from common import serving_contract
 from components.model.hparams import TrainingConfig
-from kubeflow_specs import compile_pipeline
+from kubeflow_specs import TASKS, compile_pipeline
 from pipeline import configs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -41,8 +36,6 @@ BUCKET = "gs://imdb-ci"
 ROOT = f"{BUCKET}/tfx"
 SERVING_DIR = f"{BUCKET}/serving/{serving_contract.MODEL_NAME}"
 PER_CLASS = 100
-ALL_TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
-             "ServedModelBaseline", "Evaluator", "ServingCanary", "Pusher"}
 
 
 class LocalStack:
@@ -152,7 +145,7 @@ def test_every_task_runs_through_kfps_driver_and_launcher_and_a_better_model_is_
     assert first_run["gcpfront_refused"] == []
     pods = {n["name"].rsplit(".", 1)[-1]: n for n in first_run["nodes"] if n["type"] == "Pod"}
     # The Argo walk ran the root driver, then for each task its driver and its launcher pod.
-    assert {"root-driver", "executor"} | {f"{t}-driver" for t in ALL_TASKS} <= set(pods)
+    assert {"root-driver", "executor"} | {f"{t}-driver" for t in TASKS} <= set(pods)
     assert sum(n["name"].endswith(".executor") and n["phase"] == "Succeeded" for n in first_run["nodes"]) == 10
     for node in first_run["nodes"]:  # each pod ran the Beam runner it was given (no Prism fetched)
         if node["type"] == "Pod":
@@ -160,7 +153,7 @@ def test_every_task_runs_through_kfps_driver_and_launcher_and_a_better_model_is_
                 assert "prism" not in f.read().lower(), node["name"]
 
     tasks = _metadata(stack, first_run["run_id"])
-    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in ALL_TASKS}
+    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in TASKS}
     run_root = f"{ROOT}/{configs.PIPELINE_NAME}/{first_run['run_id']}/"
     for task, record in tasks.items():
         for name, artifact in record["outputs"].items():
@@ -217,7 +210,7 @@ def test_a_worse_candidate_is_not_pushed(first_run, world):
     run = stack.run(pipeline_yaml, f"data={BUCKET}/data/no-signal", "min_accuracy=0")
     assert run["exit_code"] == 0, run["output"][-5000:]
     tasks = _metadata(stack, run["run_id"])
-    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in ALL_TASKS}
+    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in TASKS}
     baseline = tasks["ServedModelBaseline"]["outputs"]["model"]
     assert baseline["baseline_found"] == 1 and baseline["baseline_version"] == pushed[-1]  # the first run's push
     assert tasks["Evaluator"]["outputs"]["blessing"]["blessed"] == 0

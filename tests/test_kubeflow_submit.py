@@ -73,14 +73,10 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
         s = self.state
         if path == f"{PREFIX}/healthz":
             return self._reply(200, {"multi_user": False})
-        if path == f"{PREFIX}/experiments":
-            name = self._name_filter(query)
-            found = [e for e in s["experiments"] if name is None or e["display_name"] == name]
-            return self._reply(200, {"experiments": found, "total_size": len(found)} if found else {})
-        if path == f"{PREFIX}/pipelines":
-            name = self._name_filter(query)
-            found = [p for p in s["pipelines"] if name is None or p["display_name"] == name]
-            return self._reply(200, {"pipelines": found, "total_size": len(found)} if found else {})
+        if path in (f"{PREFIX}/experiments", f"{PREFIX}/pipelines"):
+            collection, name = path.rsplit("/", 1)[1], self._name_filter(query)
+            found = [item for item in s[collection] if name is None or item["display_name"] == name]
+            return self._reply(200, {collection: found, "total_size": len(found)} if found else {})
         if path.startswith(f"{PREFIX}/pipelines/") and path.endswith("/versions"):
             pipeline_id = path.split("/")[-2]
             found = [v for v in s["versions"] if v["pipeline_id"] == pipeline_id][::-1]
@@ -93,25 +89,23 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         path, query, body = self._record()
         s = self.state
-        if path in (f"{PREFIX}/pipelines/upload", f"{PREFIX}/pipelines/upload_version"):
-            verdict = kfp_verdict(self._uploaded_file(body))
-            if verdict.get("stage") in ("read", "upload"):
-                return self._refuse(verdict["error"])
         if path == f"{PREFIX}/experiments":
             experiment = {**json.loads(body), "experiment_id": f"exp-{len(s['experiments']) + 1}"}
             s["experiments"].append(experiment)
             return self._reply(200, experiment)
-        if path == f"{PREFIX}/pipelines/upload":
-            pipeline = {"pipeline_id": f"pl-{len(s['pipelines']) + 1}", "display_name": query["name"]}
-            s["pipelines"].append(pipeline)
-            s["versions"].append({"pipeline_id": pipeline["pipeline_id"], "pipeline_version_id": f"pv-{len(s['versions']) + 1}",
-                                  "display_name": query["name"], "package": self._uploaded_file(body)})
-            return self._reply(200, pipeline)
-        if path == f"{PREFIX}/pipelines/upload_version":
-            version = {"pipeline_id": query["pipelineid"], "pipeline_version_id": f"pv-{len(s['versions']) + 1}",
-                       "display_name": query["name"], "package": self._uploaded_file(body)}
+        if path in (f"{PREFIX}/pipelines/upload", f"{PREFIX}/pipelines/upload_version"):
+            verdict = kfp_verdict(self._uploaded_file(body))
+            if verdict.get("stage") in ("read", "upload"):
+                return self._refuse(verdict["error"])
+            pipeline = {"pipeline_id": query.get("pipelineid", f"pl-{len(s['pipelines']) + 1}"),
+                        "display_name": query["name"]}
+            version = {**pipeline, "pipeline_version_id": f"pv-{len(s['versions']) + 1}",
+                       "package": self._uploaded_file(body)}
             s["versions"].append(version)
-            return self._reply(200, {k: v for k, v in version.items() if k != "package"})
+            if path.endswith("/upload_version"):
+                return self._reply(200, {k: v for k, v in version.items() if k != "package"})
+            s["pipelines"].append(pipeline)
+            return self._reply(200, pipeline)
         if path == f"{PREFIX}/runs":
             run = {**json.loads(body), "run_id": f"run-{len(s['runs']) + 1}"}
             [version] = [v for v in s["versions"]
@@ -199,23 +193,14 @@ def test_the_server_refuses_an_old_schema_and_submit_says_so(kfp_server, package
     assert not state["runs"]
 
 
-def test_the_server_refuses_a_resolver(kfp_server, package, tmp_path):
+@pytest.mark.parametrize("case", ["a resolver", "a mistyped parameter", "an undeclared parameter"])
+def test_submit_raises_kfps_refusal_of_the_run_and_starts_none(kfp_server, package, tmp_path, case):
     host, state = kfp_server
-    spec, platform = yaml.safe_load_all(package.read_text())
-    spec["deploymentSpec"]["executors"]["Pusher_executor"] = {"resolver": {"outputArtifactQueries": {}}}
-    resolver = tmp_path / "resolver.yaml"
-    resolver.write_text(yaml.safe_dump_all([spec, platform]))
-    with pytest.raises(Exception, match="non-container and non-importer executor not implemented"):
-        submit.submit(str(resolver), host, "imdb-sentiment", "imdb")
-    assert not state["runs"]
-
-
-def test_an_undeclared_or_mistyped_parameter_is_refused(kfp_server, package):
-    host, state = kfp_server
-    for parameters, message in (({"note": "x"}, "not required by pipeline: note"),
-                                ({"epochs": "three"}, "epochs requires type double or integer")):
-        with pytest.raises(Exception, match=message):
-            submit.submit(str(package), host, "imdb-sentiment", "imdb", parameters=parameters)
+    [(bad, parameters, phrase)] = [rest for name, *rest in _bad_packages(package.read_text()) if name == case]
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(bad)
+    with pytest.raises(Exception, match=phrase):
+        submit.submit(str(refused), host, "imdb-sentiment", "imdb", parameters=parameters)
     assert not state["runs"]
 
 

@@ -1,4 +1,5 @@
-"""Finding and validating the aclImdb layout, before any Beam work."""
+"""Finding and validating the aclImdb layout, before any Beam work (what `./imdb run` says of bad
+data, class folders and archives: tests/test_hostile_runs.py)."""
 
 from __future__ import annotations
 
@@ -49,21 +50,6 @@ def test_folder_without_the_layout(tmp_path):
         layout.locate(str(tmp_path))
 
 
-def test_missing_class_folder_is_named(imdb_folder, tmp_path):
-    copy = shutil.copytree(imdb_folder, tmp_path / "aclImdb")
-    shutil.rmtree(copy / "test" / "neg")
-    with pytest.raises(layout.DataLayoutError, match="test/neg' is missing"):
-        layout.locate(str(copy))
-
-
-def test_empty_class_folder_is_named(imdb_folder, tmp_path):
-    copy = shutil.copytree(imdb_folder, tmp_path / "aclImdb")
-    for review in (copy / "train" / "pos").iterdir():
-        review.unlink()
-    with pytest.raises(layout.DataLayoutError, match="train/pos' has no review files"):
-        layout.locate(str(copy))
-
-
 def test_archive_missing_a_class(imdb_folder, tmp_path):
     path = tmp_path / "partial.tar.gz"
     with tarfile.open(path, "w:gz") as archive:
@@ -79,13 +65,6 @@ def test_truncated_archive_is_reported_and_nothing_is_extracted(imdb_archive, tm
     with pytest.raises(layout.DataLayoutError, match="corrupt or truncated"):
         layout.locate(str(truncated))
     assert os.listdir(tmp_path) == ["truncated.tar.gz"]
-
-
-def test_file_that_is_not_an_archive(tmp_path):
-    bogus = tmp_path / "reviews.tar.gz"
-    bogus.write_text("not an archive")
-    with pytest.raises(layout.DataLayoutError, match="not a readable tar archive"):
-        layout.locate(str(bogus))
 
 
 def test_decoding_rule():

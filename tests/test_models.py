@@ -149,13 +149,12 @@ def test_packaged_glove_vectors():
     assert abs(np.linalg.norm(matrix[2]) - 4.0) < 1.5  # GloVe 6B 50d: |the| is about 4.2
 
 
-def _glove_text() -> str:
-    return "the 0.1 0.2 0.3\nmovie -1 0 1\ngreat 2 2 2\n"
+GLOVE_TEXT = "the 0.1 0.2 0.3\nmovie -1 0 1\ngreat 2 2 2\n"
 
 
 def test_glove_text_file_in_its_own_dimension(tmp_path):
     path = tmp_path / "glove.6B.3d.txt"
-    path.write_text(_glove_text())
+    path.write_text(GLOVE_TEXT)
     matrix = glove.embedding_matrix(["movie", "absent", "the"], str(path))
     np.testing.assert_allclose(matrix, [[0, 0, 0], [0, 0, 0], [-1, 0, 1], [0, 0, 0], [0.1, 0.2, 0.3]])
 
@@ -163,7 +162,7 @@ def test_glove_text_file_in_its_own_dimension(tmp_path):
 def test_glove_official_zip_picks_the_dimension(tmp_path):
     path = tmp_path / "glove.6B.zip"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("glove.6B.3d.txt", _glove_text())
+        archive.writestr("glove.6B.3d.txt", GLOVE_TEXT)
         archive.writestr("glove.6B.2d.txt", "the 9 9\n")
     np.testing.assert_allclose(glove.embedding_matrix(["great"], str(path), zip_dim=3)[2], [2, 2, 2])
     np.testing.assert_allclose(glove.embedding_matrix(["the"], str(path), zip_dim=2)[2], [9, 9])

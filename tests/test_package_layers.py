@@ -24,27 +24,19 @@ def _loaded_packages(module: str) -> set:
     return set(json.loads(run.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("module", ["serving.cli", "serving.local_server", "serving.tf_serving", "serving.client"])
-def test_serving_loads_neither_tfx_nor_the_pipeline(module):
-    loaded = _loaded_packages(module)
-    assert not loaded & {"tfx", "apache_beam", "pipeline", "kubeflow", "tensorflow_transform"}, module
+PIPELINE_SIDE = {"tfx", "apache_beam", "pipeline", "kubeflow", "tensorflow_transform"}
 
 
-def test_the_tf_serving_launcher_does_not_load_the_projects_server():
-    assert not _loaded_packages("serving.tf_serving") & {"uvicorn"}
-
-
-@pytest.mark.parametrize("module", ["serving.cli", "serving.client"])
-def test_predict_over_rest_loads_no_tensorflow(module):
-    assert "tensorflow" not in _loaded_packages(module)
-
-
-def test_the_serving_contract_loads_nothing_heavy():
-    assert not _loaded_packages("common.serving_contract") & {"tensorflow", "numpy", "tfx"}
-
-
-def test_the_run_command_loads_tensorflow_only_when_running():
-    assert "tensorflow" not in _loaded_packages("pipeline.cli")
+@pytest.mark.parametrize("module, not_loaded", [
+    ("serving.cli", PIPELINE_SIDE | {"tensorflow"}),  # predict over REST needs no TensorFlow
+    ("serving.client", PIPELINE_SIDE | {"tensorflow"}),
+    ("serving.local_server", PIPELINE_SIDE),
+    ("serving.tf_serving", PIPELINE_SIDE | {"uvicorn"}),  # TF Serving's launcher, not the project's server
+    ("common.serving_contract", {"tensorflow", "numpy", "tfx"}),
+    ("pipeline.cli", {"tensorflow"}),  # only once it runs
+])
+def test_a_module_loads_only_what_it_needs(module, not_loaded):
+    assert not _loaded_packages(module) & not_loaded
 
 
 LAYERS = ("common", "serving", "components", "pipeline", "kubeflow")  # each may import only those before it

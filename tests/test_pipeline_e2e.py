@@ -42,17 +42,6 @@ def _settings(data: str, min_accuracy: float) -> configs.PipelineSettings:
         training=TrainingConfig(variant="embedding", epochs=3, batch_size=16, embedding_dim=16, lstm_units=8))
 
 
-def _test_reviews(data: str):
-    reviews, labels = [], []
-    for polarity, label in (("pos", 1), ("neg", 0)):
-        folder = os.path.join(data, "test", polarity)
-        for name in sorted(os.listdir(folder)):
-            with open(os.path.join(folder, name), encoding="utf-8") as f:
-                reviews.append(f.read())
-            labels.append(label)
-    return reviews, np.array(labels)
-
-
 def _states(summary) -> dict:
     return {c.name: c.state for c in summary.components}
 
@@ -73,11 +62,12 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
 
     # The pushed model on the raw test reviews, as a client sends them: the Evaluator's accuracy.
     served = tf.saved_model.load(first.pushed_to).signatures[serving_contract.SERVING_SIGNATURE]
-    reviews, labels = _test_reviews(noisy_data)
+    reviews, labels = synthetic_imdb.read_test_split(noisy_data)
     probabilities = served(**{serving_contract.REVIEWS_INPUT: tf.constant(reviews + [""])})[
         serving_contract.PROBABILITY_OUTPUT].numpy()
     assert probabilities.shape == (len(reviews) + 1,) and np.isfinite(probabilities[-1])  # an empty review too
-    assert np.mean((probabilities[:-1] > 0.5) == labels) == pytest.approx(first.test_accuracy, abs=1e-6)
+    accuracy = np.mean((probabilities[:-1] > 0.5) == np.array(labels))
+    assert accuracy == pytest.approx(first.test_accuracy, abs=1e-6)
 
     second = local_runner.run(paths, _settings(noisy_data, min_accuracy=MIN_ACCURACY), show_progress=False)
     states = _states(second)

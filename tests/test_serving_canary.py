@@ -1,9 +1,7 @@
 """The serving canary on LocalDagRunner: a model whose serving signature is broken is not pushed.
 
-A small pipeline of real components: ImdbExampleGen on synthetic reviews, the candidate model and
-an Evaluator's blessing imported, ServingCanary, the project's Pusher. The candidates are
-stand-in SavedModels (tests/served_models.py) whose `from_examples` signature (what the Evaluator
-judges) is sound and whose `serving_default` (what users call) is sound, wrong or missing.
+Real ImdbExampleGen, ServingCanary and Pusher; the candidate and the Evaluator's blessing imported.
+The candidates are stand-ins (tests/served_models.py) whose `serving_default` is sound, wrong or missing.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -22,22 +23,19 @@ def keras_layer(**kwargs):
         output_sequence_length=CORPUS_SEQUENCE_LENGTH, **kwargs)
 
 
-def test_vocabulary_matches_keras_adapt(transform_output):
-    output_dir, _ = transform_output
-    ours = [t.decode() for t in tft.TFTransformOutput(output_dir).vocabulary_by_name(features.VOCABULARY_NAME)]
-    layer = keras_layer(max_tokens=CORPUS_MAX_TOKENS)
-    layer.adapt(keras_input(CORPUS))
-    assert layer.get_vocabulary() == ["", "[UNK]"] + ours
-    assert len(ours) == CORPUS_MAX_TOKENS - features.RESERVED_IDS
-
-
-def test_token_ids_match_keras_on_tricky_text(transform_output):
-    output_dir, _ = transform_output
-    tft_output = tft.TFTransformOutput(output_dir)
+@pytest.mark.parametrize("transform, ngrams", [("transform_output", None), ("bigram_transform_output", 2)])
+def test_vocabulary_and_ids_match_keras_on_tricky_text(request, transform, ngrams):
+    """Vocabulary (ties included) as TextVectorization.adapt, then ids: words (then word pairs)."""
+    tft_output = tft.TFTransformOutput(request.getfixturevalue(transform)[0])
     vocabulary = [t.decode() for t in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
+    adapted = keras_layer(max_tokens=CORPUS_MAX_TOKENS, ngrams=ngrams)
+    adapted.adapt(keras_input(CORPUS))
+    assert adapted.get_vocabulary() == ["", "[UNK]"] + vocabulary
+    assert len(vocabulary) == CORPUS_MAX_TOKENS - features.RESERVED_IDS
+    assert any(" " in token for token in vocabulary) == (ngrams == 2)  # word pairs made it in
     ours = tft_output.transform_features_layer()(
         {features.TEXT: tf.constant([[t] for t in TRICKY_REVIEWS])})[features.TOKEN_IDS].numpy()
-    expected = keras_layer(vocabulary=vocabulary)(keras_input(TRICKY_REVIEWS)).numpy()
+    expected = keras_layer(vocabulary=vocabulary, ngrams=ngrams)(keras_input(TRICKY_REVIEWS)).numpy()
     np.testing.assert_array_equal(ours, expected)
     assert ours.shape == (len(TRICKY_REVIEWS), CORPUS_SEQUENCE_LENGTH)
     assert (ours[TRICKY_REVIEWS.index("")] == features.PADDING_ID).all()
@@ -58,19 +56,3 @@ def test_transformed_rows_carry_ids_and_label(transform_output):
     assert len(transformed) == len(CORPUS)
     assert [int(np.ravel(row[features.LABEL])[0]) for row in transformed] == [i % 2 for i in range(len(CORPUS))]
     assert all(len(row[features.TOKEN_IDS]) == CORPUS_SEQUENCE_LENGTH for row in transformed)
-
-
-def test_bigrams_match_keras_ngrams_2(bigram_transform_output):
-    """Vocabulary (ties included) and ids, words then word pairs, as TextVectorization(ngrams=2)."""
-    output_dir, _ = bigram_transform_output
-    tft_output = tft.TFTransformOutput(output_dir)
-    ours = [t.decode() for t in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
-    adapted = keras_layer(max_tokens=CORPUS_MAX_TOKENS, ngrams=2)
-    adapted.adapt(keras_input(CORPUS))
-    assert adapted.get_vocabulary() == ["", "[UNK]"] + ours
-    assert any(" " in token for token in ours)  # word pairs made it into the vocabulary
-
-    ids = tft_output.transform_features_layer()(
-        {features.TEXT: tf.constant([[t] for t in TRICKY_REVIEWS])})[features.TOKEN_IDS].numpy()
-    expected = keras_layer(vocabulary=ours, ngrams=2)(keras_input(TRICKY_REVIEWS)).numpy()
-    np.testing.assert_array_equal(ids, expected)

@@ -14,6 +14,9 @@ from serving.model_store import LoadedVersion, ModelStore
 from served_models import export_model, publish
 
 MODEL = "imdb_sentiment"
+# The export's warm-up requests, in order: (signature, reviews).
+WARMUP_REQUESTS = [(serving_contract.SERVING_SIGNATURE, 1), (serving_contract.EXAMPLES_SIGNATURE, 1),
+                   (serving_contract.SERVING_SIGNATURE, 32), (serving_contract.EXAMPLES_SIGNATURE, 32)]
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +27,7 @@ def model(transform_output, tmp_path_factory) -> str:
 def test_every_export_carries_requests_for_both_signatures_at_both_batch_sizes(model):
     requests = warmup.read(model)
     found = [(r.model_spec.signature_name, *(a.shape for a in warmup.inputs_of(r).values())) for r in requests]
-    assert found == [(serving_contract.SERVING_SIGNATURE, (1,)), (serving_contract.EXAMPLES_SIGNATURE, (1,)),
-                     (serving_contract.SERVING_SIGNATURE, (32,)), (serving_contract.EXAMPLES_SIGNATURE, (32,))]
+    assert found == [(signature, (reviews,)) for signature, reviews in WARMUP_REQUESTS]
 
 
 def test_the_server_replays_them_before_the_version_is_available(model, tmp_path, monkeypatch):
@@ -44,8 +46,7 @@ def test_the_server_replays_them_before_the_version_is_available(model, tmp_path
     loaded = store.get(MODEL)
     assert loaded.version == version
     # Each of the export's four requests ran once, every one before the version became AVAILABLE.
-    assert [r[:2] for r in replayed] == [(serving_contract.SERVING_SIGNATURE, 1), (serving_contract.EXAMPLES_SIGNATURE, 1),
-                                        (serving_contract.SERVING_SIGNATURE, 32), (serving_contract.EXAMPLES_SIGNATURE, 32)]
+    assert [r[:2] for r in replayed] == WARMUP_REQUESTS
     assert all(version not in r[2] for r in replayed), replayed
     assert store.status(MODEL) == [{"version": version, "state": "AVAILABLE", "error": ""}]
 

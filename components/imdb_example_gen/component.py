@@ -28,7 +28,6 @@ from components.imdb_example_gen import executor, layout
 
 
 def input_config(eval_fraction: float, sample_fraction: float = 1.0) -> example_gen_pb2.Input:
-    """The three splits as SplitSelector patterns."""
     if not 0 < eval_fraction < 1:
         raise ValueError(f"eval_fraction must be in (0, 1), not {eval_fraction}")
     if not 0 < sample_fraction <= 1:

@@ -271,7 +271,6 @@ def _scan_archive(path: str) -> ImdbSource:
 
 
 def parse_review_path(path: str, content: bytes) -> RawReview:
-    """Builds a RawReview from a file path (or archive member name) in the layout."""
     match = REVIEW_PATH.match(path)
     if not match:
         raise DataLayoutError(f"{path!r} is not a review file of {EXPECTED_LAYOUT}.")
