@@ -243,20 +243,40 @@ kfp_tools_dir() {
 }
 
 kfp_tools() {
-    local dir
-    command -v go >/dev/null 2>&1 || { _say "building KFP's driver and launcher needs Go on the host"; return 1; }
-    dir=$(kfp_tools_dir)
+    KFP_SRC=${KFP_SRC:-$_repo/../shared/kfp/pipelines-2.17.0} _go_tools "$(kfp_tools_dir)" kfp argorun \
+        "KFP's driver and launcher and the local stack's programs" "$_repo/kubeflow/kfp_go/build.sh"
+}
+
+# The single-node Kubernetes cluster's programs (kubeflow/cluster/build.sh: Kubernetes and etcd
+# from the Go module proxy), built once into the cache, keyed by what the build reads and Go's
+# version. Prints the folder.
+cluster_tools_dir() {
+    local key
+    key=$( { go version 2>/dev/null; cd "$_repo/kubeflow/cluster" && find . -name '*.go' -o -name 'go.*' \
+             -o -name build.sh | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)
+    echo "$IMDB_CACHE/tools/cluster-$key"
+}
+
+cluster_tools() {
+    _go_tools "$(cluster_tools_dir)" cluster kubelet "Kubernetes and etcd" "$_repo/kubeflow/cluster/build.sh"
+}
+
+# Builds DIR once with BUILD_SH (given DIR.partial, renamed when it succeeds; LAST, the program it
+# builds last, marks a finished build), logged to $IMDB_CACHE/NAME-tools.log, under a lock of its
+# own: it runs while the environment is built and Flink fetched. Prints DIR.
+_go_tools() {
+    local dir=$1 name=$2 last=$3 what=$4 build=$5
+    command -v go >/dev/null 2>&1 || { _say "building $what needs Go on the host"; return 1; }
     mkdir -p "$IMDB_CACHE"
     (
-        flock 9  # a lock of its own: it builds while the environment is built and Flink fetched
-        if [ ! -x "$dir/argorun" ]; then
-            _say "building KFP's driver and launcher and the local stack's programs into $dir (one time, ~6 min cold)"
+        flock 9
+        if [ ! -x "$dir/$last" ]; then
+            _say "building $what into $dir (one time, ~6 min cold)"
             rm -rf "$dir.partial"
-            KFP_SRC=${KFP_SRC:-$_repo/../shared/kfp/pipelines-2.17.0} \
-                _logged_to "$IMDB_CACHE/kfp-tools.log" "$_repo/kubeflow/kfp_go/build.sh" "$dir.partial" || exit 1
+            _logged_to "$IMDB_CACHE/$name-tools.log" "$build" "$dir.partial" || exit 1
             rm -rf "$dir" && mv "$dir.partial" "$dir"
         fi
-    ) 9>"$IMDB_CACHE/.kfp-lock" || return 1
+    ) 9>"$IMDB_CACHE/.$name-lock" || return 1
     echo "$dir"
 }
 

@@ -2,6 +2,8 @@
 
     ./imdb exec python -m kubeflow.image_build            both images; results to docs/images.md
     ./imdb exec python -m kubeflow.image_build --variant gpu
+    ./imdb exec python -m kubeflow.image_build --variant cpu --save DIR   also DIR/<image>.tar, for
+                                                                          ./imdb kfp-local up DIR/....tar
 
 podman builds the Dockerfile (vfs storage, chroot isolation: what this sandbox permits) on a base
 imported from the Debian 13 userland `./imdb` made with debootstrap (the same release as the
@@ -101,10 +103,27 @@ def image_size(podman: List[str], tag: str) -> int:
     return int(out.strip())
 
 
+def save(podman: List[str], tag: str, folder: str) -> str:
+    """TAG as a docker-archive in FOLDER (written whole, then renamed): what `ctr images import`,
+    and so the local cluster's containerd, loads."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, tag.rsplit("/", 1)[-1].replace(":", "-") + ".tar")
+    if os.path.exists(path + ".partial"):
+        os.remove(path + ".partial")  # an interrupted save's: podman will not overwrite it
+    saved = subprocess.run(podman + ["save", "--format", "docker-archive", "-o", path + ".partial", tag],
+                           capture_output=True, text=True)
+    if saved.returncode != 0:
+        raise RuntimeError(f"podman save {tag}: {saved.stderr[-2000:]}")
+    os.replace(path + ".partial", path)
+    return path
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variant", choices=("cpu", "gpu", "both"), default="both")
     p.add_argument("--doc", default=str(REPO / "docs" / "images.md"))
+    p.add_argument("--save", metavar="DIR", help="also save each image there as a docker-archive "
+                   "(what containerd imports: ./imdb kfp-local up DIR/imdb-sentiment-tfx-cpu.tar)")
     args = p.parse_args(argv)
     userland = os.environ.get("IMDB_USERLAND_ROOT")
     if not userland or shutil.which("podman") is None:
@@ -124,6 +143,8 @@ def main(argv=None) -> int:
                 if built.returncode != 0:
                     print(built.stdout[-3000:] + built.stderr[-3000:], file=sys.stderr)
                     return 1
+                # Saved before anything mounts it: a check run inside changes its files.
+                archive = save(podman, tag, args.save) if args.save else None
                 filesystem = mount(podman, tag)
                 checks = [run_inside(filesystem, IMPORT_CHECK)]
                 if variant == "gpu":
@@ -133,6 +154,10 @@ def main(argv=None) -> int:
                 rows.append((variant, seconds, image_size(podman, tag), "FAILED: " + failed[0].stderr[-500:]
                              if failed else report))
                 print(rows[-1], flush=True)
+                if archive and failed:
+                    os.remove(archive)
+                elif archive:
+                    print(f"saved {archive}", flush=True)
         finally:
             subprocess.run(podman + ["image", "unmount", "--all"], capture_output=True)
     _write(args.doc, rows)

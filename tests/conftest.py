@@ -16,8 +16,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: builds the container image with podman (minutes)")
 
 
-# Run last: ./imdb test fetches Beam's Flink job server and builds KFP's binaries while the others run.
-RUN_LAST = ("test_kubeflow_submit.py", "test_kubeflow_local_run.py", "test_flink_run.py")
+# Run last: ./imdb test fetches Beam's Flink job server and builds KFP's and the local cluster's
+# programs while the others run.
+RUN_LAST = ("test_kubeflow_submit.py", "test_kubeflow_local_run.py", "test_flink_run.py", "test_container_image.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -42,8 +43,6 @@ def real_data() -> str:
     if not path:
         pytest.skip("IMDB_DATA is not set (the real aclImdb data)")
     return path
-
-
 
 
 def _run_transform(out, **custom_config):

@@ -1,0 +1,69 @@
+"""The single-node Kubernetes cluster of `./imdb kfp-local up` (kubeflow/cluster/cluster.sh), started
+by a test: its programs from the build ./imdb test runs beside the tests (IMDB_CLUSTER_TOOLS)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from typing import Iterator, List
+
+from tests import background_builds
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLUSTER_SH = os.path.join(REPO, "kubeflow", "cluster", "cluster.sh")
+UP_SECONDS = 300
+
+
+def tools() -> str:
+    background_builds.wait_for("IMDB_CLUSTER_BUILD_DONE", "IMDB_CLUSTER_BUILD_LOG", "building the cluster's programs")
+    folder = os.environ.get("IMDB_CLUSTER_TOOLS")
+    assert folder and os.path.isfile(os.path.join(folder, "kube-apiserver")), \
+        "IMDB_CLUSTER_TOOLS names no built cluster: run the tests through ./imdb test"
+    return folder
+
+
+class Cluster:
+    def __init__(self, state: str, tools_dir: str):
+        self.state, self.tools = state, tools_dir
+
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        done = subprocess.run([CLUSTER_SH, "kubectl", self.state, *args], capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, "TOOLS": self.tools})
+        assert not check or done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr[-2000:]}"
+        return done
+
+    def apply(self, manifest: dict) -> None:
+        subprocess.run([CLUSTER_SH, "kubectl", self.state, "apply", "-f", "-"], input=json.dumps(manifest),
+                       text=True, check=True, capture_output=True, env={**os.environ, "TOOLS": self.tools})
+
+    def logs(self, name: str) -> str:
+        return "\n".join(open(os.path.join(self.state, "logs", f)).read()[-3000:]
+                         for f in sorted(os.listdir(os.path.join(self.state, "logs"))) if name in f)
+
+
+@contextlib.contextmanager
+def running(state: str, images: List[str]) -> Iterator[Cluster]:
+    """cluster.sh serve until the cluster is ready; stopped (SIGTERM, as Ctrl-C would) afterwards,
+    and checked to leave no process, mount or cgroup behind."""
+    tools_dir = tools()
+    log = open(os.path.join(os.path.dirname(state), "serve.log"), "w")
+    serve = subprocess.Popen([CLUSTER_SH, "serve", state, tools_dir, *images], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + UP_SECONDS
+        while not os.path.exists(os.path.join(state, "ready")):
+            assert serve.poll() is None, f"cluster.sh serve exited {serve.returncode}: {open(log.name).read()[-3000:]}"
+            assert time.monotonic() < deadline, f"the cluster was not ready in {UP_SECONDS} s: {open(log.name).read()}"
+            time.sleep(1)
+        yield Cluster(state, tools_dir)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=90)
+        finally:
+            serve.kill()
+            log.close()
+    assert serve.returncode == 0, open(log.name).read()[-3000:]
