@@ -30,15 +30,15 @@ class Cluster:
     def __init__(self, state: str, tools_dir: str):
         self.state, self.tools = state, tools_dir
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        done = subprocess.run([CLUSTER_SH, "kubectl", self.state, *args], capture_output=True, text=True,
-                              timeout=timeout, env={**os.environ, "TOOLS": self.tools})
+    def kubectl(self, *args: str, stdin: str = None, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+        done = subprocess.run([CLUSTER_SH, "kubectl", self.state, *args], input=stdin, capture_output=True,
+                              text=True, timeout=timeout, env={**os.environ, "TOOLS": self.tools})
         assert not check or done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr[-2000:]}"
         return done
 
     def apply(self, manifest: dict) -> None:
-        subprocess.run([CLUSTER_SH, "kubectl", self.state, "apply", "-f", "-"], input=json.dumps(manifest),
-                       text=True, check=True, capture_output=True, env={**os.environ, "TOOLS": self.tools})
+        self.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
 
     def logs(self, name: str) -> str:
         return "\n".join(open(os.path.join(self.state, "logs", f)).read()[-3000:]
