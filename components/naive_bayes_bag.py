@@ -50,6 +50,7 @@ SHARDS = 64
 WORD_BITS = 21  # word ids 1 .. 2**21 - 1 (0: unknown); a triple's key then fits an int64
 MAX_WORDS = 2**WORD_BITS - 1
 WORD_VOCABULARY_NAME = "review_words"
+NOT_COUNTED = 2**62  # above every packed entry (pack)
 EMPTY = "-1 0\n"  # the vocabulary file of no n-gram: a key none has (TF cannot load an empty table file)
 
 
@@ -249,18 +250,20 @@ def unique_known_ids(rows: tf.Tensor, packed: tf.Tensor, nrows: tf.Tensor) -> Tu
     """Per review (ROWS: each n-gram's), the distinct vocabulary indices it contains (binary
     features) with their ratios, most frequent n-gram first (the vocabulary's order), so a review
     longer than the sequence loses its rarest n-grams; n-grams not in the vocabulary (packed -1) are
-    dropped: they have no weight to learn. One sort by (review, index), then each run of equal
-    entries kept once: cheaper than a hash-based unique followed by a sort."""
+    dropped: they have no weight to learn. A binary count of each review's packed entries does all
+    of it in one kernel: its sparse output holds each distinct value once, in SparseTensor's
+    canonical order (by review, then value: packed entries sort as their indices do), which
+    test_naive_bayes_bag checks. It replaced an argsort of every entry and a dedupe of the runs:
+    the same features, 1.3x (median review) to 1.5x (long) the throughput at batch 32 (docs/serving.md)."""
+    unknown = tf.constant(NOT_COUNTED, tf.int64)  # at maxlength: the count leaves it out
+    counted = tf.sparse.bincount(
+        tf.SparseTensor(tf.stack([rows, tf.zeros_like(rows)], 1), tf.where(packed >= 0, packed, unknown),
+                        tf.stack([tf.maximum(nrows, 1), 1])),  # the kernel refuses a batch of none
+        axis=-1, maxlength=NOT_COUNTED, binary_output=True)
+    rows, packed = counted.indices[:, 0], counted.indices[:, 1]
     index, ratios = _unpack(packed)
-    entry = tf.where(packed >= 0, rows * (1 << 32) + tf.cast(index, tf.int64), -1)
-    order = tf.argsort(entry)
-    entry, ratios = tf.gather(entry, order), tf.gather(ratios, order)
-    first = tf.concat([tf.ones([1], tf.bool), tf.not_equal(entry[1:], entry[:-1])], 0)[:tf.size(entry)]
-    keep = tf.logical_and(first, entry >= 0)
-    index, rows = _halves(tf.boolean_mask(entry, keep))
-    rows = tf.cast(rows, tf.int64)
     return (tf.RaggedTensor.from_value_rowids(tf.cast(index, tf.int64), rows, nrows=nrows, validate=False),
-            tf.RaggedTensor.from_value_rowids(tf.boolean_mask(ratios, keep), rows, nrows=nrows, validate=False))
+            tf.RaggedTensor.from_value_rowids(ratios, rows, nrows=nrows, validate=False))
 
 
 def _packed_lookup(keys: tf.Tensor, vocabulary_file: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
