@@ -17,6 +17,7 @@ import tempfile
 
 from benchmarks import serving_load
 from common import serving_contract
+from serving import launch
 
 OPTION_SETS = ([], ["--num-batch-threads", "1"], ["--max-batch-size", "8"], ["--no-batching"])
 
@@ -28,25 +29,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     ghz, wrk = serving_load.executable("ghz", os.environ.get("IMDB_GHZ", "")), serving_load.executable("wrk")
     with tempfile.TemporaryDirectory() as scratch:
-        bodies = serving_load.request_bodies(scratch, serving_load.reviews(32))
-        script, protoset = os.path.join(scratch, "post.lua"), os.path.join(scratch, "predict.protoset")
-        with open(script, "w") as f:
-            f.write(serving_load.WRK_SCRIPT)
-        serving_load.write_protoset(protoset)
+        bodies, script, protoset = serving_load.request_files(scratch, serving_load.reviews(32))
         for options in OPTION_SETS:
-            server, rest, grpc = serving_load.start_server(args.model_dir, options)
-            try:
-                url = f"http://127.0.0.1:{rest}/v1/models/{serving_contract.MODEL_NAME}:predict"
+            with launch.start(args.model_dir, options) as served:
+                url = f"http://{served.rest}/v1/models/{serving_contract.MODEL_NAME}:predict"
                 serving_load.rest_point(wrk, url, bodies[1][0], script, 8, 3)  # warm-up
                 points = {
                     "REST, 1 review": serving_load.rest_point(wrk, url, bodies[1][0], script, 32, args.seconds),
                     "REST, 32 reviews": serving_load.rest_point(wrk, url, bodies[32][0], script, 32, args.seconds),
-                    "gRPC, 1 review": serving_load.grpc_point(ghz, f"127.0.0.1:{grpc}", protoset, bodies[1][1], 32,
+                    "gRPC, 1 review": serving_load.grpc_point(ghz, served.grpc, protoset, bodies[1][1], 32,
                                                               args.seconds),
                 }
-            finally:
-                server.terminate()
-                server.wait(timeout=60)
             for name, point in points.items():
                 shown = {k: round(v, 1) for k, v in point.items() if isinstance(v, (int, float))}
                 print(json.dumps({"options": " ".join(options) or "defaults", "point": name,

@@ -51,12 +51,9 @@ def _load_seconds(export_dir: str, times: int = 3) -> float:
 
 
 def _serving_rss_mib(base_path: str) -> float:
-    served = launch.start(base_path)
-    try:
+    with launch.start(base_path) as served:
         time.sleep(1)
         return rss_mib(served.process.pid)
-    finally:
-        served.stop()
 
 
 def _exports(transform_dir: str, scratch: str) -> dict:

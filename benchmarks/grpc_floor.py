@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import tempfile
 
 from benchmarks import serving_load
 from common import serving_contract
+from serving import launch
 
 METHOD = "tensorflow.serving.ModelService.GetModelStatus"
 
@@ -36,24 +36,15 @@ def main(argv=None) -> int:
         request.model_spec.name = serving_contract.MODEL_NAME
         with open(request_file, "wb") as f:
             f.write(request.SerializeToString())
-        server, _, grpc_port = serving_load.start_server(args.model_dir, [])
-        try:
+        with launch.start(args.model_dir) as served:
             for connections in (1, 32):
-                run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", METHOD,
-                                      "--binary-file", request_file, "--concurrency", str(connections),
-                                      "--connections", str(connections), "--duration", f"{args.seconds}s",
-                                      "--duration-stop", "wait",  # as serving_load: no cancelled tail
-                                      "--format", "json", f"127.0.0.1:{grpc_port}"],
-                                     capture_output=True, text=True, check=True)
-                report = json.loads(run.stdout)
+                report = serving_load.ghz_report(ghz, served.grpc, protoset, request_file, connections, args.seconds,
+                                                 METHOD)
                 percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report["latencyDistribution"]}
                 print(json.dumps({"method": "GetModelStatus", "connections": connections,
                                   "requests_per_second": round(report["rps"]), "p50_ms": round(percentiles[50], 2),
                                   "p99_ms": round(percentiles[99], 2),
                                   "status_codes": report.get("statusCodeDistribution")}), flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
     return 0
 
 

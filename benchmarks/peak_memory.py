@@ -9,9 +9,14 @@ thread group): a child started by a 3 GiB parent reports at least 3 GiB, which m
 from __future__ import annotations
 
 
-def peak_resident_mb() -> float:
-    with open("/proc/self/status") as status:
+def status_mib(field: str, pid="self") -> float:
+    """A memory figure (VmHWM, VmRSS, ...) of /proc/PID/status, in MiB."""
+    with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
+
+
+def peak_resident_mb() -> float:
+    return status_mib("VmHWM")

@@ -19,6 +19,7 @@ import os
 import sys
 import time
 
+from benchmarks import peak_memory
 from benchmarks.serving_load import reviews
 from common import atomic_files, paths, serving_contract
 from serving import launch
@@ -28,11 +29,7 @@ MARK_BEGIN, MARK_END = "<!-- server memory: begin -->", "<!-- server memory: end
 
 
 def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    return peak_memory.status_mib("VmRSS", pid)
 
 
 def _send(targets, count: int, worker: int, big_every: int, big_rows: int) -> int:
@@ -66,19 +63,15 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=100_000)
     p.add_argument("--doc", default="docs/serving.md")
     args = p.parse_args(argv)
-    served = launch.start(args.model_dir)
-    server = served.process
-    try:
+    with launch.start(args.model_dir) as served:
         targets = [("rest", served.rest), ("grpc", served.grpc)]
-        started_rss = rss_mib(server.pid)
+        started_rss = rss_mib(served.process.pid)
         load(targets, 2000)
-        warm = rss_mib(server.pid)
+        warm = rss_mib(served.process.pid)
         started = time.perf_counter()
         errors = load(targets, args.requests)
         seconds = time.perf_counter() - started
-        after = rss_mib(server.pid)
-    finally:
-        served.stop()
+        after = rss_mib(served.process.pid)
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "requests": args.requests,
               "errors": errors, "seconds": seconds, "rss_mib_loaded": started_rss, "rss_mib_after_warmup": warm,
               "rss_mib_after_run": after, "growth": after / warm - 1,

@@ -112,9 +112,10 @@ def rest_point(wrk: str, url: str, body_file: str, script: str, connections: int
             **{k: figures[k] for k in ("p50_ms", "p90_ms", "p99_ms")}}
 
 
-def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int) -> dict:
+def ghz_report(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int,
+               method: str = PREDICT_METHOD) -> dict:
     # One worker per connection, so "connections" means what it means for wrk.
-    run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", PREDICT_METHOD,
+    run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", method,
                           "--binary-file", request_file, "--concurrency", str(connections),
                           "--connections", str(connections), "--duration", f"{seconds}s", "--timeout", "10s",
                           # requests in flight when the time is up finish (ghz's default cancels them,
@@ -122,9 +123,13 @@ def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connecti
                           "--duration-stop", "wait",
                           "--format", "json", target], capture_output=True, text=True)
     try:
-        report = json.loads(run.stdout)
+        return json.loads(run.stdout)
     except json.JSONDecodeError:
         raise RuntimeError(f"ghz printed no report: {run.stderr[-500:]}") from None
+
+
+def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int) -> dict:
+    report = ghz_report(ghz, target, protoset, request_file, connections, seconds)
     answered = report.get("statusCodeDistribution") or {}
     percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report.get("latencyDistribution") or []}
     return {"requests": report["count"], "errors": report["count"] - answered.get("OK", 0),
@@ -165,12 +170,16 @@ def write_protoset(path: str, method_name: str = PREDICT_METHOD, messages=None, 
         f.write(files.SerializeToString())
 
 
-def request_bodies(scratch: str, texts: list) -> dict:
-    """{reviews per request: (REST body file, serialized gRPC PredictRequest file)}."""
+def request_files(scratch: str, texts: list) -> tuple:
+    """The load generators' files in SCRATCH: {reviews per request: (REST body file, serialized gRPC
+    PredictRequest file)}, wrk's script and ghz's protoset."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-
+    script, protoset = os.path.join(scratch, "post.lua"), os.path.join(scratch, "predict.protoset")
+    with open(script, "w") as f:
+        f.write(WRK_SCRIPT)
+    write_protoset(protoset)
     bodies = {}
     for rows in REVIEWS_PER_REQUEST:
         rest = os.path.join(scratch, f"rest-{rows}.json")
@@ -185,12 +194,7 @@ def request_bodies(scratch: str, texts: list) -> dict:
         with open(grpc_file, "wb") as f:
             f.write(request.SerializeToString())
         bodies[rows] = (rest, grpc_file)
-    return bodies
-
-
-def start_server(model_dir: str, extra: list) -> tuple:
-    served = launch.start(model_dir, extra)
-    return served.process, int(served.rest.rsplit(":", 1)[1]), int(served.grpc.rsplit(":", 1)[1])
+    return bodies, script, protoset
 
 
 def measure(args, ghz: str, wrk: str) -> dict:
@@ -200,32 +204,22 @@ def measure(args, ghz: str, wrk: str) -> dict:
               "server_options": args.server_option, "label": args.label}
     print("in-process signature calls ...", flush=True)
     result["in_process"] = in_process(args.model_dir, 500, 10)
-    with tempfile.TemporaryDirectory() as scratch:
-        protoset, script = os.path.join(scratch, "predict.protoset"), os.path.join(scratch, "post.lua")
-        write_protoset(protoset)
-        with open(script, "w") as f:
-            f.write(WRK_SCRIPT)
-        bodies = request_bodies(scratch, texts)
-        server, rest, grpc = start_server(args.model_dir, args.server_option)
-        url = f"http://127.0.0.1:{rest}/v1/models/{serving_contract.MODEL_NAME}:predict"
-        target = f"127.0.0.1:{grpc}"
-        points = []
-        try:
-            rest_point(wrk, url, bodies[1][0], script, 8, 3)  # warm-up: the first batches trace and load
-            grpc_point(ghz, target, protoset, bodies[1][1], 8, 3)
-            for rows in REVIEWS_PER_REQUEST:
-                for connections in CONNECTIONS:
-                    for protocol in ("rest", "grpc"):
-                        figures = (rest_point(wrk, url, bodies[rows][0], script, connections, args.seconds)
-                                   if protocol == "rest" else
-                                   grpc_point(ghz, target, protoset, bodies[rows][1], connections, args.seconds))
-                        point = {"protocol": protocol, "reviews_per_request": rows, "connections": connections,
-                                 **figures, "reviews_per_second": figures["requests_per_second"] * rows}
-                        print(json.dumps(point), flush=True)
-                        points.append(point)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+    points = []
+    with tempfile.TemporaryDirectory() as scratch, launch.start(args.model_dir, args.server_option) as served:
+        bodies, script, protoset = request_files(scratch, texts)
+        url = f"http://{served.rest}/v1/models/{serving_contract.MODEL_NAME}:predict"
+        rest_point(wrk, url, bodies[1][0], script, 8, 3)  # warm-up: the first batches trace and load
+        grpc_point(ghz, served.grpc, protoset, bodies[1][1], 8, 3)
+        for rows in REVIEWS_PER_REQUEST:
+            for connections in CONNECTIONS:
+                for protocol in ("rest", "grpc"):
+                    figures = (rest_point(wrk, url, bodies[rows][0], script, connections, args.seconds)
+                               if protocol == "rest" else
+                               grpc_point(ghz, served.grpc, protoset, bodies[rows][1], connections, args.seconds))
+                    point = {"protocol": protocol, "reviews_per_request": rows, "connections": connections,
+                             **figures, "reviews_per_second": figures["requests_per_second"] * rows}
+                    print(json.dumps(point), flush=True)
+                    points.append(point)
     result["points"] = points
     return result
 

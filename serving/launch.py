@@ -54,6 +54,12 @@ class Served:
         self.process.terminate()
         self.process.wait(timeout=60)
 
+    def __enter__(self) -> "Served":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 def start(model_dir: str, extra: Sequence[str] = (), model_name: str = serving_contract.MODEL_NAME) -> Served:
     """`serve --local` on free loopback ports, once its model is AVAILABLE (the server stopped if not)."""
