@@ -106,10 +106,8 @@ PEERS: Dict[str, Tuple[Callable, Sequence[float]]] = {
 def run(examples_uri: str, progress=print) -> List[dict]:
     """Each peer at each n-gram range: the C with the best eval accuracy, then the test accuracy and
     training time of the refit on train + eval."""
-    data = {split: read_split(examples_uri, split)
-            for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)}
     (train_x, train_y), (eval_x, eval_y), (test_x, test_y) = (
-        data[features.TRAIN_SPLIT], data[features.EVAL_SPLIT], data[features.TEST_SPLIT])
+        read_split(examples_uri, split) for split in (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT))
     results = []
     for name, (make, grid) in PEERS.items():
         for ngrams in NGRAM_RANGES:
