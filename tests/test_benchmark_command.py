@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from benchmarks import linear_peers, report
+from commands import python
 
 
 @pytest.mark.e2e
@@ -17,12 +16,9 @@ def test_benchmark_writes_results_and_rebuilds_the_report(imdb_folder, tmp_path)
     results_dir = tmp_path / "docs" / "benchmarks"
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "benchmarks.md").write_text(f"# Kept prose\n\n{report.BEGIN}\nold\n{report.END}\n\nafter\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.full_data", "--data", imdb_folder, "--variant", "ngram_bag",
-         "--epochs", "2", "--keras-epochs", "1", "--max-tokens", "200", "--sequence-length", "64",
-         "--min-accuracy", "0", "--label", "tiny", "--results-dir", str(results_dir),
-         "--work-dir", str(tmp_path / "work")],
-        capture_output=True, text=True, timeout=900)
+    run = python("-m", "benchmarks.full_data", "--data", imdb_folder, "--variant", "ngram_bag", "--epochs", "2",
+                 "--keras-epochs", "1", "--max-tokens", "200", "--sequence-length", "64", "--min-accuracy", "0",
+                 "--label", "tiny", "--results-dir", str(results_dir), "--work-dir", str(tmp_path / "work"), timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     result = json.loads((results_dir / "tiny.json").read_text())

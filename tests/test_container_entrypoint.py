@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from commands import python
 from kubeflow import container_entrypoint
 
 TFX_OUTPUT = {"artifacts": [{"name": "examples", "uri": "gs://b/r/examples",
@@ -49,11 +48,9 @@ def test_tfx_alone_fails_on_the_launchers_output_and_the_entrypoint_does_not(tmp
     args = ["--executor_class_path", "components.served_baseline.Executor",
             "--json_serialized_invocation_args", json.dumps(executor_input),
             "--json_serialized_inputs_spec_args", json.dumps(inputs_spec)]
-    plain = subprocess.run([sys.executable, "-m", container_entrypoint.TFX_ENTRYPOINT, *args],
-                           capture_output=True, text=True, timeout=300)
+    plain = python("-m", container_entrypoint.TFX_ENTRYPOINT, *args)
     assert plain.returncode != 0 and "system.Artifact" in plain.stderr
-    ours = subprocess.run([sys.executable, "-m", "kubeflow.container_entrypoint", *args],
-                          capture_output=True, text=True, timeout=300)
+    ours = python("-m", "kubeflow.container_entrypoint", *args)
     assert ours.returncode == 0, ours.stderr[-2000:]
     output = json.loads((tmp_path / "output_metadata.json").read_text())
     assert list(output["artifacts"]) == ["model"]

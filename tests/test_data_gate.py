@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
 import synthetic_imdb
+from commands import python
 
 pytestmark = pytest.mark.e2e
 
@@ -19,8 +19,7 @@ SMALL = ["--sample-fraction", "1", "--epochs", "1", "--max-tokens", "100", "--se
 
 
 def _run(data: str, out: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "--data", data, "--output-dir", out, *SMALL, *extra],
-                          capture_output=True, text=True, timeout=900)
+    return python("-m", "pipeline.cli", "--data", data, "--output-dir", out, *SMALL, *extra, timeout=900)
 
 
 def _ran(out: str) -> set:
@@ -73,8 +72,8 @@ def test_schema_command_proposes_and_diffs_without_touching_the_curated_schema(t
     with open(SCHEMA_FILE) as f:
         curated = f.read()
     folder = synthetic_imdb.write_folder(str(tmp_path / "data"), per_class=10)
-    result = subprocess.run([sys.executable, "-m", "pipeline.schema_proposal", "--data", folder,
-                             "--output-dir", str(tmp_path / "outputs")], capture_output=True, text=True, timeout=600)
+    result = python("-m", "pipeline.schema_proposal", "--data", folder, "--output-dir", str(tmp_path / "outputs"),
+                    timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     proposal = tmp_path / "outputs" / "schema" / "proposed_schema.pbtxt"
     assert 'name: "rating"' in proposal.read_text()

@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from commands import REPO
 from common import paths
 from components.model import hparams
 from components.model.hparams import TrainingConfig
@@ -19,7 +20,6 @@ from kubeflow.deployment import KubeflowSettings
 from pipeline import configs
 from serving.options import ServerOptions
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Each command's entry point: module, function, arguments before the options.
 COMMANDS = {
     "run": ("pipeline.cli", "main"), "compile": ("kubeflow.cli", "main", "compile"),

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
+from commands import python_json
 from pipeline import fingerprints
 
 
@@ -63,10 +61,7 @@ def test_every_project_module_an_entry_loads_is_in_its_key():
         code = (f"import json, sys\nfor m in {list(entries)!r}: __import__(m)\n"
                 f"print(json.dumps([m.__file__ for n, m in sys.modules.items() if n.split('.')[0] in "
                 f"{sorted(fingerprints.PROJECT_PACKAGES)!r} and getattr(m, '__file__', None)]))")
-        run = subprocess.run([sys.executable, "-c", code], cwd=fingerprints.REPO, capture_output=True,
-                             text=True, timeout=300)
-        assert run.returncode == 0, run.stderr[-2000:]
-        loaded = {str(p) for p in json.loads(run.stdout.strip().splitlines()[-1])}
+        loaded = {str(p) for p in python_json("-c", code, cwd=fingerprints.REPO)}
         keyed = {str(p) for p in fingerprints.code_files(node)}
         assert loaded <= keyed, (node, sorted(loaded - keyed))
 

@@ -7,22 +7,19 @@ pipelines to it through Beam's portable API, and the model is pushed as on the d
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 import background_builds
 import synthetic_imdb
+from commands import pipeline_run
 from common import features
 from pipeline import beam_runners
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PER_CLASS = 100
 MIN_ACCURACY = 0.8
 # The components that run Beam pipelines (TFX's Beam executors).
@@ -35,17 +32,10 @@ def flink_run(tmp_path_factory):
         "./imdb test fetches Beam's Flink job server and names it in IMDB_FLINK_JOB_SERVER_JAR"
     background_builds.wait_for("IMDB_FLINK_FETCH_DONE", "IMDB_FLINK_FETCH_LOG", "fetching the Flink job server")
     data = synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS, label_noise=0.1)
-    output_dir = str(tmp_path_factory.mktemp("flink") / "outputs")
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--data", data, "--output-dir", output_dir, "--sample-fraction", "1",
-         "--epochs", "4", "--min-accuracy", str(MIN_ACCURACY), "--", "--runner=FlinkRunner"],
-        cwd=REPO, capture_output=True, text=True, timeout=1800)
-    (log,) = os.listdir(os.path.join(output_dir, "logs"))
-    with open(os.path.join(output_dir, "logs", log)) as f:
-        log_text = f.read()
-    assert result.returncode == 0, result.stdout + result.stderr + log_text[-5000:]
-    with open(os.path.join(output_dir, "last_run_summary.json")) as f:
-        return json.load(f), log_text
+    _, summary, log = pipeline_run(data, str(tmp_path_factory.mktemp("flink") / "outputs"), "--sample-fraction", "1",
+                                   "--epochs", "4", "--min-accuracy", str(MIN_ACCURACY), "--", "--runner=FlinkRunner",
+                                   timeout=1800)
+    return summary, log
 
 
 def test_the_pipeline_runs_on_flink_to_a_pushed_model(flink_run):

@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from commands import python
 from kubeflow import gpu_image
 
 pytestmark = pytest.mark.slow
@@ -40,8 +41,7 @@ def test_every_cuda_wheel_tensorflow_asks_for_is_pinned():
 
 def _check(libraries: str) -> subprocess.CompletedProcess:
     """The image's own check, in a process of its own (the libraries stay out of this one)."""
-    return subprocess.run([sys.executable, "-m", "kubeflow.gpu_image", "--libraries", libraries],
-                          capture_output=True, text=True, timeout=300)
+    return python("-m", "kubeflow.gpu_image", "--libraries", libraries)
 
 
 def test_the_locked_libraries_load_at_the_versions_tensorflow_was_built_with(gpu_libraries):

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from commands import REPO
+
 STUB = """
 env_ensure() { :; }
 env_exec() { printf '%s\\n' "$@" >"$STUB_OUT/exec"; }

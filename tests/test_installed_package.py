@@ -12,9 +12,9 @@ import sys
 import pytest
 
 import synthetic_imdb
+from commands import REPO
 
 pytestmark = pytest.mark.e2e
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")

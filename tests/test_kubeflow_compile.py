@@ -4,8 +4,6 @@ parameters), a strict PipelineSpec the kfp SDK loads, GPUs on the Trainer only."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import kfp.components
 import pytest
@@ -14,6 +12,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from commands import python
 from common import serving_contract
 from kubeflow.deployment import TRAINER_EXECUTOR, KubeflowSettings
 from kubeflow_specs import DATA, GPU_IMAGE, IMAGE, ROOT, TASKS, compile_pipeline
@@ -147,12 +146,10 @@ def test_roots_the_image_cannot_write_are_refused_with_the_reason(root):
 def test_compile_command(tmp_path):
     """Also: a remote --glove-path reaches the pods unchanged, and TensorFlow's start-up lines go to the log."""
     glove = "gs://bucket/glove/glove.6B.100d.txt"
-    result = subprocess.run(
-        [sys.executable, "-m", "kubeflow.cli", "compile", "--image", IMAGE, "--gpu-image", GPU_IMAGE,
-         "--pipeline-root", ROOT, "--data", DATA, "--variant", "glove", "--glove-path", glove, "--gpus", "2",
-         "--gpu-node-selector", "cloud.google.com/gke-accelerator=nvidia-l4", "--output-dir", str(tmp_path), "--",
-         "--runner=DataflowRunner", "--project=p", "--region=r"],
-        capture_output=True, text=True, timeout=300)
+    result = python("-m", "kubeflow.cli", "compile", "--image", IMAGE, "--gpu-image", GPU_IMAGE, "--pipeline-root", ROOT,
+                    "--data", DATA, "--variant", "glove", "--glove-path", glove, "--gpus", "2", "--gpu-node-selector",
+                    "cloud.google.com/gke-accelerator=nvidia-l4", "--output-dir", str(tmp_path), "--",
+                    "--runner=DataflowRunner", "--project=p", "--region=r")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr == "" and not NATIVE_LINE.search(result.stdout), result.stderr[-2000:]
     [log] = (tmp_path / "logs").iterdir()
@@ -174,9 +171,8 @@ def test_compile_command(tmp_path):
      "node selector 'gpu-l4' is not KEY=VALUE"),
 ])
 def test_bad_compile_options_are_refused_by_name_before_anything_is_written(tmp_path, options, refusal):
-    result = subprocess.run(
-        [sys.executable, "-m", "kubeflow.cli", "compile", "--image", IMAGE, "--pipeline-root", ROOT, *options,
-         "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    result = python("-m", "kubeflow.cli", "compile", "--image", IMAGE, "--pipeline-root", ROOT, *options,
+                    "--output-dir", str(tmp_path))
     assert result.returncode == 2
     assert refusal in result.stderr
     assert not list(tmp_path.iterdir())

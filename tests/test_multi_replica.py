@@ -12,24 +12,19 @@ moves a few borderline reviews of the 80 at most (0.05 is 4 of them).
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 import synthetic_imdb
+from commands import python_json
 
 pytestmark = pytest.mark.e2e
 SCRIPT = os.path.join(os.path.dirname(__file__), "replica_training.py")
 
 
 def _train(replicas: int, data: str, workdir) -> dict:
-    result = subprocess.run([sys.executable, SCRIPT, "--replicas", str(replicas), "--data", data,
-                             "--workdir", str(workdir)], capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return python_json(SCRIPT, "--replicas", str(replicas), "--data", data, "--workdir", str(workdir), timeout=900)
 
 
 def test_two_replicas_train_under_mirrored_strategy_and_match_one_device(tmp_path):

@@ -7,21 +7,14 @@ loads TensorFlow only after it has pointed stderr at the run's log (common/conso
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from commands import REPO, python, python_json
 
 
 def _loaded_packages(module: str) -> set:
     code = f"import json, sys; import {module}; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
-    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return set(json.loads(run.stdout.strip().splitlines()[-1]))
+    return set(python_json("-c", code, cwd=REPO))
 
 
 PIPELINE_SIDE = {"tfx", "apache_beam", "pipeline", "kubeflow", "tensorflow_transform"}
@@ -63,5 +56,5 @@ def test_kubeflows_own_sdks_and_this_kubeflow_folder_import_side_by_side():
     kubeflow/__init__.py extends its path), both import, in either order."""
     for first, second in (("kubeflow.training", "kubeflow.submit"), ("kubeflow.submit", "kubeflow.training")):
         code = f"import {first}, {second}; print('ok')"
-        run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+        run = python("-c", code, cwd=REPO)
         assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]

@@ -11,18 +11,16 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 import synthetic_imdb
+from commands import REPO, pipeline_run
 from native_log import NATIVE_LINE
 from pipeline import run_report
 
 pytestmark = pytest.mark.e2e
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PER_CLASS = 100
 LABEL_NOISE = 0.1  # 10 of each class's 100 test reviews say the opposite: accuracy is at most 0.9
 MIN_ACCURACY = 0.8  # the gate: well above chance, so a model that learned nothing is not pushed
@@ -40,28 +38,19 @@ CONSOLE_LINE = re.compile("|".join([
 def cli_run(tmp_path_factory):
     data = synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS,
                                        label_noise=LABEL_NOISE)
-    output_dir = str(tmp_path_factory.mktemp("run") / "outputs")
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--data", data, "--output-dir", output_dir,
-         "--sample-fraction", "1", "--epochs", "4", "--min-accuracy", str(MIN_ACCURACY)],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout + result.stderr
-    with open(os.path.join(output_dir, "last_run_summary.json")) as f:
-        summary = json.load(f)
+    result, summary, log = pipeline_run(data, str(tmp_path_factory.mktemp("run") / "outputs"), "--sample-fraction",
+                                        "1", "--epochs", "4", "--min-accuracy", str(MIN_ACCURACY))
     page = re.search(r"^  report: (\S+)$", result.stdout, re.MULTILINE)
     assert page, result.stdout
-    return result, output_dir, summary, page.group(1)
+    return result, log, summary, page.group(1)
 
 
 def test_the_console_shows_the_pipeline_and_the_log_gets_the_rest(cli_run):
-    result, output_dir, _, _ = cli_run
+    result, log, _, _ = cli_run
     assert result.stderr == ""
     unexpected = [line for line in result.stdout.splitlines() if not CONSOLE_LINE.fullmatch(line)]
     assert not unexpected, unexpected
-    (log,) = os.listdir(os.path.join(output_dir, "logs"))
-    with open(os.path.join(output_dir, "logs", log)) as f:
-        text = f.read()
-    assert NATIVE_LINE.search(text), text[:2000]  # TensorFlow's C++ runtime lines went there instead
+    assert NATIVE_LINE.search(log), log[:2000]  # TensorFlow's C++ runtime lines went there instead
 
 
 def test_the_report_carries_the_runs_figures(cli_run):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
+from commands import python
 from native_log import NATIVE_LINE
 from served_models import export_model, publish
 
@@ -17,8 +16,8 @@ def test_every_load_point_is_measured_without_errors(transform_output, tmp_path)
     doc, out = tmp_path / "serving.md", tmp_path / "serving_load.json"
     doc.write_text("# Serving\n")
     assert os.environ.get("IMDB_GHZ"), "./imdb test builds ghz and names it in IMDB_GHZ"
-    run = subprocess.run([sys.executable, "-m", "benchmarks.serving_load", "--model-dir", base, "--seconds", "1",
-                          "--out", str(out), "--doc", str(doc)], capture_output=True, text=True, timeout=600)
+    run = python("-m", "benchmarks.serving_load", "--model-dir", base, "--seconds", "1", "--out", str(out),
+                 "--doc", str(doc), timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert not NATIVE_LINE.search(run.stdout + run.stderr), "TensorFlow's C++ lines belong in the log"
 
