@@ -7,6 +7,7 @@ import os
 import pytest
 
 import synthetic_imdb
+from common import features
 from corpus import CORPUS, CORPUS_MAX_TOKENS, CORPUS_SEQUENCE_LENGTH
 
 
@@ -45,7 +46,7 @@ def real_data() -> str:
     return path
 
 
-def _run_transform(out, **custom_config):
+def _run_transform(out, ngrams=1, max_tokens=CORPUS_MAX_TOKENS, encoding=features.SEQUENCE_ENCODING):
     """Transform's real output (vocabulary and graph) for CORPUS, via tft_beam."""
     import functools
 
@@ -53,7 +54,6 @@ def _run_transform(out, **custom_config):
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    from common import features
     from components import text_vectorization
 
     spec = {features.TEXT: tf.io.FixedLenFeature([1], tf.string),
@@ -61,9 +61,8 @@ def _run_transform(out, **custom_config):
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     rows = [{features.TEXT: [text.encode()], features.LABEL: [i % 2]} for i, text in enumerate(CORPUS)]
     fn = functools.partial(text_vectorization.preprocessing_fn, custom_config={
-        text_vectorization.MAX_TOKENS_KEY: CORPUS_MAX_TOKENS,
-        text_vectorization.SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH, text_vectorization.NGRAMS_KEY: 1,
-        text_vectorization.ENCODING_KEY: features.SEQUENCE_ENCODING, **custom_config})
+        text_vectorization.MAX_TOKENS_KEY: max_tokens, text_vectorization.SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH,
+        text_vectorization.NGRAMS_KEY: ngrams, text_vectorization.ENCODING_KEY: encoding})
     with tft_beam.Context(temp_dir=str(out / "tmp")):
         (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(str(out / "transform_output"))
@@ -77,17 +76,20 @@ def transform_output(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bigram_transform_output(tmp_path_factory):
-    from components import text_vectorization
-
-    return _run_transform(tmp_path_factory.mktemp("bigram_transform"), **{text_vectorization.NGRAMS_KEY: 2})
+    return _run_transform(tmp_path_factory.mktemp("bigram_transform"), ngrams=2)
 
 
 @pytest.fixture(scope="session")
 def naive_bayes_transform_output(tmp_path_factory):
     """The nb_ngrams encoding of CORPUS: words and pairs, a vocabulary larger than the corpus'."""
-    from common import features
-    from components import text_vectorization
+    return _run_transform(tmp_path_factory.mktemp("naive_bayes_transform"), ngrams=2, max_tokens=200,
+                          encoding=features.NAIVE_BAYES_BAG_ENCODING)
 
-    return _run_transform(tmp_path_factory.mktemp("naive_bayes_transform"), **{
-        text_vectorization.NGRAMS_KEY: 2, text_vectorization.MAX_TOKENS_KEY: 200,
-        text_vectorization.ENCODING_KEY: features.NAIVE_BAYES_BAG_ENCODING})
+
+@pytest.fixture(scope="session")
+def served_model(transform_output, tmp_path_factory) -> str:
+    """A small trained model with the pipeline's signatures, for the tests of serving it."""
+    import served_models
+
+    return served_models.export_model(transform_output, str(tmp_path_factory.mktemp("served") / "model"), seed=1,
+                                      epochs=1)

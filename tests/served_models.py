@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import grpc
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from common import features, serving_contract
 from components import atomic_pusher
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
 from corpus import CORPUS
+from serving.client import SentimentClient
 
 
 def export_model(transform_output, export_dir: str, seed: int, epochs: int) -> str:
@@ -37,9 +41,23 @@ def probabilities(model_dir: str, reviews) -> np.ndarray:
 
 
 def publish(model_dir: str, base_path: str) -> int:
-    """Publishes MODEL_DIR as the next version under BASE_PATH, atomically, as the Pusher does."""
     _, version = atomic_pusher.publish_version(model_dir, base_path)
     return int(version)
+
+
+def assert_answers(server, reviews, expected) -> None:
+    """SERVER answers REVIEWS with EXPECTED over REST and over gRPC, through the project's client."""
+    for protocol, target in (("rest", server.rest_url), ("grpc", server.grpc_target)):
+        with SentimentClient(target, protocol, serving_contract.MODEL_NAME) as client:
+            np.testing.assert_allclose(client.predict(reviews), expected, rtol=0, atol=1e-6)
+
+
+def grpc_refusal(target: str, request) -> grpc.RpcError:
+    """The error the server at TARGET answers a PredictRequest with."""
+    with grpc.insecure_channel(target) as channel:
+        with pytest.raises(grpc.RpcError) as raised:
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+    return raised.value
 
 
 def _length_score(text: tf.Tensor) -> tf.Tensor:

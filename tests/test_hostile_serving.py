@@ -14,21 +14,20 @@ import subprocess
 import sys
 
 import grpc
-import numpy as np
 import pytest
 import requests
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import predict_pb2
 
+from commands import python
 from console_lines import ConsoleLines
 from common import serving_contract
-from serving.client import SentimentClient
 from serving.limits import RequestLimits
 from serving.local_server import LocalModelServer
 from serving.options import ServerOptions
 from native_log import NATIVE_LINE
-from served_models import export_model, probabilities, publish
+from served_models import assert_answers, grpc_refusal, probabilities, publish
 
 MODEL = "imdb_sentiment"
 MAX_ROWS = 64
@@ -37,25 +36,14 @@ HEALTHY = ["A wonderful, moving film.", "Dull plot, dull cast; the end."]
 
 
 @pytest.fixture(scope="module")
-def model(transform_output, tmp_path_factory) -> str:
-    return export_model(transform_output, str(tmp_path_factory.mktemp("hostile") / "model"), seed=5, epochs=2)
-
-
-@pytest.fixture(scope="module")
-def server(model, tmp_path_factory):
+def server(served_model, tmp_path_factory):
     base = str(tmp_path_factory.mktemp("hostile_base") / MODEL)
-    publish(model, base)
+    publish(served_model, base)
     options = ServerOptions(MODEL, base, rest_port=0, grpc_port=0, max_body_bytes=2 * 2**20,
                             limits=RequestLimits(max_rows=MAX_ROWS, timeout_seconds=20))
     with LocalModelServer(options) as s:
-        s.expected = probabilities(model, HEALTHY)
+        s.expected = probabilities(served_model, HEALTHY)
         yield s
-
-
-def _assert_healthy(server) -> None:
-    for protocol, target in (("rest", server.rest_url), ("grpc", server.grpc_target)):
-        with SentimentClient(target, protocol, MODEL) as client:
-            np.testing.assert_allclose(client.predict(HEALTHY), server.expected, atol=1e-6)
 
 
 def _deep(depth: int) -> bytes:
@@ -89,7 +77,7 @@ def test_rest(server, name, method, path, body, status, words):
     assert response.headers["content-type"].startswith("application/json")
     if words:
         assert words in response.json()["error"]
-    _assert_healthy(server)
+    assert_answers(server, HEALTHY, server.expected)
 
 
 def _string_tensor(values, dims) -> tensor_pb2.TensorProto:
@@ -126,13 +114,9 @@ GRPC_CASES = [
 
 @pytest.mark.parametrize("name, request_, code, words", GRPC_CASES, ids=[c[0] for c in GRPC_CASES])
 def test_grpc(server, name, request_, code, words):
-    with grpc.insecure_channel(server.grpc_target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as raised:
-            stub.Predict(request_, timeout=60)
-    assert raised.value.code() == code, raised.value.details()
-    assert words in raised.value.details()
-    _assert_healthy(server)
+    refusal = grpc_refusal(server.grpc_target, request_)
+    assert refusal.code() == code and words in refusal.details(), refusal.details()
+    assert_answers(server, HEALTHY, server.expected)
 
 
 @pytest.mark.parametrize("taken, refusal", [
@@ -144,13 +128,13 @@ def test_a_second_server_on_a_taken_port_refuses_to_start(server, taken, refusal
     ports = {"rest_port": 0, "grpc_port": 0, f"{taken}_port": port}
     with pytest.raises(OSError, match=refusal.format(port=port)):
         LocalModelServer(ServerOptions(MODEL, server.options.base_path, **ports)).start()
-    _assert_healthy(server)
+    assert_answers(server, HEALTHY, server.expected)
 
 
 def test_a_client_that_disconnects_mid_body_leaves_the_server_healthy(server):
     with socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) as raw:
         raw.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".encode() + b'{"inst')
-    _assert_healthy(server)
+    assert_answers(server, HEALTHY, server.expected)
 
 
 def test_a_body_shorter_than_its_content_length_is_answered_at_the_deadline(server):
@@ -161,7 +145,7 @@ def test_a_body_shorter_than_its_content_length_is_answered_at_the_deadline(serv
             raw.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode() + b'{"inst')
             answer = raw.recv(4096).decode()
     assert answer.startswith("HTTP/1.1 504") and "not answered within 1 s" in answer, answer
-    _assert_healthy(server)
+    assert_answers(server, HEALTHY, server.expected)
 
 
 def test_a_request_not_answered_in_time_gets_deadline_exceeded(server):
@@ -170,18 +154,15 @@ def test_a_request_not_answered_in_time_gets_deadline_exceeded(server):
     with LocalModelServer(options) as impatient:
         response = requests.post(f"{impatient.rest_url}{PREDICT}", json={"instances": HEALTHY}, timeout=60)
         assert response.status_code == 504 and "not answered within 1e-06 s" in response.json()["error"]
-        with grpc.insecure_channel(impatient.grpc_target) as channel:
-            with pytest.raises(grpc.RpcError) as raised:
-                prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-                    _request(tf.make_tensor_proto([b"a"])), timeout=60)
-        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    _assert_healthy(server)
+        refusal = grpc_refusal(impatient.grpc_target, _request(tf.make_tensor_proto([b"a"])))
+        assert refusal.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert_answers(server, HEALTHY, server.expected)
 
 
-def test_serve_shows_each_version_it_loads_or_fails_to_and_logs_tensorflows_lines(model, tmp_path):
+def test_serve_shows_each_version_it_loads_or_fails_to_and_logs_tensorflows_lines(served_model, tmp_path):
     base = str(tmp_path / MODEL)
     log = tmp_path / "serve.log"
-    first = publish(model, base)
+    first = publish(served_model, base)
     process = subprocess.Popen(
         [sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", base, "--rest-port", "0",
          "--grpc-port", "0", "--poll-seconds", "0.2", "--log-file", str(log)],
@@ -191,7 +172,7 @@ def test_serve_shows_each_version_it_loads_or_fails_to_and_logs_tensorflows_line
     try:
         console.until(lambda line: "Ctrl-C stops" in line)
         assert any(f"loaded {MODEL} version {first} in " in line and "4 warm-up requests" in line for line in lines), lines
-        second = publish(model, base)
+        second = publish(served_model, base)
         console.until(lambda line: f"unloaded {MODEL} version {first}" in line)
         assert any(f"loaded {MODEL} version {second} in " in line for line in lines), lines
         broken = tmp_path / "broken"  # a version that fails to load: one line here, its traceback in the log
@@ -221,6 +202,5 @@ def test_serve_shows_each_version_it_loads_or_fails_to_and_logs_tensorflows_line
 ])
 def test_serve_refuses_bad_options_before_looking_for_a_model(argv, words):
     no_model_dir = {**os.environ, "IMDB_OUTPUT_DIR": "/nonexistent"}
-    run = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--local", *argv],
-                         capture_output=True, text=True, timeout=120, env=no_model_dir)
+    run = python("-m", "serving.cli", "serve", "--local", *argv, timeout=120, env=no_model_dir)
     assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr

@@ -21,6 +21,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 from tensorflow_serving.config import model_server_config_pb2
 
+from commands import python
 from console_lines import ConsoleLines
 from common import features, serving_contract
 from corpus import TRICKY_REVIEWS
@@ -28,7 +29,7 @@ from serving import tf_serving
 from serving.client import SentimentClient, ServingRequestError
 from serving.local_server import LocalModelServer
 from serving.options import BatchingOptions, ServerOptions
-from served_models import export_model, probabilities, publish
+from served_models import assert_answers, export_model, grpc_refusal, probabilities, publish
 
 MODEL = "imdb_sentiment"
 REVIEWS = ["A wonderful, moving film.", "Dull plot, dull cast; the end.", "unknownzzz"] + TRICKY_REVIEWS[:3]
@@ -62,10 +63,7 @@ def _post(server, path, body, **kwargs):
 
 
 def test_rest_and_grpc_give_the_in_process_probabilities(server, models):
-    expected = probabilities(models[0], REVIEWS)
-    for protocol, target in (("rest", server.rest_url), ("grpc", server.grpc_target)):
-        with SentimentClient(target, protocol, MODEL) as client:
-            np.testing.assert_allclose(client.predict(REVIEWS), expected, rtol=0, atol=1e-6)
+    assert_answers(server, REVIEWS, probabilities(models[0], REVIEWS))
 
 
 def test_row_and_columnar_forms_and_their_response_forms(server, models):
@@ -180,10 +178,8 @@ def test_bad_grpc_requests_get_tf_serving_status_codes(server, model_spec, code,
         request.model_spec.version.value = model_spec["version"]
     values = model_spec.get("values", [b"a review"])
     request.inputs[model_spec.get("input", serving_contract.REVIEWS_INPUT)].CopyFrom(tf.make_tensor_proto(values))
-    with grpc.insecure_channel(server.grpc_target) as channel:
-        with pytest.raises(grpc.RpcError) as raised:
-            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=10)
-    assert raised.value.code() == code and message in raised.value.details()
+    refusal = grpc_refusal(server.grpc_target, request)
+    assert refusal.code() == code and message in refusal.details()
     with SentimentClient(server.grpc_target, "grpc", MODEL) as client:
         assert len(client.predict(["still here?"])) == 1
 
@@ -262,17 +258,16 @@ def test_hot_reload_under_load_loses_no_request(models, tmp_path):
 
 def test_predict_command_prints_labels_and_json(server, models):
     expected = probabilities(models[0], REVIEWS[:2])
-    run = subprocess.run([sys.executable, "-m", "serving.cli", "predict", "--server", server.grpc_target,
-                          "--protocol", "grpc", "--json", "--file", "-"], input="\n".join(REVIEWS[:2]),
-                         capture_output=True, text=True, timeout=120)
+    run = python("-m", "serving.cli", "predict", "--server", server.grpc_target, "--protocol", "grpc", "--json",
+                 "--file", "-", input="\n".join(REVIEWS[:2]), timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""  # the gRPC stubs load TensorFlow; its start-up lines are dropped
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert [line["review"] for line in lines] == REVIEWS[:2]
     np.testing.assert_allclose([line["probability"] for line in lines], expected, atol=1e-5)
     assert [line["label"] for line in lines] == ["positive" if p >= 0.5 else "negative" for p in expected]
-    refused = subprocess.run([sys.executable, "-m", "serving.cli", "predict", "--server", server.rest_url,
-                              "--model-name", "nope", "a review"], capture_output=True, text=True, timeout=120)
+    refused = python("-m", "serving.cli", "predict", "--server", server.rest_url, "--model-name", "nope", "a review",
+                     timeout=120)
     assert refused.returncode == 1 and "Latest(nope)" in refused.stderr
     assert refused.stderr.startswith("error: the server refused the request") and refused.stderr.count("\n") == 1
 
@@ -325,9 +320,7 @@ def test_a_broken_version_is_reported_and_the_last_good_one_kept_serving(models,
         status = requests.get(f"{server.rest_url}/v1/models/{MODEL}", timeout=10).json()["model_version_status"]
         assert [(s["version"], s["state"]) for s in status] == [(str(good + 1), "END"), (str(good), "AVAILABLE")]
         assert status[0]["status"]["error_message"]
-        with SentimentClient(server.rest_url, "rest", MODEL) as client:
-            expected = probabilities(models[0], REVIEWS[:2])
-            np.testing.assert_allclose(client.predict(REVIEWS[:2]), expected, atol=1e-6)
+        assert_answers(server, REVIEWS[:2], probabilities(models[0], REVIEWS[:2]))
 
 
 def _cpu_ticks(pid: int) -> int:

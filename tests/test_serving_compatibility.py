@@ -4,13 +4,8 @@ and a graph of core TensorFlow ops only (tensorflow_model_server links no Python
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import subprocess
-import sys
 
-import pytest
-
-import served_models
+from commands import python_json
 from kubeflow import serving_manifests
 
 # Run in a fresh interpreter that imports TensorFlow alone: the ops registered there are the ones
@@ -42,15 +37,7 @@ def test_the_serving_image_matches_the_tensorflow_that_trains():
     assert _major_minor(tag) == _major_minor(importlib.metadata.version("tensorflow"))
 
 
-@pytest.fixture(scope="module")
-def exported_model(transform_output, tmp_path_factory):
-    return served_models.export_model(transform_output, str(tmp_path_factory.mktemp("model")), seed=1, epochs=1)
-
-
-def test_the_exported_graph_uses_only_core_tensorflow_ops(exported_model):
-    result = subprocess.run([sys.executable, "-c", _OPS_NOT_IN_CORE, f"{exported_model}/saved_model.pb"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+def test_the_exported_graph_uses_only_core_tensorflow_ops(served_model):
+    found = python_json("-c", _OPS_NOT_IN_CORE, f"{served_model}/saved_model.pb")
     assert {"StringLower", "StaticRegexReplace", "StringSplitV2"} & set(found["ops"])  # the text ops are in
     assert found["missing"] == []

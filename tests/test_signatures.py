@@ -13,6 +13,7 @@ from common import features, serving_contract
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
 from corpus import CORPUS, TRICKY_REVIEWS
+from served_models import probabilities
 
 
 # Model -> its Transform fixture: a notebook BiLSTM on the sequence encoding, the n-gram bag on
@@ -48,23 +49,20 @@ def _examples(texts):
 
 
 def test_both_signatures_agree(exported):
-    _, _, loaded, _ = exported
-    from_text = loaded.signatures[serving_contract.SERVING_SIGNATURE](
-        **{serving_contract.REVIEWS_INPUT: tf.constant(TRICKY_REVIEWS)})[serving_contract.PROBABILITY_OUTPUT]
+    _, _, loaded, export_dir = exported
+    from_text = probabilities(export_dir, TRICKY_REVIEWS)
     from_examples = loaded.signatures[serving_contract.EXAMPLES_SIGNATURE](
         **{serving_contract.EXAMPLES_INPUT: _examples(TRICKY_REVIEWS)})[serving_contract.PROBABILITY_OUTPUT]
     assert from_text.shape == (len(TRICKY_REVIEWS),)
-    np.testing.assert_allclose(from_text.numpy(), from_examples.numpy(), rtol=0, atol=1e-6)
-    assert np.isfinite(from_text.numpy()).all()  # a sigmoid's output is in [0, 1] whatever the model did
+    np.testing.assert_allclose(from_text, from_examples.numpy(), rtol=0, atol=1e-6)
+    assert np.isfinite(from_text).all()  # a sigmoid's output is in [0, 1] whatever the model did
 
 
 def test_exported_model_equals_the_trained_one(exported):
-    model, tft_output, loaded, _ = exported
+    model, tft_output, _, export_dir = exported
     transformed = tft_output.transform_features_layer()({features.TEXT: tf.constant([[t] for t in CORPUS])})
     expected = model.predict({t.name: transformed[t.name] for t in model.inputs}, verbose=0).ravel()
-    served = loaded.signatures[serving_contract.SERVING_SIGNATURE](
-        **{serving_contract.REVIEWS_INPUT: tf.constant(CORPUS)})[serving_contract.PROBABILITY_OUTPUT].numpy()
-    np.testing.assert_allclose(served, expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities(export_dir, CORPUS), expected, atol=1e-5)
 
 
 def test_the_export_holds_the_model_weights_and_nothing_else(exported):

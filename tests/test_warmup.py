@@ -11,7 +11,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 from common import serving_contract
 from common import warmup
 from serving.model_store import LoadedVersion, ModelStore
-from served_models import export_model, publish
+from served_models import publish
 
 MODEL = "imdb_sentiment"
 # The export's warm-up requests, in order: (signature, reviews).
@@ -19,20 +19,15 @@ WARMUP_REQUESTS = [(serving_contract.SERVING_SIGNATURE, 1), (serving_contract.EX
                    (serving_contract.SERVING_SIGNATURE, 32), (serving_contract.EXAMPLES_SIGNATURE, 32)]
 
 
-@pytest.fixture(scope="module")
-def model(transform_output, tmp_path_factory) -> str:
-    return export_model(transform_output, str(tmp_path_factory.mktemp("warmup") / "model"), seed=3, epochs=1)
-
-
-def test_every_export_carries_requests_for_both_signatures_at_both_batch_sizes(model):
-    requests = warmup.read(model)
+def test_every_export_carries_requests_for_both_signatures_at_both_batch_sizes(served_model):
+    requests = warmup.read(served_model)
     found = [(r.model_spec.signature_name, *(a.shape for a in warmup.inputs_of(r).values())) for r in requests]
     assert found == [(signature, (reviews,)) for signature, reviews in WARMUP_REQUESTS]
 
 
-def test_the_server_replays_them_before_the_version_is_available(model, tmp_path, monkeypatch):
+def test_the_server_replays_them_before_the_version_is_available(served_model, tmp_path, monkeypatch):
     base = str(tmp_path / MODEL)
-    version = publish(model, base)
+    version = publish(served_model, base)
     store = ModelStore(MODEL, base)
     replayed = []
     run = LoadedVersion.run
@@ -73,12 +68,12 @@ def _bad_input_request() -> bytes:
      "unsupported warm-up record 'classify_log'"),
     ([_bad_input_request()], "warm-up request 1 of "),
 ], ids=["garbage", "classify-log", "failing-request"])
-def test_a_version_whose_warmup_fails_is_not_served_and_the_previous_one_stays(model, tmp_path, records, error):
+def test_a_version_whose_warmup_fails_is_not_served_and_the_previous_one_stays(served_model, tmp_path, records, error):
     base = str(tmp_path / MODEL)
-    good = publish(model, base)
+    good = publish(served_model, base)
     store = ModelStore(MODEL, base)
     store.poll()
-    bad = publish(_with_warmup_records(model, str(tmp_path / "bad"), records), base)
+    bad = publish(_with_warmup_records(served_model, str(tmp_path / "bad"), records), base)
     store.poll()
     assert store.served_versions == [good]
     [status] = [s for s in store.status(MODEL) if s["version"] == bad]
