@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import tarfile
@@ -64,6 +65,17 @@ def read_test_split(folder: str):
                 reviews.append(f.read())
             labels.append(label)
     return reviews, labels
+
+
+def tar_gz(members) -> bytes:
+    """A .tar.gz of (name, bytes) members, names as given (tarfile would refuse nothing)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
 
 
 def write_archive(path: str, folder: str, arcname: Optional[str] = "aclImdb") -> str:

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import logging
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 
 import pytest
 
 import example_gen_runs
-import synthetic_imdb
+from synthetic_imdb import tar_gz
 from components import atomic_pusher
 from components.imdb_example_gen import layout
 from pipeline import cli, output_dir
@@ -44,43 +43,24 @@ def restore_logging():
     logging.raiseExceptions = raise_exceptions
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> str:
-    return synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("hostile_data")), per_class=20)
-
-
-@pytest.fixture(scope="module")
-def archive(folder, tmp_path_factory) -> bytes:
-    path = tmp_path_factory.mktemp("hostile_archive") / "aclImdb_v1.tar.gz"
-    return open(synthetic_imdb.write_archive(str(path), folder), "rb").read()
-
-
-def _run(capsys, tmp_path, *argv):
+def _refused(capsys, tmp_path, *argv) -> str:
+    """What `./imdb run ARGV` prints as it refuses to start (exit status 2, no traceback)."""
     out = tmp_path / "outputs"
     try:
         status = cli.main([*argv, "--output-dir", str(out)])
     except SystemExit as refused:  # argparse's own refusals
         status = refused.code
     captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert status == 2 and "Traceback" not in output, output
     # Healthy afterwards: nothing trained or pushed, and the output directory is not left locked.
     assert not (out / "pipelines").exists() and not (out / "serving_model").exists()
     output_dir.RunLock(str(out)).acquire().release()
-    return status, captured.out + captured.err
+    return output
 
 
 def _flip(data: bytes, at: int) -> bytes:
     return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
-
-
-def _tar_gz(members) -> bytes:
-    """A .tar.gz of (name, bytes) members, names as given (tarfile would refuse nothing)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 def _complete_members(count: int = 3):
@@ -102,21 +82,19 @@ ARCHIVE_CASES = [
     ("not an archive", lambda a: b"just some text, not an archive", "not a readable tar archive"),
     ("an empty file", lambda a: b"", "not a readable tar archive"),
     ("gzip of text, not of a tar", lambda a: gzip.compress(b"hello " * 100), "not a readable tar archive"),
-    ("a member twice", lambda a: _tar_gz(list(_complete_members()) + [("aclImdb/train/pos/0_8.txt", b"again")]),
+    ("a member twice", lambda a: tar_gz(list(_complete_members()) + [("aclImdb/train/pos/0_8.txt", b"again")]),
      "holds 'aclImdb/train/pos/0_8.txt' twice"),
-    ("a class missing", lambda a: _tar_gz(m for m in _complete_members() if "/test/neg/" not in m[0]),
+    ("a class missing", lambda a: tar_gz(m for m in _complete_members() if "/test/neg/" not in m[0]),
      "no reviews in test/neg"),
 ]
 
 
 @pytest.mark.parametrize("name, make, words", ARCHIVE_CASES, ids=[c[0] for c in ARCHIVE_CASES])
-def test_a_damaged_archive_is_refused_by_name(capsys, tmp_path, archive, name, make, words):
+def test_a_damaged_archive_is_refused_by_name(capsys, tmp_path, imdb_archive, name, make, words):
     path = tmp_path / "aclImdb_v1.tar.gz"
-    path.write_bytes(make(archive))
-    status, output = _run(capsys, tmp_path, "--data", str(path))
-    assert status == 2, output
+    path.write_bytes(make(pathlib.Path(imdb_archive).read_bytes()))
+    output = _refused(capsys, tmp_path, "--data", str(path))
     assert words in output and str(path) in output, output
-    assert "Traceback" not in output
 
 
 def _folder_with(folder, tmp_path, make):
@@ -137,9 +115,9 @@ FOLDER_CASES = [
 
 
 @pytest.mark.parametrize("name, make, words", FOLDER_CASES, ids=[c[0] for c in FOLDER_CASES])
-def test_a_bad_data_folder_is_refused_by_name(capsys, tmp_path, folder, name, make, words):
-    status, output = _run(capsys, tmp_path, "--data", _folder_with(folder, tmp_path, make))
-    assert status == 2 and words in output and "Traceback" not in output, output
+def test_a_bad_data_folder_is_refused_by_name(capsys, tmp_path, imdb_folder, name, make, words):
+    output = _refused(capsys, tmp_path, "--data", _folder_with(imdb_folder, tmp_path, make))
+    assert words in output, output
 
 
 def test_members_outside_the_layout_are_ignored_and_counted(tmp_path):
@@ -151,7 +129,7 @@ def test_members_outside_the_layout_are_ignored_and_counted(tmp_path):
         ("./aclImdb//train/pos/104_9.txt", b"inside, once normalised"),
     ]
     path = tmp_path / "odd.tar.gz"
-    path.write_bytes(_tar_gz(members))
+    path.write_bytes(tar_gz(members))
     source = layout.locate(str(path))
     assert source.ignored == 4
     assert source.counts[("train", "pos")] == 5 and source.counts[("test", "neg")] == 4
@@ -180,9 +158,9 @@ OPTION_CASES = [
 
 
 @pytest.mark.parametrize("argv, words", OPTION_CASES, ids=[" ".join(c[0]) for c in OPTION_CASES])
-def test_a_bad_option_is_refused_by_name(capsys, tmp_path, folder, argv, words):
-    status, output = _run(capsys, tmp_path, "--data", folder, *argv)
-    assert status == 2 and words in output and "Traceback" not in output, output
+def test_a_bad_option_is_refused_by_name(capsys, tmp_path, imdb_folder, argv, words):
+    output = _refused(capsys, tmp_path, "--data", imdb_folder, *argv)
+    assert words in output, output
 
 
 GLOVE_CASES = [
@@ -196,25 +174,25 @@ GLOVE_CASES = [
 
 
 @pytest.mark.parametrize("name, content, words", GLOVE_CASES, ids=[c[0] for c in GLOVE_CASES])
-def test_a_bad_glove_file_is_refused_before_any_component_runs(capsys, tmp_path, folder, name, content, words):
+def test_a_bad_glove_file_is_refused_before_any_component_runs(capsys, tmp_path, imdb_folder, name, content, words):
     path = tmp_path / "glove.6B.3d.txt"
     if content == "folder":
         path.mkdir()
     elif content is not None:
         path.write_bytes(content)
-    status, output = _run(capsys, tmp_path, "--data", folder, "--variant", "glove", "--glove-path", str(path))
-    assert status == 2 and words in output and str(path) in output and "Traceback" not in output, output
+    output = _refused(capsys, tmp_path, "--data", imdb_folder, "--variant", "glove", "--glove-path", str(path))
+    assert words in output and str(path) in output, output
 
 
-def test_an_output_dir_that_is_a_file_is_refused(capsys, tmp_path, folder):
+def test_an_output_dir_that_is_a_file_is_refused(capsys, tmp_path, imdb_folder):
     taken = tmp_path / "a_file"
     taken.write_text("not a folder")
-    status = cli.main(["--data", folder, "--output-dir", str(taken)])
+    status = cli.main(["--data", imdb_folder, "--output-dir", str(taken)])
     output = capsys.readouterr().err
     assert status == 2 and f"--output-dir {str(taken)!r} is not a local folder" in output and "Traceback" not in output
 
 
-def test_a_second_run_on_the_same_output_dir_is_refused_while_the_first_holds_it(capsys, tmp_path, folder):
+def test_a_second_run_on_the_same_output_dir_is_refused_while_the_first_holds_it(capsys, tmp_path, imdb_folder):
     out = tmp_path / "outputs"
     holder = subprocess.Popen(  # a real process holding the run's lock, as a running ./imdb run does
         [sys.executable, "-c", "import sys, time; from pipeline.output_dir import RunLock; "
@@ -222,7 +200,7 @@ def test_a_second_run_on_the_same_output_dir_is_refused_while_the_first_holds_it
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        status = cli.main(["--data", folder, "--output-dir", str(out)])
+        status = cli.main(["--data", imdb_folder, "--output-dir", str(out)])
         error = capsys.readouterr().err
         assert status == 2 and f"another run (process {holder.pid}) is using {out}" in error
         assert not (out / "pipelines").exists()
@@ -245,10 +223,10 @@ def _tmpfs(path, size: str):
         subprocess.run(["umount", str(path)], check=False)
 
 
-def test_a_full_disk_is_one_clear_line(capsys, tmp_path, folder):
+def test_a_full_disk_is_one_clear_line(capsys, tmp_path, imdb_folder):
     with _tmpfs(tmp_path / "full", "600k") as full:
         started = time.monotonic()
-        status = cli.main(["--data", folder, "--output-dir", str(full / "outputs"), "--sample-fraction", "1"])
+        status = cli.main(["--data", imdb_folder, "--output-dir", str(full / "outputs"), "--sample-fraction", "1"])
         captured = capsys.readouterr()
         assert status == 1, captured.err
         errors = [line for line in captured.err.splitlines() if line.strip()]

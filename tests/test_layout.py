@@ -39,9 +39,8 @@ def test_fingerprint_changes_with_content(imdb_folder, tmp_path):
 
 
 def test_missing_path_names_it_and_the_layout(tmp_path):
-    missing = str(tmp_path / "nowhere")
     with pytest.raises(layout.DataLayoutError, match="nowhere.*does not exist.*aclImdb/\\{train,test\\}"):
-        layout.locate(missing)
+        layout.locate(str(tmp_path / "nowhere"))
 
 
 def test_folder_without_the_layout(tmp_path):

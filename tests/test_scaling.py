@@ -1,6 +1,5 @@
 """The scale benchmark's own parts: the archives it writes, the memory it samples, the exponents it fits."""
 
-import io
 import math
 import os
 import subprocess
@@ -11,6 +10,7 @@ import time
 import pytest
 
 from benchmarks import scaling
+from synthetic_imdb import tar_gz
 
 POOL = 6  # real reviews per (split, label) in the archive below
 
@@ -18,16 +18,10 @@ POOL = 6  # real reviews per (split, label) in the archive below
 @pytest.fixture(scope="module")
 def source_archive(tmp_path_factory):
     path = tmp_path_factory.mktemp("scale") / "aclImdb.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
-        for name in ("aclImdb/README", "aclImdb/train/unsup/0_0.txt"):  # not labeled reviews: left out
-            tar.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
-        for split in ("train", "test"):
-            for label, rating in (("pos", 9), ("neg", 2)):
-                for i in range(POOL):
-                    text = f"{split} {label} review {i}".encode()
-                    info = tarfile.TarInfo(f"aclImdb/{split}/{label}/{i}_{rating}.txt")
-                    info.size = len(text)
-                    tar.addfile(info, io.BytesIO(text))
+    unlabeled = [("aclImdb/README", b""), ("aclImdb/train/unsup/0_0.txt", b"")]  # not labeled reviews: left out
+    path.write_bytes(tar_gz(unlabeled + [
+        (f"aclImdb/{split}/{label}/{i}_{rating}.txt", f"{split} {label} review {i}".encode())
+        for split in ("train", "test") for label, rating in (("pos", 9), ("neg", 2)) for i in range(POOL)]))
     return str(path)
 
 
@@ -65,8 +59,7 @@ def test_refuses_what_it_cannot_make(source_archive, tmp_path):
         scaling.write_archive(scaling.read_reviews(source_archive), 10, str(tmp_path / "x.tar.gz"))
     assert not os.listdir(tmp_path)
     not_imdb = tmp_path / "other.tar.gz"
-    with tarfile.open(not_imdb, "w:gz") as tar:
-        tar.addfile(tarfile.TarInfo("data/a.txt"), io.BytesIO(b""))
+    not_imdb.write_bytes(tar_gz([("data/a.txt", b"")]))
     with pytest.raises(ValueError, match="not an aclImdb archive"):
         scaling.read_reviews(str(not_imdb))
     assert scaling.main(["--data", str(not_imdb), "--sizes", "12", "--runners", "direct",
