@@ -35,13 +35,14 @@ def main() -> None:
     from ml_metadata import metadata_store
     from tfx import v1 as tfx
 
-    from common import features, serving_contract
+    from common import features
     from components.curated_schema import CuratedSchemaGen
     from components.imdb_example_gen import ImdbExampleGen
     from components.model.hparams import TrainingConfig
     from components.model.trainer import HISTORY_FILE
     from components.model.trainer_component import Trainer
     from pipeline import pipeline
+    from served_models import probabilities
 
     example_gen = ImdbExampleGen(input_base=args.data, eval_fraction=0.2, sample_fraction=1.0)
     schema = CuratedSchemaGen(schema_file=pipeline.SCHEMA_FILE).with_id("ImportSchemaGen")
@@ -71,8 +72,7 @@ def main() -> None:
     with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:
         history = json.load(f)
     reviews, labels = synthetic_imdb.read_test_split(args.data)
-    serve = tf.saved_model.load(os.path.join(model.uri, "Format-Serving")).signatures[serving_contract.SERVING_SIGNATURE]
-    probability = serve(**{serving_contract.REVIEWS_INPUT: tf.constant(reviews)})[serving_contract.PROBABILITY_OUTPUT].numpy()
+    probability = probabilities(os.path.join(model.uri, "Format-Serving"), reviews)
     accuracy = float(((probability > 0.5) == (np.array(labels) == 1)).mean())
     print(json.dumps({k: history[k] for k in ("strategy", "replicas", "devices", "global_batch_size")}
                      | {"accuracy": accuracy, "test_reviews": len(reviews)}), flush=True)

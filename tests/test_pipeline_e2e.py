@@ -11,12 +11,13 @@ import time
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import synthetic_imdb
-from common import features, serving_contract
+from commands import python
+from common import features
 from components.model.hparams import TrainingConfig
 from pipeline import configs, fingerprints, local_runner
+from served_models import probabilities
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +36,13 @@ def noisy_data(tmp_path_factory) -> str:
         str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS, label_noise=LABEL_NOISE)
 
 
-def _settings(data: str, min_accuracy: float) -> configs.PipelineSettings:
-    return configs.PipelineSettings(
+def _run(tmp_path, data: str, min_accuracy: float):
+    """The pipeline on LocalDagRunner, into TMP_PATH/outputs: its summary."""
+    settings = configs.PipelineSettings(
         data_path=data, min_accuracy=min_accuracy, max_tokens=100, sequence_length=48, ngrams=1,
         sample_fraction=1.0,
         training=TrainingConfig(variant="embedding", epochs=3, batch_size=16, embedding_dim=16, lstm_units=8))
+    return local_runner.run(local_runner.LocalPaths(str(tmp_path / "outputs")), settings, show_progress=False)
 
 
 def _states(summary) -> dict:
@@ -48,7 +51,7 @@ def _states(summary) -> dict:
 
 def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_path):
     paths = local_runner.LocalPaths(str(tmp_path / "outputs"))
-    first = local_runner.run(paths, _settings(noisy_data, min_accuracy=MIN_ACCURACY), show_progress=False)
+    first = _run(tmp_path, noisy_data, MIN_ACCURACY)
 
     assert _states(first) == {name: "ran" for name in COMPONENTS}
     assert first.examples_per_split[features.TEST_SPLIT] == 2 * PER_CLASS
@@ -61,15 +64,13 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
     assert not [n for n in os.listdir(paths.serving_model_dir) if not n.isdigit()]  # no staging left
 
     # The pushed model on the raw test reviews, as a client sends them: the Evaluator's accuracy.
-    served = tf.saved_model.load(first.pushed_to).signatures[serving_contract.SERVING_SIGNATURE]
     reviews, labels = synthetic_imdb.read_test_split(noisy_data)
-    probabilities = served(**{serving_contract.REVIEWS_INPUT: tf.constant(reviews + [""])})[
-        serving_contract.PROBABILITY_OUTPUT].numpy()
-    assert probabilities.shape == (len(reviews) + 1,) and np.isfinite(probabilities[-1])  # an empty review too
-    accuracy = np.mean((probabilities[:-1] > 0.5) == np.array(labels))
+    served = probabilities(first.pushed_to, reviews + [""])
+    assert served.shape == (len(reviews) + 1,) and np.isfinite(served[-1])  # an empty review too
+    accuracy = np.mean((served[:-1] > 0.5) == np.array(labels))
     assert accuracy == pytest.approx(first.test_accuracy, abs=1e-6)
 
-    second = local_runner.run(paths, _settings(noisy_data, min_accuracy=MIN_ACCURACY), show_progress=False)
+    second = _run(tmp_path, noisy_data, MIN_ACCURACY)
     states = _states(second)
     assert all(states[name] == "cached" for name in UPSTREAM_OF_THE_MODEL), states
     assert second.test_accuracy == pytest.approx(first.test_accuracy)
@@ -88,28 +89,26 @@ def _edited_checkout(tmp_path, edited: str):
 
 
 def test_an_edit_re_runs_exactly_the_components_whose_code_changed(noisy_data, tmp_path, monkeypatch):
-    paths = local_runner.LocalPaths(str(tmp_path / "outputs"))
-    settings = _settings(noisy_data, min_accuracy=0.0)
-    local_runner.run(paths, settings, show_progress=False)
+    _run(tmp_path, noisy_data, min_accuracy=0.0)
 
     monkeypatch.setattr(fingerprints, "REPO", _edited_checkout(tmp_path, "components/model/models.py"))
-    states = _states(local_runner.run(paths, settings, show_progress=False))
+    states = _states(_run(tmp_path, noisy_data, min_accuracy=0.0))
     assert {n: states[n] for n in ("ImdbExampleGen", "Transform", "Trainer")} == {
         "ImdbExampleGen": "cached", "Transform": "cached", "Trainer": "ran"}
 
     monkeypatch.setattr(fingerprints, "REPO", _edited_checkout(tmp_path, "components/imdb_example_gen/layout.py"))
-    states = _states(local_runner.run(paths, settings, show_progress=False))
+    states = _states(_run(tmp_path, noisy_data, min_accuracy=0.0))
     assert all(states[n] == "ran" for n in ("ImdbExampleGen", "StatisticsGen", "Transform", "Trainer")), states
     assert states["ImportSchemaGen"] == "cached"
 
 
 def test_unreachable_threshold_pushes_nothing(noisy_data, tmp_path):
-    paths = local_runner.LocalPaths(str(tmp_path / "outputs"))
-    summary = local_runner.run(paths, _settings(noisy_data, min_accuracy=0.95), show_progress=False)
+    summary = _run(tmp_path, noisy_data, min_accuracy=0.95)
     assert summary.test_accuracy is not None and summary.test_accuracy < 0.95  # the gate refused it
     assert summary.blessed is False
     assert summary.pushed_to is None
-    assert not os.path.exists(paths.serving_model_dir) or not os.listdir(paths.serving_model_dir)
+    serving_model_dir = local_runner.LocalPaths(str(tmp_path / "outputs")).serving_model_dir
+    assert not os.path.exists(serving_model_dir) or not os.listdir(serving_model_dir)
 
 
 def _kill_a_push_mid_copy(serving_dir, tmp_path):
@@ -135,11 +134,10 @@ def _kill_a_push_mid_copy(serving_dir, tmp_path):
 
 
 def test_a_run_killed_half_way_completes_when_started_again(noisy_data, tmp_path):
-    command = [sys.executable, "-m", "pipeline.cli", "--data", noisy_data,
-               "--output-dir", str(tmp_path / "outputs"), "--sample-fraction", "1",
-               "--epochs", "1", "--max-tokens", "100", "--sequence-length", "48",
+    command = ["-m", "pipeline.cli", "--data", noisy_data, "--output-dir", str(tmp_path / "outputs"),
+               "--sample-fraction", "1", "--epochs", "1", "--max-tokens", "100", "--sequence-length", "48",
                "--min-accuracy", "0"]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first = subprocess.Popen([sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in first.stdout:
         # ExampleGen and the statistics are done, Transform or the Trainer under way: kill.
         if re.search(r"\] (Transform|Trainer) ", line):
@@ -151,7 +149,7 @@ def test_a_run_killed_half_way_completes_when_started_again(noisy_data, tmp_path
     # which the next start removes.
     staging = _kill_a_push_mid_copy(tmp_path / "outputs" / "serving_model" / "imdb_sentiment", tmp_path)
 
-    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    second = python(*command, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"removed {staging}: a copy left by an interrupted push" in second.stdout
     assert not staging.exists()

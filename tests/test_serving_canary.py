@@ -13,7 +13,6 @@ import pytest
 from tfx import v1 as tfx
 
 import served_models
-import synthetic_imdb
 from components import atomic_pusher, serving_canary
 from components.imdb_example_gen import ImdbExampleGen
 from pipeline import run_summary
@@ -26,11 +25,6 @@ def _export(directory: str, serving: str) -> str:
     """A Model artifact's folder (Format-Serving inside) holding a candidate of the given kind."""
     served_models.export_stand_in(os.path.join(directory, "Format-Serving"), serving)
     return directory
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> str:
-    return synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("data")), per_class=20)
 
 
 def _run(data: str, model_uri: str, workdir) -> run_summary.RunSummary:
@@ -61,16 +55,16 @@ def _run(data: str, model_uri: str, workdir) -> run_summary.RunSummary:
               r"the Evaluator's signature 0\.\d+"),
     ("missing", r'REST predict failed: 400: Serving signature name: "serving_default" not found'),
 ], ids=["wrong-answers", "missing-signature"])
-def test_a_broken_serving_signature_is_not_pushed(data, tmp_path, serving, reason):
-    summary = _run(data, _export(str(tmp_path / "candidate"), serving), tmp_path)
+def test_a_broken_serving_signature_is_not_pushed(imdb_folder, tmp_path, serving, reason):
+    summary = _run(imdb_folder, _export(str(tmp_path / "candidate"), serving), tmp_path)
     assert re.fullmatch(f"failed: {reason}.*", summary.serving_canary), summary.serving_canary
     assert f"serving canary: {summary.serving_canary}" in summary.render()
     assert summary.pushed_to is None
     assert not os.path.exists(tmp_path / "serving" / MODEL_NAME)
 
 
-def test_a_sound_model_passes_and_is_pushed(data, tmp_path):
-    summary = _run(data, _export(str(tmp_path / "candidate"), "sound"), tmp_path)
+def test_a_sound_model_passes_and_is_pushed(imdb_folder, tmp_path):
+    summary = _run(imdb_folder, _export(str(tmp_path / "candidate"), "sound"), tmp_path)
     assert summary.serving_canary.startswith("passed: loaded, 16 test reviews answered over REST and gRPC")
     assert summary.pushed_to == str(tmp_path / "serving" / MODEL_NAME / os.path.basename(summary.pushed_to))
     assert os.path.exists(os.path.join(summary.pushed_to, "saved_model.pb"))
