@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -34,14 +35,6 @@ def test_splits_labels_and_features_from_a_folder(folder_run):
     assert all(b"<br />" in text for text in test[features.TEXT])  # kept raw; Transform handles it
 
 
-def _longest_run(labels) -> int:
-    longest = current = 1
-    for previous, label in zip(labels, labels[1:]):
-        current = current + 1 if label == previous else 1
-        longest = max(longest, current)
-    return longest
-
-
 def test_each_split_is_written_with_its_classes_interleaved(folder_run):
     """The Trainer's shuffle buffer (hparams) is smaller than a large split: the order ExampleGen
     writes must already mix the classes, from the first batch on."""
@@ -49,7 +42,8 @@ def test_each_split_is_written_with_its_classes_interleaved(folder_run):
     for split, columns in splits.items():
         labels = columns[features.LABEL]
         assert 0.4 <= sum(labels[:32]) / len(labels[:32]) <= 0.6, (split, labels[:32])
-        assert _longest_run(labels) <= 3, (split, labels)
+        longest_run = max(len(list(run)) for _, run in itertools.groupby(labels))
+        assert longest_run <= 3, (split, labels)
 
 
 def test_archive_and_parent_folder_give_the_same_examples(folder_run, imdb_folder, imdb_archive, tmp_path):

@@ -12,14 +12,13 @@ import email
 import http.server
 import json
 import pathlib
-import subprocess
-import sys
 import threading
 import urllib.parse
 
 import pytest
 import yaml
 
+from commands import python
 from kubeflow import backend_rules, submit
 from kubeflow_specs import compile_pipeline, kfp_verdict
 
@@ -56,12 +55,6 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
         self.state["requests"].append((self.command, url.path, query, self.headers.get("Content-Type"), body))
         return url.path, query, body
 
-    @staticmethod
-    def _name_filter(query: dict):
-        if "filter" not in query:
-            return None
-        return json.loads(query["filter"])["predicates"][0]["stringValue"]
-
     def _uploaded_file(self, body: bytes) -> str:
         message = email.message_from_bytes(
             b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
@@ -74,7 +67,8 @@ class FakeKfp(http.server.BaseHTTPRequestHandler):
         if path == f"{PREFIX}/healthz":
             return self._reply(200, {"multi_user": False})
         if path in (f"{PREFIX}/experiments", f"{PREFIX}/pipelines"):
-            collection, name = path.rsplit("/", 1)[1], self._name_filter(query)
+            collection = path.rsplit("/", 1)[1]
+            name = json.loads(query["filter"])["predicates"][0]["stringValue"] if "filter" in query else None
             found = [item for item in s[collection] if name is None or item["display_name"] == name]
             return self._reply(200, {collection: found, "total_size": len(found)} if found else {})
         if path.startswith(f"{PREFIX}/pipelines/") and path.endswith("/versions"):
@@ -130,7 +124,6 @@ def kfp_server():
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
-    """The pipeline as ./imdb compile writes it."""
     compiled, _ = compile_pipeline(tmp_path_factory.mktemp("compiled"))
     return pathlib.Path(compiled.pipeline_yaml)
 
@@ -167,11 +160,9 @@ def test_a_second_submit_adds_a_version_and_reuses_the_experiment(kfp_server, pa
 
 def test_submit_command(kfp_server, package):
     host, state = kfp_server
-    result = subprocess.run(
-        [sys.executable, "-m", "kubeflow.cli", "submit", "--host", host, "--package", str(package),
-         "--experiment", "imdb", "--run-name", "from-cli", "--namespace", "team-a",
-         "--param", "epochs=3", "--param", "data=gs://bucket/data/drop-2"],
-        capture_output=True, text=True, timeout=120)
+    result = python("-m", "kubeflow.cli", "submit", "--host", host, "--package", str(package), "--experiment", "imdb",
+                    "--run-name", "from-cli", "--namespace", "team-a", "--param", "epochs=3",
+                    "--param", "data=gs://bucket/data/drop-2", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "run run-1 started" in result.stdout
     assert state["runs"][0]["runtime_config"]["parameters"] == {"epochs": 3, "data": "gs://bucket/data/drop-2"}
@@ -184,9 +175,7 @@ def test_the_server_refuses_an_old_schema_and_submit_says_so(kfp_server, package
     host, state = kfp_server
     old = tmp_path / "old.yaml"
     old.write_text(package.read_text().replace("schemaVersion: 2.1.0", "schemaVersion: 2.0.0"))
-    result = subprocess.run(
-        [sys.executable, "-m", "kubeflow.cli", "submit", "--host", host, "--package", str(old)],
-        capture_output=True, text=True, timeout=120)
+    result = python("-m", "kubeflow.cli", "submit", "--host", host, "--package", str(old), timeout=120)
     assert result.returncode == 1
     assert "KFP only supports schema version 2.1.0" in result.stderr
     assert "Traceback" not in result.stderr

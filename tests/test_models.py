@@ -69,12 +69,13 @@ def test_glove_fine_tuning_starts_from_the_best_frozen_epoch_and_trains_the_vect
 
 
 @pytest.mark.parametrize("settings, message", [
+    (dict(variant="transformer"), "one_hot, embedding, glove"),
     (dict(variant="embedding", fine_tune_epochs=1), "glove variant"),
     (dict(variant="glove", fine_tune_epochs=-1), "0 or more"),
     (dict(variant="glove", fine_tune_epochs=1, refit_on_train_and_eval=True), "cannot be combined"),
     (dict(variant="glove", fine_tune_learning_rate=0), "fine_tune_learning_rate"),
 ])
-def test_fine_tuning_settings_are_checked(settings, message):
+def test_unknown_variants_and_bad_fine_tuning_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**settings)
 
@@ -132,11 +133,6 @@ def test_one_hot_lookup_computes_the_notebooks_one_hot_bilstm():
 def test_one_hot_layer_is_tf_one_hot():
     layer = models.OneHot(5)
     np.testing.assert_array_equal(np.asarray(layer(np.array([[0, 3, 4]]))), np.eye(5)[[[0, 3, 4]]])
-
-
-def test_unknown_variant_is_refused():
-    with pytest.raises(ValueError, match="one_hot, embedding, glove"):
-        TrainingConfig(variant="transformer")
 
 
 def test_packaged_glove_vectors():

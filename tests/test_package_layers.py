@@ -32,25 +32,6 @@ def test_a_module_loads_only_what_it_needs(module, not_loaded):
     assert not _loaded_packages(module) & not_loaded
 
 
-LAYERS = ("common", "serving", "components", "pipeline", "kubeflow")  # each may import only those before it
-
-
-@pytest.mark.parametrize("package", LAYERS)
-def test_no_package_imports_a_higher_layer(package):
-    """Read from the source (lazy imports included): a cycle, or a lower layer reaching up, fails."""
-    import ast
-    import pathlib
-
-    allowed = set(LAYERS[:LAYERS.index(package) + 1])
-    found = set()
-    for file in pathlib.Path(REPO, package).rglob("*.py"):
-        for node in ast.walk(ast.parse(file.read_text(), str(file))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
-            found |= {(str(file.relative_to(REPO)), n.split(".")[0]) for n in names if n.split(".")[0] in LAYERS}
-    assert {(f, n) for f, n in found if n not in allowed} == set()
-
-
 def test_kubeflows_own_sdks_and_this_kubeflow_folder_import_side_by_side():
     """kubeflow/ is a namespace package: beside Kubeflow's training SDK (kubeflow.training, whose
     kubeflow/__init__.py extends its path), both import, in either order."""

@@ -9,6 +9,8 @@ import pathlib
 import sys
 import tokenize
 
+import pytest
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 PACKAGES = ("common", "serving", "components", "pipeline", "kubeflow", "benchmarks")
 SOURCES = sorted(p for package in (*PACKAGES, "tests") for p in (REPO / package).rglob("*.py"))
@@ -23,6 +25,18 @@ def _imports(path: pathlib.Path) -> set:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
     return found
+
+
+LAYERS = ("common", "serving", "components", "pipeline", "kubeflow")  # each may import only those before it
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_package_imports_a_higher_layer(package):
+    """Lazy imports included: a cycle, or a lower layer reaching up, fails."""
+    higher = set(LAYERS[LAYERS.index(package) + 1:])
+    found = {(str(p.relative_to(REPO)), name) for p in (REPO / package).rglob("*.py") for name in _imports(p)
+             if name.split(".")[0] in higher}
+    assert found == set()
 
 
 def test_no_command_imports_another_commands_parser():
