@@ -1,4 +1,4 @@
-"""Runs ImdbExampleGen alone on LocalDagRunner and reads back what it wrote."""
+"""Runs components on LocalDagRunner: ImdbExampleGen alone, reading back what it wrote, or any others."""
 
 from __future__ import annotations
 
@@ -23,15 +23,20 @@ _SPEC = {
 }
 
 
+def run_pipeline(name: str, workdir: str, components, **options) -> metadata_store.MetadataStore:
+    """COMPONENTS as a pipeline on LocalDagRunner, its root and ML Metadata under WORKDIR: the metadata store."""
+    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(os.path.join(workdir, "metadata.db"))
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name=name, pipeline_root=os.path.join(workdir, "root"), components=components,
+        metadata_connection_config=connection, **options))
+    return metadata_store.MetadataStore(connection)
+
+
 def run(data: str, workdir: str, eval_fraction: float = configs.DEFAULT_EVAL_FRACTION, sample_fraction: float = 1.0):
     """Returns ({split: {name: numpy array}}, the Examples artifact's custom properties)."""
-    root, db = os.path.join(workdir, "root"), os.path.join(workdir, "metadata.db")
-    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(db)
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="example_gen", pipeline_root=root,
-        components=[ImdbExampleGen(input_base=data, eval_fraction=eval_fraction, sample_fraction=sample_fraction)],
-        metadata_connection_config=connection))
-    [artifact] = metadata_store.MetadataStore(connection).get_artifacts_by_type("Examples")
+    store = run_pipeline("example_gen", workdir, [
+        ImdbExampleGen(input_base=data, eval_fraction=eval_fraction, sample_fraction=sample_fraction)])
+    [artifact] = store.get_artifacts_by_type("Examples")
     splits = {}
     for split in SPLITS:
         files = glob.glob(os.path.join(artifact.uri, f"Split-{split}", "*.gz"))

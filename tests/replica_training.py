@@ -32,7 +32,6 @@ def main() -> None:
     [cpu] = tf.config.list_physical_devices("CPU")
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.replicas)
 
-    from ml_metadata import metadata_store
     from tfx import v1 as tfx
 
     from common import features
@@ -41,6 +40,7 @@ def main() -> None:
     from components.model.hparams import TrainingConfig
     from components.model.trainer import HISTORY_FILE
     from components.model.trainer_component import Trainer
+    from example_gen_runs import run_pipeline
     from pipeline import pipeline
     from served_models import probabilities
 
@@ -59,14 +59,7 @@ def main() -> None:
         train_split="train", eval_split="eval", epochs=training.epochs,
         # The replica count in the Trainer's key, so each count trains (and the rest is cached).
         custom_config={**training.to_custom_config(), "replicas": args.replicas})
-    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-        os.path.join(args.workdir, "metadata.db"))
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="replicas", pipeline_root=os.path.join(args.workdir, "root"),
-        components=[example_gen, schema, transform, trainer], metadata_connection_config=connection,
-        enable_cache=True))
-
-    store = metadata_store.MetadataStore(connection)
+    store = run_pipeline("replicas", args.workdir, [example_gen, schema, transform, trainer], enable_cache=True)
     model_run = max(store.get_artifacts_by_type("ModelRun"), key=lambda a: a.id)
     model = max(store.get_artifacts_by_type("Model"), key=lambda a: a.id)
     with open(os.path.join(model_run.uri, HISTORY_FILE)) as f:

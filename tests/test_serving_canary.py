@@ -13,6 +13,7 @@ import pytest
 from tfx import v1 as tfx
 
 import served_models
+from example_gen_runs import run_pipeline
 from components import atomic_pusher, serving_canary
 from components.imdb_example_gen import ImdbExampleGen
 from pipeline import run_summary
@@ -28,7 +29,6 @@ def _export(directory: str, serving: str) -> str:
 
 
 def _run(data: str, model_uri: str, workdir) -> run_summary.RunSummary:
-    metadata = str(workdir / "metadata.db")
     example_gen = ImdbExampleGen(input_base=data, eval_fraction=0.2, sample_fraction=1.0)
     model = tfx.dsl.Importer(source_uri=model_uri, artifact_type=tfx.types.standard_artifacts.Model,
                              reimport=True).with_id("CandidateModel")
@@ -43,11 +43,8 @@ def _run(data: str, model_uri: str, workdir) -> run_summary.RunSummary:
         infra_blessing=canary.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=str(workdir / "serving" / MODEL_NAME)))).with_id("Pusher")
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="canary", pipeline_root=str(workdir / "root"),
-        components=[example_gen, model, blessing, canary, pusher],
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata)))
-    return run_summary.summarize(metadata)
+    run_pipeline("canary", str(workdir), [example_gen, model, blessing, canary, pusher])
+    return run_summary.summarize(str(workdir / "metadata.db"))
 
 
 @pytest.mark.parametrize("serving, reason", [
