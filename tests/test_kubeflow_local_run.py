@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from common import serving_contract
 from components.model.hparams import TrainingConfig
 from kubeflow_specs import TASKS, compile_pipeline
 from pipeline import configs
+from serving.launch import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -168,15 +168,9 @@ def test_every_task_runs_through_kfps_driver_and_launcher_and_a_better_model_is_
     assert tasks["Pusher"]["outputs"]["pushed_model"]["pushed_version"] == versions[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_answers_from_the_bucket_for_the_pushed_model(first_run, world):
     stack = world[0]
-    rest, grpc = _free_port(), _free_port()
+    rest, grpc = free_port(), free_port()
     server = subprocess.Popen(stack.inside(
         sys.executable, "-m", "serving.cli", "serve", "--local", "--model-dir", SERVING_DIR,
         "--rest-port", str(rest), "--grpc-port", str(grpc)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
