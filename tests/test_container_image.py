@@ -35,7 +35,6 @@ class Built(NamedTuple):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Built:
-    """The CPU image the Dockerfile builds, for the module."""
     if shutil.which("podman") is None or os.geteuid() != 0:
         pytest.skip("needs podman and root (the Debian 13 userland of ./imdb has both)")
     root = os.environ.get("IMDB_USERLAND_ROOT")
