@@ -247,18 +247,29 @@ kfp_tools() {
         "KFP's driver and launcher and the local stack's programs" "$_repo/kubeflow/kfp_go/build.sh"
 }
 
-# The single-node Kubernetes cluster's programs (kubeflow/cluster/build.sh: Kubernetes and etcd
-# from the Go module proxy), built once into the cache, keyed by what the build reads and Go's
+# The single-node Kubernetes cluster's programs (kubeflow/cluster/build.sh: Kubernetes, kube-proxy
+# and etcd from the Go module proxy), built once into the cache, keyed by what the build reads and Go's
 # version. Prints the folder.
-cluster_tools_dir() {
+cluster_tools_dir() { _go_module_dir cluster; }
+
+# The cache folder of the Go module kubeflow/NAME: keyed by its sources, build.sh and Go's version.
+_go_module_dir() {
     local key
-    key=$( { go version 2>/dev/null; cd "$_repo/kubeflow/cluster" && find . -name '*.go' -o -name 'go.*' \
+    key=$( { go version 2>/dev/null; cd "$_repo/kubeflow/$1" && find . -name '*.go' -o -name 'go.*' \
              -o -name build.sh | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)
-    echo "$IMDB_CACHE/tools/cluster-$key"
+    echo "$IMDB_CACHE/tools/$1-$key"
 }
 
 cluster_tools() {
     _go_tools "$(cluster_tools_dir)" cluster kubelet "Kubernetes and etcd" "$_repo/kubeflow/cluster/build.sh"
+}
+
+# Argo Workflows' controller and executor and the manifests its install applies (kubeflow/argo/build.sh,
+# from the Go module proxy), built once into the cache like the cluster's. Prints the folder.
+argo_tools_dir() { _go_module_dir argo; }
+
+argo_tools() {
+    _go_tools "$(argo_tools_dir)" argo argoexec "Argo Workflows" "$_repo/kubeflow/argo/build.sh"
 }
 
 # Builds DIR once with BUILD_SH (given DIR.partial, renamed when it succeeds; LAST, the program it

@@ -1,5 +1,6 @@
 """The single-node Kubernetes cluster of `./imdb kfp-local up` (kubeflow/cluster/cluster.sh), started
-by a test: its programs from the build ./imdb test runs beside the tests (IMDB_CLUSTER_TOOLS)."""
+by a test: its programs, and Argo Workflows', from the builds ./imdb test runs beside the tests
+(IMDB_CLUSTER_TOOLS, IMDB_ARGO_TOOLS)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,21 @@ CLUSTER_SH = os.path.join(REPO, "kubeflow", "cluster", "cluster.sh")
 UP_SECONDS = 300
 
 
-def tools() -> str:
-    background_builds.wait_for("IMDB_CLUSTER_BUILD_DONE", "IMDB_CLUSTER_BUILD_LOG", "building the cluster's programs")
-    folder = os.environ.get("IMDB_CLUSTER_TOOLS")
-    assert folder and os.path.isfile(os.path.join(folder, "kube-apiserver")), \
-        "IMDB_CLUSTER_TOOLS names no built cluster: run the tests through ./imdb test"
+def _built(name: str, program: str, what: str) -> str:
+    """The folder $IMDB_<NAME>_TOOLS once ./imdb test's background build of it has ended."""
+    background_builds.wait_for(f"IMDB_{name}_BUILD_DONE", f"IMDB_{name}_BUILD_LOG", f"building {what}")
+    folder = os.environ.get(f"IMDB_{name}_TOOLS")
+    assert folder and os.path.isfile(os.path.join(folder, program)), \
+        f"IMDB_{name}_TOOLS names no built {what}: run the tests through ./imdb test"
     return folder
+
+
+def tools() -> str:
+    return _built("CLUSTER", "kube-apiserver", "the cluster's programs")
+
+
+def argo_tools() -> str:
+    return _built("ARGO", "argoexec", "Argo Workflows")
 
 
 class Cluster:
@@ -46,12 +56,14 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def running(state: str, images: List[str]) -> Iterator[Cluster]:
-    """cluster.sh serve until the cluster is ready; stopped (SIGTERM, as Ctrl-C would) afterwards,
-    and checked to leave no process, mount or cgroup behind."""
+def running(state: str, images: List[str], argo: bool = False) -> Iterator[Cluster]:
+    """cluster.sh serve (with Argo Workflows if ARGO) until the cluster is ready; stopped (SIGTERM,
+    as Ctrl-C would) afterwards."""
     tools_dir = tools()
+    argo_args = ["--argo", argo_tools()] if argo else []
     log = open(os.path.join(os.path.dirname(state), "serve.log"), "w")
-    serve = subprocess.Popen([CLUSTER_SH, "serve", state, tools_dir, *images], stdout=log, stderr=subprocess.STDOUT)
+    serve = subprocess.Popen([CLUSTER_SH, "serve", state, tools_dir, *argo_args, *images], stdout=log,
+                             stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + UP_SECONDS
         while not os.path.exists(os.path.join(state, "ready")):

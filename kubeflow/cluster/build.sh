@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds, into OUT_DIR, the programs of the single-node cluster of `./imdb kfp-local up`
-# (cluster.sh): Kubernetes' kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
-# kubectl from the k8s.io/kubernetes module, etcd from go.etcd.io/etcd/server/v3, and the pods'
-# sandbox process (cmd/pause), each at the version go.mod pins (the Go module proxy, checksum database).
+# (cluster.sh): Kubernetes' kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# kube-proxy and kubectl from the k8s.io/kubernetes module, etcd from go.etcd.io/etcd/server/v3, and
+# the pods' sandbox process (cmd/pause), each at the version go.mod pins (the Go module proxy, checksum database).
 #
 #   kubeflow/cluster/build.sh OUT_DIR
 #
@@ -23,5 +23,5 @@ ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$version"
 mkdir -p "$out"
 go build -trimpath -ldflags "$ldflags" -o "$out/" k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl
 go build -trimpath -ldflags "-s -w" -o "$out/" ./cmd/etcd ./cmd/pause

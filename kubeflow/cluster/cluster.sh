@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # A single-node Kubernetes cluster on this machine, from what the registries serve: the control
-# plane, kubelet and etcd that build.sh builds, containerd, runc and the CNI plugins from Debian
-# (env/userland-tools.txt). Runs as root in the Debian 13 userland (./imdb kfp-local up runs it).
+# plane, kubelet, kube-proxy and etcd that build.sh builds, containerd, runc, iptables and the CNI
+# plugins from Debian (env/userland-tools.txt), and with --argo Argo Workflows' controller
+# (kubeflow/argo/build.sh). Runs as root in the Debian 13 userland (./imdb kfp-local up runs it).
 #
-#   cluster.sh serve STATE TOOLS [IMAGE.tar ...]   bring it up, load the images, then run until
-#                                                  SIGTERM/SIGINT; STATE/ready once it is usable
+#   cluster.sh serve STATE TOOLS [--argo ARGO_TOOLS] [IMAGE.tar ...]
+#                                                  bring it up, load the images (install Argo),
+#                                                  then run until SIGTERM/SIGINT; STATE/ready
+#                                                  once it is usable
 #   cluster.sh kubectl STATE [ARGS]                kubectl against it (in its network namespace)
 #   cluster.sh clean STATE                         remove what a stopped cluster left (serve does)
 #   cluster.sh cgroup-root STATE                   the cgroup folder of its pods (in each hierarchy)
@@ -23,6 +26,8 @@ POD_CIDR=10.244.0.0/24
 SERVICE_CIDR=10.96.0.0/16
 API=https://$NODE_IP:6443
 PAUSE_IMAGE=localhost/imdb-kfp/pause:1
+# Argo's namespace: where KFP's manifests put it.
+ARGO_NAMESPACE=kubeflow
 
 say() { printf '[cluster] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -47,7 +52,8 @@ kubectl_in() { local state=$1; shift; KUBECONFIG=$state/admin.kubeconfig "$TOOLS
 
 # The cluster's own certificate authority; one certificate serves the API server and kubelet
 # (names and addresses of both), another is the API server's client certificate towards kubelet.
-# Tokens (the API server's --token-auth-file) authenticate the admin and the node.
+# Tokens (the API server's --token-auth-file) authenticate the admin, the node and kube-proxy (user
+# system:kube-proxy, which Kubernetes' default ClusterRoleBinding system:node-proxier covers).
 make_credentials() {
     local state=$1 pki=$1/pki
     mkdir -p "$pki"
@@ -84,12 +90,13 @@ EOF
         openssl genrsa -out service-accounts.key 2048 2>/dev/null
         openssl rsa -in service-accounts.key -pubout -out service-accounts.pub 2>/dev/null
     )
-    local admin node
-    admin=$(openssl rand -hex 16) node=$(openssl rand -hex 16)
-    printf '%s,admin,admin,system:masters\n%s,system:node:%s,%s,system:nodes\n' \
-        "$admin" "$node" "$NODE" "$NODE" >"$pki/tokens.csv"
+    local admin node proxy
+    admin=$(openssl rand -hex 16) node=$(openssl rand -hex 16) proxy=$(openssl rand -hex 16)
+    printf '%s,admin,admin,system:masters\n%s,system:node:%s,%s,system:nodes\n%s,system:kube-proxy,kube-proxy\n' \
+        "$admin" "$node" "$NODE" "$NODE" "$proxy" >"$pki/tokens.csv"
     kubeconfig "$state/admin.kubeconfig" "$admin"
     kubeconfig "$state/kubelet.kubeconfig" "$node"
+    kubeconfig "$state/kube-proxy.kubeconfig" "$proxy"
 }
 
 kubeconfig() {
@@ -249,8 +256,17 @@ run_cluster() {
         --hostname-override="$NODE" --node-ip="$NODE_IP" --root-dir="$state/kubelet"
     wait_for "node $NODE" 120 "$state/logs/kubelet.log" \
         kubectl_in "$state" wait --for=condition=Ready "node/$NODE" --timeout=1s
+    # Service addresses (10.96.0.1, the API server's, which pods' clients use) routed to their
+    # endpoints by iptables rules in the namespace; no ClusterDNS: pods use the Service env vars.
+    # --conntrack-max-per-core 0: leave the kernel's conntrack table size alone (a sysctl shared
+    # with the host); --nodeport-addresses primary: node ports on the node's address only.
+    start kube-proxy "$TOOLS/kube-proxy" --kubeconfig="$state/kube-proxy.kubeconfig" --hostname-override="$NODE" \
+        --cluster-cidr="$POD_CIDR" --proxy-mode=iptables --conntrack-max-per-core=0 \
+        --nodeport-addresses=primary --metrics-bind-address=127.0.0.1:10249 --healthz-bind-address=127.0.0.1:10256
     wait_for "the default service account" 60 "$state/logs/kube-controller-manager.log" \
         kubectl_in "$state" get serviceaccount default
+    wait_for "kube-proxy's rule for the kubernetes Service" 60 "$state/logs/kube-proxy.log" kubernetes_routed
+    if [ -n "$ARGO_TOOLS" ]; then install_argo; fi
     touch "$state/ready"
     say "ready: ./imdb kfp-local kubectl get pods -A"
     # Any daemon that ends ends the cluster: a half-running node is worse than a stopped one.
@@ -260,6 +276,56 @@ run_cluster() {
     stop_all
     exit 1
 }
+
+kubernetes_routed() { iptables -t nat -S KUBE-SERVICES | grep -q 'default/kubernetes:https cluster IP'; }
+
+# Argo Workflows as upstream's namespace-install has it, in ARGO_NAMESPACE: the CRDs, the
+# controller's and the executor's RBAC (copied from the module's manifests by kubeflow/argo/build.sh)
+# and the controller's Deployment (manifests/base/workflow-controller/workflow-controller-deployment.yaml
+# with namespace-install's --namespaced, the local images, no priority class and the uid of
+# upstream's image); ready once the controller holds its leader lease, which it takes through the
+# kubernetes Service.
+install_argo() {
+    say "installing Argo Workflows $ARGO_VERSION in namespace $ARGO_NAMESPACE"
+    local log=$state/logs/argo-install.log
+    {
+        kubectl_in "$state" create namespace "$ARGO_NAMESPACE"
+        kubectl_in "$state" apply -f "$ARGO_TOOLS/manifests/crds"
+        kubectl_in "$state" wait --for=condition=Established --timeout=60s -f "$ARGO_TOOLS/manifests/crds"
+        kubectl_in "$state" apply -n "$ARGO_NAMESPACE" -f "$ARGO_TOOLS/manifests/rbac"
+        kubectl_in "$state" apply -n "$ARGO_NAMESPACE" -f - <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: workflow-controller}
+spec:
+  selector: {matchLabels: {app: workflow-controller}}
+  template:
+    metadata: {labels: {app: workflow-controller}}
+    spec:
+      serviceAccountName: argo
+      securityContext: {runAsNonRoot: true, runAsUser: 8737}
+      containers:
+      - name: workflow-controller
+        image: $(argo_image workflow-controller)
+        imagePullPolicy: Never
+        command: [workflow-controller]
+        args: [--namespaced, --executor-image, $(argo_image argoexec), --executor-image-pull-policy, Never]
+        env:
+        - name: LEADER_ELECTION_IDENTITY
+          valueFrom: {fieldRef: {apiVersion: v1, fieldPath: metadata.name}}
+        securityContext:
+          readOnlyRootFilesystem: true
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+        ports: [{name: metrics, containerPort: 9090}, {containerPort: 6060}]
+EOF
+    } >"$log" 2>&1 || die "installing Argo failed; see $log"
+    wait_for "Argo's workflow-controller (its leader lease)" 120 "$state/logs/argo-install.log" \
+        kubectl_in "$state" get -n "$ARGO_NAMESPACE" lease workflow-controller
+    say "Argo's workflow-controller is running"
+}
+
+argo_image() { echo "localhost/imdb-kfp/$1:$ARGO_VERSION"; }
 
 # Where kubelet puts the pods in each cgroup hierarchy: one folder per STATE, so that two clusters
 # (a user's and a test's) never share one.
@@ -294,18 +360,22 @@ remove_cgroups() {
     done
 }
 
-# The sandbox image every pod's namespaces are held by (containerd's sandbox_image): build.sh's
-# pause program alone in an image, built with podman (no registry serves registry.k8s.io's).
-pause_image() {
-    local archive=$1 context
-    context=$(mktemp -d)
-    cp "$TOOLS/pause" "$context/"
-    printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' >"$context/Containerfile"
+# A static PROGRAM alone in an image IMAGE, saved as ARCHIVE, built with podman (no registry serves
+# registry.k8s.io's or quay.io's images): the sandbox image every pod's namespaces are held by
+# (containerd's sandbox_image) and Argo's two. FROM scratch, at /bin with PATH=/bin (Argo's
+# controller runs the executor as `argoexec`, found on PATH, as in upstream's image) and a /tmp.
+program_image() {
+    local archive=$1 image=$2 program=$3 context name
+    context=$(mktemp -d) name=$(basename "$program")
+    cp "$program" "$context/" && mkdir -m 1777 "$context/tmp"
+    rm -f "$archive"  # podman's docker-archive refuses to add to an existing one
+    printf 'FROM scratch\nCOPY %s /bin/\nCOPY tmp /tmp\nENV PATH=/bin\nENTRYPOINT ["/bin/%s"]\n' "$name" "$name" \
+        >"$context/Containerfile"
     local podman=(podman --root "$context/storage" --runroot "$context/run" --storage-driver=vfs
                   --cgroup-manager=cgroupfs)
-    "${podman[@]}" build --quiet --isolation=chroot -t "$PAUSE_IMAGE" "$context" >/dev/null 2>&1 \
-        && "${podman[@]}" save --quiet --format docker-archive -o "$archive" "$PAUSE_IMAGE" 2>/dev/null \
-        || { rm -rf "$context"; die "podman could not build the pause image"; }
+    "${podman[@]}" build --quiet --isolation=chroot -t "$image" "$context" >/dev/null 2>&1 \
+        && "${podman[@]}" save --quiet --format docker-archive -o "$archive" "$image" 2>/dev/null \
+        || { rm -rf "$context"; die "podman could not build the image $image"; }
     rm -rf "$context"
 }
 
@@ -322,15 +392,27 @@ remove_data() { rm -rf "$1"/{etcd,containerd,kubelet,pod-logs,pki,run,cni,contai
 
 serve() {
     state=$(mkdir -p "$1" && cd "$1" && pwd) TOOLS=$2; shift 2
-    export TOOLS
-    [ -x "$TOOLS/kube-apiserver" ] || die "$TOOLS has no kube-apiserver: build it with kubeflow/cluster/build.sh"
+    ARGO_TOOLS= ARGO_VERSION=
+    if [ "${1:-}" = --argo ]; then ARGO_TOOLS=$(cd "${2:?--argo ARGO_TOOLS}" && pwd); shift 2; fi
+    [ -x "$TOOLS/kube-apiserver" ] && [ -x "$TOOLS/kube-proxy" ] \
+        || die "$TOOLS lacks kube-apiserver or kube-proxy: build it with kubeflow/cluster/build.sh"
+    if [ -n "$ARGO_TOOLS" ]; then  # `argoexec version --short` prints "argoexec: v4.0.5"
+        ARGO_VERSION=$("$ARGO_TOOLS/argoexec" version --short 2>/dev/null | sed -n 's/^argoexec: //p')
+        [ -n "$ARGO_VERSION" ] || die "$ARGO_TOOLS has no working argoexec: build it with kubeflow/argo/build.sh"
+    fi
+    export TOOLS ARGO_TOOLS ARGO_VERSION
     [ "$(id -u)" = 0 ] || die "the cluster runs as root"
     local image
     for image in "$@"; do [ -f "$image" ] || die "no image archive $image"; done
     # A new cluster each time, whatever an earlier one left (the images' archives stay).
     remove_data "$state" && rm -rf "$state/logs"
     mkdir -p "$state/images"
-    [ -f "$state/images/pause.tar" ] || pause_image "$state/images/pause.tar"
+    [ -f "$state/images/pause.tar" ] || program_image "$state/images/pause.tar" "$PAUSE_IMAGE" "$TOOLS/pause"
+    local argo_images=() program
+    for program in ${ARGO_TOOLS:+argoexec workflow-controller}; do  # made each time: they follow ARGO_TOOLS
+        program_image "$state/images/$program.tar" "$(argo_image "$program")" "$ARGO_TOOLS/$program"
+        argo_images+=("$state/images/$program.tar")
+    done
     # The network namespace: made here, unless the caller made it (./imdb kfp-local up does, on
     # the host, so that its other calls see it too).
     local enter=() network=(--net="$state/netns")
@@ -341,7 +423,7 @@ serve() {
     fi
     # SIGTERM/SIGINT go to the namespaces' first process, which stops the daemons in order.
     "${enter[@]}" unshare "${network[@]}" --pid --fork --kill-child --mount --propagation slave --mount-proc \
-        "$here/cluster.sh" _inside "$state" "$state/images/pause.tar" "$@" &
+        "$here/cluster.sh" _inside "$state" "$state/images/pause.tar" "${argo_images[@]}" "$@" &
     local unshare=$! status signals=0 before
     trap 'signals=$((signals + 1)); pkill -TERM -P "$unshare" || true' TERM INT
     while :; do  # a signal ends `wait` early (then the trap runs): wait again for the cluster's own end
@@ -362,5 +444,5 @@ case "${1:-}" in
         shift; state=${1:?usage: cluster.sh kubectl STATE [ARGS]}; shift
         [ -f "$state/ready" ] || die "no cluster is running at $state (./imdb kfp-local up)"
         exec nsenter --net="$state/netns" env KUBECONFIG="$state/admin.kubeconfig" "${TOOLS:?}/kubectl" "$@" ;;
-    *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
