@@ -2,7 +2,9 @@
 
 Separates the input pipeline from the model: the same transformed training split is iterated
 alone, trained on while read and parsed again every epoch (as the Trainer does), and trained on
-once cached in memory. Prints one line of epoch times per mode (docs/measurements.md).
+once cached in memory. Prints the split's size per review (a serialized tf.Example, and gzipped on
+disk), then one line of epoch times per mode with the median examples/s (docs/measurements.md,
+docs/scaling.md).
 
     ./imdb exec python -m benchmarks.epoch_times --transform-dir OUTPUT/pipelines/imdb-sentiment/Transform
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -73,9 +76,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--transform-dir", required=True, help="a Transform component's output folder")
     p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
     args = p.parse_args(argv)
-    for mode in MODES:
-        print(mode, " ".join(f"{s:.1f}" for s in epoch_seconds(mode, args.transform_dir, args.epochs)), flush=True)
+    _, files = transform_output(args.transform_dir)
+    sizes = [len(r) for r in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()]
+    print(f"{len(sizes):,} reviews: {sum(sizes) / len(sizes):,.0f} bytes each as tf.Examples, "
+          f"{sum(os.path.getsize(f) for f in files) / len(sizes):,.0f} gzipped on disk", flush=True)
+    for mode in args.modes:
+        seconds = epoch_seconds(mode, args.transform_dir, args.epochs)
+        print(mode, " ".join(f"{s:.2f}" for s in seconds), f"s; median {len(sizes) / statistics.median(seconds):,.0f} examples/s",
+              flush=True)
     return 0
 
 

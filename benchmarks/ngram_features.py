@@ -1,14 +1,15 @@
-"""The default model's serving graph before and after n-gram keys from word ids (issue 29), side by side.
+"""The default model's serving graphs of several commits, side by side (issues 29 and 32).
 
     ./imdb exec python -m benchmarks.ngram_features --data ../shared/data/aclImdb_labeled.tar.gz \\
-        --before outputs/ngram-before --after outputs/ngram-after
+        --run "n-gram strings=outputs/strings" --run "keys from word ids=outputs/keys" --run ragged=outputs/ragged
 
-BEFORE and AFTER are the output folders of two `./imdb run --full` runs of the same data, one with
-each Transform. On all 25,000 test reviews it compares the two Transform graphs' features (token ids
-and weights: identical or not) and the two pushed models' predictions and accuracy; then it times
-each pushed model's `serving_default` in this process, alternating the two for --rounds rounds, at
-batch 32 and batch 1, on the median-length test review and on a long one (the 99th percentile),
-and writes the table (median and range over the rounds) into docs/serving.md.
+Each --run LABEL=DIR is the output folder of a `./imdb run --full` of the same data with one
+commit's Transform and model; the first is the baseline. On all 25,000 test reviews it compares
+each graph's features with the baseline's (each review's token ids and weights, padding left out:
+identical or not) and the pushed models' predictions and accuracy; then it times each pushed
+model's `serving_default` in this process, alternating the runs for --rounds rounds, at batch 32
+and batch 1, on the median-length test review and on a long one (the 99th percentile), and writes
+the table (median and range over the rounds) into docs/serving.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import datetime
 import glob
 import json
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -37,25 +39,34 @@ def _latest(pattern: str) -> str:
     return found[-1]
 
 
-def _run(output_dir: str) -> dict:
+def _run(label_and_dir: str) -> tuple:
     from serving.model_store import version_dirs
 
+    label, separator, output_dir = label_and_dir.partition("=")
+    if not separator or not label or not output_dir:
+        raise SystemExit(f"error: --run takes LABEL=DIR, not {label_and_dir!r}")
     base = serving_contract.local_base_path(output_dir)
-    return {"transform": _latest(os.path.join(output_dir, "pipelines", "*", "Transform", "transform_graph", "*")),
-            "model": version_dirs(base)[max(version_dirs(base))]}
+    if not os.path.isdir(base) or not version_dirs(base):
+        raise SystemExit(f"error: no pushed model under {base}: run `./imdb run --full --output-dir {output_dir}` first")
+    return label, {"transform": _latest(os.path.join(output_dir, "pipelines", "*", "Transform", "transform_graph", "*")),
+                   "model": version_dirs(base)[max(version_dirs(base))]}
 
 
-def _features(transform_dir: str, texts: list) -> tuple:
+def _features(transform_dir: str, texts: list) -> list:
+    """Each review's (token ids, weights), padding left out: padded and ragged rows compare."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
     layer = tft.TFTransformOutput(transform_dir).transform_features_layer()
-    ids, weights = [], []
+    rows = []
     for start in range(0, len(texts), 500):
         out = layer({features.TEXT: tf.constant([[t] for t in texts[start:start + 500]])})
-        ids.append(out[features.TOKEN_IDS].numpy())
-        weights.append(out[features.TOKEN_WEIGHTS].numpy())
-    return np.concatenate(ids), np.concatenate(weights)
+        ids, weights = out[features.TOKEN_IDS], out[features.TOKEN_WEIGHTS]
+        if not isinstance(ids, tf.RaggedTensor):
+            present = tf.not_equal(ids, features.PADDING_ID)
+            ids, weights = tf.ragged.boolean_mask(ids, present), tf.ragged.boolean_mask(weights, present)
+        rows += [(np.array(i), np.array(w)) for i, w in zip(ids.to_list(), weights.to_list())]
+    return rows
 
 
 def _predictions(signature, texts: list) -> np.ndarray:
@@ -84,21 +95,24 @@ def measure(args) -> dict:
     reviews = [r for r in layout.read_archive_subsets(args.data, ["test"])]
     texts = [r.content.decode("utf-8", errors="replace") for r in reviews]
     labels = np.array([r.label for r in reviews])
-    runs = {label: _run(folder) for label, folder in (("before", args.before), ("after", args.after))}
+    runs = dict(_run(run) for run in args.run)
+    baseline = next(iter(runs))
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "reviews": len(texts),
-              "command": "./imdb exec python -m benchmarks.ngram_features " + " ".join(sys.argv[1:]), "runs": runs}
+              "command": "./imdb exec python -m benchmarks.ngram_features " + shlex.join(sys.argv[1:]), "runs": runs}
 
-    print(f"features of {len(texts):,} test reviews, both Transform graphs ...", flush=True)
-    (ids_b, w_b), (ids_a, w_a) = (_features(runs[k]["transform"], texts) for k in ("before", "after"))
-    result["identical_ids"] = int((ids_b == ids_a).all(axis=1).sum())
-    result["max_weight_difference"] = float(np.abs(w_b - w_a).max())
+    print(f"features of {len(texts):,} test reviews, {len(runs)} Transform graphs ...", flush=True)
+    rows = {k: _features(run["transform"], texts) for k, run in runs.items()}
+    result["identical_ids"] = {k: sum(np.array_equal(a[0], b[0]) for a, b in zip(rows[baseline], rows[k])) for k in runs}
+    result["max_weight_difference"] = {k: max(float(np.abs(a[1] - b[1]).max(initial=0)) if len(a[1]) == len(b[1]) else
+                                              float("inf") for a, b in zip(rows[baseline], rows[k])) for k in runs}
+    result["values_per_review"] = {k: float(np.mean([len(i) for i, _ in rows[k]])) for k in runs}
 
-    signatures = {k: tf.saved_model.load(runs[k]["model"]).signatures[serving_contract.SERVING_SIGNATURE]
-                  for k in runs}
+    signatures = {k: tf.saved_model.load(run["model"]).signatures[serving_contract.SERVING_SIGNATURE]
+                  for k, run in runs.items()}
     predictions = {k: _predictions(s, texts) for k, s in signatures.items()}
     result["accuracy"] = {k: float(np.mean((p > 0.5) == labels)) for k, p in predictions.items()}
-    result["max_prediction_difference"] = float(np.abs(predictions["before"] - predictions["after"]).max())
-    result["same_decisions"] = int(((predictions["before"] > 0.5) == (predictions["after"] > 0.5)).sum())
+    result["max_prediction_difference"] = {k: float(np.abs(predictions[baseline] - p).max()) for k, p in predictions.items()}
+    result["same_decisions"] = {k: int(((predictions[baseline] > 0.5) == (p > 0.5)).sum()) for k, p in predictions.items()}
 
     by_length = sorted(texts, key=len)
     cases = {"median review": by_length[len(texts) // 2], "long review (99th percentile)": by_length[int(len(texts) * .99)]}
@@ -108,7 +122,7 @@ def measure(args) -> dict:
         print(f"throughput round {round_number + 1}/{args.rounds} ...", flush=True)
         for name, text in cases.items():
             for batch in (32, 1):
-                for k, signature in signatures.items():  # alternating: the same conditions for both
+                for k, signature in signatures.items():  # alternating: the same conditions for all
                     rates.setdefault(f"{name}|{batch}|{k}", []).append(_rate(signature, [text] * batch, args.seconds))
     result["reviews_per_second"] = rates
     # The fixed cost of calling a graph from Python, whatever it computes: what no graph change
@@ -119,50 +133,58 @@ def measure(args) -> dict:
     return result
 
 
+def _range(values: list) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
 def render(result: dict) -> str:
-    rates = result["reviews_per_second"]
+    rates, runs = result["reviews_per_second"], list(result["runs"])
+    baseline = runs[0]
     rows = []
     for name, length in result["cases"].items():
         for batch in (32, 1):
-            before, after = rates[f"{name}|{batch}|before"], rates[f"{name}|{batch}|after"]
-            rows.append(f"| {name} ({length:,} characters) | {batch} | {statistics.median(before):,.0f} "
-                        f"({min(before):,.0f}-{max(before):,.0f}) | {statistics.median(after):,.0f} "
-                        f"({min(after):,.0f}-{max(after):,.0f}) | {statistics.median(after) / statistics.median(before):.2f}x |")
-    acc = result["accuracy"]
+            cells = [_range(rates[f"{name}|{batch}|{k}"]) for k in runs]
+            gains = [f"{statistics.median(rates[f'{name}|{batch}|{k}']) / statistics.median(rates[f'{name}|{batch}|{baseline}']):.2f}x"
+                     for k in runs[1:]]
+            rows.append(f"| {name} ({length:,} characters) | {batch} | {' | '.join(cells)} | {' | '.join(gains)} |")
     empty = statistics.median(result["empty_call_microseconds"])
-    before_call = 1e6 / statistics.median(rates[f"{next(iter(result['cases']))}|1|before"])
+    baseline_call = 1e6 / statistics.median(rates[f"{next(iter(result['cases']))}|1|{baseline}"])
+    agreement = [f"{k}: identical token ids for {result['identical_ids'][k]:,} reviews (weights differ by at most "
+                 f"{result['max_weight_difference'][k]:.1e}), predictions by at most "
+                 f"{result['max_prediction_difference'][k]:.1e}, {result['same_decisions'][k]:,} decisions the same"
+                 for k in runs[1:]]
     return "\n".join([
         BEGIN,
-        f"Measured {result['date']} on {result['cores']} CPU cores, both graphs in one process, alternating, "
-        f"{len(rates[next(iter(rates))])} rounds; `{result['command']}`.",
+        f"Measured {result['date']} on {result['cores']} CPU cores, the graphs in one process, alternating, "
+        f"{len(rates[next(iter(rates))])} rounds; `{result['command']}`. Reviews/s, median and range over the rounds.",
         "",
-        "| review | batch | before: n-gram strings (reviews/s, median and range) | after: keys from word ids | speed-up |",
-        "| --- | --- | --- | --- | --- |",
+        f"| review | batch | {' | '.join(runs)} | {' | '.join(f'{k} / {baseline}' for k in runs[1:])} |",
+        "| --- | --- |" + " --- |" * (2 * len(runs) - 1),
         *rows,
         "",
-        f"On all {result['reviews']:,} test reviews: the two Transform graphs give identical token ids for "
-        f"{result['identical_ids']:,} reviews (weights differ by at most {result['max_weight_difference']:.1e}); "
-        f"the two pushed models' predictions differ by at most {result['max_prediction_difference']:.1e}, "
-        f"{result['same_decisions']:,} decisions the same; test accuracy {acc['before']:.4f} before, "
-        f"{acc['after']:.4f} after.",
+        f"On all {result['reviews']:,} test reviews, against {baseline}: {'; '.join(agreement)}. Test accuracy "
+        + ", ".join(f"{result['accuracy'][k]:.4f} ({k})" for k in runs) + ". Token ids per review (padding left "
+        "out), mean: " + ", ".join(f"{result['values_per_review'][k]:.1f} ({k})" for k in runs) + ".",
         "",
         f"A call of a tf.function that computes nothing costs {empty:.0f} microseconds here (median of the rounds): "
-        f"{empty / before_call:.0%} of the previous graph's batch-1 call on the median review ({before_call:.0f} "
-        f"microseconds). Twice its speed in process would leave the graph itself {before_call / 2 - empty:.0f} "
-        f"microseconds of the previous {before_call - empty:.0f}.",
+        f"{empty / baseline_call:.0%} of the {baseline} graph's batch-1 call on the median review ({baseline_call:.0f} "
+        f"microseconds). Twice its speed in process would leave the graph itself {baseline_call / 2 - empty:.0f} "
+        f"microseconds of its {baseline_call - empty:.0f}.",
         END])
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="the aclImdb archive or folder both runs read")
-    p.add_argument("--before", required=True, help="output folder of the run with the previous Transform")
-    p.add_argument("--after", required=True, help="output folder of the run with this checkout's Transform")
+    p.add_argument("--run", action="append", required=True, metavar="LABEL=DIR",
+                   help="a labelled output folder of a `./imdb run --full`; the first is the baseline (at least two)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=3.0, help="of calls per measurement")
     p.add_argument("--doc", default="docs/serving.md")
     p.add_argument("--results", default="docs/ngram_features.json")
     args = p.parse_args(argv)
+    if len(args.run) < 2:
+        p.error("give at least two --run LABEL=DIR: a baseline and what is compared with it")
     result = measure(args)
     atomic_files.write_text(args.results, json.dumps(result, indent=1))
     atomic_files.replace_section(args.doc, BEGIN, END, render(result),

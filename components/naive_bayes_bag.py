@@ -302,7 +302,9 @@ def _unpack(packed: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
 
 def encode(words: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_length: int, ngrams: int) -> dict:
     """TOKEN_IDS: the review's distinct known n-grams as Keras-style ids (vocabulary entry i is
-    i + 2, 0 pads); TOKEN_WEIGHTS: each one's log-count ratio, 0 at padding."""
+    i + 2), at most SEQUENCE_LENGTH of them; TOKEN_WEIGHTS: each one's log-count ratio. Ragged, not
+    padded: a median review has about 290 of them, and padding every row to the sequence length
+    made a transformed review 12 KB, most of it zeros the model multiplied (docs/scaling.md)."""
     top_k = max_tokens - features.RESERVED_IDS
     keys, rows = ngram_keys(word_ids(words), ngrams)
     # What the analysis counts: the known n-grams, each by the fingerprint of its text (the order
@@ -315,8 +317,5 @@ def encode(words: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_l
         output_asset_default_values=[EMPTY.encode()], name="naive_bayes_vocabulary")
     packed = tft.apply_vocabulary(keys, vocabulary_file, lookup_fn=_packed_lookup)
     ids, weights = unique_known_ids(rows, packed, words.nrows())
-    shape = [None, sequence_length]
-    return {
-        features.TOKEN_IDS: (ids + features.RESERVED_IDS).to_tensor(default_value=features.PADDING_ID, shape=shape),
-        features.TOKEN_WEIGHTS: weights.to_tensor(default_value=0.0, shape=shape),
-    }
+    return {features.TOKEN_IDS: (ids + features.RESERVED_IDS)[:, :sequence_length],
+            features.TOKEN_WEIGHTS: weights[:, :sequence_length]}

@@ -81,31 +81,35 @@ def test_unknown_variants_and_bad_fine_tuning_settings_are_refused(settings, mes
 
 
 def test_nb_ngrams_is_nbsvms_linear_score():
-    """sigmoid(sum of learned weight x ratio + bias): before training every review is 0.5; after,
-    the score is exactly that sum, and padding (ratio 0) and an empty review add nothing."""
+    """sigmoid(sum of learned weight x ratio + bias) over each ragged row: before training every
+    review is 0.5; after, the score is exactly that sum, an empty review scores the bias, and a
+    padded row (padding ratio 0) scores as its ragged row does."""
+    import tensorflow as tf
+
     rng = np.random.default_rng(0)
     model = models.build_model(TrainingConfig(variant="nb_ngrams", optimizer="adam", learning_rate=0.05,
-                                              dropout=0.0), VOCAB_SIZE, SEQUENCE_LENGTH)
+                                              dropout=0.0), VOCAB_SIZE, None)
     labels = rng.integers(0, 2, size=(64, 1)).astype("float32")
     # Positive reviews draw their n-grams from the lower half of the ids, negative ones mostly from
-    # the upper half: a linear model over n-gram weights can learn it.
+    # the upper half: a linear model over n-gram weights can learn it. Rows of 0 to 12 n-grams.
     middle = (features.RESERVED_IDS + VOCAB_SIZE) // 2
-    ids = np.where(labels == 1, rng.integers(features.RESERVED_IDS, middle + 4, size=(64, SEQUENCE_LENGTH)),
-                   rng.integers(middle - 4, VOCAB_SIZE, size=(64, SEQUENCE_LENGTH)))
-    ids[:, -3:] = features.PADDING_ID
-    ratios = np.where(ids == features.PADDING_ID, 0.0, rng.uniform(0.5, 1.5, size=ids.shape)).astype("float32")
+    rows = [list(rng.integers(features.RESERVED_IDS, middle + 4, size=rng.integers(0, SEQUENCE_LENGTH)) if label
+                 else rng.integers(middle - 4, VOCAB_SIZE, size=rng.integers(0, SEQUENCE_LENGTH))) for label in labels]
+    ids = tf.ragged.constant(rows, dtype=tf.int64)
+    ratios = tf.ragged.map_flat_values(lambda v: tf.constant(rng.uniform(0.5, 1.5, size=v.shape), tf.float32), ids)
     inputs = {features.TOKEN_IDS: ids, features.TOKEN_WEIGHTS: ratios}
-    np.testing.assert_allclose(model.predict(inputs, verbose=0), 0.5)
-    model.fit(inputs, labels, epochs=30, batch_size=16, verbose=0)
-    assert ((model.predict(inputs, verbose=0) > 0.5) == labels).mean() > 0.9
+    np.testing.assert_allclose(model(inputs), 0.5)
+    model.fit(tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(16), epochs=30, verbose=0)
+    predicted = model(inputs).numpy().ravel()
+    assert ((predicted > 0.5) == labels.ravel()).mean() > 0.9
 
-    learned = model.get_layer("ngram_weights").get_weights()[0][:, 0]
-    bias = model.get_layer("score").get_weights()[0][0]
-    score = (learned[ids] * ratios).sum(axis=1) + bias
-    np.testing.assert_allclose(model.predict(inputs, verbose=0).ravel(), 1 / (1 + np.exp(-score)), rtol=1e-4)
-    empty = {features.TOKEN_IDS: np.zeros((1, SEQUENCE_LENGTH), "int64"),
-             features.TOKEN_WEIGHTS: np.zeros((1, SEQUENCE_LENGTH), "float32")}
-    np.testing.assert_allclose(model.predict(empty, verbose=0).ravel(), 1 / (1 + np.exp(-bias)), rtol=1e-5)
+    learned = model.get_layer("score").ngram_weights.numpy()
+    bias = model.get_layer("score").bias.numpy()[0]
+    score = np.array([(learned[i] * r).sum() for i, r in zip(ids.to_list(), ratios.to_list())]) + bias
+    np.testing.assert_allclose(predicted, 1 / (1 + np.exp(-score)), rtol=1e-4)
+    assert [] in ids.to_list()  # an empty review among them, which scores the bias alone
+    padded = {features.TOKEN_IDS: ids.to_tensor(features.PADDING_ID), features.TOKEN_WEIGHTS: ratios.to_tensor(0.0)}
+    np.testing.assert_allclose(model(padded).numpy().ravel(), predicted, rtol=1e-6)
 
 
 def _load_notebook_weights(fast: keras.Model, notebook: keras.Model) -> None:

@@ -51,12 +51,10 @@ def expected():
 
 
 def encode_by_hand(text: str, expected: dict):
-    """The review's distinct known n-grams, most frequent (lowest id) first, then truncated."""
+    """The review's distinct known n-grams, most frequent (lowest id) first, then truncated; no padding."""
     ids = sorted({expected["id"][t] for t in ngrams(text) if t in expected["id"]})[:CORPUS_SEQUENCE_LENGTH]
     by_id = {i: t for t, i in expected["id"].items()}
-    weights = [expected["ratio"][by_id[i]] for i in ids]
-    padding = CORPUS_SEQUENCE_LENGTH - len(ids)
-    return ids + [features.PADDING_ID] * padding, weights + [0.0] * padding
+    return ids, [expected["ratio"][by_id[i]] for i in ids]
 
 
 def key(text: str, words: list) -> int:
@@ -85,8 +83,10 @@ def test_training_rows_carry_distinct_ids_and_their_ratios(naive_bayes_transform
     _, transformed = naive_bayes_transform_output
     for text, row in zip(CORPUS, transformed):
         ids, weights = encode_by_hand(text, expected)
-        np.testing.assert_array_equal(row[features.TOKEN_IDS], ids, err_msg=text)
-        np.testing.assert_allclose(row[features.TOKEN_WEIGHTS], weights, rtol=1e-5, atol=1e-6, err_msg=text)
+        # Ragged features, which TFT's instance dicts name by their values' column.
+        np.testing.assert_array_equal(row[f"{features.TOKEN_IDS}$ragged_values"], ids, err_msg=text)
+        np.testing.assert_allclose(row[f"{features.TOKEN_WEIGHTS}$ragged_values"], weights, rtol=1e-5, atol=1e-6,
+                                   err_msg=text)
 
 
 def test_serving_path_needs_no_label_and_agrees(naive_bayes_transform_output, expected):
@@ -96,13 +96,14 @@ def test_serving_path_needs_no_label_and_agrees(naive_bayes_transform_output, ex
     layer = tft.TFTransformOutput(output_dir).transform_features_layer()
     # A one-word review before another (no pair spans two reviews), unknown words between known ones.
     reviews = ["the movie was great", "the", "movie was", "dull dull dull plot", "", "qwertyuiop zzz",
-               "great qwertyuiop movie the movie"] + TRICKY_REVIEWS
+               "great qwertyuiop movie the movie", " ".join(CORPUS)] + TRICKY_REVIEWS
     out = layer({features.TEXT: tf.constant([[t] for t in reviews])})
     for i, text in enumerate(reviews):
         ids, weights = encode_by_hand(text, expected)
         np.testing.assert_array_equal(out[features.TOKEN_IDS][i].numpy(), ids, err_msg=text)
         np.testing.assert_allclose(out[features.TOKEN_WEIGHTS][i].numpy(), weights, rtol=1e-5, atol=1e-6)
-    assert not out[features.TOKEN_IDS][reviews.index("")].numpy().any()
+    assert out[features.TOKEN_IDS].row_lengths()[reviews.index("")] == 0
+    assert out[features.TOKEN_IDS].row_lengths()[reviews.index(" ".join(CORPUS))] == CORPUS_SEQUENCE_LENGTH  # truncated
     assert out[features.TOKEN_WEIGHTS][0].numpy()[0] != 0  # "the" has a ratio
 
 

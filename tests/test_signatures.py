@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from commands import python_json
 from common import features, serving_contract
 from components.model import signatures, trainer
 from components.model.hparams import TrainingConfig
@@ -24,8 +25,10 @@ ENCODED_MODELS = {"embedding": "transform_output", "ngram_bag": "bigram_transfor
 
 
 def model_inputs(transformed_rows, model) -> dict:
-    """The transformed features the model reads, stacked: what the Trainer's dataset feeds it."""
-    return {t.name: np.stack([row[t.name] for row in transformed_rows]) for t in model.inputs}
+    """The transformed features the model reads, stacked (ragged ones as TFT's instance dicts name
+    their values): what the Trainer's dataset feeds it."""
+    return {t.name: tf.ragged.constant([row[f"{t.name}$ragged_values"] for row in transformed_rows], t.dtype, 1)
+            if t.ragged else np.stack([row[t.name] for row in transformed_rows]) for t in model.inputs}
 
 
 @pytest.fixture(scope="module", params=sorted(ENCODED_MODELS))
@@ -35,7 +38,8 @@ def exported(request, tmp_path_factory):
     config = TrainingConfig(variant=request.param, embedding_dim=8, lstm_units=4)
     model = trainer.build_for_transform(config, tft_output)
     labels = np.array([[i % 2] for i in range(len(CORPUS))], dtype="float32")
-    model.fit(model_inputs(transformed, model), labels, epochs=2, verbose=0)
+    model.fit(tf.data.Dataset.from_tensor_slices((model_inputs(transformed, model), labels)).batch(32), epochs=2,
+              verbose=0)
     export_dir = str(tmp_path_factory.mktemp("export") / "model")
     signatures.export(model, tft_output, export_dir)
     return model, tft_output, tf.saved_model.load(export_dir), export_dir
@@ -77,3 +81,30 @@ def test_the_export_holds_the_model_weights_and_nothing_else(exported):
     assert [a.shape for a in saved] == [w.shape for w in weights]
     for got, want in zip(saved, weights, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+# Run in a fresh interpreter that imports TensorFlow alone: the ops registered there are the ones
+# a plain TensorFlow build (and so tensorflow_model_server) has, not ones another import added.
+OPS_NOT_IN_CORE = r"""
+import json, sys
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
+import tensorflow  # noqa: F401  (registers the core ops)
+model = saved_model_pb2.SavedModel()
+model.ParseFromString(open(sys.argv[1], "rb").read())
+ops = set()
+for graph in model.meta_graphs:
+    ops.update(node.op for node in graph.graph_def.node)
+    for function in graph.graph_def.library.function:
+        ops.update(node.op for node in function.node_def)
+functions = {f.signature.name for g in model.meta_graphs for f in g.graph_def.library.function}
+ops -= functions  # calls of the library's own functions
+print(json.dumps({"ops": sorted(ops), "missing": sorted(op for op in ops if op_def_registry.get(op) is None)}))
+"""
+
+
+def test_the_export_uses_only_core_tensorflow_ops(exported):
+    """What TF Serving needs: tensorflow_model_server links no Python op libraries."""
+    found = python_json("-c", OPS_NOT_IN_CORE, os.path.join(exported[3], "saved_model.pb"))
+    assert {"StringLower", "StaticRegexReplace", "StringSplitV2"} <= set(found["ops"])  # the text ops are in
+    assert found["missing"] == []

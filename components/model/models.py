@@ -73,26 +73,27 @@ def gpus_present() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-def build_model(config: TrainingConfig, vocab_size: int, sequence_length: int,
+def build_model(config: TrainingConfig, vocab_size: int, sequence_length: Optional[int],
                 glove_matrix: Optional[np.ndarray] = None) -> keras.Model:
-    """Builds and compiles one variant; vocab_size counts the padding and OOV ids."""
+    """Builds and compiles one variant; vocab_size counts the padding and OOV ids; sequence_length
+    is None for nb_ngrams, whose rows are ragged."""
     with _dtype_policy(config):
         return _build(config, vocab_size, sequence_length, glove_matrix)
 
 
-def _build(config: TrainingConfig, vocab_size: int, sequence_length: int,
+def _build(config: TrainingConfig, vocab_size: int, sequence_length: Optional[int],
            glove_matrix: Optional[np.ndarray]) -> keras.Model:
     """The one_hot variant computes the notebook's one_hot -> BiLSTM by row lookups on a CPU
     (components/model/one_hot_lstm.py: 15x faster there), and as written (notebook_one_hot_model)
     on GPUs, where Keras' LSTM runs cuDNN's kernel; the two are the same function, weight for weight.
     """
+    if config.variant == "nb_ngrams":
+        return _naive_bayes_linear(vocab_size, config)
     token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
     if config.variant == "one_hot":
         if gpus_present():
             return notebook_one_hot_model(config, vocab_size, sequence_length)
         return _head(token_ids, one_hot_lstm.bidirectional(token_ids, vocab_size, config.lstm_units), config)
-    if config.variant == "nb_ngrams":
-        return _naive_bayes_linear(token_ids, sequence_length, vocab_size, config)
     if config.variant == "ngram_bag":
         x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
         return _head(token_ids, MeanOfTokens(name="mean_of_ngrams")(x, token_ids), config)
@@ -128,27 +129,48 @@ def _bilstm(x, config: TrainingConfig):
 @keras.saving.register_keras_serializable(package="imdb")
 class NaiveBayesScore(keras.layers.Layer):
     """NBSVM's score: the sum over a review's n-grams of (learned weight x naive-Bayes ratio),
-    plus a bias. Padding has ratio 0, so it adds nothing, and an empty review scores the bias.
+    plus a bias; an empty review scores the bias. The weights start at zero (the score is learned,
+    not the ratios' naive-Bayes sum), and while training, dropout drops whole n-grams' ratios.
     No scale on top: a learned scale lets the scores grow without bound once the training set is
-    separated, and validation loss then rises after the second epoch (measured)."""
+    separated, and validation loss then rises after the second epoch (measured).
 
-    def build(self, input_shape):
+    It reads Transform's ragged rows, so its work is the review's n-grams, not a padded length; a
+    padded (dense) row scores the same, its padding's ratio being 0 (Keras traces the model's
+    default save signature with dense inputs)."""
+
+    def __init__(self, vocab_size: int, dropout: float, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.dropout = vocab_size, dropout
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def build(self, *input_shapes):
+        self.ngram_weights = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="ngram_weights")
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
 
-    def call(self, learned, ratios):
-        return keras.ops.sum(keras.ops.squeeze(learned, -1) * ratios, axis=1, keepdims=True) + self.bias
+    def call(self, token_ids, ratios, training=False):
+        if not isinstance(token_ids, tf.RaggedTensor):
+            token_ids, ratios = tf.RaggedTensor.from_tensor(token_ids), tf.RaggedTensor.from_tensor(ratios)
+        values = ratios.flat_values
+        if training and self.dropout:
+            values = keras.random.dropout(values, self.dropout, seed=self.seed_generator)
+        terms = tf.gather(self.ngram_weights, token_ids.flat_values) * values
+        score = tf.math.unsorted_segment_sum(terms, token_ids.value_rowids(), token_ids.nrows())
+        return tf.expand_dims(score, 1) + self.bias
+
+    def compute_output_shape(self, *input_shapes):
+        return (None, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "dropout": self.dropout}
 
 
-def _naive_bayes_linear(token_ids, sequence_length: int, vocab_size: int, config: TrainingConfig) -> keras.Model:
-    """NBSVM's linear model: the weights start at zero (the score is learned, not the ratios'
-    naive-Bayes sum), and Dropout(config.dropout) drops whole n-grams while training."""
-    ratios = keras.Input(shape=(sequence_length,), dtype="float32", name=features.TOKEN_WEIGHTS)
-    learned = keras.layers.Embedding(vocab_size, 1, embeddings_initializer="zeros", name="ngram_weights")(token_ids)
-    dropped = keras.layers.Dropout(config.dropout)(ratios)
-    score = NaiveBayesScore(name="score")(learned, dropped)
+def _naive_bayes_linear(vocab_size: int, config: TrainingConfig) -> keras.Model:
+    """NBSVM's linear model on Transform's ragged ids and ratios (components/naive_bayes_bag.py)."""
+    inputs = {name: keras.Input(shape=(None,), dtype=dtype, ragged=True, name=name)
+              for name, dtype in ((features.TOKEN_IDS, "int64"), (features.TOKEN_WEIGHTS, "float32"))}
+    score = NaiveBayesScore(vocab_size, config.dropout, name="score")(*inputs.values())
     probability = keras.layers.Activation("sigmoid", name="probability", dtype="float32")(score)
-    return _compiled(keras.Model({features.TOKEN_IDS: token_ids, features.TOKEN_WEIGHTS: ratios},
-                                 probability, name=config.variant), config)
+    return _compiled(keras.Model(inputs, probability, name=config.variant), config)
 
 
 def _head(token_ids, sequence_features, config: TrainingConfig) -> keras.Model:

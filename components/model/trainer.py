@@ -98,9 +98,11 @@ def vocabulary(tft_output: tft.TFTransformOutput) -> list:
 
 
 def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutput) -> keras.Model:
-    """Builds the variant sized by what Transform produced (vocabulary, sequence length)."""
+    """Builds the variant sized by what Transform produced (vocabulary, sequence length; none for
+    the ragged rows of the naive_bayes_bag encoding)."""
     words = vocabulary(tft_output)
-    sequence_length = tft_output.transformed_feature_spec()[features.TOKEN_IDS].shape[0]
+    spec = tft_output.transformed_feature_spec()[features.TOKEN_IDS]
+    sequence_length = spec.shape[0] if isinstance(spec, tf.io.FixedLenFeature) else None
     matrix = (glove.embedding_matrix(words, config.glove_path, config.glove_dim)
               if config.variant == "glove" else None)
     return models.build_model(config, len(words) + features.RESERVED_IDS, sequence_length, matrix)
