@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -200,7 +201,7 @@ def request_files(scratch: str, texts: list) -> tuple:
 def measure(args, ghz: str, wrk: str) -> dict:
     texts = reviews(32)
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(),
-              "command": "./imdb benchmark-serving " + " ".join(args.argv), "seconds_per_point": args.seconds,
+              "command": "./imdb benchmark-serving " + shlex.join(args.argv), "seconds_per_point": args.seconds,
               "server_options": args.server_option, "label": args.label}
     print("in-process signature calls ...", flush=True)
     result["in_process"] = in_process(args.model_dir, 500, 10)
