@@ -29,24 +29,22 @@ from components.imdb_example_gen import layout
 STAGES = ("standardize", "+ split", "+ word lookup", "+ n-gram keys", "+ packed lookup", "+ binary count", "+ model")
 
 
-def _tables(transform_dir: str):
-    assets = os.path.join(transform_dir, "transform_fn", "assets")
-    words = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
-        os.path.join(assets, nb.WORD_VOCABULARY_NAME), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-        tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), -1)
-    ngrams = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
-        os.path.join(assets, features.VOCABULARY_NAME), tf.int64, 0, tf.int64, 1, delimiter=" "), -1)
-    return words, ngrams
+def _word_table(transform_dir: str) -> tf.lookup.StaticHashTable:
+    """The word vocabulary as tft.apply_vocabulary looks it up (line number = id); the n-gram
+    lookup is the Transform's own (naive_bayes_bag._packed_lookup)."""
+    return tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
+        os.path.join(transform_dir, "transform_fn", "assets", nb.WORD_VOCABULARY_NAME), tf.string,
+        tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), -1)
 
 
-def _upto(stage: int, texts, words_table, ngram_table, weights, sequence_length: int):
+def _upto(stage: int, texts, words_table, ngram_file: str, weights, sequence_length: int):
     """The serving graph's first STAGE + 1 stages, and nothing after them (table lookups are
     stateful: a tf.function runs them even when their result is unused)."""
     out = text_vectorization.standardize(texts)
     steps = [lambda text: tf.strings.split(text),
              lambda words: (words, tf.ragged.map_flat_values(words_table.lookup, words) + 1),
              lambda w_ids: (w_ids[0], *nb.ngram_keys(w_ids[1], 3)),
-             lambda w_keys: (w_keys[0], ngram_table.lookup(w_keys[1]), w_keys[2]),
+             lambda w_keys: (w_keys[0], nb._packed_lookup(w_keys[1], ngram_file)[0], w_keys[2]),
              lambda w_packed: nb.unique_known_ids(w_packed[2], w_packed[1], w_packed[0].nrows()),
              lambda known: _score(*known, weights, sequence_length)]
     for step in steps[:stage]:
@@ -89,15 +87,17 @@ def main(argv=None) -> int:
     p.add_argument("--sequence-length", type=int, default=1024)
     args = p.parse_args(argv)
     transform_dir = _latest(os.path.join(args.output_dir, "pipelines", "*", "Transform", "transform_graph", "*"))
-    words_table, ngram_table = _tables(transform_dir)
-    weights = tf.Variable(tf.random.normal([int(ngram_table.size()) + features.RESERVED_IDS]))
+    words_table = _word_table(transform_dir)
+    ngram_file = os.path.join(transform_dir, "transform_fn", "assets", features.VOCABULARY_NAME)
+    weights = tf.Variable(tf.random.normal([int(nb._packed_lookup(tf.constant([0], tf.int64), ngram_file)[1])
+                                            + features.RESERVED_IDS]))
     texts = [r.content.decode("utf-8", "replace") for r in layout.read_archive_subsets(args.data, ["test"])]
     batch = tf.constant([sorted(texts, key=len)[len(texts) // 2]] * 32)
-    calls = {name: (tf.function(lambda t, s=s: _upto(s, t, words_table, ngram_table, weights, args.sequence_length)),
+    calls = {name: (tf.function(lambda t, s=s: _upto(s, t, words_table, ngram_file, weights, args.sequence_length)),
                     (batch,)) for s, name in enumerate(STAGES)}
     ids = tf.ragged.map_flat_values(words_table.lookup, tf.strings.split(text_vectorization.standardize(batch))) + 1
     keys, rows = nb.ngram_keys(ids, 3)
-    packed = ngram_table.lookup(keys)
+    packed = nb._packed_lookup(keys, ngram_file)[0]
     calls["binary count alone"] = (tf.function(lambda r, k: nb.unique_known_ids(r, k, ids.nrows())[0].flat_values[:1]),
                                    (rows, packed))
     for method in ("hash unique (unordered)", "hash unique, then sort", "sort all, drop repeats"):

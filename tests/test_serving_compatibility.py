@@ -15,4 +15,3 @@ def _major_minor(version: str) -> str:
 def test_the_serving_image_matches_the_tensorflow_that_trains():
     tag = serving_manifests.SERVING_IMAGE.rsplit(":", 1)[1]
     assert _major_minor(tag) == _major_minor(importlib.metadata.version("tensorflow"))
-
