@@ -261,7 +261,7 @@ _go_module_dir() {
 }
 
 cluster_tools() {
-    _go_tools "$(cluster_tools_dir)" cluster kubelet "Kubernetes and etcd" "$_repo/kubeflow/cluster/build.sh"
+    _go_tools "$(cluster_tools_dir)" cluster coredns "Kubernetes, etcd and CoreDNS" "$_repo/kubeflow/cluster/build.sh"
 }
 
 # Argo Workflows' controller and executor and the manifests its install applies (kubeflow/argo/build.sh,

@@ -108,6 +108,10 @@ def submit_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a pipeline parameter; VALUE is read as JSON when it parses, else as text")
+    p.add_argument("--wait", action="store_true",
+                   help="wait for the run to end, print each task's state, and fail unless it succeeded")
+    p.add_argument("--timeout-minutes", type=float, default=120,
+                   help="with --wait: how long to wait (default %(default)s)")
     return p
 
 
@@ -130,8 +134,16 @@ def submit_main(argv) -> int:
         print(f"error: the Kubeflow Pipelines server refused it: {refusal}", file=sys.stderr)
         return 1
     print(f"run {done.run_id} started (pipeline {done.pipeline_id}, version {done.pipeline_version_id}, "
-          f"experiment {done.experiment_id})")
-    return 0
+          f"experiment {done.experiment_id})", flush=True)
+    if not args.wait:
+        return 0
+    try:
+        ended = submit.wait(args.host, done.run_id, args.timeout_minutes * 60, args.namespace)
+    except TimeoutError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(submit.describe(ended))
+    return 0 if ended.state == "SUCCEEDED" else 1
 
 
 def main(argv=None) -> int:

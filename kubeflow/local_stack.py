@@ -276,11 +276,11 @@ def _project_image_env() -> Dict[str, str]:
 
     with open(os.path.join(REPO, "Dockerfile")) as f:
         text = f.read().replace("\\\n", " ")
-    env = {"HOME": "/root", "PYTHONPATH": os.environ.get("PYTHONPATH", REPO)}
+    env = {"PYTHONPATH": os.environ.get("PYTHONPATH", REPO)}
     for line in text.splitlines():
         if line.startswith("ENV "):
             env.update(pair.split("=", 1) for pair in shlex.split(line[4:], comments=True))
-    env["PATH"] = os.environ["PATH"]
+    env["PATH"], env["HOME"] = os.environ["PATH"], "/root"  # the sandbox runs as root
     return env
 
 

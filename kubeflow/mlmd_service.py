@@ -104,3 +104,20 @@ def serve(sqlite_path: str, host: str = "127.0.0.1", port: int = 8080) -> grpc.S
     logging.info("ML Metadata service on %s:%d over %s (not in the library: %s)", host, port, sqlite_path,
                  ", ".join(missing))
     return server
+
+
+def main() -> None:
+    """The service as a process of its own (the local cluster's `metadata-grpc-service`)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m kubeflow.mlmd_service", description=__doc__.split("\n\n")[0])
+    p.add_argument("--db", required=True, help="the SQLite file (created if missing)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8080, help="port (default %(default)s, KFP's)")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    serve(args.db, args.host, args.port).wait_for_termination()
+
+
+if __name__ == "__main__":
+    main()

@@ -47,6 +47,52 @@ def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, r
         raise Refused.from_api(error) from None
 
 
+@dataclasses.dataclass(frozen=True)
+class Ended:
+    run_id: str
+    state: str  # KFP's V2beta1RuntimeState: SUCCEEDED, FAILED, CANCELED, ...
+    error: str
+    tasks: Dict[str, str]  # each task's display name -> its state, as the API server reports them
+
+
+ENDED = {"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"}
+
+
+def wait(host: str, run_id: str, timeout_seconds: float, namespace: Optional[str] = None,
+         client: Optional[kfp.Client] = None, echo=print) -> Ended:
+    """Polls the run until it ends, printing each task's state as it changes; TimeoutError after
+    TIMEOUT_SECONDS."""
+    client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
+    deadline, seen = time.monotonic() + timeout_seconds, {}
+    while True:
+        run = client.get_run(run_id)
+        tasks = {task.display_name: task.state for task in (run.run_details and run.run_details.task_details) or []
+                 if not _bookkeeping(task.display_name)}
+        for name, state in tasks.items():
+            if seen.get(name) != state:
+                echo(f"  {name}: {state}")
+        seen = tasks
+        if run.state in ENDED:
+            error = run.error.message if run.error else ""
+            return Ended(run_id, run.state, error or "", tasks)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} still {run.state} after {timeout_seconds / 60:.0f} min")
+        time.sleep(5)
+
+
+def _bookkeeping(name: str) -> bool:
+    """The Argo nodes KFP reports beside the pipeline's tasks: each task's driver pod and its
+    `executor` (launcher) pod, the root driver (backend/src/v2/compiler/argocompiler: container.go,
+    dag.go name them)."""
+    return name == "executor" or name.endswith("driver")
+
+
+def describe(ended: Ended) -> str:
+    failed = sorted(name for name, state in ended.tasks.items() if state == "FAILED")
+    line = f"run {ended.run_id}: {ended.state}"
+    return line + (f" (failed: {', '.join(failed)})" if failed else "") + (f": {ended.error}" if ended.error else "")
+
+
 def pipeline_root(pipeline_yaml: str) -> str:
     """The compiled spec's defaultPipelineRoot, which a run must carry itself: KFP's backend never
     reads it from the spec (backend/src/v2/driver/root_dag.go:97-118: the run's root, else the

@@ -1,6 +1,6 @@
 """The single-node Kubernetes cluster of `./imdb kfp-local up` (kubeflow/cluster/cluster.sh), started
-by a test: its programs, and Argo Workflows', from the builds ./imdb test runs beside the tests
-(IMDB_CLUSTER_TOOLS, IMDB_ARGO_TOOLS)."""
+by a test: its programs, Argo Workflows' and Kubeflow Pipelines', from the builds ./imdb test runs
+beside the tests (IMDB_CLUSTER_TOOLS, IMDB_ARGO_TOOLS, IMDB_KFP_TOOLS)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ def argo_tools() -> str:
     return _built("ARGO", "argoexec", "Argo Workflows")
 
 
+def kfp_tools() -> str:
+    return _built("KFP", "apiserver", "Kubeflow Pipelines' programs")
+
+
+KFP_API = "http://10.200.0.1:8888"  # the API server, on the node (cluster.sh's NODE_IP)
+
+
 class Cluster:
     def __init__(self, state: str, tools_dir: str):
         self.state, self.tools = state, tools_dir
@@ -50,17 +57,24 @@ class Cluster:
     def apply(self, manifest: dict) -> None:
         self.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
 
+    def inside(self, *command: str) -> List[str]:
+        """COMMAND in the cluster's network namespace, where the node's services and pods are."""
+        return ["nsenter", f"--net={self.state}/netns", "--", *command]
+
     def logs(self, name: str) -> str:
         return "\n".join(open(os.path.join(self.state, "logs", f)).read()[-3000:]
                          for f in sorted(os.listdir(os.path.join(self.state, "logs"))) if name in f)
 
 
 @contextlib.contextmanager
-def running(state: str, images: List[str], argo: bool = False) -> Iterator[Cluster]:
-    """cluster.sh serve (with Argo Workflows if ARGO) until the cluster is ready; stopped (SIGTERM,
-    as Ctrl-C would) afterwards."""
+def running(state: str, images: List[str], argo: bool = False, kfp: bool = False,
+            gcs_seed: str = None) -> Iterator[Cluster]:
+    """cluster.sh serve (with Argo Workflows if ARGO, and Kubeflow Pipelines with Cloud Storage
+    holding GCS_SEED if KFP) until the cluster is ready; stopped (SIGTERM, as Ctrl-C would) afterwards."""
     tools_dir = tools()
-    argo_args = ["--argo", argo_tools()] if argo else []
+    argo_args = ["--argo", argo_tools()] if argo or kfp else []
+    if kfp:
+        argo_args += ["--kfp", kfp_tools(), *(["--gcs-seed", gcs_seed] if gcs_seed else [])]
     log = open(os.path.join(os.path.dirname(state), "serve.log"), "w")
     serve = subprocess.Popen([CLUSTER_SH, "serve", state, tools_dir, *argo_args, *images], stdout=log,
                              stderr=subprocess.STDOUT)

@@ -1,7 +1,8 @@
 """The Dockerfile builds the image every component runs in, the pipeline imports inside it, and it
-runs as a pod on a Kubernetes node, and as Argo Workflows' steps there: the single-node cluster of
-`./imdb kfp-local up` (kubeflow/cluster/ and kubeflow/argo/, built from the registries), which loads
-it as that command does.
+runs as a pod on a Kubernetes node, as Argo Workflows' steps there, and as the tasks of the compiled
+pipeline that `./imdb submit` hands to Kubeflow Pipelines' API server there: the single-node cluster
+of `./imdb kfp-local up` (kubeflow/cluster/, kubeflow/argo/ and kubeflow/kfp_go/, built from the
+registries and KFP_SRC), which loads it as that command does.
 
 Built with podman (no Docker engine here) from a base imported from a Debian 13 debootstrap root,
 the way kubeflow/image_build.py builds both images (the GPU one's result: docs/images.md; in CI
@@ -19,11 +20,19 @@ import os
 import shutil
 import subprocess
 import time
+import random
 from typing import List, NamedTuple
 
 import pytest
 
+import kfp_metadata
+import served_models
+import synthetic_imdb
+from common import serving_contract
+from components.model.hparams import TrainingConfig
 from kubeflow import image_build
+from kubeflow_specs import TASKS, compile_pipeline
+from pipeline import configs
 from tests import kfp_cluster
 
 pytestmark = pytest.mark.slow
@@ -66,12 +75,31 @@ def test_dockerfile_builds_and_the_pipeline_imports_inside(built):
     assert "image ok 1.21.0 2.21.0" in inside.stdout
 
 
+BUCKET = "gs://imdb-cluster"
+SERVING_DIR = f"{BUCKET}/serving/{serving_contract.MODEL_NAME}"
+
+
 @pytest.fixture(scope="module")
-def cluster(built, tmp_path_factory) -> kfp_cluster.Cluster:
-    """The cluster with Argo and the image loaded, for the module; checked afterwards to leave no
-    process, mount or cgroup behind."""
+def bucket(tmp_path_factory) -> str:
+    """What Cloud Storage holds when the cluster starts: three data drops (good; no signal in the
+    training labels; without test/neg) and a served model that learned nothing."""
+    seed = tmp_path_factory.mktemp("gcs-seed")
+    data = seed / BUCKET[len("gs://"):] / "data"
+    synthetic_imdb.write_folder(str(data / "good"), per_class=100, label_noise=0.1)
+    synthetic_imdb.write_folder(str(data / "no-signal"), per_class=100, seed=1, train_label_noise=0.5)
+    broken = synthetic_imdb.write_folder(str(data / "broken"), per_class=10)
+    shutil.rmtree(os.path.join(broken, "test", "neg"))
+    stand_in = served_models.export_stand_in(str(tmp_path_factory.mktemp("stand-in")))
+    served_models.publish(stand_in, str(seed / SERVING_DIR[len("gs://"):]))
+    return str(seed)
+
+
+@pytest.fixture(scope="module")
+def cluster(built, bucket, tmp_path_factory) -> kfp_cluster.Cluster:
+    """The cluster with Argo, Kubeflow Pipelines and the image loaded, for the module; checked
+    afterwards to leave no process, mount or cgroup behind."""
     state = str(tmp_path_factory.mktemp("kfp-local") / "cluster")
-    with kfp_cluster.running(state, [built.archive], argo=True) as running:
+    with kfp_cluster.running(state, [built.archive], kfp=True, gcs_seed=bucket) as running:
         yield running
     # Stopped: nothing of it is left running or mounted, and kubelet's cgroups are gone.
     assert state not in open("/proc/mounts").read()
@@ -192,3 +220,128 @@ def test_argo_fails_a_workflow_whose_step_exits_nonzero(cluster):
     [node] = [node for node in workflow["status"]["nodes"].values() if node["type"] == "Pod"]
     assert node["phase"] == "Failed" and "exit code 3" in node["message"], node
     assert "failing on purpose" in workflow["logs"]["image-fails"].splitlines()
+
+
+# Kubeflow Pipelines on the cluster: `./imdb submit` (kfp.Client) against KFP's API server, which
+# compiles the run into an Argo Workflow that Argo's controller runs, pod by pod, with KFP's driver
+# and launcher images and the project's image.
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> str:
+    """The compiled pipeline, small: the synthetic drops, a bag-of-words model, a 1-CPU Trainer."""
+    settings = configs.PipelineSettings(
+        data_path=f"{BUCKET}/data/good", min_accuracy=0.7, max_tokens=100, sequence_length=48, ngrams=1,
+        sample_fraction=1.0, training=TrainingConfig(variant="ngram_bag", optimizer="adam", learning_rate=0.01,
+                                                     epochs=5, batch_size=16, embedding_dim=16))
+    compiled, _ = compile_pipeline(tmp_path_factory.mktemp("compiled"), settings, pipeline_root=f"{BUCKET}/tfx",
+                                   serving_model_dir=SERVING_DIR, gpus=0, image=IMAGE, trainer_cpu=1,
+                                   trainer_memory_gib=4)
+    return compiled.pipeline_yaml
+
+
+def _submit(cluster: kfp_cluster.Cluster, pipeline_yaml: str, *params: str) -> dict:
+    """`./imdb submit --wait` in the cluster's network namespace: its exit code, output, run id, and
+    what ML Metadata holds of the run."""
+    done = subprocess.run(cluster.inside(
+        "python", "-m", "kubeflow.cli", "submit", "--host", kfp_cluster.KFP_API, "--package", pipeline_yaml,
+        "--wait", "--timeout-minutes", "30", *(f"--param={p}" for p in params)),
+        capture_output=True, text=True, timeout=2000)
+    output = done.stdout + done.stderr
+    started = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("run ") and "started" in line]
+    assert len(started) == 1, output[-5000:]
+    run_id = started[0]
+    tasks = kfp_metadata.run_tasks(os.path.join(cluster.state, "mlmd.sqlite"), run_id)
+    return {"exit_code": done.returncode, "output": output, "run_id": run_id, "tasks": tasks}
+
+
+def _versions(cluster: kfp_cluster.Cluster) -> list:
+    """The numbered versions under SERVING_DIR, listed by Cloud Storage's JSON API on the node."""
+    bucket, prefix = SERVING_DIR[len("gs://"):].split("/", 1)
+    listing = subprocess.run(cluster.inside("python", "-c", (
+        "import json, urllib.request; print(urllib.request.urlopen("
+        f"'http://127.0.0.1:4443/storage/v1/b/{bucket}/o?prefix={prefix}/&delimiter=/').read().decode())")),
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in json.loads(listing).get("prefixes", [])
+                  if p.rstrip("/").rsplit("/", 1)[-1].isdigit())
+
+
+@pytest.fixture(scope="module")
+def first_run(cluster, pipeline) -> dict:
+    served_before = _versions(cluster)
+    return {**_submit(cluster, pipeline), "served_before": served_before}
+
+
+def test_kfp_runs_the_compiled_pipeline_to_a_pushed_model(first_run, cluster):
+    assert first_run["exit_code"] == 0, first_run["output"][-5000:]
+    assert "SUCCEEDED" in first_run["output"].splitlines()[-1]
+    tasks = first_run["tasks"]
+    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in TASKS}, first_run["output"][-3000:]
+    [served_before] = first_run["served_before"]
+    assert tasks["ServedModelBaseline"]["outputs"]["model"]["baseline_version"] == served_before
+    assert tasks["Evaluator"]["outputs"]["blessing"]["blessed"] == 1
+    assert tasks["ServingCanary"]["outputs"]["blessing"]["blessed"] == 1
+    versions = _versions(cluster)
+    assert len(versions) == 2 and versions[0] == served_before
+    assert tasks["Pusher"]["outputs"]["pushed_model"]["pushed_version"] == versions[1]
+    # Argo ran it: the Workflow the API server made, Succeeded, every pod in the run's namespace.
+    [workflow] = json.loads(cluster.kubectl("get", "workflows", "-n", ARGO_NAMESPACE, "-o", "json", "-l",
+                                            f"pipeline/runid={first_run['run_id']}").stdout)["items"]
+    assert workflow["status"]["phase"] == "Succeeded"
+
+
+def test_serve_answers_from_the_bucket_in_a_pod(first_run, cluster):
+    """`./imdb serve` of the pushed model from gs://, as a pod of the image, trusting the cluster's
+    CA as the run's pods do; asked over REST from the node."""
+    assert first_run["exit_code"] == 0
+    pod = _pod("serve", ["python", "-m", "serving.cli", "serve", "--local", "--model-dir", SERVING_DIR,
+                         "--rest-port", "8501", "--grpc-port", "8500", "--host", "0.0.0.0"])
+    pod["metadata"]["namespace"] = ARGO_NAMESPACE
+    pod["spec"]["volumes"] = [{"name": "ca", "configMap": {"name": "imdb-local-ca"}}]
+    pod["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "ca", "mountPath": "/etc/ssl/certs/ca-certificates.crt", "subPath": "ca.crt", "readOnly": True}]
+    cluster.apply(pod)
+    rng = random.Random(7)
+    reviews = [synthetic_imdb.review_text(rng, positive=i % 2 == 0) for i in range(10)]
+    deadline = time.monotonic() + 240
+    while True:
+        status = json.loads(cluster.kubectl("get", "-n", ARGO_NAMESPACE, "pod/serve", "-o", "json").stdout)["status"]
+        answer = None
+        if status.get("podIP"):
+            answer = subprocess.run(cluster.inside(
+                "python", "-m", "serving.cli", "predict", "--protocol", "rest", "--json", "--server",
+                f"{status['podIP']}:8501", *reviews), capture_output=True, text=True, timeout=120)
+            if answer.returncode == 0:
+                break
+        assert status.get("phase") in ("Pending", "Running") and time.monotonic() < deadline, (
+            status, answer and answer.stderr[-2000:],
+            cluster.kubectl("logs", "-n", ARGO_NAMESPACE, "pod/serve", check=False).stdout[-3000:])
+        time.sleep(3)
+    scores = [json.loads(line)["probability"] for line in answer.stdout.splitlines()]
+    assert min(scores[0::2]) > 0.5 > max(scores[1::2]), scores  # the pushed model, not the stand-in
+
+
+def test_kfp_does_not_push_a_worse_candidate(first_run, cluster, pipeline):
+    pushed = _versions(cluster)
+    run = _submit(cluster, pipeline, f"data={BUCKET}/data/no-signal", "min_accuracy=0")
+    assert run["exit_code"] == 0, run["output"][-5000:]
+    tasks = run["tasks"]
+    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in TASKS}
+    assert tasks["ServedModelBaseline"]["outputs"]["model"]["baseline_version"] == pushed[-1]
+    assert tasks["Evaluator"]["outputs"]["blessing"]["blessed"] == 0
+    assert tasks["Pusher"]["outputs"]["pushed_model"]["pushed"] == 0
+    assert _versions(cluster) == pushed
+
+
+def test_kfp_reports_a_failed_run_with_the_tasks_log(first_run, cluster, pipeline):
+    run = _submit(cluster, pipeline, f"data={BUCKET}/data/broken")
+    # kfp.Client's run status: FAILED, the failed task named.
+    assert run["exit_code"] == 1, run["output"][-5000:]
+    last = run["output"].strip().splitlines()[-1]
+    assert ": FAILED" in last and "ImdbExampleGen" in last, run["output"][-3000:]
+    assert run["tasks"]["ImdbExampleGen"]["state"] == "FAILED"
+    # The pod's log, through Kubernetes: the layout error, naming what is missing.
+    pods = json.loads(cluster.kubectl("get", "pods", "-n", ARGO_NAMESPACE, "-o", "json", "-l",
+                                      f"pipeline/runid={run['run_id']}").stdout)["items"]
+    logs = "".join(cluster.kubectl("logs", "-n", ARGO_NAMESPACE, p["metadata"]["name"], "-c", "main",
+                                   check=False).stdout for p in pods)
+    assert "IMDB class folder" in logs and "test/neg' is missing" in logs

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds, into OUT_DIR, the programs of the single-node cluster of `./imdb kfp-local up`
 # (cluster.sh): Kubernetes' kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
-# kube-proxy and kubectl from the k8s.io/kubernetes module, etcd from go.etcd.io/etcd/server/v3, and
-# the pods' sandbox process (cmd/pause), each at the version go.mod pins (the Go module proxy, checksum database).
+# kube-proxy and kubectl from the k8s.io/kubernetes module, etcd from go.etcd.io/etcd/server/v3, the
+# pods' sandbox process (cmd/pause), each at the version go.mod pins, and the cluster's DNS, CoreDNS,
+# at the version coredns/go.mod pins (the Go module proxy, checksum database).
 #
 #   kubeflow/cluster/build.sh OUT_DIR
 #
@@ -10,7 +11,7 @@
 # its own repository; go.mod here pins each to the published v0.x of the same release instead.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-out=${1:?usage: build.sh OUT_DIR}
+out=${1:?usage: build.sh OUT_DIR}; mkdir -p "$out" && out=$(cd "$out" && pwd)
 command -v go >/dev/null || { echo "error: building the cluster's programs needs Go on PATH" >&2; exit 2; }
 cd "$here"
 export GOFLAGS=-mod=readonly CGO_ENABLED=0
@@ -25,3 +26,4 @@ go build -trimpath -ldflags "$ldflags" -o "$out/" k8s.io/kubernetes/cmd/kube-api
     k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
     k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl
 go build -trimpath -ldflags "-s -w" -o "$out/" ./cmd/etcd ./cmd/pause
+(cd coredns && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)

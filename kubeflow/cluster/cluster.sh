@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A single-node Kubernetes cluster on this machine, from what the registries serve: the control
 # plane, kubelet, kube-proxy and etcd that build.sh builds, containerd, runc, iptables and the CNI
-# plugins from Debian (env/userland-tools.txt), and with --argo Argo Workflows' controller
-# (kubeflow/argo/build.sh). Runs as root in the Debian 13 userland (./imdb kfp-local up runs it).
+# plugins from Debian (env/userland-tools.txt), CoreDNS as its DNS, with --argo Argo Workflows'
+# controller (kubeflow/argo/build.sh) and with --kfp Kubeflow Pipelines (kfp.sh, from
+# kubeflow/kfp_go/build.sh). Runs as root in the Debian 13 userland (./imdb kfp-local up runs it).
 #
-#   cluster.sh serve STATE TOOLS [--argo ARGO_TOOLS] [IMAGE.tar ...]
-#                                                  bring it up, load the images (install Argo),
+#   cluster.sh serve STATE TOOLS [--argo ARGO_TOOLS [--kfp KFP_TOOLS [--gcs-seed DIR]]] [IMAGE.tar ...]
+#                                                  bring it up, load the images (install Argo, KFP),
 #                                                  then run until SIGTERM/SIGINT; STATE/ready
 #                                                  once it is usable
 #   cluster.sh kubectl STATE [ARGS]                kubectl against it (in its network namespace)
@@ -28,6 +29,8 @@ API=https://$NODE_IP:6443
 PAUSE_IMAGE=localhost/imdb-kfp/pause:1
 # Argo's namespace: where KFP's manifests put it.
 ARGO_NAMESPACE=kubeflow
+
+source "$here/kfp.sh"
 
 say() { printf '[cluster] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -64,6 +67,7 @@ distinguished_name = dn
 [ca]
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
 [client]
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
@@ -171,6 +175,7 @@ tlsCertFile: $state/pki/server.crt
 tlsPrivateKeyFile: $state/pki/server.key
 podLogsDirectory: $state/pod-logs
 clusterDomain: cluster.local
+clusterDNS: [$NODE_IP]
 resolvConf: ""
 evictionHard: {}
 imageGCHighThresholdPercent: 100
@@ -204,7 +209,11 @@ stop_all() {
     local i
     trap - TERM INT
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # KFP's API server ignores SIGTERM: whatever still runs after 20 s is killed.
+    (sleep 20; kill -KILL "${pids[@]}" 2>/dev/null) &
+    local reaper=$!
+    wait "${pids[@]}" 2>/dev/null || true
+    kill "$reaper" 2>/dev/null || true
 }
 
 # Inside the new namespaces (the second half of serve).
@@ -216,6 +225,7 @@ run_cluster() {
     mkdir -p "$state/logs" "$state/run"
     node_network
     make_credentials "$state"
+    if [ -n "$KFP_TOOLS" ]; then kfp_network; fi
     write_configs "$state" "$cgroups"
     make_cgroups "$cgroups"
     say "starting etcd, containerd, the control plane and kubelet (logs: $state/logs)"
@@ -237,6 +247,7 @@ run_cluster() {
         --kubelet-client-key="$pki/kubelet-client.key" --kubelet-preferred-address-types=InternalIP \
         --allow-privileged=true
     wait_for kube-apiserver 120 "$state/logs/kube-apiserver.log" kubectl_in "$state" get --raw /readyz
+    start_dns
     start kube-controller-manager "$TOOLS/kube-controller-manager" --kubeconfig="$state/admin.kubeconfig" \
         --service-account-private-key-file="$pki/service-accounts.key" --root-ca-file="$pki/ca.crt" \
         --use-service-account-credentials=true --bind-address=127.0.0.1 --leader-elect=false
@@ -257,7 +268,7 @@ run_cluster() {
     wait_for "node $NODE" 120 "$state/logs/kubelet.log" \
         kubectl_in "$state" wait --for=condition=Ready "node/$NODE" --timeout=1s
     # Service addresses (10.96.0.1, the API server's, which pods' clients use) routed to their
-    # endpoints by iptables rules in the namespace; no ClusterDNS: pods use the Service env vars.
+    # endpoints by iptables rules in the namespace; pods find them by name through CoreDNS too.
     # --conntrack-max-per-core 0: leave the kernel's conntrack table size alone (a sysctl shared
     # with the host); --nodeport-addresses primary: node ports on the node's address only.
     start kube-proxy "$TOOLS/kube-proxy" --kubeconfig="$state/kube-proxy.kubeconfig" --hostname-override="$NODE" \
@@ -267,6 +278,7 @@ run_cluster() {
         kubectl_in "$state" get serviceaccount default
     wait_for "kube-proxy's rule for the kubernetes Service" 60 "$state/logs/kube-proxy.log" kubernetes_routed
     if [ -n "$ARGO_TOOLS" ]; then install_argo; fi
+    if [ -n "$KFP_TOOLS" ]; then install_kfp; fi
     touch "$state/ready"
     say "ready: ./imdb kfp-local kubectl get pods -A"
     # Any daemon that ends ends the cluster: a half-running node is worse than a stopped one.
@@ -363,13 +375,16 @@ remove_cgroups() {
 # A static PROGRAM alone in an image IMAGE, saved as ARCHIVE, built with podman (no registry serves
 # registry.k8s.io's or quay.io's images): the sandbox image every pod's namespaces are held by
 # (containerd's sandbox_image) and Argo's two. FROM scratch, at /bin with PATH=/bin (Argo's
-# controller runs the executor as `argoexec`, found on PATH, as in upstream's image) and a /tmp.
+# controller runs the executor as `argoexec`, found on PATH, as in upstream's image) and a /tmp;
+# with USER, a numeric user: KFP's runs are non-root pods, which kubelet checks against it.
 program_image() {
-    local archive=$1 image=$2 program=$3 context name
+    local archive=$1 image=$2 program=$3 user=${4:-} context name
     context=$(mktemp -d) name=$(basename "$program")
-    cp "$program" "$context/" && mkdir -m 1777 "$context/tmp"
+    # COPY of a folder's contents keeps their modes, not the folder's: /tmp (1777) comes inside root/.
+    mkdir -p "$context/root/bin" "$context/root/tmp" && chmod 1777 "$context/root/tmp"
+    cp "$program" "$context/root/bin/"
     rm -f "$archive"  # podman's docker-archive refuses to add to an existing one
-    printf 'FROM scratch\nCOPY %s /bin/\nCOPY tmp /tmp\nENV PATH=/bin\nENTRYPOINT ["/bin/%s"]\n' "$name" "$name" \
+    printf 'FROM scratch\nCOPY root/ /\nENV PATH=/bin\n%bENTRYPOINT ["/bin/%s"]\n' "${user:+USER $user\n}" "$name" \
         >"$context/Containerfile"
     local podman=(podman --root "$context/storage" --runroot "$context/run" --storage-driver=vfs
                   --cgroup-manager=cgroupfs)
@@ -388,19 +403,28 @@ clean() {
     remove_data "$1"
 }
 
-remove_data() { rm -rf "$1"/{etcd,containerd,kubelet,pod-logs,pki,run,cni,containerd.toml,kubelet.yaml,*.kubeconfig}; }
+remove_data() {
+    rm -rf "$1"/{etcd,containerd,kubelet,pod-logs,pki,run,cni,containerd.toml,kubelet.yaml,*.kubeconfig,Corefile} \
+        "$1"/{mysql,mlmd.sqlite,kfp-home}
+}
 
 serve() {
     state=$(mkdir -p "$1" && cd "$1" && pwd) TOOLS=$2; shift 2
-    ARGO_TOOLS= ARGO_VERSION=
+    ARGO_TOOLS= ARGO_VERSION= KFP_TOOLS= GCS_SEED=
     if [ "${1:-}" = --argo ]; then ARGO_TOOLS=$(cd "${2:?--argo ARGO_TOOLS}" && pwd); shift 2; fi
+    if [ "${1:-}" = --kfp ]; then
+        [ -n "$ARGO_TOOLS" ] || die "--kfp needs --argo: KFP's runs are Argo Workflows"
+        KFP_TOOLS=$(cd "${2:?--kfp KFP_TOOLS}" && pwd); shift 2
+        [ -x "$KFP_TOOLS/apiserver" ] || die "$KFP_TOOLS has no apiserver: build it with kubeflow/kfp_go/build.sh"
+    fi
+    if [ "${1:-}" = --gcs-seed ]; then GCS_SEED=$(cd "${2:?--gcs-seed DIR}" && pwd); shift 2; fi
     [ -x "$TOOLS/kube-apiserver" ] && [ -x "$TOOLS/kube-proxy" ] \
         || die "$TOOLS lacks kube-apiserver or kube-proxy: build it with kubeflow/cluster/build.sh"
     if [ -n "$ARGO_TOOLS" ]; then  # `argoexec version --short` prints "argoexec: v4.0.5"
         ARGO_VERSION=$("$ARGO_TOOLS/argoexec" version --short 2>/dev/null | sed -n 's/^argoexec: //p')
         [ -n "$ARGO_VERSION" ] || die "$ARGO_TOOLS has no working argoexec: build it with kubeflow/argo/build.sh"
     fi
-    export TOOLS ARGO_TOOLS ARGO_VERSION
+    export TOOLS ARGO_TOOLS ARGO_VERSION KFP_TOOLS GCS_SEED
     [ "$(id -u)" = 0 ] || die "the cluster runs as root"
     local image
     for image in "$@"; do [ -f "$image" ] || die "no image archive $image"; done
@@ -410,8 +434,13 @@ serve() {
     [ -f "$state/images/pause.tar" ] || program_image "$state/images/pause.tar" "$PAUSE_IMAGE" "$TOOLS/pause"
     local argo_images=() program
     for program in ${ARGO_TOOLS:+argoexec workflow-controller}; do  # made each time: they follow ARGO_TOOLS
-        program_image "$state/images/$program.tar" "$(argo_image "$program")" "$ARGO_TOOLS/$program"
+        # uid 8737: upstream's workflow-controller and argoexec-nonroot images (its Dockerfile)
+        program_image "$state/images/$program.tar" "$(argo_image "$program")" "$ARGO_TOOLS/$program" 8737
         argo_images+=("$state/images/$program.tar")
+    done
+    for program in ${KFP_TOOLS:+driver launcher-v2}; do  # KFP's, FROM scratch like Argo's
+        program_image "$state/images/kfp-$program.tar" "$(kfp_image "${program%-v2}")" "$KFP_TOOLS/$program" 65534
+        argo_images+=("$state/images/kfp-$program.tar")
     done
     # The network namespace: made here, unless the caller made it (./imdb kfp-local up does, on
     # the host, so that its other calls see it too).

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds, into OUT_DIR, the Go programs of the local Kubeflow stack:
 #   driver, launcher-v2   KFP 2.17's own, built in KFP's module from its source tree (KFP_SRC),
-#                         with its own go.mod and go.sum
+#                         with its own go.mod and go.sum, static (each is an image of its own on
+#                         the local cluster, FROM scratch)
+#   apiserver, persistence   KFP's API server and persistence agent, the same way, with the API
+#                         server's config.json (apiserver-config/) beside them
 #   kfpcheck, argorun, gcpfront   this module's (cmd/), against KFP's packages from KFP_SRC, once
 #                         its tests pass (go test: Argo's and Kubernetes' rules, the API stand-in)
 #   fake-gcs-server       the Cloud Storage API server, from the Go module proxy (checksum database)
@@ -32,6 +35,8 @@ cp "$here/go.mod" "$here/go.sum" "$modfile/"
     -replace "github.com/kubeflow/pipelines/api=$src/api" \
     -replace "github.com/kubeflow/pipelines/kubernetes_platform=$src/kubernetes_platform")
 export GOFLAGS=-mod=readonly
-(cd "$src" && go build -trimpath -o "$out/" ./backend/src/v2/cmd/driver ./backend/src/v2/cmd/launcher-v2)
+(cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$out/" ./backend/src/v2/cmd/driver ./backend/src/v2/cmd/launcher-v2 \
+    && go build -trimpath -o "$out/" ./backend/src/apiserver ./backend/src/agent/persistence)
+mkdir -p "$out/apiserver-config" && cp "$src/backend/src/apiserver/config/config.json" "$out/apiserver-config/"
 (cd "$here" && go test -modfile="$modfile/go.mod" ./... && go build -trimpath -modfile="$modfile/go.mod" -o "$out/" ./cmd/...)
 GOFLAGS=-mod=mod GOBIN=$out go install "$FAKE_GCS_SERVER"
