@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 import time
 from typing import Any, Dict, Optional
 
@@ -103,7 +104,8 @@ def pipeline_root(pipeline_yaml: str) -> str:
 
 def _submit(pipeline_yaml, host, pipeline_name, experiment, run_name, namespace, parameters, client) -> Submitted:
     client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    # Unique within a second too: two submissions at once must not upload under one version name.
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     exp = client.create_experiment(name=experiment, namespace=namespace)  # gets it if it exists
     pipeline_id = client.get_pipeline_id(pipeline_name)
     if pipeline_id is None:

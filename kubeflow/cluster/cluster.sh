@@ -294,9 +294,9 @@ kubernetes_routed() { iptables -t nat -S KUBE-SERVICES | grep -q 'default/kubern
 # Argo Workflows as upstream's namespace-install has it, in ARGO_NAMESPACE: the CRDs, the
 # controller's and the executor's RBAC (copied from the module's manifests by kubeflow/argo/build.sh)
 # and the controller's Deployment (manifests/base/workflow-controller/workflow-controller-deployment.yaml
-# with namespace-install's --namespaced, the local images, no priority class and the uid of
-# upstream's image); ready once the controller holds its leader lease, which it takes through the
-# kubernetes Service.
+# with namespace-install's --namespaced, the local images, no priority class, the uid of
+# upstream's image and a test cluster's re-queue time); ready once the controller holds its leader
+# lease, which it takes through the kubernetes Service.
 install_argo() {
     say "installing Argo Workflows $ARGO_VERSION in namespace $ARGO_NAMESPACE"
     local log=$state/logs/argo-install.log
@@ -325,6 +325,11 @@ spec:
         env:
         - name: LEADER_ELECTION_IDENTITY
           valueFrom: {fieldRef: {apiVersion: v1, fieldPath: metadata.name}}
+        # 1 s, not 10: the workflow queue's re-queue time, which each step of a run waits out (KFP's
+        # driver pods take seconds); what Argo's own test setup uses (its Makefile, "by keeping this
+        # short we speed up tests"; workflow/controller/rate_limiters.go: 1 s is the floor).
+        - name: DEFAULT_REQUEUE_TIME
+          value: 1s
         securityContext:
           readOnlyRootFilesystem: true
           allowPrivilegeEscalation: false
