@@ -39,8 +39,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 # Kubeflow Pipelines 2.17 runs every pod of a run as non-root (runAsNonRoot, backend/src/v2/compiler/
 # argocompiler/argo.go and security_context.go), which kubelet checks against the image's numeric
-# USER: a user of its own, with a home it can write (Keras' and TFX's caches).
+# USER: a user of its own, with a home it can write (Keras' and TFX's caches), which is also the
+# working folder (./imdb serve and the other commands write outputs/ there).
 RUN useradd --uid 1000 --user-group --create-home --home-dir /home/imdb imdb
 USER 1000:1000
 ENV HOME=/home/imdb
-WORKDIR /
+WORKDIR /home/imdb
