@@ -84,10 +84,9 @@ start_mariadb() {
 # A Service of the cluster for a program on the node: no selector, one EndpointSlice at NODE_IP.
 node_service() {
     local name=$1; shift
-    local ports=() slice_ports=() port
-    for port in "$@"; do  # NAME:PORT
+    local ports=() port
+    for port in "$@"; do  # NAME:PORT, the same in the Service and its EndpointSlice
         ports+=("{name: ${port%%:*}, port: ${port#*:}, protocol: TCP}")
-        slice_ports+=("{name: ${port%%:*}, port: ${port#*:}, protocol: TCP}")
     done
     kubectl_in "$state" apply -n kubeflow -f - <<EOF
 apiVersion: v1
@@ -100,7 +99,7 @@ kind: EndpointSlice
 metadata: {name: $name-node, labels: {kubernetes.io/service-name: $name}}
 addressType: IPv4
 endpoints: [{addresses: ["$NODE_IP"], conditions: {ready: true}}]
-ports: [$(IFS=,; echo "${slice_ports[*]}")]
+ports: [$(IFS=,; echo "${ports[*]}")]
 EOF
 }
 
