@@ -232,8 +232,8 @@ flink_job_server_jar() {
     echo "$dir/target/flink-job-server.jar"
 }
 
-# KFP's driver and launcher, built from KFP's source tree (KFP_SRC, default ../shared/kfp/pipelines-2.17.0
-# beside the checkout), and the local Kubeflow stack's Go programs (kubeflow/kfp_go/build.sh), built
+# Kubeflow Pipelines' programs, built from KFP's source tree (KFP_SRC, default ../shared/kfp/pipelines-2.17.0
+# beside the checkout), and this project's Go programs beside them (kubeflow/kfp_go/build.sh), built
 # once into the cache, keyed by their sources, KFP's version and Go's. Prints the folder.
 kfp_tools_dir() {
     local src=${KFP_SRC:-$_repo/../shared/kfp/pipelines-2.17.0} key
@@ -243,8 +243,8 @@ kfp_tools_dir() {
 }
 
 kfp_tools() {
-    KFP_SRC=${KFP_SRC:-$_repo/../shared/kfp/pipelines-2.17.0} _go_tools "$(kfp_tools_dir)" kfp argorun \
-        "KFP's driver and launcher and the local stack's programs" "$_repo/kubeflow/kfp_go/build.sh"
+    KFP_SRC=${KFP_SRC:-$_repo/../shared/kfp/pipelines-2.17.0} _go_tools "$(kfp_tools_dir)" kfp gcpfront \
+        "Kubeflow Pipelines' programs" "$_repo/kubeflow/kfp_go/build.sh"
 }
 
 # The single-node Kubernetes cluster's programs (kubeflow/cluster/build.sh: Kubernetes, kube-proxy

@@ -1,8 +1,8 @@
 """Publishes a SavedModel to an object-store base path while a reader polls it as TF Serving does;
-prints, as JSON, every set of files the reader found in a version folder. Run inside the local
-Kubeflow stack's namespace (tests/test_kubeflow_local_run.py), where gs:// is Cloud Storage's API:
+prints, as JSON, every set of files the reader found in a version folder. Run in a pod of the
+local cluster (tests/test_container_image.py), where gs:// is Cloud Storage's API:
 
-    python tests/publish_race.py SOURCE BASE ordered|tfx
+    python -c "$(cat tests/publish_race.py)" SOURCE BASE ordered|tfx
 
 `ordered` is the project's Pusher (components/atomic_pusher.publish_version); `tfx` is TFX's own
 Pusher's copy (io_utils.copy_dir straight into <base>/<version>/). Each object's copy is slowed so

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import time
 import random
-from typing import List, NamedTuple
+from typing import Callable, List, NamedTuple
 
 import pytest
 
@@ -119,26 +119,38 @@ def _pod(name: str, command: list) -> dict:
             "spec": {"restartPolicy": "Never", "containers": [{"name": "main", **_container(command)}]}}
 
 
-def _finished(cluster: kfp_cluster.Cluster, name: str, timeout: float = 240) -> dict:
+def _trusting_pod(name: str, command: list) -> dict:
+    """A pod in the runs' namespace that trusts the cluster's CA, as KFP's pods do there (through
+    the pipeline's podSpecPatch): gs:// reaches Cloud Storage's stand-in as a run's tasks reach it."""
+    pod = _pod(name, command)
+    pod["metadata"]["namespace"] = ARGO_NAMESPACE
+    pod["spec"]["volumes"] = [{"name": "ca", "configMap": {"name": "imdb-local-ca"}}]
+    pod["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "ca", "mountPath": "/etc/ssl/certs/ca-certificates.crt", "subPath": "ca.crt", "readOnly": True}]
+    return pod
+
+
+def _finished(cluster: kfp_cluster.Cluster, name: str, timeout: float = 240, namespace: str = "default") -> dict:
     """The pod once it has ended (Succeeded or Failed), with its log."""
     deadline = time.monotonic() + timeout
     while True:
-        pod = json.loads(cluster.kubectl("get", f"pod/{name}", "-o", "json").stdout)
+        pod = json.loads(cluster.kubectl("get", "-n", namespace, f"pod/{name}", "-o", "json").stdout)
         if pod["status"].get("phase") in ("Succeeded", "Failed"):
-            pod["log"] = cluster.kubectl("logs", f"pod/{name}").stdout
+            pod["log"] = cluster.kubectl("logs", "-n", namespace, f"pod/{name}").stdout
             return pod
         assert time.monotonic() < deadline, (pod["status"], cluster.logs("kubelet"))
         time.sleep(2)
 
 
-def _log_saying(cluster: kfp_cluster.Cluster, line: str, *where: str, timeout: float = 30) -> str:
-    """`kubectl logs WHERE` once it holds LINE: an ended container's log can reach kubelet's file a
-    moment after its status (seen once in CI's neighbourhood, under load: an empty log of a pod
-    that had Succeeded). Fails with the log as it was if LINE never comes."""
+def _log_saying(cluster: kfp_cluster.Cluster, wanted: Callable[[str], bool], *where: str,
+                timeout: float = 30) -> str:
+    """`kubectl logs WHERE` once a line of it is WANTED: an ended container's log can reach
+    kubelet's file a moment after its status (seen once in CI's neighbourhood, under load: an empty
+    log of a pod that had Succeeded). The log as it was if none comes in time."""
     deadline = time.monotonic() + timeout
     while True:
         log = cluster.kubectl("logs", *where).stdout
-        if line in log.splitlines() or time.monotonic() > deadline:
+        if any(map(wanted, log.splitlines())) or time.monotonic() > deadline:
             return log
         time.sleep(1)
 
@@ -152,7 +164,8 @@ def test_the_image_runs_as_a_pod_on_the_local_cluster(cluster):
     cluster.apply(_pod("image-check", ["python", "-c", image_build.IMPORT_CHECK]))
     pod = _finished(cluster, "image-check")
     assert pod["status"]["phase"] == "Succeeded", pod["log"]
-    assert "image ok 1.21.0 2.21.0" in _log_saying(cluster, "image ok 1.21.0 2.21.0", "pod/image-check").splitlines()
+    ok = "image ok 1.21.0 2.21.0"
+    assert ok in _log_saying(cluster, ok.__eq__, "pod/image-check").splitlines()
     assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network("10.244.0.0/24")
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
 
@@ -296,8 +309,15 @@ def test_kfp_runs_the_compiled_pipeline_to_a_pushed_model(first_run, cluster):
     assert tasks["ServedModelBaseline"]["outputs"]["model"]["baseline_version"] == served_before
     assert tasks["Evaluator"]["outputs"]["blessing"]["blessed"] == 1
     assert tasks["ServingCanary"]["outputs"]["blessing"]["blessed"] == 1
+    run_root = f"{BUCKET}/tfx/{configs.PIPELINE_NAME}/{first_run['run_id']}/"
+    for task, record in tasks.items():  # the launcher's own log of each task, every artifact under the run's root
+        assert "executor-logs" in record["outputs"], task
+        for name, artifact in record["outputs"].items():
+            assert artifact["uri"].startswith(run_root), (task, name, artifact["uri"])
     versions = _versions(cluster)
     assert len(versions) == 2 and versions[0] == served_before
+    with open(os.path.join(cluster.state, "logs", "gcpfront.log")) as log:  # every call to Google was one gcpfront serves
+        assert "REFUSED" not in log.read()
     assert tasks["Pusher"]["outputs"]["pushed_model"]["pushed_version"] == versions[1]
     # Argo ran it: the Workflow the API server made, Succeeded, every pod in the run's namespace.
     [workflow] = json.loads(cluster.kubectl("get", "workflows", "-n", ARGO_NAMESPACE, "-o", "json", "-l",
@@ -309,13 +329,8 @@ def test_serve_answers_from_the_bucket_in_a_pod(first_run, cluster):
     """`./imdb serve` of the pushed model from gs://, as a pod of the image, trusting the cluster's
     CA as the run's pods do; asked over REST from the node."""
     assert first_run["exit_code"] == 0
-    pod = _pod("serve", ["python", "-m", "serving.cli", "serve", "--local", "--model-dir", SERVING_DIR,
-                         "--rest-port", "8501", "--grpc-port", "8500", "--host", "0.0.0.0"])
-    pod["metadata"]["namespace"] = ARGO_NAMESPACE
-    pod["spec"]["volumes"] = [{"name": "ca", "configMap": {"name": "imdb-local-ca"}}]
-    pod["spec"]["containers"][0]["volumeMounts"] = [
-        {"name": "ca", "mountPath": "/etc/ssl/certs/ca-certificates.crt", "subPath": "ca.crt", "readOnly": True}]
-    cluster.apply(pod)
+    cluster.apply(_trusting_pod("serve", ["python", "-m", "serving.cli", "serve", "--local", "--model-dir", SERVING_DIR,
+                                          "--rest-port", "8501", "--grpc-port", "8500", "--host", "0.0.0.0"]))
     rng = random.Random(7)
     reviews = [synthetic_imdb.review_text(rng, positive=i % 2 == 0) for i in range(10)]
     deadline = time.monotonic() + 240
@@ -334,6 +349,33 @@ def test_serve_answers_from_the_bucket_in_a_pod(first_run, cluster):
         time.sleep(3)
     scores = [json.loads(line)["probability"] for line in answer.stdout.splitlines()]
     assert min(scores[0::2]) > 0.5 > max(scores[1::2]), scores  # the pushed model, not the stand-in
+
+
+def test_a_push_to_cloud_storage_is_never_seen_half_written(cluster):
+    """tests/publish_race.py in two pods at once: a reader polling the destination as TF Serving does,
+    during a slowed copy of the served model. The project's Pusher: whenever the reader finds
+    saved_model.pb, every file is there and the version answers as the source. TFX's own Pusher's
+    copy, watched the same way, exposes a SavedModel without its variables."""
+    script = open(os.path.join(os.path.dirname(__file__), "publish_race.py")).read()
+    source = f"{SERVING_DIR}/{_versions(cluster)[0]}"  # the stand-in the bucket started with
+    for mode in ("ordered", "tfx"):
+        base = f"{BUCKET}/race-{mode}/{serving_contract.MODEL_NAME}"
+        cluster.apply(_trusting_pod(f"race-{mode}", ["python", "-c", script, source, base, mode]))
+    race = {}
+    for mode in ("ordered", "tfx"):
+        pod = _finished(cluster, f"race-{mode}", namespace=ARGO_NAMESPACE)
+        assert pod["status"]["phase"] == "Succeeded", pod["log"][-3000:]
+        log = _log_saying(cluster, lambda line: line.startswith("{"), "-n", ARGO_NAMESPACE, f"pod/race-{mode}")
+        printed = [line for line in log.splitlines() if line.startswith("{")]
+        assert printed, log[-3000:]
+        race[mode] = json.loads(printed[-1])
+    complete = race["ordered"]["source_files"]
+    assert len(race["ordered"]["seen"]) >= 3, race["ordered"]["seen"]  # the reader saw it fill, copy by copy
+    for files in race["ordered"]["seen"]:
+        assert "saved_model.pb" not in files or files == complete, files
+    loads = race["ordered"]["loads"]
+    assert loads and all(load.get("same_answers") for load in loads), loads
+    assert any("saved_model.pb" in files and files != complete for files in race["tfx"]["seen"]), race["tfx"]["seen"]
 
 
 def test_kfp_does_not_push_a_worse_candidate(failing_runs, cluster):

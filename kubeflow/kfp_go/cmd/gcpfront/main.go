@@ -1,5 +1,5 @@
-// Command gcpfront serves the two Google endpoints a pod on GKE reaches for Cloud Storage, inside a
-// network namespace of the local KFP stack where their names resolve to loopback:
+// Command gcpfront serves the Google endpoints a pod on GKE reaches for Cloud Storage, on the node
+// of the local cluster (kubeflow/cluster/kfp.sh), whose DNS resolves their names to it:
 //
 //   - the metadata server (metadata.google.internal, 169.254.169.254:80), the way Workload Identity
 //     gives a pod its credentials: a token for the default service account, which both KFP's Go
@@ -20,7 +20,7 @@
 // HTTP server, fake-gcs-server's, answers 501 "Unsupported transfer encoding" before any handler
 // runs (net/http transfer.go, parseTransferEncoding); Cloud Storage accepts it. The header is dropped
 // here, everything else passes unchanged. Any request to a path the metadata server does not serve
-// is answered 404 and logged with REFUSED, for the stack to fail on.
+// is answered 404 and logged with REFUSED, for the tests to fail on.
 package main
 
 import (
