@@ -1,5 +1,5 @@
 """What ML Metadata holds of a KFP run, read with MLMD's own client from the SQLite file behind the
-stack's metadata-grpc-service (kubeflow/mlmd_service.py): the local stack's and the cluster's."""
+local cluster's metadata-grpc-service (kubeflow/mlmd_service.py)."""
 
 from __future__ import annotations
 

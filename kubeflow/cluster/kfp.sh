@@ -170,7 +170,7 @@ EOF
 
 # Every container named main (each Argo pod's, KFP's driver and task containers) gets the cluster's CA
 # as its whole CA bundle, where Go, curl (TensorFlow's GCS client) and the image's REQUESTS_CA_BUNDLE
-# read it: only this CA is trusted, as in the earlier stand-in.
+# read it: only this CA is trusted, so a TLS peer the cluster did not certify is refused.
 spec_patch() {
     local pod='{"volumes":[{"name":"imdb-local-ca","configMap":{"name":"imdb-local-ca"}}],"containers":[{"name":"main","volumeMounts":[{"name":"imdb-local-ca","mountPath":"/etc/ssl/certs/ca-certificates.crt","subPath":"ca.crt","readOnly":true}]}]}'
     printf '{"podSpecPatch": "%s"}' "${pod//\"/\\\"}"
