@@ -2,9 +2,9 @@
 
 Where KFP's own Go code cannot run, these rules stand in for it: `./imdb compile` on a machine
 without KFP's source and Go refuses a spec before writing it. Everywhere else KFP's code itself
-judges and runs the specs (kubeflow/kfp_go: check.sh in CI, kfpcheck behind the tests' KFP REST
-API, the API server on the local cluster in tests/test_container_image.py); tests/test_kubeflow_submit.py holds these rules
-to KFP's own verdicts, case by case.
+judges and runs the specs (kubeflow/kfp_go: check.sh in CI, the API server on the local cluster in
+tests/test_container_image.py); tests/test_backend_rules.py holds these rules to KFP's own verdicts
+(kfpcheck), case by case.
 Each rule names the file of kubeflow/pipelines (tag 2.17.0, commit 4a3592cb2dd0) it comes from;
 every message is the backend's own.
 

@@ -19,7 +19,7 @@ def pytest_configure(config):
 
 # Run last: ./imdb test fetches Beam's Flink job server and builds KFP's and the local cluster's
 # programs while the others run.
-RUN_LAST = ("test_kubeflow_submit.py", "test_flink_run.py", "test_container_image.py")
+RUN_LAST = ("test_backend_rules.py", "test_flink_run.py", "test_container_image.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+from typing import Iterator, NamedTuple
 
 import yaml
 
@@ -51,3 +52,38 @@ def kfp_verdict(package: str, parameters: dict = None) -> dict:
                                  json.dumps(parameters or {}), f.name], capture_output=True, text=True, timeout=120)
     assert result.returncode in (0, 1) and result.stdout, result.stderr[-2000:]
     return json.loads(result.stdout)
+
+
+class Refusal(NamedTuple):
+    case: str
+    package: str  # the pipeline file's text
+    parameters: dict  # the run's
+    phrase: str  # in KFP's message
+    stage: str  # who refuses it: the API server's "upload" or "run" creation, or the driver ("pipeline root")
+
+
+def refusals(text: str) -> Iterator[Refusal]:
+    """What KFP 2.17 refuses, made from the compiled pipeline file's TEXT."""
+    spec, *platform = yaml.safe_load_all(text)
+
+    def edited(change) -> str:
+        copy = yaml.safe_load(yaml.safe_dump(spec))
+        change(copy)
+        return yaml.safe_dump_all([copy, *platform])
+
+    yield Refusal("schema 2.0.0", text.replace("schemaVersion: 2.1.0", "schemaVersion: 2.0.0"), {},
+                  "KFP only supports schema version 2.1.0", "upload")
+    yield Refusal("a resolver", edited(lambda s: s["deploymentSpec"]["executors"].update(
+        Pusher_executor={"resolver": {"outputArtifactQueries": {}}})), {},
+        "non-container and non-importer executor not implemented", "run")
+    yield Refusal("exit tasks only", edited(lambda s: [task.update(triggerPolicy={"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"})
+                                                       for task in s["root"]["dag"]["tasks"].values()]), {},
+                  "DAG root must contain one or more non-exit tasks", "run")
+    yield Refusal("a mistyped parameter", text, {"min_accuracy": "high"}, "min_accuracy requires type double or integer",
+                  "run")
+    yield Refusal("an undeclared parameter", text, {"learning_rate": 0.1}, "not required by pipeline: learning_rate",
+                  "run")
+    for root, phrase in (("/mnt/tfx/root", "unrecognized pipeline root format"),
+                         ("file:///mnt/tfx/root", "unsupported Cloud bucket")):
+        yield Refusal(f"pipeline root {root}", edited(lambda s: s.update(defaultPipelineRoot=root)), {}, phrase,
+                      "pipeline root")

@@ -31,7 +31,7 @@ import synthetic_imdb
 from common import serving_contract
 from components.model.hparams import TrainingConfig
 from kubeflow import image_build
-from kubeflow_specs import TASKS, compile_pipeline
+from kubeflow_specs import TASKS, compile_pipeline, refusals
 from pipeline import configs
 from tests import kfp_cluster
 
@@ -401,3 +401,27 @@ def test_kfp_reports_a_failed_run_with_the_tasks_log(failing_runs, cluster):
     logs = "".join(cluster.kubectl("logs", "-n", ARGO_NAMESPACE, p["metadata"]["name"], "-c", "main",
                                    check=False).stdout for p in pods)
     assert "IMDB class folder" in logs and "test/neg' is missing" in logs
+
+
+def test_kfp_refuses_what_its_code_refuses_and_submit_says_so(cluster, pipeline, tmp_path):
+    """Each spec KFP's API server refuses at upload or at run creation (kubeflow_specs.refusals; the
+    pipeline-root ones are the root driver's, once a run has started: tests/test_backend_rules.py):
+    `./imdb submit` exits 1 with KFP's message and no traceback, and no run starts."""
+    def workflows() -> set:
+        listed = json.loads(cluster.kubectl("get", "workflows", "-n", ARGO_NAMESPACE, "-o", "json").stdout)
+        return {workflow["metadata"]["name"] for workflow in listed["items"]}
+
+    before = workflows()
+    with open(pipeline) as f:
+        refused_by_the_server = [r for r in refusals(f.read()) if r.stage in ("upload", "run")]
+    assert len(refused_by_the_server) == 5
+    for refusal in refused_by_the_server:
+        package = tmp_path / f"{refusal.case.replace(' ', '-')}.yaml"
+        package.write_text(refusal.package)
+        done = subprocess.run(cluster.inside(
+            "python", "-m", "kubeflow.cli", "submit", "--host", kfp_cluster.KFP_API, "--package", str(package),
+            *(f"--param={name}={json.dumps(value)}" for name, value in refusal.parameters.items())),
+            capture_output=True, text=True, timeout=120)
+        assert (done.returncode, "Traceback" in done.stderr) == (1, False), (refusal.case, done.stderr[-3000:])
+        assert refusal.phrase in done.stderr, (refusal.case, done.stderr[-3000:])
+    assert workflows() == before
