@@ -65,25 +65,20 @@ class Refusal(NamedTuple):
 def refusals(text: str) -> Iterator[Refusal]:
     """What KFP 2.17 refuses, made from the compiled pipeline file's TEXT."""
     spec, *platform = yaml.safe_load_all(text)
-
-    def edited(change) -> str:
-        copy = yaml.safe_load(yaml.safe_dump(spec))
-        change(copy)
-        return yaml.safe_dump_all([copy, *platform])
-
+    dump = lambda edited: yaml.safe_dump_all([edited, *platform])  # noqa: E731
     yield Refusal("schema 2.0.0", text.replace("schemaVersion: 2.1.0", "schemaVersion: 2.0.0"), {},
                   "KFP only supports schema version 2.1.0", "upload")
-    yield Refusal("a resolver", edited(lambda s: s["deploymentSpec"]["executors"].update(
-        Pusher_executor={"resolver": {"outputArtifactQueries": {}}})), {},
-        "non-container and non-importer executor not implemented", "run")
-    yield Refusal("exit tasks only", edited(lambda s: [task.update(triggerPolicy={"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"})
-                                                       for task in s["root"]["dag"]["tasks"].values()]), {},
-                  "DAG root must contain one or more non-exit tasks", "run")
+    resolver = yaml.safe_load(yaml.safe_dump(spec))
+    resolver["deploymentSpec"]["executors"]["Pusher_executor"] = {"resolver": {"outputArtifactQueries": {}}}
+    yield Refusal("a resolver", dump(resolver), {}, "non-container and non-importer executor not implemented", "run")
+    exits_only = yaml.safe_load(yaml.safe_dump(spec))
+    for task in exits_only["root"]["dag"]["tasks"].values():
+        task["triggerPolicy"] = {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    yield Refusal("exit tasks only", dump(exits_only), {}, "DAG root must contain one or more non-exit tasks", "run")
     yield Refusal("a mistyped parameter", text, {"min_accuracy": "high"}, "min_accuracy requires type double or integer",
                   "run")
     yield Refusal("an undeclared parameter", text, {"learning_rate": 0.1}, "not required by pipeline: learning_rate",
                   "run")
     for root, phrase in (("/mnt/tfx/root", "unrecognized pipeline root format"),
                          ("file:///mnt/tfx/root", "unsupported Cloud bucket")):
-        yield Refusal(f"pipeline root {root}", edited(lambda s: s.update(defaultPipelineRoot=root)), {}, phrase,
-                      "pipeline root")
+        yield Refusal(f"pipeline root {root}", dump(dict(spec, defaultPipelineRoot=root)), {}, phrase, "pipeline root")
