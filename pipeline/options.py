@@ -55,6 +55,8 @@ def add_pipeline_options(p: argparse.ArgumentParser, full_by_default: bool = Fal
                             f"(default {glove.fine_tune_epochs}; 0: frozen throughout)")
     model.add_argument("--fine-tune-learning-rate", type=float,
                        help=f"glove: learning rate while fine-tuning (default {glove.fine_tune_learning_rate:g})")
+    model.add_argument("--seed", type=int, help="seeds the Trainer's initial weights, dropout and shuffling "
+                       f"(default {hparams.TrainingConfig.seed})")
     model.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute, float32 weights, output and loss (GPUs with tensor cores)")
 
@@ -75,7 +77,8 @@ def settings_from(args: argparse.Namespace, data_path: str) -> configs.PipelineS
     defaults = configs.VARIANT_DEFAULTS[args.variant]
     training = dataclasses.replace(
         defaults.training, **_given(args, "batch_size", "embedding_dim", "optimizer", "learning_rate",
-                                    "early_stopping_patience", "glove_dim", "fine_tune_epochs", "fine_tune_learning_rate"),
+                                    "early_stopping_patience", "glove_dim", "fine_tune_epochs", "fine_tune_learning_rate",
+                                    "seed"),
         epochs=args.epochs if args.epochs is not None else (defaults.training.epochs if full else defaults.sample_epochs),
         glove_path=paths.absolute(args.glove_path) or defaults.training.glove_path,
         mixed_precision=args.mixed_precision or defaults.training.mixed_precision)

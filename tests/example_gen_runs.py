@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from typing import Dict, List
 
@@ -32,18 +33,31 @@ def run_pipeline(name: str, workdir: str, components, **options) -> metadata_sto
     return metadata_store.MetadataStore(connection)
 
 
-def run(data: str, workdir: str, eval_fraction: float = configs.DEFAULT_EVAL_FRACTION, sample_fraction: float = 1.0):
-    """Returns ({split: {name: numpy array}}, the Examples artifact's custom properties)."""
+SHARD = "shard"  # a column of what run() returns: the name of the file each row was read from
+
+
+def run(data: str, workdir: str, eval_fraction: float = configs.DEFAULT_EVAL_FRACTION, sample_fraction: float = 1.0,
+        reviews_per_shard=None):
+    """Returns ({split: {name: list, in the files' order}}, the Examples artifact's custom properties)."""
     store = run_pipeline("example_gen", workdir, [
-        ImdbExampleGen(input_base=data, eval_fraction=eval_fraction, sample_fraction=sample_fraction)])
+        ImdbExampleGen(input_base=data, eval_fraction=eval_fraction, sample_fraction=sample_fraction,
+                       reviews_per_shard=reviews_per_shard)])
     [artifact] = store.get_artifacts_by_type("Examples")
     splits = {}
     for split in SPLITS:
-        files = glob.glob(os.path.join(artifact.uri, f"Split-{split}", "*.gz"))
-        columns: Dict[str, List] = {name: [] for name in _SPEC}
-        for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
-            for name, values in tf.io.parse_example(batch, _SPEC).items():
-                columns[name].extend(values.numpy().tolist())
+        columns: Dict[str, List] = {name: [] for name in (*_SPEC, SHARD)}
+        for path in sorted(glob.glob(os.path.join(artifact.uri, f"Split-{split}", "*"))):
+            for batch in tf.data.TFRecordDataset(path, compression_type="GZIP").batch(4096):
+                parsed = tf.io.parse_example(batch, _SPEC)
+                for name, values in parsed.items():
+                    columns[name].extend(values.numpy().tolist())
+                columns[SHARD].extend([os.path.basename(path)] * len(parsed[features.LABEL]))
         splits[split] = columns
     properties = {k: v.int_value for k, v in artifact.custom_properties.items() if v.HasField("int_value")}
     return splits, properties
+
+
+def shards(columns: Dict[str, List]) -> Dict[str, List[int]]:
+    """{file name: its labels, in order} of one split that run() returned."""
+    return {name: [label for _, label in rows] for name, rows in itertools.groupby(
+        zip(columns[SHARD], columns[features.LABEL]), key=lambda row: row[0])}

@@ -11,6 +11,7 @@ import example_gen_runs
 import synthetic_imdb
 from common import features
 from components.imdb_example_gen import DataLayoutError
+from components.imdb_example_gen.executor import shard_count
 
 
 def _ids(splits):
@@ -18,9 +19,12 @@ def _ids(splits):
             for split, columns in splits.items()}
 
 
+SHARD_SIZE = 15  # reviews per shard in these runs: 80 reviews of test/ make 6 files
+
+
 @pytest.fixture(scope="module")
 def folder_run(imdb_folder, tmp_path_factory):
-    return example_gen_runs.run(imdb_folder, str(tmp_path_factory.mktemp("folder")))
+    return example_gen_runs.run(imdb_folder, str(tmp_path_factory.mktemp("folder")), reviews_per_shard=SHARD_SIZE)
 
 
 def test_splits_labels_and_features_from_a_folder(folder_run):
@@ -35,15 +39,19 @@ def test_splits_labels_and_features_from_a_folder(folder_run):
     assert all(b"<br />" in text for text in test[features.TEXT])  # kept raw; Transform handles it
 
 
-def test_each_split_is_written_with_its_classes_interleaved(folder_run):
+def test_each_split_is_written_in_shards_with_the_classes_interleaved_in_each(folder_run):
     """The Trainer's shuffle buffer (hparams) is smaller than a large split: the order ExampleGen
-    writes must already mix the classes, from the first batch on."""
+    writes must already mix the classes, from the first batch of every file on. The number of
+    files follows the split's size (executor.shard_count), so a runner can read them in parallel."""
     splits, _ = folder_run
     for split, columns in splits.items():
-        labels = columns[features.LABEL]
-        assert 0.4 <= sum(labels[:32]) / len(labels[:32]) <= 0.6, (split, labels[:32])
-        longest_run = max(len(list(run)) for _, run in itertools.groupby(labels))
-        assert longest_run <= 3, (split, labels)
+        files = example_gen_runs.shards(columns)
+        count = shard_count(len(columns[features.LABEL]), SHARD_SIZE)
+        assert sorted(files) == [f"data_tfrecord-{i:05d}-of-{count:05d}.gz" for i in range(count)], split
+        for name, labels in files.items():
+            assert 0 < len(labels) <= SHARD_SIZE + 1, (split, name, len(labels))  # ids' pairs stay together
+            longest_run = max(len(list(run)) for _, run in itertools.groupby(labels))
+            assert longest_run <= 2 and abs(2 * sum(labels) - len(labels)) <= 1, (split, name, labels)
 
 
 def test_archive_and_parent_folder_give_the_same_examples(folder_run, imdb_folder, imdb_archive, tmp_path):

@@ -20,7 +20,7 @@ from tfx.components.example_gen import driver, input_processor
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, range_config_pb2
-from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types import component_spec, standard_artifacts, standard_component_specs
 
 from common import features
 from components import code_version
@@ -68,6 +68,7 @@ class ImdbDriver(driver.Driver):
 
 class ImdbExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
     PARAMETERS = {**standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
+                  executor.REVIEWS_PER_SHARD_KEY: component_spec.ExecutionParameter(type=int, optional=True),
                   code_version.CODE_FINGERPRINT_KEY: code_version.parameter()}
 
 
@@ -79,7 +80,8 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     DRIVER_CLASS = ImdbDriver
 
     def __init__(self, input_base: Union[str, RuntimeParameter], eval_fraction: float,
-                 sample_fraction: float, code_fingerprint: str = ""):
+                 sample_fraction: float, code_fingerprint: str = "", reviews_per_shard: Optional[int] = None):
+        """`reviews_per_shard`: None for executor.REVIEWS_PER_SHARD (executor.shard_count says why)."""
         spec = ImdbExampleGenSpec(
             input_base=input_base,
             input_config=input_config(eval_fraction, sample_fraction),
@@ -87,5 +89,6 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             code_fingerprint=code_fingerprint,
+            reviews_per_shard=reviews_per_shard,
             examples=types.Channel(type=standard_artifacts.Examples))
         super().__init__(spec=spec)

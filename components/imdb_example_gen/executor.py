@@ -2,8 +2,10 @@
 
 Each split is read by its own `SplitSelector` pattern (`train[0:0.8]`, `test[0:1]`): review files
 are assigned to splits by a golden-ratio sequence over their ids (layout.SplitSelector), so the
-split is the same on every run and every runner. Reviews that break the decoding rule are counted per split; the counts are written beside
-the examples (`ingestion_report-<split>.json`) and onto the Examples artifact's custom properties.
+split is the same on every run and every runner. Reviews that break the decoding rule are counted
+per split; the counts are written beside the examples (`ingestion_report-<split>.json`) and onto
+the Examples artifact's custom properties. Each split is written in files whose number grows with
+its size, each mixing the classes (`_WriteShards`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import apache_beam as beam
 import apache_beam.io.fileio  # noqa: F401  (not imported by `import apache_beam`)
 import tensorflow as tf
 from tfx import types
-from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import base_example_gen_executor, write_split
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
@@ -86,33 +89,56 @@ def _ImdbToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     return reviews | "ToExamples" >> _ReviewsToExamples(exec_properties, split_pattern)
 
 
-MIXING_BUCKETS = 1000
+REVIEWS_PER_SHARD = 10_000
+REVIEWS_PER_SHARD_KEY = "reviews_per_shard"
 
 
-def _bucket(review: layout.RawReview) -> Tuple[int, layout.RawReview]:
-    return int(layout.position(review.review_id) * MIXING_BUCKETS), review
+def shard_count(reviews: int, reviews_per_shard: int) -> int:
+    """A runner reads a gzipped file in one task, so a split needs several to be read in
+    parallel, and a task's share must stay bounded as the data grows: Beam 2.62's Flink runner
+    feeds a task's whole share to the SDK harness as one bundle, which stalled past about a
+    gigabyte (docs/scaling.md). 10,000 reviews are about 13 MB as tf.Examples and 26 MB after
+    Transform, so a million reviews make about 100 files of that size."""
+    return max(1, -(-reviews // reviews_per_shard))
 
 
-def _alternating(bucket: Tuple[int, Iterable[layout.RawReview]]) -> List[layout.RawReview]:
-    return sorted(bucket[1], key=lambda review: (layout.position(review.review_id), review.label))
+def _keyed(example: tf.train.Example, shards: int) -> Tuple[int, Tuple[Tuple[float, int], bytes]]:
+    """Both classes number their reviews 0..n-1 and share the golden-ratio positions
+    (layout.position), so keying shards by id keeps each id's pair of reviews together and each
+    shard, in position order, alternates the classes."""
+    feature = example.features.feature
+    review_id = feature[features.REVIEW_ID].int64_list.value[0]
+    order = (layout.position(review_id), feature[features.LABEL].int64_list.value[0])
+    return review_id % shards, (order, example.SerializeToString())
+
+
+def _write_shard(shard: Tuple[int, Dict[str, List[Any]]], prefix: str) -> str:
+    index, grouped = shard
+    [shards] = grouped["shards"]
+    path = f"{prefix}-{index:05d}-of-{shards:05d}.gz"
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(f"{path}.tmp", options="GZIP") as writer:
+        for _, record in sorted(grouped["records"], key=lambda keyed: keyed[0]):
+            writer.write(record)
+    tf.io.gfile.rename(f"{path}.tmp", path, overwrite=True)
+    return path
 
 
 @beam.ptransform_fn
-def _InterleaveClasses(reviews: beam.pvalue.PCollection) -> beam.pvalue.PCollection:
-    """Reviews in an order that mixes the classes, the same on every run and runner.
-
-    Read as listed, a split comes out class by class (the archive's and the folders' order), and
-    a Trainer whose shuffle buffer is smaller than the split then trains on long runs of one
-    class. Both classes share the ids 0..n-1 and a split takes a range of golden-ratio positions
-    (layout.position), so cutting that range into MIXING_BUCKETS slices gives groups holding as
-    many reviews of each class, within one; each group is written in position order, the classes
-    alternating. Whatever order a runner writes the groups in, any stretch of the output is mixed.
-    A group holds a thousandth of a split: 20 reviews today, 1,000 for a million.
-    """
-    return (reviews
-            | "Bucket" >> beam.Map(_bucket)
-            | "Group" >> beam.GroupByKey()
-            | "Alternate" >> beam.FlatMap(_alternating))
+def _WriteShards(examples: beam.pvalue.PCollection, split_dir: str, reviews_per_shard: int) -> beam.pvalue.PCollection:
+    """A split as `shard_count` files, each in an order that mixes the classes, the same on
+    every run and runner (TFX's own writer reshuffles, and leaves the number of files to the
+    runner: one on the in-process runner, whatever the size). Read as listed, a split comes out
+    class by class, and a Trainer whose shuffle buffer is smaller than the split would then train
+    on long runs of one class. A shard is grouped whole, so its size bounds a worker's memory."""
+    shards = (examples
+              | "Count" >> beam.combiners.Count.Globally()
+              | "Shards" >> beam.Map(shard_count, reviews_per_shard))
+    records = examples | "Key" >> beam.Map(_keyed, beam.pvalue.AsSingleton(shards))
+    indices = shards | "Indices" >> beam.FlatMap(lambda n: [(index, n) for index in range(n)])
+    return ({"records": records, "shards": indices}  # every index, so an empty split still has a file
+            | "Group" >> beam.CoGroupByKey()
+            | "Write" >> beam.Map(_write_shard, os.path.join(split_dir, write_split.DEFAULT_TF_RECORD_FILE_NAME)))
 
 
 @beam.ptransform_fn
@@ -123,7 +149,6 @@ def _ReviewsToExamples(reviews: beam.pvalue.PCollection, exec_properties: Dict[s
     outputs = (
         reviews
         | "Select" >> beam.Filter(selector.takes)
-        | "Interleave" >> _InterleaveClasses()
         | "Decode" >> beam.ParDo(_ReviewToExample()).with_outputs(_ISSUES_TAG, main="examples"))
     report_dir = exec_properties.get(REPORT_DIR_KEY)
     if report_dir:
@@ -178,7 +203,21 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             # fails the task with the same message as a local run, before any Beam work.
             source = layout.locate(exec_properties[standard_component_specs.INPUT_BASE_KEY])
             exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = source.fingerprint
-        super().Do(input_dict, output_dict, exec_properties)
+        input_config, output_config = example_gen_pb2.Input(), example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        examples.split_names = artifact_utils.encode_split_names(
+            example_gen_utils.generate_output_split_names(input_config, output_config))
+        reviews_per_shard = exec_properties.get(REVIEWS_PER_SHARD_KEY) or REVIEWS_PER_SHARD
+        # The base class's Do, with this component's writer in place of TFX's (_WriteShards says
+        # why); _make_beam_pipeline is the base class's hook for it, as in TFX's own executors.
+        with self._make_beam_pipeline() as pipeline:
+            for split, split_examples in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                _ = split_examples | f"WriteSplit[{split}]" >> _WriteShards(
+                    artifact_utils.get_split_uri([examples], split), reviews_per_shard)
+        examples_utils.set_payload_format(examples, exec_properties[standard_component_specs.OUTPUT_DATA_FORMAT_KEY])
+        examples_utils.set_file_format(examples, write_split.to_file_format_str(
+            exec_properties[standard_component_specs.OUTPUT_FILE_FORMAT_KEY]))
         for split in artifact_utils.decode_split_names(examples.split_names):
             with tf.io.gfile.GFile(os.path.join(examples.uri, f"ingestion_report-{split}.json")) as f:
                 for issue, count in json.load(f).items():
