@@ -26,6 +26,7 @@ def test_each_variant_builds_and_trains_a_step(variant):
     ids = rng.integers(0, VOCAB_SIZE, size=(8, SEQUENCE_LENGTH))
     ids[0] = features.PADDING_ID  # an empty review
     labels = rng.integers(0, 2, size=(8, 1)).astype("float32")
+    assert model.jit_compile == (variant == "one_hot")  # XLA on a CPU for the one-hot recurrence alone
     before = [w.copy() for w in model.get_weights()]
     history = model.fit(ids, labels, epochs=1, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"][0])

@@ -181,9 +181,14 @@ def _head(token_ids, sequence_features, config: TrainingConfig) -> keras.Model:
 
 
 def _compiled(model: keras.Model, config: TrainingConfig) -> keras.Model:
+    """On a CPU, the one_hot variant's recurrence (one_hot_lstm, 600 steps of small matrices) is
+    mostly the cost of running each step's ops one by one; XLA fuses a step's ops, which Keras
+    does not ask for on a CPU by itself: 256 -> 62 ms a training step at batch 32 (docs/benchmarks.md).
+    Keras' own LSTM (the embedding and glove variants) gained nothing from it (215 -> 235 ms)."""
     optimizers = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}
     model.compile(
         optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate),
         loss="binary_crossentropy",
-        metrics=["accuracy"])
+        metrics=["accuracy"],
+        jit_compile=config.variant == "one_hot" and not gpus_present())
     return model
