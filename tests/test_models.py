@@ -10,7 +10,7 @@ import pytest
 
 from common import features
 from components.model import glove, models
-from components.model.hparams import TrainingConfig
+from components.model.hparams import BILSTM_VARIANTS, TrainingConfig
 
 VOCAB_SIZE, SEQUENCE_LENGTH = 40, 12
 
@@ -26,7 +26,7 @@ def test_each_variant_builds_and_trains_a_step(variant):
     ids = rng.integers(0, VOCAB_SIZE, size=(8, SEQUENCE_LENGTH))
     ids[0] = features.PADDING_ID  # an empty review
     labels = rng.integers(0, 2, size=(8, 1)).astype("float32")
-    assert model.jit_compile == (variant == "one_hot")  # XLA on a CPU for the one-hot recurrence alone
+    assert model.jit_compile == (variant in BILSTM_VARIANTS and not models.gpus_present())  # XLA on a CPU
     before = [w.copy() for w in model.get_weights()]
     history = model.fit(ids, labels, epochs=1, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"][0])
@@ -113,24 +113,35 @@ def test_nb_ngrams_is_nbsvms_linear_score():
     np.testing.assert_allclose(model(padded).numpy().ravel(), predicted, rtol=1e-6)
 
 
-def _load_notebook_weights(fast: keras.Model, notebook: keras.Model) -> None:
-    """Copies a one_hot -> Bidirectional(LSTM) model's weights into the lookup formulation."""
+def _load_keras_bilstm_weights(fast: keras.Model, notebook: keras.Model) -> None:
+    """Copies a model with Keras' Bidirectional(LSTM) into projected_lstm's formulation: each
+    direction's input kernel into its projection, the rest into its cell; other layers by name."""
     bilstm = notebook.get_layer("bilstm")
     for direction, layer in (("forward", bilstm.forward_layer), ("backward", bilstm.backward_layer)):
         cell = layer.cell
         fast.get_layer(f"{direction}_input_kernel").set_weights([cell.kernel.numpy()])
         fast.get_layer(f"{direction}_lstm").set_weights([cell.recurrent_kernel.numpy(), cell.bias.numpy()])
-    fast.get_layer("probability").set_weights(notebook.get_layer("probability").get_weights())
+    for name in ("embedding", models.GLOVE_LAYER, "probability"):
+        if any(layer.name == name for layer in fast.layers):
+            fast.get_layer(name).set_weights(notebook.get_layer(name).get_weights())
 
 
-def test_one_hot_lookup_computes_the_notebooks_one_hot_bilstm():
-    """Same weights in both formulations, same outputs to 1e-5 (padding ids included)."""
-    config = TrainingConfig(variant="one_hot", lstm_units=6)
-    notebook = models.notebook_one_hot_model(config, VOCAB_SIZE, SEQUENCE_LENGTH)
-    fast = models.build_model(config, VOCAB_SIZE, SEQUENCE_LENGTH)
-    _load_notebook_weights(fast, notebook)
-    ids = np.random.default_rng(1).integers(0, VOCAB_SIZE, size=(16, SEQUENCE_LENGTH))
+@pytest.mark.parametrize("variant", BILSTM_VARIANTS)
+def test_a_cpus_bilstm_computes_the_gpus_keras_bilstm(variant, monkeypatch):
+    """What a CPU builds (projected_lstm) and what a GPU node builds (Keras' LSTM, the notebook's
+    model) give the same outputs to 1e-5 with the same weights, padding included (GloVe's mask)."""
+    config = TrainingConfig(variant=variant, embedding_dim=8, lstm_units=6)
+    rng = np.random.default_rng(1)
+    matrix = rng.normal(size=(VOCAB_SIZE, 5)).astype("float32") if variant == "glove" else None
+    fast = models.build_model(config, VOCAB_SIZE, SEQUENCE_LENGTH, matrix)
+    monkeypatch.setattr(models, "gpus_present", lambda: True)
+    notebook = models.build_model(config, VOCAB_SIZE, SEQUENCE_LENGTH, matrix)
+    assert isinstance(notebook.get_layer("bilstm"), keras.layers.Bidirectional)
+    assert not any(isinstance(layer, keras.layers.Bidirectional) for layer in fast.layers)
+    _load_keras_bilstm_weights(fast, notebook)
+    ids = rng.integers(features.RESERVED_IDS, VOCAB_SIZE, size=(16, SEQUENCE_LENGTH))
     ids[:4, -5:] = features.PADDING_ID
+    ids[4] = features.PADDING_ID  # an empty review
     np.testing.assert_allclose(fast.predict(ids, verbose=0), notebook.predict(ids, verbose=0), atol=1e-5)
     assert fast.count_params() == notebook.count_params()
 

@@ -1,10 +1,13 @@
-"""The notebook's one-hot BiLSTM, computed without building one-hot vectors.
+"""The notebook's BiLSTM as a CPU runs it fastest: every step's input projection at once.
 
-An LSTM first multiplies each input by its input kernel W (vocabulary x 4*units). For a one-hot
-input that product is one row of W, so looking the row up (an Embedding whose table is W) gives
-the same pre-activations while skipping vocabulary x 4*units multiply-adds per token (8000 x 128
-in the notebook's configuration). The recurrence is the standard LSTM cell, so the model computes
-exactly the function of one_hot -> Bidirectional(LSTM), weight for weight (tests/test_models.py).
+An LSTM multiplies each step's input by its input kernel W (input width x 4*units) inside the
+recurrence, one small product per step. None of those products depends on the state, so here they
+are done before it, for all steps in one layer: for one-hot inputs a row lookup (an Embedding
+whose table is W: a one-hot vector times W is one row of W, which skips vocabulary x 4*units
+multiply-adds per token), for embedded tokens one Dense over the time axis. What is left in the
+loop is the recurrent product and the gates, which XLA fuses (models._compiled). The cell is the
+standard LSTM cell and masks pass through, so each model computes exactly the function of
+Keras' Bidirectional(LSTM) over the same inputs, weight for weight (tests/test_models.py).
 """
 
 from __future__ import annotations
@@ -49,15 +52,23 @@ class ProjectedInputLSTMCell(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-def bidirectional(token_ids, vocab_size: int, units: int):
+def over_token_ids(token_ids, vocab_size: int, units: int):
+    """The BiLSTM over one-hot vectors of the ids, by row lookups."""
+    return _bidirectional(token_ids, units, lambda name: keras.layers.Embedding(
+        vocab_size, 4 * units, embeddings_initializer="glorot_uniform", name=name))
+
+
+def over_vectors(vectors, units: int):
+    """The BiLSTM over embedded tokens; the embedding's mask (GloVe's) reaches the recurrence."""
+    return _bidirectional(vectors, units, lambda name: keras.layers.Dense(4 * units, use_bias=False, name=name))
+
+
+def _bidirectional(inputs, units: int, input_kernel):
     """Forward and backward final states, concatenated, as Bidirectional(LSTM(units)) returns them."""
     directions = []
     for direction in ("forward", "backward"):
-        projected = keras.layers.Embedding(
-            vocab_size, 4 * units, embeddings_initializer="glorot_uniform",
-            name=f"{direction}_input_kernel")(token_ids)
+        projected = input_kernel(f"{direction}_input_kernel")(inputs)
         directions.append(keras.layers.RNN(
             ProjectedInputLSTMCell(units), go_backwards=direction == "backward",
             name=f"{direction}_lstm")(projected))
     return keras.layers.Concatenate(name="bilstm")(directions)
-
