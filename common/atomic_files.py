@@ -23,9 +23,8 @@ def staged_path(path: str) -> Iterator[str]:
 
 
 def write_text(path: str, text: str) -> None:
-    with open(path + ".tmp", "w") as out:
+    with staged_path(path) as staging, open(staging, "w") as out:
         out.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def replace_section(path: str, begin: str, end: str, section: str, heading: str) -> None:

@@ -58,12 +58,11 @@ def _requests(reviews: Sequence[str], batch_sizes: Sequence[int]) -> Iterator[pr
         yield examples_request
 
 
-def write(saved_model_dir: str, reviews: Sequence[str] = WARMUP_REVIEWS,
-          batch_sizes: Sequence[int] = BATCH_SIZES) -> str:
+def write(saved_model_dir: str) -> str:
     target = path(saved_model_dir)
     tf.io.gfile.makedirs(os.path.dirname(target))
     with tf.io.TFRecordWriter(target) as writer:
-        for request in _requests(list(reviews), batch_sizes):
+        for request in _requests(WARMUP_REVIEWS, BATCH_SIZES):
             writer.write(prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString())
     return target

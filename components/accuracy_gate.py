@@ -104,8 +104,7 @@ class GatedEvaluator(evaluator_component.Evaluator):
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  baseline_model: types.BaseChannel, min_accuracy: Threshold,
                  max_accuracy_drop: Threshold, example_splits: List[str], code_fingerprint: str = ""):
-        if not isinstance(min_accuracy, data_types.RuntimeParameter) and \
-                not isinstance(max_accuracy_drop, data_types.RuntimeParameter):
+        if not any(isinstance(t, data_types.RuntimeParameter) for t in (min_accuracy, max_accuracy_drop)):
             check_thresholds(min_accuracy, max_accuracy_drop)
         spec = GatedEvaluatorSpec(
             examples=examples, model=model, baseline_model=baseline_model,

@@ -37,9 +37,8 @@ class DataAnomalies(RuntimeError):
 
 
 def describe(split: str, anomalies: anomalies_pb2.Anomalies) -> List[str]:
-    found = []
-    for feature, info in sorted(anomalies.anomaly_info.items()):
-        found.append(f"{split} split, feature '{feature}': {info.short_description}: {info.description}")
+    found = [f"{split} split, feature '{feature}': {info.short_description}: {info.description}"
+             for feature, info in sorted(anomalies.anomaly_info.items())]
     if anomalies.HasField("dataset_anomaly_info"):
         info = anomalies.dataset_anomaly_info
         found.append(f"{split} split: {info.short_description}: {info.description}")

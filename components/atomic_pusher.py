@@ -95,9 +95,8 @@ class Executor(pusher_executor.Executor):
         if not self.CheckBlessing(input_dict):
             model_push.set_int_custom_property("pushed", 0)
             return
-        destination = pusher_pb2.PushDestination()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        destination = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], pusher_pb2.PushDestination())
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("this Pusher pushes to a filesystem destination only")
         model_path = self.GetModelPath(input_dict)

@@ -36,11 +36,9 @@ def newest_served_version(serving_model_dir: str) -> Optional[str]:
     """The newest version directory TF Serving would load from SERVING_MODEL_DIR, or None."""
     if not fileio.exists(serving_model_dir):
         return None
-    versions = []
-    for name in fileio.listdir(serving_model_dir):
-        name = name.rstrip("/")
-        if name.isdigit() and fileio.exists(os.path.join(serving_model_dir, name, "saved_model.pb")):
-            versions.append(int(name))
+    names = (name.rstrip("/") for name in fileio.listdir(serving_model_dir))
+    versions = [int(name) for name in names
+                if name.isdigit() and fileio.exists(os.path.join(serving_model_dir, name, "saved_model.pb"))]
     return str(max(versions)) if versions else None
 
 
@@ -50,9 +48,7 @@ def is_present(model: types.Artifact) -> bool:
     Read as a plain value: on Kubeflow custom properties come back as JSON values (1.0), which
     get_int_custom_property does not read.
     """
-    if not model.has_custom_property(FOUND_PROPERTY):
-        return True
-    return bool(model.get_custom_property(FOUND_PROPERTY))
+    return not model.has_custom_property(FOUND_PROPERTY) or bool(model.get_custom_property(FOUND_PROPERTY))
 
 
 class ServedModelBaselineSpec(component_spec.ComponentSpec):

@@ -75,13 +75,11 @@ def check_sizes(max_tokens: int, sequence_length: int, ngrams: int = 1,
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Raw review text to fixed-length token (or n-gram) ids (and weights); the label passes through."""
-    missing = [key for key in (MAX_TOKENS_KEY, SEQUENCE_LENGTH_KEY, NGRAMS_KEY, ENCODING_KEY)
-               if key not in (custom_config or {})]
+    sizes = (MAX_TOKENS_KEY, SEQUENCE_LENGTH_KEY, NGRAMS_KEY)
+    missing = [key for key in (*sizes, ENCODING_KEY) if key not in (custom_config or {})]
     if missing:  # the sizes are the run's settings (pipeline/configs.py), never guessed here
         raise ValueError(f"Transform's custom_config lacks {', '.join(missing)}")
-    max_tokens = int(custom_config[MAX_TOKENS_KEY])
-    sequence_length = int(custom_config[SEQUENCE_LENGTH_KEY])
-    ngrams = int(custom_config[NGRAMS_KEY])
+    max_tokens, sequence_length, ngrams = (int(custom_config[key]) for key in sizes)
     encoding = custom_config[ENCODING_KEY]
     check_sizes(max_tokens, sequence_length, ngrams, encoding)
 

@@ -73,11 +73,6 @@ def set_parameter_defaults(spec: pipeline_spec_pb2.PipelineSpec, parameters: Dic
         definition.is_optional = True
 
 
-def disable_caching(spec: pipeline_spec_pb2.PipelineSpec, tasks) -> None:
-    for task in tasks:
-        spec.root.dag.tasks[task].caching_options.enable_cache = False
-
-
 def pipeline_spec_from_job(job: dict, pipeline_root: str) -> pipeline_spec_pb2.PipelineSpec:
     """The PipelineSpec inside TFX's PipelineJob, parsed strictly (unknown fields fail)."""
     spec = pipeline_spec_pb2.PipelineSpec()
@@ -113,7 +108,8 @@ def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSetti
 
     spec = pipeline_spec_from_job(job, kubeflow.pipeline_root)
     set_parameter_defaults(spec, parameters)
-    disable_caching(spec, KFP_UNCACHED_TASKS)
+    for task in KFP_UNCACHED_TASKS:
+        spec.root.dag.tasks[task].caching_options.enable_cache = False
     platform = kubeflow.platform_spec(sorted(backend_rules.container_executors(spec)))
     documents = [json_format.MessageToDict(spec)]
     if platform.platforms:

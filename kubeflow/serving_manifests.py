@@ -22,11 +22,11 @@ def _labels(name: str) -> Dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "model-server"}
 
 
-def deployment(settings: KubeflowSettings, name: str, image: str = SERVING_IMAGE, replicas: int = 1) -> dict:
+def deployment(settings: KubeflowSettings, name: str) -> dict:
     model = settings.model_name
     container = {
         "name": "tensorflow-serving",
-        "image": image,
+        "image": SERVING_IMAGE,
         "args": [
             f"--model_name={model}",
             f"--model_base_path={settings.pusher_destination}",
@@ -41,15 +41,14 @@ def deployment(settings: KubeflowSettings, name: str, image: str = SERVING_IMAGE
         "livenessProbe": {"tcpSocket": {"port": "grpc"}, "initialDelaySeconds": 30, "periodSeconds": 20},
         "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
     }
-    pod: dict = {"containers": [container]}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "labels": _labels(name)},
         "spec": {
-            "replicas": replicas,
+            "replicas": 1,
             "selector": {"matchLabels": _labels(name)},
-            "template": {"metadata": {"labels": _labels(name)}, "spec": pod},
+            "template": {"metadata": {"labels": _labels(name)}, "spec": {"containers": [container]}},
         },
     }
 
@@ -69,6 +68,6 @@ def service(name: str) -> dict:
     }
 
 
-def manifests(settings: KubeflowSettings, image: str = SERVING_IMAGE) -> List[dict]:
+def manifests(settings: KubeflowSettings) -> List[dict]:
     name = settings.model_name.replace("_", "-") + "-serving"
-    return [deployment(settings, name, image), service(name)]
+    return [deployment(settings, name), service(name)]

@@ -43,7 +43,33 @@ def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, r
            client: Optional[kfp.Client] = None) -> Submitted:
     """Raises Refused with the server's message when it refuses the upload or the run."""
     try:
-        return _submit(pipeline_yaml, host, pipeline_name, experiment, run_name, namespace, parameters, client)
+        client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
+        # Unique within a second too: two submissions at once must not upload under one version name.
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        # kfp.Client gets the experiment or else creates it, and this function does the same with the
+        # pipeline: not atomic, so a submission racing this one may create either first, and the
+        # server answers HTTP 409 (pipeline_upload_server.go, experiment_server.go): then it exists.
+        exp = _unless_conflict(lambda: client.create_experiment(name=experiment, namespace=namespace),
+                               lambda: client.get_experiment(experiment_name=experiment, namespace=namespace))
+        pipeline_id, version_id = client.get_pipeline_id(pipeline_name), None
+        if pipeline_id is None:
+            pipeline_id = _unless_conflict(
+                lambda: client.upload_pipeline(pipeline_yaml, pipeline_name=pipeline_name, namespace=namespace).pipeline_id,
+                lambda: None)
+            if pipeline_id is not None:  # its first version is the one uploaded with it
+                versions = client.list_pipeline_versions(pipeline_id=pipeline_id, sort_by="created_at asc").pipeline_versions
+                version_id = versions[0].pipeline_version_id
+            else:
+                pipeline_id = client.get_pipeline_id(pipeline_name)
+        if version_id is None:
+            version_id = client.upload_pipeline_version(
+                pipeline_yaml, pipeline_version_name=f"{pipeline_name}-{stamp}", pipeline_id=pipeline_id,
+            ).pipeline_version_id
+        run = client.run_pipeline(
+            experiment_id=exp.experiment_id, job_name=run_name or f"{pipeline_name}-{stamp}",
+            pipeline_id=pipeline_id, version_id=version_id, params=parameters or {},
+            pipeline_root=pipeline_root(pipeline_yaml))
+        return Submitted(exp.experiment_id, pipeline_id, version_id, run.run_id)
     except ApiException as error:
         raise Refused.from_api(error) from None
 
@@ -102,22 +128,10 @@ def pipeline_root(pipeline_yaml: str) -> str:
         return next(yaml.safe_load_all(f))["defaultPipelineRoot"]
 
 
-def _submit(pipeline_yaml, host, pipeline_name, experiment, run_name, namespace, parameters, client) -> Submitted:
-    client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
-    # Unique within a second too: two submissions at once must not upload under one version name.
-    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    exp = client.create_experiment(name=experiment, namespace=namespace)  # gets it if it exists
-    pipeline_id = client.get_pipeline_id(pipeline_name)
-    if pipeline_id is None:
-        pipeline_id = client.upload_pipeline(pipeline_yaml, pipeline_name=pipeline_name, namespace=namespace).pipeline_id
-        versions = client.list_pipeline_versions(pipeline_id=pipeline_id, sort_by="created_at desc").pipeline_versions
-        version_id = versions[0].pipeline_version_id
-    else:
-        version_id = client.upload_pipeline_version(
-            pipeline_yaml, pipeline_version_name=f"{pipeline_name}-{stamp}", pipeline_id=pipeline_id,
-        ).pipeline_version_id
-    run = client.run_pipeline(
-        experiment_id=exp.experiment_id, job_name=run_name or f"{pipeline_name}-{stamp}",
-        pipeline_id=pipeline_id, version_id=version_id, params=parameters or {},
-        pipeline_root=pipeline_root(pipeline_yaml))
-    return Submitted(exp.experiment_id, pipeline_id, version_id, run.run_id)
+def _unless_conflict(create, existing):
+    try:
+        return create()
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        return existing()

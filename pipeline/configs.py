@@ -88,8 +88,7 @@ class PipelineSettings:
                     **chosen: Any) -> "PipelineSettings":
         """Settings with the text sizes of TRAINING's variant, except those CHOSEN."""
         defaults = VARIANT_DEFAULTS[training.variant]
-        sizes = {"max_tokens": defaults.max_tokens, "sequence_length": defaults.sequence_length,
-                 "ngrams": defaults.ngrams}
+        sizes = {name: getattr(defaults, name) for name in ("max_tokens", "sequence_length", "ngrams")}
         return cls(data_path=data_path, training=training, min_accuracy=min_accuracy, **{**sizes, **chosen})
 
     def validate(self) -> None:

@@ -31,9 +31,7 @@ def resolve(path: Optional[str]) -> str:
             raise DataUnavailable(f"IMDB data path {path!r} does not exist; expected {EXPECTED_LAYOUT_HINT}.")
         return paths.absolute(path)
     cached = paths.cache_dir("data", os.path.basename(OFFICIAL_URL))
-    if os.path.exists(cached):
-        return cached
-    return download(OFFICIAL_URL, cached)
+    return cached if os.path.exists(cached) else download(OFFICIAL_URL, cached)
 
 
 def download(url: str, destination: str) -> str:

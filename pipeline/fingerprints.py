@@ -38,10 +38,7 @@ DATA_FILES: Dict[str, Tuple[str, ...]] = {"ImportSchemaGen": ("components/schema
 
 def _module_file(root: pathlib.Path, module: str) -> Optional[pathlib.Path]:
     base = root.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((c for c in (base.with_suffix(".py"), base / "__init__.py") if c.is_file()), None)
 
 
 def _imported_names(file: pathlib.Path, module: str) -> Iterable[str]:

@@ -73,19 +73,9 @@ class RunReport:
 def gather(run: str, summary: run_summary.RunSummary) -> RunReport:
     """Reads what the page shows from the artifacts the summary names."""
     return RunReport(run=run, summary=summary,
-                     history=_history(summary.model_run),
+                     history=run_summary.read_history(summary.model_run),
                      evaluation=read_evaluation(summary.evaluation) if summary.evaluation else Evaluation(),
                      splits=read_splits(summary.examples) if summary.examples else {})
-
-
-def _history(model_run: Optional[str]) -> Dict:
-    from components.model.trainer import HISTORY_FILE
-
-    path = model_run and os.path.join(model_run, HISTORY_FILE)
-    if not path or not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
 
 
 def read_evaluation(uri: str) -> Evaluation:

@@ -49,23 +49,21 @@ class RunSummary:
         return json.dumps(dataclasses.asdict(self), indent=1)
 
     def render(self, wall_seconds: Optional[float] = None) -> str:
-        lines = ["", "Run summary"]
-        lines.append("  examples: " + ", ".join(f"{s} {n:,}" for s, n in self.examples_per_split.items()))
         issues = ", ".join(f"{k} {v}" for k, v in self.skipped_or_repaired.items() if v)
-        lines.append("  reviews skipped (empty) or decoded with replacement (invalid UTF-8): " + (issues or "none"))
-        lines.append("  data anomalies: " + ("none" if not self.anomalies else
-                                             "allowed by --allow-anomalies:" + "".join(
-                                                 f"\n    - {a}" for a in self.anomalies)))
-        accuracy = "n/a" if self.test_accuracy is None else f"{self.test_accuracy:.4f}"
+        anomalies = "".join(f"\n    - {a}" for a in self.anomalies)
+        lines = ["", "Run summary",
+                 "  examples: " + ", ".join(f"{s} {n:,}" for s, n in self.examples_per_split.items()),
+                 "  reviews skipped (empty) or decoded with replacement (invalid UTF-8): " + (issues or "none"),
+                 "  data anomalies: " + ("allowed by --allow-anomalies:" + anomalies if anomalies else "none")]
         if self.trained_on:
             lines.append(f"  trained on: {self.trained_on}")
-        lines.append(f"  test accuracy: {accuracy}")
-        lines.append(f"  blessed: {'n/a' if self.blessed is None else ('yes' if self.blessed else 'no')}")
-        lines.append(f"  serving canary: {self.serving_canary or 'n/a'}")
-        lines.append(f"  pushed to: {self.pushed_to or 'not pushed'}")
-        lines.append("  wall time per component:")
-        for c in self.components:
-            lines.append(f"    {c.name:<32} {c.seconds:7.1f} s  {c.state}")
+        accuracy = "n/a" if self.test_accuracy is None else f"{self.test_accuracy:.4f}"
+        lines += [f"  test accuracy: {accuracy}",
+                  f"  blessed: {'n/a' if self.blessed is None else ('yes' if self.blessed else 'no')}",
+                  f"  serving canary: {self.serving_canary or 'n/a'}",
+                  f"  pushed to: {self.pushed_to or 'not pushed'}",
+                  "  wall time per component:"]
+        lines += [f"    {c.name:<32} {c.seconds:7.1f} s  {c.state}" for c in self.components]
         if wall_seconds is not None:
             lines.append(f"    {'total (with start-up)':<32} {wall_seconds:7.1f} s")
         return "\n".join(lines)
@@ -140,6 +138,7 @@ def summarize(metadata_path: str) -> RunSummary:
         if name == "Evaluator":
             gate = {key: _custom(execution, key) for key in (accuracy_gate.MIN_ACCURACY_KEY, accuracy_gate.MAX_DROP_KEY)
                     if _custom(execution, key) is not None}
+    model_run = _uri(outputs, "Trainer", "model_run")
     return RunSummary(
         components=components,
         examples_per_split=_examples_per_split(outputs),
@@ -147,10 +146,10 @@ def summarize(metadata_path: str) -> RunSummary:
         test_accuracy=_test_accuracy(outputs),
         blessed=_flag(outputs, "Evaluator", "blessing", "blessed"),
         pushed_to=_pushed(outputs, "pushed_destination"),
-        model_run=_uri(outputs, "Trainer", "model_run"),
+        model_run=model_run,
         anomalies=_anomalies(outputs),
         serving_canary=_serving_canary(outputs),
-        trained_on=_trained_on(outputs),
+        trained_on=_trained_on(read_history(model_run)),
         examples=_uri(outputs, "ImdbExampleGen", "examples"),
         evaluation=_uri(outputs, "Evaluator", "evaluation"),
         gate=gate,
@@ -169,18 +168,22 @@ def _anomalies(outputs) -> List[str]:
     return []
 
 
-def _trained_on(outputs) -> Optional[str]:
+def read_history(model_run: Optional[str]) -> Dict:
+    """The Trainer's history.json in its MODEL_RUN artifact, or {} when there is none."""
     from components.model.trainer import HISTORY_FILE
 
-    for artifact in outputs.get("Trainer", {}).get("model_run", []):
-        path = os.path.join(artifact.uri, HISTORY_FILE)
-        if os.path.exists(path):
-            with open(path) as f:
-                history = json.load(f)
-            if "devices" in history:
-                return (f"{', '.join(history['devices'])} ({history['strategy']}, {history['replicas']} "
-                        f"replica{'s' if history['replicas'] > 1 else ''}, global batch {history['global_batch_size']})")
-    return None
+    path = model_run and os.path.join(model_run, HISTORY_FILE)
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _trained_on(history: Dict) -> Optional[str]:
+    if "devices" not in history:
+        return None
+    return (f"{', '.join(history['devices'])} ({history['strategy']}, {history['replicas']} "
+            f"replica{'s' if history['replicas'] > 1 else ''}, global batch {history['global_batch_size']})")
 
 
 def _serving_canary(outputs) -> Optional[str]:

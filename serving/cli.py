@@ -154,19 +154,17 @@ def _serve_here(options, args, worker: bool, terminal: TextIO = sys.stderr) -> i
         return 1
     if worker:
         print(f"{WORKER_READY} {os.getpid()}", flush=True)
-        _wait_for_a_stop_signal()
-        server.stop()
-        return 0
-    versions = server.store.served_versions
-    print(f"serving {options.model_name} from {options.base_path} "
-          f"(versions {versions or 'none yet: waiting for the Pusher'})\n"
-          f"  REST  {server.rest_url}/v1/models/{options.model_name}\n"
-          f"  gRPC  {server.grpc_target}\n"
-          f"  metrics {server.rest_url}/monitoring/prometheus/metrics\n"
-          f"Ctrl-C stops.", flush=True)
+    else:
+        versions = server.store.served_versions
+        print(f"serving {options.model_name} from {options.base_path} "
+              f"(versions {versions or 'none yet: waiting for the Pusher'})\n"
+              f"  REST  {server.rest_url}/v1/models/{options.model_name}\n"
+              f"  gRPC  {server.grpc_target}\n"
+              f"  metrics {server.rest_url}/monitoring/prometheus/metrics\n"
+              f"Ctrl-C stops.", flush=True)
     _wait_for_a_stop_signal()
     server.stop()
-    if args.pid_file and os.path.exists(args.pid_file):
+    if not worker and args.pid_file and os.path.exists(args.pid_file):
         os.remove(args.pid_file)
     return 0
 

@@ -9,6 +9,7 @@ against the project's own server:
 
 from __future__ import annotations
 
+import contextlib
 from typing import List, Optional, Sequence
 
 from common import serving_contract
@@ -26,7 +27,7 @@ class ServingRequestError(RuntimeError):
         self.message = message
 
 
-class SentimentClient:
+class SentimentClient(contextlib.AbstractContextManager):  # `with` yields the client, closed after
     def __init__(self, server: str = "localhost", protocol: str = "rest", model_name: str = serving_contract.MODEL_NAME,
                  version: Optional[int] = None, signature: str = serving_contract.SERVING_SIGNATURE,
                  timeout: float = 30.0):
@@ -87,9 +88,6 @@ class SentimentClient:
             self._session.close()
         else:
             self._channel.close()
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self.close()

@@ -6,6 +6,8 @@ what they would see against the real server.
 
 from __future__ import annotations
 
+import functools
+
 import grpc
 
 # TF Serving's REST API maps canonical codes to HTTP statuses like this (others: 500).
@@ -35,26 +37,13 @@ class ServingError(Exception):
         return _HTTP_STATUS.get(self.code, 500)
 
 
-def invalid_argument(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
-
-
-def not_found(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.NOT_FOUND, message)
+invalid_argument = functools.partial(ServingError, grpc.StatusCode.INVALID_ARGUMENT)
+not_found = functools.partial(ServingError, grpc.StatusCode.NOT_FOUND)
+resource_exhausted = functools.partial(ServingError, grpc.StatusCode.RESOURCE_EXHAUSTED)
+unimplemented = functools.partial(ServingError, grpc.StatusCode.UNIMPLEMENTED)
+deadline_exceeded = functools.partial(ServingError, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def servable_not_found(model: str, version=None) -> ServingError:
     which = f"Latest({model})" if version is None else f"Specific({model}, {version})"
     return not_found(f"Servable not found for request: {which}")
-
-
-def resource_exhausted(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
-
-
-def unimplemented(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.UNIMPLEMENTED, message)
-
-
-def deadline_exceeded(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, message)

@@ -92,8 +92,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Classify(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, NO_CLASSIFY_OR_REGRESS)
 
-    def Regress(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, NO_CLASSIFY_OR_REGRESS)
+    Regress = Classify
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):

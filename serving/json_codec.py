@@ -140,8 +140,7 @@ def _array(value: Any, spec: TensorSpec) -> np.ndarray:
                                       f"at most {limits.MAX_RANK} are taken")
     leaves = _leaves(value, shape, 0)
     if spec.dtype == tf.string:
-        out = [_string(leaf, spec) for leaf in leaves]
-        array = np.array(out, dtype=object).reshape(shape)
+        array = np.array([_string(leaf, spec) for leaf in leaves], dtype=object).reshape(shape)
     else:
         for leaf in leaves:
             if isinstance(leaf, bool) != (spec.dtype == tf.bool) or not isinstance(leaf, (int, float)):

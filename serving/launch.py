@@ -4,13 +4,13 @@ deadline, never a line of the server's console."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from typing import Optional, Sequence
 
@@ -38,14 +38,14 @@ def wait_until_available(rest: str, model_name: str = serving_contract.MODEL_NAM
                 states = [v["state"] for v in json.load(response).get("model_version_status", [])]
             if "AVAILABLE" in states:
                 return
-        except (OSError, urllib.error.URLError, ValueError):
+        except (OSError, ValueError):  # urllib's errors are OSErrors
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{model_name} was not AVAILABLE at http://{rest} within {seconds:.0f} s")
 
 
 @dataclasses.dataclass
-class Served:
+class Served(contextlib.AbstractContextManager):  # `with` yields it, stopped after
     process: subprocess.Popen
     rest: str  # host:port
     grpc: str
@@ -53,9 +53,6 @@ class Served:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=60)
-
-    def __enter__(self) -> "Served":
-        return self
 
     def __exit__(self, *exc) -> None:
         self.stop()

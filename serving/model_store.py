@@ -26,8 +26,6 @@ from serving import errors
 log = logging.getLogger(__name__)  # `./imdb serve` shows this package's lines on the terminal,
 _tracebacks = logging.getLogger(f"tracebacks.{__name__}")  # and these only in its log
 
-DEFAULT_SIGNATURE = "serving_default"
-
 
 @dataclasses.dataclass(frozen=True)
 class TensorSpec:
@@ -47,12 +45,9 @@ class LoadedVersion:
         self.warmup_seconds = 0.0
         self.signature_defs: Dict[str, meta_graph_pb2.SignatureDef] = dict(_signature_defs(path))
         self.inputs: Dict[str, Dict[str, TensorSpec]] = {}
-        self.outputs: Dict[str, Dict[str, TensorSpec]] = {}
         for name, fn in self._loaded.signatures.items():
             _, kwargs = fn.structured_input_signature
             self.inputs[name] = {k: TensorSpec(k, s.dtype, tuple(s.shape.as_list())) for k, s in kwargs.items()}
-            self.outputs[name] = {k: TensorSpec(k, s.dtype, tuple(s.shape.as_list()))
-                                  for k, s in fn.structured_outputs.items()}
 
     def warm_up(self) -> int:
         """Replays the version's warm-up requests, as TF Serving does before a version is AVAILABLE.
@@ -75,7 +70,7 @@ class LoadedVersion:
 
     def signature(self, name: str) -> str:
         """The signature NAME refers to (empty: the default); TF Serving's error if there is none."""
-        name = name or DEFAULT_SIGNATURE
+        name = name or tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
         if name not in self.inputs:
             raise errors.invalid_argument(f'Serving signature name: "{name}" not found in signature def')
         return name
@@ -115,15 +110,11 @@ def _signature_defs(path: str):
 
 def version_dirs(base_path: str) -> Dict[int, str]:
     """Complete version directories under BASE_PATH by number (hidden staging copies are skipped)."""
-    found = {}
     if not tf.io.gfile.isdir(base_path):
-        return found
-    for entry in tf.io.gfile.listdir(base_path):
-        entry = entry.rstrip("/")
-        path = os.path.join(base_path, entry)
-        if entry.isdigit() and tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
-            found[int(entry)] = path
-    return found
+        return {}
+    entries = (entry.rstrip("/") for entry in tf.io.gfile.listdir(base_path))
+    return {int(entry): os.path.join(base_path, entry) for entry in entries
+            if entry.isdigit() and tf.io.gfile.exists(os.path.join(base_path, entry, "saved_model.pb"))}
 
 
 def _fingerprint(path: str) -> tuple:
@@ -168,9 +159,7 @@ class ModelStore:
                 raise errors.invalid_argument(f"Unrecognized servable version label: {label}")
             version = self.labels[label]
         if version is None:
-            if not versions:
-                raise errors.servable_not_found(model_name)
-            return versions[max(versions)]
+            version = max(versions, default=None)  # None when none is served: the error names Latest(...)
         if version not in versions:
             raise errors.servable_not_found(model_name, version)
         return versions[version]

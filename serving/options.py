@@ -56,7 +56,6 @@ class ServerOptions:
     reuse_port: bool = False
 
     def __post_init__(self):
-        if self.http_parser not in HTTP_PARSERS:
-            raise ValueError(f"http_parser must be one of {', '.join(HTTP_PARSERS)}, not {self.http_parser!r}")
-        if self.event_loop not in EVENT_LOOPS:
-            raise ValueError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
+        for name, choices in (("http_parser", HTTP_PARSERS), ("event_loop", EVENT_LOOPS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")

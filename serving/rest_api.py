@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Awaitable, Callable, Optional
+from typing import Awaitable, Callable
 
 from google.protobuf import json_format
 
@@ -53,15 +53,8 @@ async def _respond(send: Send, status: int, body: bytes, content_type: bytes = _
     await send({"type": "http.response.body", "body": body})
 
 
-def _content_length(scope: dict) -> Optional[str]:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return value.decode("latin-1")
-    return None
-
-
 async def _body(scope: dict, receive: Receive, limit: int) -> bytes:
-    declared = _content_length(scope)
+    declared = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"content-length"), None)
     if declared and declared.isdigit() and int(declared) > limit:
         raise errors.resource_exhausted(f"Request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
     chunks, size = [], 0

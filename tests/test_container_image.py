@@ -81,12 +81,12 @@ SERVING_DIR = f"{BUCKET}/serving/{serving_contract.MODEL_NAME}"
 
 @pytest.fixture(scope="module")
 def bucket(tmp_path_factory) -> str:
-    """What Cloud Storage holds when the cluster starts: three data drops (good; no signal in the
-    training labels; without test/neg) and a served model that learned nothing."""
+    """What Cloud Storage holds when the cluster starts: three data drops (good; every training
+    label inverted; without test/neg) and a served model that learned nothing."""
     seed = tmp_path_factory.mktemp("gcs-seed")
     data = seed / BUCKET[len("gs://"):] / "data"
     synthetic_imdb.write_folder(str(data / "good"), per_class=100, label_noise=0.1)
-    synthetic_imdb.write_folder(str(data / "no-signal"), per_class=100, seed=1, train_label_noise=0.5)
+    synthetic_imdb.write_folder(str(data / "inverted"), per_class=100, seed=1, train_label_noise=1.0)
     broken = synthetic_imdb.write_folder(str(data / "broken"), per_class=10)
     shutil.rmtree(os.path.join(broken, "test", "neg"))
     stand_in = served_models.export_stand_in(str(tmp_path_factory.mktemp("stand-in")))
@@ -284,32 +284,30 @@ def _versions(cluster: kfp_cluster.Cluster) -> list:
 
 
 @pytest.fixture(scope="module")
-def first_run(cluster, pipeline) -> dict:
+def runs(cluster, pipeline) -> dict:
+    """Three runs started together, as Argo runs them, against the stand-in the bucket serves: the
+    good drop, which must push; a worse candidate (trained on inverted labels, so it scores below
+    the stand-in, with the accuracy floor at 0: only the comparison with the served model can stop
+    it); a drop without test/neg. Each run's baseline is read in its first step, minutes before the
+    good run's push."""
     served_before = _versions(cluster)
-    return {**_finished_run(cluster, _start(cluster, pipeline)), "served_before": served_before}
+    started = {"good": _start(cluster, pipeline),
+               "worse": _start(cluster, pipeline, f"data={BUCKET}/data/inverted", "min_accuracy=0"),
+               "broken": _start(cluster, pipeline, f"data={BUCKET}/data/broken")}
+    return {"served_before": served_before, **{name: _finished_run(cluster, submit) for name, submit in started.items()}}
 
 
-@pytest.fixture(scope="module")
-def failing_runs(first_run, cluster, pipeline) -> dict:
-    """The two runs that must not push, side by side (Argo runs both at once): a worse candidate
-    (no signal in the training labels, the accuracy floor at 0) and a drop without test/neg."""
-    pushed = _versions(cluster)
-    worse = _start(cluster, pipeline, f"data={BUCKET}/data/no-signal", "min_accuracy=0")
-    broken = _start(cluster, pipeline, f"data={BUCKET}/data/broken")
-    return {"pushed_before": pushed, "worse": _finished_run(cluster, worse),
-            "broken": _finished_run(cluster, broken)}
-
-
-def test_kfp_runs_the_compiled_pipeline_to_a_pushed_model(first_run, cluster):
-    assert first_run["exit_code"] == 0, first_run["output"][-5000:]
-    assert first_run["ended"].endswith(": SUCCEEDED"), first_run["output"][-3000:]
-    tasks = first_run["tasks"]
-    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in TASKS}, first_run["output"][-3000:]
-    [served_before] = first_run["served_before"]
+def test_kfp_runs_the_compiled_pipeline_to_a_pushed_model(runs, cluster):
+    run = runs["good"]
+    assert run["exit_code"] == 0, run["output"][-5000:]
+    assert run["ended"].endswith(": SUCCEEDED"), run["output"][-3000:]
+    tasks = run["tasks"]
+    assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in TASKS}, run["output"][-3000:]
+    [served_before] = runs["served_before"]
     assert tasks["ServedModelBaseline"]["outputs"]["model"]["baseline_version"] == served_before
     assert tasks["Evaluator"]["outputs"]["blessing"]["blessed"] == 1
     assert tasks["ServingCanary"]["outputs"]["blessing"]["blessed"] == 1
-    run_root = f"{BUCKET}/tfx/{configs.PIPELINE_NAME}/{first_run['run_id']}/"
+    run_root = f"{BUCKET}/tfx/{configs.PIPELINE_NAME}/{run['run_id']}/"
     for task, record in tasks.items():  # the launcher's own log of each task, every artifact under the run's root
         assert "executor-logs" in record["outputs"], task
         for name, artifact in record["outputs"].items():
@@ -321,14 +319,14 @@ def test_kfp_runs_the_compiled_pipeline_to_a_pushed_model(first_run, cluster):
     assert tasks["Pusher"]["outputs"]["pushed_model"]["pushed_version"] == versions[1]
     # Argo ran it: the Workflow the API server made, Succeeded, every pod in the run's namespace.
     [workflow] = json.loads(cluster.kubectl("get", "workflows", "-n", ARGO_NAMESPACE, "-o", "json", "-l",
-                                            f"pipeline/runid={first_run['run_id']}").stdout)["items"]
+                                            f"pipeline/runid={run['run_id']}").stdout)["items"]
     assert workflow["status"]["phase"] == "Succeeded"
 
 
-def test_serve_answers_from_the_bucket_in_a_pod(first_run, cluster):
+def test_serve_answers_from_the_bucket_in_a_pod(runs, cluster):
     """`./imdb serve` of the pushed model from gs://, as a pod of the image, trusting the cluster's
     CA as the run's pods do; asked over REST from the node."""
-    assert first_run["exit_code"] == 0
+    assert runs["good"]["exit_code"] == 0
     cluster.apply(_trusting_pod("serve", ["python", "-m", "serving.cli", "serve", "--local", "--model-dir", SERVING_DIR,
                                           "--rest-port", "8501", "--grpc-port", "8500", "--host", "0.0.0.0"]))
     rng = random.Random(7)
@@ -378,19 +376,20 @@ def test_a_push_to_cloud_storage_is_never_seen_half_written(cluster):
     assert any("saved_model.pb" in files and files != complete for files in race["tfx"]["seen"]), race["tfx"]["seen"]
 
 
-def test_kfp_does_not_push_a_worse_candidate(failing_runs, cluster):
-    pushed, run = failing_runs["pushed_before"], failing_runs["worse"]
+def test_kfp_does_not_push_a_worse_candidate(runs, cluster):
+    run, [served_before] = runs["worse"], runs["served_before"]
     assert run["exit_code"] == 0, run["output"][-5000:]
     tasks = run["tasks"]
     assert {t: r["state"] for t, r in tasks.items()} == {t: "COMPLETE" for t in TASKS}
-    assert tasks["ServedModelBaseline"]["outputs"]["model"]["baseline_version"] == pushed[-1]
+    assert tasks["ServedModelBaseline"]["outputs"]["model"]["baseline_version"] == served_before
     assert tasks["Evaluator"]["outputs"]["blessing"]["blessed"] == 0
     assert tasks["Pusher"]["outputs"]["pushed_model"]["pushed"] == 0
-    assert _versions(cluster) == pushed
+    good_push = runs["good"]["tasks"]["Pusher"]["outputs"]["pushed_model"]["pushed_version"]
+    assert _versions(cluster) == sorted([served_before, good_push])
 
 
-def test_kfp_reports_a_failed_run_with_the_tasks_log(failing_runs, cluster):
-    run = failing_runs["broken"]
+def test_kfp_reports_a_failed_run_with_the_tasks_log(runs, cluster):
+    run = runs["broken"]
     # kfp.Client's run status: FAILED, the failed task named.
     assert run["exit_code"] == 1, run["output"][-5000:]
     assert ": FAILED" in run["ended"] and "ImdbExampleGen" in run["ended"], run["output"][-3000:]

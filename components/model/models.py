@@ -90,14 +90,14 @@ def _build(config: TrainingConfig, vocab_size: int, sequence_length: Optional[in
     if config.variant == "nb_ngrams":
         return _naive_bayes_linear(vocab_size, config)
     token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
-    if config.variant == "one_hot":
-        if gpus_present():
-            return notebook_one_hot_model(config, vocab_size, sequence_length)
-        return _head(token_ids, projected_lstm.over_token_ids(token_ids, vocab_size, config.lstm_units), config)
     if config.variant == "ngram_bag":
         x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
         return _head(token_ids, MeanOfTokens(name="mean_of_ngrams")(x, token_ids), config)
-    if config.variant == "embedding":
+    if config.variant == "one_hot":
+        if not gpus_present():
+            return _head(token_ids, projected_lstm.over_token_ids(token_ids, vocab_size, config.lstm_units), config)
+        x = OneHot(vocab_size, name="one_hot")(token_ids)  # the notebook's input, as written there
+    elif config.variant == "embedding":
         x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
     else:
         if glove_matrix is None or glove_matrix.shape[0] != vocab_size:
@@ -106,9 +106,7 @@ def _build(config: TrainingConfig, vocab_size: int, sequence_length: Optional[in
             vocab_size, glove_matrix.shape[1],
             embeddings_initializer=keras.initializers.Constant(glove_matrix),
             trainable=False, mask_zero=True, name=GLOVE_LAYER)(token_ids)
-    if gpus_present():
-        return _head(token_ids, _bilstm(x, config), config)
-    return _head(token_ids, projected_lstm.over_vectors(x, config.lstm_units), config)
+    return _head(token_ids, _bilstm(x, config), config)
 
 
 def unfreeze_pretrained(model: keras.Model, config: TrainingConfig) -> None:
@@ -118,14 +116,10 @@ def unfreeze_pretrained(model: keras.Model, config: TrainingConfig) -> None:
     _compiled(model, dataclasses.replace(config, learning_rate=config.fine_tune_learning_rate))
 
 
-def notebook_one_hot_model(config: TrainingConfig, vocab_size: int, sequence_length: int) -> keras.Model:
-    """The notebook's one-hot model as written there: one-hot vectors into the BiLSTM."""
-    token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
-    return _head(token_ids, _bilstm(OneHot(vocab_size, name="one_hot")(token_ids), config), config)
-
-
 def _bilstm(x, config: TrainingConfig):
-    return keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units), name="bilstm")(x)
+    if gpus_present():
+        return keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units), name="bilstm")(x)
+    return projected_lstm.over_vectors(x, config.lstm_units)
 
 
 @keras.saving.register_keras_serializable(package="imdb")
