@@ -46,25 +46,12 @@ def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, r
         client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
         # Unique within a second too: two submissions at once must not upload under one version name.
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        # kfp.Client gets the experiment or else creates it, and this function does the same with the
-        # pipeline: not atomic, so a submission racing this one may create either first, and the
+        # kfp.Client gets the experiment or else creates it, and _pipeline_version does the same with
+        # the pipeline: not atomic, so a submission racing this one may create either first, and the
         # server answers HTTP 409 (pipeline_upload_server.go, experiment_server.go): then it exists.
         exp = _unless_conflict(lambda: client.create_experiment(name=experiment, namespace=namespace),
                                lambda: client.get_experiment(experiment_name=experiment, namespace=namespace))
-        pipeline_id, version_id = client.get_pipeline_id(pipeline_name), None
-        if pipeline_id is None:
-            pipeline_id = _unless_conflict(
-                lambda: client.upload_pipeline(pipeline_yaml, pipeline_name=pipeline_name, namespace=namespace).pipeline_id,
-                lambda: None)
-            if pipeline_id is not None:  # its first version is the one uploaded with it
-                versions = client.list_pipeline_versions(pipeline_id=pipeline_id, sort_by="created_at asc").pipeline_versions
-                version_id = versions[0].pipeline_version_id
-            else:
-                pipeline_id = client.get_pipeline_id(pipeline_name)
-        if version_id is None:
-            version_id = client.upload_pipeline_version(
-                pipeline_yaml, pipeline_version_name=f"{pipeline_name}-{stamp}", pipeline_id=pipeline_id,
-            ).pipeline_version_id
+        pipeline_id, version_id = _pipeline_version(client, pipeline_yaml, pipeline_name, namespace, stamp)
         run = client.run_pipeline(
             experiment_id=exp.experiment_id, job_name=run_name or f"{pipeline_name}-{stamp}",
             pipeline_id=pipeline_id, version_id=version_id, params=parameters or {},
@@ -126,6 +113,22 @@ def pipeline_root(pipeline_yaml: str) -> str:
     kfp-launcher config map's, else minio://mlpipeline/v2/artifacts)."""
     with open(pipeline_yaml) as f:
         return next(yaml.safe_load_all(f))["defaultPipelineRoot"]
+
+
+def _pipeline_version(client: kfp.Client, pipeline_yaml: str, name: str, namespace: Optional[str], stamp: str):
+    """(pipeline id, version id) of PIPELINE_YAML: a new pipeline NAME with it as its first version,
+    or a new version of the existing one."""
+    pipeline_id = client.get_pipeline_id(name)
+    if pipeline_id is None:
+        uploaded = _unless_conflict(
+            lambda: client.upload_pipeline(pipeline_yaml, pipeline_name=name, namespace=namespace), lambda: None)
+        if uploaded is not None:  # its oldest version is the one uploaded with it
+            versions = client.list_pipeline_versions(pipeline_id=uploaded.pipeline_id, sort_by="created_at asc")
+            return uploaded.pipeline_id, versions.pipeline_versions[0].pipeline_version_id
+        pipeline_id = client.get_pipeline_id(name)  # a racing submission uploaded it first
+    version = client.upload_pipeline_version(pipeline_yaml, pipeline_version_name=f"{name}-{stamp}",
+                                             pipeline_id=pipeline_id)
+    return pipeline_id, version.pipeline_version_id
 
 
 def _unless_conflict(create, existing):
