@@ -125,10 +125,24 @@ def _pipeline_version(client: kfp.Client, pipeline_yaml: str, name: str, namespa
         if uploaded is not None:  # its oldest version is the one uploaded with it
             versions = client.list_pipeline_versions(pipeline_id=uploaded.pipeline_id, sort_by="created_at asc")
             return uploaded.pipeline_id, versions.pipeline_versions[0].pipeline_version_id
-        pipeline_id = client.get_pipeline_id(name)  # a racing submission uploaded it first
+        pipeline_id = _listed_once_ready(client, name)  # a racing submission uploaded it first
     version = client.upload_pipeline_version(pipeline_yaml, pipeline_version_name=f"{name}-{stamp}",
                                              pipeline_id=pipeline_id)
     return pipeline_id, version.pipeline_version_id
+
+
+def _listed_once_ready(client: kfp.Client, name: str, timeout_seconds: float = 60) -> str:
+    """The id of the pipeline NAME a racing submission is uploading. The server refuses the name (409)
+    as soon as that pipeline's row exists, but lists it only once its status is READY, a statement
+    later (resource/resource_manager.go, CreatePipelineAndPipelineVersion; storage/pipeline_store.go
+    lists READY pipelines only)."""
+    deadline = time.monotonic() + timeout_seconds
+    while (pipeline_id := client.get_pipeline_id(name)) is None:
+        if time.monotonic() > deadline:
+            raise Refused(f"pipeline {name} exists (HTTP 409), yet the server has not listed it "
+                          f"within {timeout_seconds:.0f} s")
+        time.sleep(0.2)
+    return pipeline_id
 
 
 def _unless_conflict(create, existing):

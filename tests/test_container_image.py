@@ -424,3 +424,38 @@ def test_kfp_refuses_what_its_code_refuses_and_submit_says_so(cluster, pipeline,
         assert (done.returncode, "Traceback" in done.stderr) == (1, False), (refusal.case, done.stderr[-3000:])
         assert refusal.phrase in done.stderr, (refusal.case, done.stderr[-3000:])
     assert workflows() == before
+
+
+RACE = """
+import concurrent.futures, json, sys
+import kfp
+from kubeflow import submit
+
+host, package, name = sys.argv[1:]
+def upload(i):
+    return submit._pipeline_version(kfp.Client(host=host), package, name, None, f"race-{i}")
+with concurrent.futures.ThreadPoolExecutor(6) as pool:
+    uploaded = list(pool.map(upload, range(6)))
+listed = kfp.Client(host=host).list_pipeline_versions(pipeline_id=uploaded[0][0], page_size=50).pipeline_versions
+print(json.dumps({"uploaded": uploaded, "listed": sorted(v.pipeline_version_id for v in listed)}))
+"""
+
+
+def test_submissions_racing_for_a_new_pipeline_all_get_it(cluster, pipeline):
+    """Six uploads of one new pipeline at once, against KFP's API server: all but one are refused the
+    name (HTTP 409), some while the winner's pipeline is not yet listed; each still gets that one
+    pipeline and a version of its own (the CI failure of fb6313c: `submit` asked for the pipeline's id
+    once, got none, and passed none on)."""
+    def refused() -> int:
+        with open(os.path.join(cluster.state, "logs", "kfp-apiserver.log")) as log:
+            return log.read().count("The pipeline already exists")
+
+    refused_before = refused()
+    done = subprocess.run(cluster.inside("python", "-c", RACE, kfp_cluster.KFP_API, pipeline, "imdb-race"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert refused() > refused_before  # they did race (pipeline_upload_server.go:184 logs each refusal)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len({pipeline_id for pipeline_id, _ in result["uploaded"]}) == 1
+    assert sorted(version_id for _, version_id in result["uploaded"]) == result["listed"]
+    assert len(result["listed"]) == 6

@@ -33,9 +33,14 @@ cp "$here/go.mod" "$here/go.sum" "$modfile/"
 (cd "$here" && go mod edit -modfile="$modfile/go.mod" -replace "github.com/kubeflow/pipelines=$src" \
     -replace "github.com/kubeflow/pipelines/api=$src/api" \
     -replace "github.com/kubeflow/pipelines/kubernetes_platform=$src/kubernetes_platform")
+# Without cgo, as the cluster's and Argo's builds, all but the API server, whose storage package
+# needs go-sqlite3's cgo types. A package compiled with cgo and without is two builds of it and of
+# all that imports it (net, hence grpc and client-go): each build below shares the first's or the
+# second's, -trimpath included (go vet's too).
 export GOFLAGS=-mod=readonly
-(cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$out/" ./backend/src/v2/cmd/driver ./backend/src/v2/cmd/launcher-v2 \
-    && go build -trimpath -o "$out/" ./backend/src/apiserver ./backend/src/agent/persistence)
+(cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/" ./backend/src/v2/cmd/driver \
+    ./backend/src/v2/cmd/launcher-v2 ./backend/src/agent/persistence \
+    && go build -trimpath -ldflags "-s -w" -o "$out/" ./backend/src/apiserver)
 mkdir -p "$out/apiserver-config" && cp "$src/backend/src/apiserver/config/config.json" "$out/apiserver-config/"
-(cd "$here" && go vet -modfile="$modfile/go.mod" ./... && go build -trimpath -modfile="$modfile/go.mod" -o "$out/" ./cmd/...)
-GOFLAGS=-mod=mod GOBIN=$out go install "$FAKE_GCS_SERVER"
+(cd "$here" && export CGO_ENABLED=0 && go vet -trimpath -modfile="$modfile/go.mod" ./... && go build -trimpath -ldflags "-s -w" -modfile="$modfile/go.mod" -o "$out/" ./cmd/...)
+GOFLAGS=-mod=mod GOBIN=$out CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "$FAKE_GCS_SERVER"
