@@ -122,13 +122,23 @@ def _pipeline_version(client: kfp.Client, pipeline_yaml: str, name: str, namespa
     if pipeline_id is None:
         uploaded = _unless_conflict(
             lambda: client.upload_pipeline(pipeline_yaml, pipeline_name=name, namespace=namespace), lambda: None)
-        if uploaded is not None:  # its oldest version is the one uploaded with it
-            versions = client.list_pipeline_versions(pipeline_id=uploaded.pipeline_id, sort_by="created_at asc")
-            return uploaded.pipeline_id, versions.pipeline_versions[0].pipeline_version_id
+        if uploaded is not None:
+            return uploaded.pipeline_id, _first_version(client, uploaded.pipeline_id, name)
         pipeline_id = _listed_once_ready(client, name)  # a racing submission uploaded it first
     version = client.upload_pipeline_version(pipeline_yaml, pipeline_version_name=f"{name}-{stamp}",
                                              pipeline_id=pipeline_id)
     return pipeline_id, version.pipeline_version_id
+
+
+def _first_version(client: kfp.Client, pipeline_id: str, name: str) -> str:
+    """The version uploaded with the pipeline: the server names it after the pipeline
+    (pipeline_upload_server.go:167), and names are unique within a pipeline. Not its oldest: creation
+    times are in seconds, so a racing submission's version can tie with it."""
+    only_it = json.dumps({"predicates": [{"key": "name", "operation": "EQUALS", "string_value": name}]})
+    versions = client.list_pipeline_versions(pipeline_id=pipeline_id, filter=only_it).pipeline_versions or []
+    if len(versions) != 1:
+        raise Refused(f"pipeline {name} ({pipeline_id}): {len(versions)} versions named after it, not one")
+    return versions[0].pipeline_version_id
 
 
 def _listed_once_ready(client: kfp.Client, name: str, timeout_seconds: float = 60) -> str:
