@@ -442,9 +442,9 @@ print(json.dumps({"uploaded": uploaded, "listed": sorted(v.pipeline_version_id f
 
 
 def test_submissions_racing_for_a_new_pipeline_all_get_it(cluster, pipeline):
-    """Six uploads of one new pipeline at once, against KFP's API server: all but one are refused the
-    name (HTTP 409), some while the winner's pipeline is not yet listed; each still gets that one
-    pipeline and a version of its own (CI failures: at fb6313c `submit` asked for the pipeline's id
+    """Six uploads of one new pipeline at once, against KFP's API server: the losers are refused the
+    name (HTTP 409), perhaps while the winner's pipeline is not yet listed (nothing here can tell);
+    each still gets that one pipeline and a version of its own (CI failures: at fb6313c `submit` asked for the pipeline's id
     once, got none, and passed none on; at 824679f the winner took the pipeline's oldest version, and
     a loser's, created in the same second, tied with its own)."""
     def refused() -> int:

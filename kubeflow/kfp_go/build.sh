@@ -33,10 +33,10 @@ cp "$here/go.mod" "$here/go.sum" "$modfile/"
 (cd "$here" && go mod edit -modfile="$modfile/go.mod" -replace "github.com/kubeflow/pipelines=$src" \
     -replace "github.com/kubeflow/pipelines/api=$src/api" \
     -replace "github.com/kubeflow/pipelines/kubernetes_platform=$src/kubernetes_platform")
-# Without cgo, as the cluster's and Argo's builds, all but the API server, whose storage package
-# needs go-sqlite3's cgo types. A package compiled with cgo and without is two builds of it and of
-# all that imports it (net, hence grpc and client-go): each build below shares the first's or the
-# second's, -trimpath included (go vet's too).
+# All but the API server without cgo, as the cluster's and Argo's builds (the API server's storage
+# package needs go-sqlite3's cgo types). Go caches a package per cgo setting and per -trimpath, and
+# so everything that imports it (net, hence grpc and client-go): one setting for all, go vet's
+# included: the shared dependencies compile twice (the API server's, the rest's), not three times.
 export GOFLAGS=-mod=readonly
 (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/" ./backend/src/v2/cmd/driver \
     ./backend/src/v2/cmd/launcher-v2 ./backend/src/agent/persistence \
