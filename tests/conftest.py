@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 
 import pytest
 
@@ -34,8 +36,7 @@ def imdb_folder(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def imdb_archive(imdb_folder, tmp_path_factory) -> str:
-    return synthetic_imdb.write_archive(
-        str(tmp_path_factory.mktemp("archive") / "aclImdb_v1.tar.gz"), imdb_folder)
+    return synthetic_imdb.write_archive(str(tmp_path_factory.mktemp("archive") / "aclImdb_v1.tar.gz"), imdb_folder)
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +49,6 @@ def real_data() -> str:
 
 def _run_transform(out, ngrams=1, max_tokens=CORPUS_MAX_TOKENS, encoding=features.SEQUENCE_ENCODING):
     """Transform's real output (vocabulary and graph) for CORPUS, via tft_beam."""
-    import functools
-
     import tensorflow as tf
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
@@ -84,6 +83,17 @@ def naive_bayes_transform_output(tmp_path_factory):
     """The nb_ngrams encoding of CORPUS: words and pairs, a vocabulary larger than the corpus'."""
     return _run_transform(tmp_path_factory.mktemp("naive_bayes_transform"), ngrams=2, max_tokens=200,
                           encoding=features.NAIVE_BAYES_BAG_ENCODING)
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of the project's packages, for tests that edit them (what pipeline/fingerprints.py reads)."""
+    from pipeline import fingerprints
+
+    for entry in fingerprints.PROJECT_PACKAGES:
+        if (fingerprints.REPO / entry).is_dir():
+            shutil.copytree(fingerprints.REPO / entry, tmp_path / entry)
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

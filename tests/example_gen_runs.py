@@ -16,12 +16,9 @@ from components.imdb_example_gen import ImdbExampleGen
 from pipeline import configs
 
 SPLITS = (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)
-_SPEC = {
-    features.TEXT: tf.io.FixedLenFeature([], tf.string),
-    features.LABEL: tf.io.FixedLenFeature([], tf.int64),
-    features.REVIEW_ID: tf.io.FixedLenFeature([], tf.int64),
-    features.RATING: tf.io.FixedLenFeature([], tf.int64),
-}
+_SPEC = {features.TEXT: tf.io.FixedLenFeature([], tf.string),
+         **{name: tf.io.FixedLenFeature([], tf.int64)
+            for name in (features.LABEL, features.REVIEW_ID, features.RATING)}}
 
 
 def run_pipeline(name: str, workdir: str, components, **options) -> metadata_store.MetadataStore:

@@ -28,18 +28,6 @@ def _built(name: str, program: str, what: str) -> str:
     return folder
 
 
-def tools() -> str:
-    return _built("CLUSTER", "kube-apiserver", "the cluster's programs")
-
-
-def argo_tools() -> str:
-    return _built("ARGO", "argoexec", "Argo Workflows")
-
-
-def kfp_tools() -> str:
-    return _built("KFP", "apiserver", "Kubeflow Pipelines' programs")
-
-
 KFP_API = "http://10.200.0.1:8888"  # the API server, on the node (cluster.sh's NODE_IP)
 
 
@@ -71,10 +59,11 @@ def running(state: str, images: List[str], argo: bool = False, kfp: bool = False
             gcs_seed: str = None) -> Iterator[Cluster]:
     """cluster.sh serve (with Argo Workflows if ARGO, and Kubeflow Pipelines with Cloud Storage
     holding GCS_SEED if KFP) until the cluster is ready; stopped (SIGTERM, as Ctrl-C would) afterwards."""
-    tools_dir = tools()
-    argo_args = ["--argo", argo_tools()] if argo or kfp else []
+    tools_dir = _built("CLUSTER", "kube-apiserver", "the cluster's programs")
+    argo_args = ["--argo", _built("ARGO", "argoexec", "Argo Workflows")] if argo or kfp else []
     if kfp:
-        argo_args += ["--kfp", kfp_tools(), *(["--gcs-seed", gcs_seed] if gcs_seed else [])]
+        argo_args += ["--kfp", _built("KFP", "apiserver", "Kubeflow Pipelines' programs"),
+                      *(["--gcs-seed", gcs_seed] if gcs_seed else [])]
     log = open(os.path.join(os.path.dirname(state), "serve.log"), "w")
     serve = subprocess.Popen([CLUSTER_SH, "serve", state, tools_dir, *argo_args, *images], stdout=log,
                              stderr=subprocess.STDOUT)

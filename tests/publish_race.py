@@ -1,13 +1,10 @@
 """Publishes a SavedModel to an object-store base path while a reader polls it as TF Serving does;
-prints, as JSON, every set of files the reader found in a version folder. Run in a pod of the
-local cluster (tests/test_container_image.py), where gs:// is Cloud Storage's API:
-
-    python -c "$(cat tests/publish_race.py)" SOURCE BASE ordered|tfx
-
-`ordered` is the project's Pusher (components/atomic_pusher.publish_version); `tfx` is TFX's own
-Pusher's copy (io_utils.copy_dir straight into <base>/<version>/). Each object's copy is slowed so
-that the reader sees the folder between copies, and when it finds saved_model.pb it loads the
-version as TF Serving would (tf.saved_model.load) and records whether it answered as the source.
+prints as JSON every set of files the reader found in a version folder. Run in a pod of the local
+cluster (tests/test_container_image.py), where gs:// is Cloud Storage's API, as
+`python -c "$(cat tests/publish_race.py)" SOURCE BASE ordered|tfx`: the project's Pusher
+(atomic_pusher.publish_version) or TFX's own copy (io_utils.copy_dir straight into <base>/<version>/).
+Each object's copy is slowed so that the reader sees the folder between copies; when it finds
+saved_model.pb it loads the version as TF Serving would and records whether it answers as the source.
 """
 
 from __future__ import annotations

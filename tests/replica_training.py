@@ -1,12 +1,8 @@
-"""Trains the real Trainer (components/model/trainer.py) on N logical CPU devices, in a process of
-its own: logical devices can only be configured before TensorFlow first uses them.
-
-    python tests/replica_training.py --replicas 2 --data DIR --workdir DIR
-
-A small pipeline of the real components (ImdbExampleGen, the curated schema, Transform, the
-Trainer) on LocalDagRunner; ExampleGen and Transform come from the cache when the workdir was used
-before. Prints one JSON line: the Trainer's history fields naming the strategy, and the exported
-model's accuracy on the test split through its serving signature.
+"""`python tests/replica_training.py --replicas 2 --data DIR --workdir DIR`: the real Trainer on N
+logical CPU devices, in a process of its own (logical devices can only be configured before
+TensorFlow first uses them), after the real ImdbExampleGen, curated schema and Transform on
+LocalDagRunner (from the cache when WORKDIR was used before). Prints one JSON line: the Trainer's
+history fields naming the strategy, and the exported model's test accuracy through its serving signature.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,8 +22,6 @@ def export_model(transform_output, export_dir: str, seed: int, epochs: int) -> s
     """A tiny ngram_bag model on Transform's real output; different seeds give different models."""
     output_dir, transformed = transform_output
     tft_output = tft.TFTransformOutput(output_dir)
-    import keras
-
     keras.utils.set_random_seed(seed)
     model = trainer.build_for_transform(TrainingConfig(variant="ngram_bag", embedding_dim=8, seed=seed), tft_output)
     ids = np.stack([row[features.TOKEN_IDS] for row in transformed])
@@ -84,10 +83,8 @@ class _StandIn(tf.Module):
 
 
 def export_stand_in(export_dir: str, serving: str = "sound") -> str:
-    """A SavedModel of a model that learned nothing, whose `serving_default` is sound, "wrong" or "missing".
-
-    Its `from_examples` (what the Evaluator judges) is always sound.
-    """
+    """A SavedModel of a model that learned nothing, whose `serving_default` is sound, "wrong" or
+    "missing"; its `from_examples` (what the Evaluator judges) is always sound."""
     module = _StandIn(serving)
     exported = {serving_contract.EXAMPLES_SIGNATURE: module.from_examples.get_concrete_function()}
     if serving != "missing":

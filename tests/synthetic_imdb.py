@@ -24,13 +24,11 @@ def review_text(rng: random.Random, positive: bool) -> str:
 
 
 def write_folder(root: str, per_class: int = 40, seed: int = 0, label_noise: float = 0.0,
-                 extras: bool = True, train_label_noise: float = 0.0) -> str:
-    """Writes ROOT/aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt; returns the aclImdb path.
-
-    label_noise: the share of test reviews whose text says the opposite of their folder, which
-    caps any model's test accuracy at 1 - label_noise. train_label_noise: the same for the
-    training reviews; 0.5 leaves nothing to learn (a model no better than chance).
-    """
+                 train_label_noise: float = 0.0) -> str:
+    """Writes ROOT/aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt and the official archive's other
+    files; returns the aclImdb path. LABEL_NOISE: the share of test reviews whose text says the opposite
+    of their folder (test accuracy is at most 1 - label_noise); TRAIN_LABEL_NOISE: the same in training
+    (0.5 leaves nothing to learn)."""
     rng = random.Random(seed)
     base = os.path.join(root, "aclImdb")
     for subset in ("train", "test"):
@@ -39,20 +37,17 @@ def write_folder(root: str, per_class: int = 40, seed: int = 0, label_noise: flo
             os.makedirs(folder, exist_ok=True)
             for review_id in range(per_class):
                 rating = rng.randint(7, 10) if polarity == "pos" else rng.randint(1, 4)
-                says_positive = polarity == "pos"
                 noise = label_noise if subset == "test" else train_label_noise
-                if review_id < round(noise * per_class):
-                    says_positive = not says_positive
+                flipped = review_id < round(noise * per_class)  # its text says the opposite of its folder
                 with open(os.path.join(folder, f"{review_id}_{rating}.txt"), "w") as out:
-                    out.write(review_text(rng, says_positive))
-    if extras:  # files of the official archive that must be ignored
-        os.makedirs(os.path.join(base, "train", "unsup"), exist_ok=True)
-        with open(os.path.join(base, "train", "unsup", "0_0.txt"), "w") as out:
-            out.write("unlabeled")
-        for name in ("imdb.vocab", "README", os.path.join("train", "labeledBow.feat"),
-                     os.path.join("train", "urls_pos.txt")):
-            with open(os.path.join(base, name), "w") as out:
-                out.write("ignored\n")
+                    out.write(review_text(rng, (polarity == "pos") != flipped))
+    os.makedirs(os.path.join(base, "train", "unsup"), exist_ok=True)  # the official files that must be ignored
+    with open(os.path.join(base, "train", "unsup", "0_0.txt"), "w") as out:
+        out.write("unlabeled")
+    for name in ("imdb.vocab", "README", os.path.join("train", "labeledBow.feat"),
+                 os.path.join("train", "urls_pos.txt")):
+        with open(os.path.join(base, name), "w") as out:
+            out.write("ignored\n")
     return base
 
 

@@ -8,10 +8,6 @@ from common import features, serving_contract
 from components import accuracy_gate
 
 
-def _accuracy_config(config):
-    return next(m for spec in config.metrics_specs for m in spec.metrics if m.class_name == "BinaryAccuracy")
-
-
 def test_gate_reads_the_examples_signature_and_the_label():
     config = accuracy_gate.eval_config(0.8, 0.0)
     assert config.model_specs[0].signature_name == serving_contract.EXAMPLES_SIGNATURE
@@ -19,7 +15,8 @@ def test_gate_reads_the_examples_signature_and_the_label():
 
 
 def test_thresholds_apply_to_the_overall_slice_only():
-    metric = _accuracy_config(accuracy_gate.eval_config(0.8, max_drop=0.01))
+    config = accuracy_gate.eval_config(0.8, max_drop=0.01)
+    metric = next(m for spec in config.metrics_specs for m in spec.metrics if m.class_name == "BinaryAccuracy")
     assert not metric.HasField("threshold")  # a plain threshold would also gate every rating slice
     [gate] = metric.per_slice_thresholds
     assert [s.feature_keys for s in gate.slicing_specs] == [[]]

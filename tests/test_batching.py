@@ -1,7 +1,6 @@
-"""The batcher's scheduling: a request whose caller stopped waiting is not run.
-
-The model is a recorder (the batcher only calls `run(signature, inputs)`): what is under test is
-which calls the batcher makes, not what a model answers; tests/test_serving.py runs real models.
+"""The batcher's scheduling: a request whose caller stopped waiting is not run. The model is a recorder
+(the batcher only calls `run(signature, inputs)`): under test is which calls the batcher makes, not
+what a model answers (tests/test_serving.py runs real models).
 """
 
 import asyncio
@@ -69,7 +68,6 @@ def test_a_rest_request_past_its_deadline_gets_deadline_exceeded_and_is_not_run(
         with pytest.raises(errors.ServingError) as raised:
             asyncio.run(late_request())
         assert raised.value.http_status == 504
-        version.release.set()
     finally:
         version.release.set()
         batcher.close()

@@ -83,11 +83,10 @@ def test_commands_take_their_defaults_from_the_one_source(monkeypatch, tmp_path)
     kubeflow = {"gpus": 3, "trainer_cpu": 6.5, "trainer_memory_gib": 24.0, "gpu_resource": "amd.com/gpu"}
     server = {"host": "0.0.0.0", "rest_port": 9501, "grpc_port": 9500, "num_versions": 3, "poll_seconds": 2.5,
               "http_parser": "h11", "event_loop": "asyncio"}
-    for cls, values in ((KubeflowSettings, kubeflow), (ServerOptions, server)):
+    selectors = {"gpu_node_selector": (("pool", "gpu"),), "gpu_tolerations": ("dedicated",)}
+    for cls, values in ((KubeflowSettings, kubeflow), (ServerOptions, server), (KubeflowSettings, selectors)):
         for name, value in values.items():
             monkeypatch.setattr(cls, name, value)
-    monkeypatch.setattr(KubeflowSettings, "gpu_node_selector", (("pool", "gpu"),))
-    monkeypatch.setattr(KubeflowSettings, "gpu_tolerations", ("dedicated",))
 
     served = os.path.join(out, "serving_model", "imdb_sentiment")
     pipeline = {"--max-accuracy-drop": 0.125}

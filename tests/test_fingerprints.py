@@ -3,20 +3,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from commands import python_json
 from pipeline import fingerprints
-
-
-@pytest.fixture
-def checkout(tmp_path):
-    for entry in fingerprints.PROJECT_PACKAGES:
-        if (fingerprints.REPO / entry).is_dir():
-            shutil.copytree(fingerprints.REPO / entry, tmp_path / entry)
-    return tmp_path
 
 
 def _changed_by(checkout, edited: str, text: str = "\n# an edit\n") -> set:

@@ -1,14 +1,12 @@
-"""The GPU image's CUDA libraries, checked without a GPU (kubeflow/gpu_image.py).
-
-requirements-gpu.lock is installed the way env/install.sh --gpu installs it (pip, --no-deps, the
-pinned wheels) into a scratch folder beside this environment's TensorFlow; then the GPU image's
-own check runs on it: TensorFlow built with CUDA, and the CUDA runtime, cuBLAS, cuDNN and the
-other libraries TensorFlow loads present, loadable (ctypes) and at the versions of its build.
-The whole image is built by kubeflow/build_images.sh (docs/kubeflow.md has its result).
+"""The GPU image's CUDA libraries, checked without a GPU (kubeflow/gpu_image.py): requirements-gpu.lock
+installed as env/install.sh --gpu does (pip, --no-deps) into a scratch folder beside this environment's
+TensorFlow, then the image's own check on it: TensorFlow built with CUDA, and the CUDA libraries it
+loads present, loadable and at its build's versions. (kubeflow/build_images.sh builds the whole image.)
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import pathlib
 import subprocess
 import sys
@@ -31,8 +29,6 @@ def gpu_libraries(tmp_path_factory) -> str:
 
 
 def test_every_cuda_wheel_tensorflow_asks_for_is_pinned():
-    import importlib.metadata
-
     wanted = {r.split(";")[0].split("<")[0].split(">")[0].strip()
               for r in importlib.metadata.requires("tensorflow") if 'extra == "and-cuda"' in r}
     pinned = {line.split("==")[0] for line in LOCK.read_text().splitlines() if "==" in line}

@@ -1,17 +1,16 @@
 """Settings that make the same models fast on GPUs, checked on the CPU.
 
-- cuDNN: Keras runs an LSTM on cuDNN's kernel only under its own conditions
-  (keras/src/backend/tensorflow/rnn.py: tanh and sigmoid, no unrolling, a bias; the LSTM layer adds
-  no recurrent dropout; and masks, when there are any, must be right-padded). Every BiLSTM variant,
-  as built for a GPU, meets them; Transform pads at the end.
-- Mixed precision: float16 compute must keep the loss finite and the predictions close to float32
-  with the same weights. Float16 has an 11-bit significand (relative error about 5e-4 per
-  operation); over an embedding mean or a 12-step LSTM that grows to about 1e-3, so predictions
-  are compared to 5e-3.
+- cuDNN: Keras runs an LSTM on cuDNN's kernel only under its own conditions (keras/src/backend/
+  tensorflow/rnn.py: tanh and sigmoid, no unrolling, a bias, no recurrent dropout, right-padded
+  masks). Every BiLSTM variant, as built for a GPU, meets them; Transform pads at the end.
+- Mixed precision: float16 keeps the loss finite and the predictions close to float32 with the same
+  weights. Its 11-bit significand (about 5e-4 per operation) grows to about 1e-3 over an embedding
+  mean or a 12-step LSTM, so predictions are compared to 5e-3.
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
@@ -23,22 +22,14 @@ from components.model.hparams import TrainingConfig
 VOCAB_SIZE, SEQUENCE_LENGTH = 40, 12
 
 
-def _lstms(model):
-    import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Bidirectional):
-            yield layer.forward_layer
-            yield layer.backward_layer
-
-
 @pytest.mark.parametrize("variant", ["one_hot", "embedding", "glove"])
 def test_every_bilstm_meets_the_cudnn_kernels_conditions_on_a_gpu(variant, monkeypatch):
     monkeypatch.setattr(models, "gpus_present", lambda: True)  # build what a GPU node builds
     matrix = np.ones((VOCAB_SIZE, 5), dtype="float32") if variant == "glove" else None
     model = models.build_model(TrainingConfig(variant=variant, embedding_dim=8, lstm_units=4),
                                VOCAB_SIZE, SEQUENCE_LENGTH, matrix)
-    lstms = list(_lstms(model))
+    lstms = [lstm for layer in model.layers if isinstance(layer, keras.layers.Bidirectional)
+             for lstm in (layer.forward_layer, layer.backward_layer)]
     assert len(lstms) == 2
     for lstm in lstms:
         assert _do_lstm_arguments_support_cudnn(lstm.activation, lstm.recurrent_activation, lstm.unroll,

@@ -1,9 +1,7 @@
-"""Hostile data, options and faults, through `./imdb run`'s entry point (pipeline.cli.main).
-
-Part of the project's hostile-input suite (README, "Reliability"); the server's part is
-tests/test_hostile_serving.py, the wrapper's (signals, mounts) tests/host/wrapper_checks.sh.
-Each case asserts the exit status and the message a user sees, and that nothing was trained,
-pushed or left locked.
+"""Hostile data, options and faults, through `./imdb run`'s entry point (pipeline.cli.main): part of the
+hostile-input suite (README, "Reliability") with tests/test_hostile_serving.py and the wrapper's
+tests/host/wrapper_checks.sh. Each case asserts the exit status and the message a user sees, and
+that nothing was trained, pushed or left locked.
 """
 
 from __future__ import annotations
@@ -33,12 +31,10 @@ def restore_logging():
     root = logging.getLogger()
     handlers, level, raise_exceptions = list(root.handlers), root.level, logging.raiseExceptions
     yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for handler in root.handlers:
         if handler not in handlers:
             handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
+    root.handlers = handlers
     root.setLevel(level)
     logging.raiseExceptions = raise_exceptions
 
@@ -215,8 +211,7 @@ def _tmpfs(path, size: str):
     path.mkdir()
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "imdb-full", str(path)],
                             capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail(f"mounting a tmpfs for the disk-full test failed: {result.stderr}")
+    assert result.returncode == 0, f"mounting a tmpfs for the disk-full test failed: {result.stderr}"
     try:
         yield path
     finally:

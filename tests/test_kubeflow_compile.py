@@ -12,11 +12,10 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from commands import python
+from commands import NATIVE_LINE, python
 from common import serving_contract
 from kubeflow.deployment import TRAINER_EXECUTOR, KubeflowSettings
 from kubeflow_specs import DATA, GPU_IMAGE, IMAGE, ROOT, TASKS, compile_pipeline
-from native_log import NATIVE_LINE
 from pipeline import configs, pipeline
 
 BEAM_COMPONENTS = ["ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator"]

@@ -39,9 +39,8 @@ def test_each_variant_builds_and_trains_a_step(variant):
 
 def test_glove_fine_tuning_starts_from_the_best_frozen_epoch_and_trains_the_vectors():
     """fitting.fit_keeping_best: the history covers both phases, the vectors stay GloVe's through the
-    frozen epochs and move while fine-tuning
-    (validating on the training data, so fine-tuning keeps lowering the loss and is kept), and the
-    weights kept are the best epoch's."""
+    frozen epochs and move while fine-tuning (validating on the training data, so fine-tuning keeps
+    lowering the loss and is kept), and the weights kept are the best epoch's."""
     import tensorflow as tf
 
     from components.model import fitting
@@ -59,7 +58,6 @@ def test_glove_fine_tuning_starts_from_the_best_frozen_epoch_and_trains_the_vect
         model, config, data, data, inspect_frozen_best=lambda m: m.get_layer(models.GLOVE_LAYER).get_weights()[0])
 
     np.testing.assert_array_equal(fitted.frozen_best, matrix)  # the frozen epochs left GloVe's vectors alone
-
     assert fitted.frozen_epochs == 2 and len(fitted.epoch_seconds) == 4
     assert len(fitted.history["val_loss"]) == 4 and fitted.record()["fine_tune_from_epoch"] == 3
     assert fitted.best_epoch == 1 + int(np.argmin(fitted.history["val_loss"]))

@@ -1,13 +1,10 @@
-"""The multi-replica path (MirroredStrategy), run without GPUs: two logical CPU devices.
-
-The same Trainer code that mirrors over a GPU node's GPUs trains here over two logical CPUs
-(tests/replica_training.py, a process of its own), beside a one-device run on the same
-Transform output. The global batch must be the per-replica batch times the replicas, the exported
-model must serve, and its test accuracy must be within 0.05 of the one-device model's: the data
-is separable (no label noise), so both learn it nearly perfectly when trained to convergence
-(12 epochs: with 4, the two-replica model, taking half as many steps of twice the examples, had
-not converged, 0.825 against 0.9875); what may still differ is the order of float sums, which
-moves a few borderline reviews of the 80 at most (0.05 is 4 of them).
+"""The multi-replica path (MirroredStrategy) without GPUs: the Trainer code that mirrors over a GPU
+node's GPUs, over two logical CPUs (tests/replica_training.py), beside a one-device run on the same
+Transform output. The global batch is the per-replica batch times the replicas, the exported model
+serves, and its test accuracy is within 0.05 of the one-device model's: the data is separable, so
+both learn it nearly perfectly when trained to convergence (12 epochs: with 4 the two-replica model,
+taking half as many steps, had not converged, 0.825 against 0.9875); the order of float sums may
+still move a few borderline reviews of the 80 (0.05 is 4 of them).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""The naive_bayes_bag encoding (components/naive_bayes_bag.py) against NBSVM computed by hand.
-
-The expected features are computed here in plain Python from the paper's definitions (binary
-n-gram features, document frequencies of each class, Laplace smoothing, log-count ratio), on
-the same corpus and labels Transform analyzed; the Transform graph must agree id for id and
-ratio for ratio, and the serving path (text only, no label) must give what training got.
+"""The naive_bayes_bag encoding (components/naive_bayes_bag.py) against NBSVM computed by hand, in plain
+Python from the paper's definitions (binary n-gram features, each class's document frequencies,
+Laplace smoothing, log-count ratio) on the corpus and labels Transform analyzed: the Transform graph
+agrees id for id and ratio for ratio, and the serving path (text only) gives what training got.
 """
 
 from __future__ import annotations

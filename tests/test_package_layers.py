@@ -1,8 +1,6 @@
-"""Which package may load which, checked in a fresh interpreter per module.
-
-The serving side starts without TFX, Beam or the pipeline (a TF Serving client or the model
-server has no use for them); the shared names load nothing heavy; `./imdb run`'s entry point
-loads TensorFlow only after it has pointed stderr at the run's log (common/console.py).
+"""Which package may load which, in a fresh interpreter per module: the serving side starts without
+TFX, Beam or the pipeline (no use for them); the shared names load nothing heavy; `./imdb run`'s entry
+point loads TensorFlow only after pointing stderr at the run's log (common/console.py).
 """
 
 from __future__ import annotations

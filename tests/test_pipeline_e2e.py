@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -76,27 +75,21 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
     assert second.test_accuracy == pytest.approx(first.test_accuracy)
 
 
-def _edited_checkout(tmp_path, edited: str):
-    checkout = tmp_path / "checkout"
-    if not checkout.exists():
-        for entry in fingerprints.PROJECT_PACKAGES:
-            if not (fingerprints.REPO / entry).is_dir():
-                continue
-            shutil.copytree(fingerprints.REPO / entry, checkout / entry)
+def _edited(checkout, edited: str):
     with open(checkout / edited, "a") as f:
         f.write("\n# an edit\n")
     return checkout
 
 
-def test_an_edit_re_runs_exactly_the_components_whose_code_changed(noisy_data, tmp_path, monkeypatch):
+def test_an_edit_re_runs_exactly_the_components_whose_code_changed(noisy_data, tmp_path, checkout, monkeypatch):
     _run(tmp_path, noisy_data, min_accuracy=0.0)
 
-    monkeypatch.setattr(fingerprints, "REPO", _edited_checkout(tmp_path, "components/model/models.py"))
+    monkeypatch.setattr(fingerprints, "REPO", _edited(checkout, "components/model/models.py"))
     states = _states(_run(tmp_path, noisy_data, min_accuracy=0.0))
     assert {n: states[n] for n in ("ImdbExampleGen", "Transform", "Trainer")} == {
         "ImdbExampleGen": "cached", "Transform": "cached", "Trainer": "ran"}
 
-    monkeypatch.setattr(fingerprints, "REPO", _edited_checkout(tmp_path, "components/imdb_example_gen/layout.py"))
+    monkeypatch.setattr(fingerprints, "REPO", _edited(checkout, "components/imdb_example_gen/layout.py"))
     states = _states(_run(tmp_path, noisy_data, min_accuracy=0.0))
     assert all(states[n] == "ran" for n in ("ImdbExampleGen", "StatisticsGen", "Transform", "Trainer")), states
     assert states["ImportSchemaGen"] == "cached"

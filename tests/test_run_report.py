@@ -1,8 +1,6 @@
-"""`./imdb run` as a person meets it: a quiet console, TensorBoard logs, and a run report that
-Chromium renders with the run's own figures.
-
-One real run of the CLI, in a subprocess so that what reaches the terminal's descriptors is what
-is checked (TensorFlow's C++ lines bypass Python's sys.stderr).
+"""`./imdb run` as a person meets it: a quiet console, TensorBoard logs, and a run report that Chromium
+renders with the run's own figures. One real run of the CLI, in a subprocess so that what reaches the
+terminal's descriptors is checked (TensorFlow's C++ lines bypass Python's sys.stderr).
 """
 
 from __future__ import annotations
@@ -15,8 +13,7 @@ import shutil
 import pytest
 
 import synthetic_imdb
-from commands import REPO, pipeline_run
-from native_log import NATIVE_LINE
+from commands import NATIVE_LINE, REPO, pipeline_run
 from pipeline import run_report
 
 pytestmark = pytest.mark.e2e

@@ -32,6 +32,7 @@ from serving.options import BatchingOptions, ServerOptions
 from served_models import assert_answers, export_model, grpc_refusal, probabilities, publish
 
 MODEL = "imdb_sentiment"
+PREDICT = f"/v1/models/{MODEL}:predict"
 REVIEWS = ["A wonderful, moving film.", "Dull plot, dull cast; the end.", "unknownzzz"] + TRICKY_REVIEWS[:3]
 
 
@@ -68,18 +69,15 @@ def test_rest_and_grpc_give_the_in_process_probabilities(server, models):
 
 def test_row_and_columnar_forms_and_their_response_forms(server, models):
     expected = probabilities(models[0], REVIEWS)
-    row = _post(server, f"/v1/models/{MODEL}:predict", json.dumps({"instances": REVIEWS}))
-    assert row.status_code == 200 and list(row.json()) == ["predictions"]
-    np.testing.assert_allclose(row.json()["predictions"], expected, atol=1e-6)
-    named_rows = _post(server, f"/v1/models/{MODEL}:predict",
-                       json.dumps({"instances": [{serving_contract.REVIEWS_INPUT: r} for r in REVIEWS]}))
-    np.testing.assert_allclose(named_rows.json()["predictions"], expected, atol=1e-6)
-    columnar = _post(server, f"/v1/models/{MODEL}/versions/{server.version}:predict",
-                     json.dumps({"inputs": {serving_contract.REVIEWS_INPUT: REVIEWS}}))
-    assert columnar.status_code == 200 and list(columnar.json()) == ["outputs"]
-    np.testing.assert_allclose(columnar.json()["outputs"], expected, atol=1e-6)
-    labelled = _post(server, f"/v1/models/{MODEL}/labels/stable:predict", json.dumps({"inputs": REVIEWS}))
-    np.testing.assert_allclose(labelled.json()["outputs"], expected, atol=1e-6)
+    for path, body, answer in [
+            (PREDICT, {"instances": REVIEWS}, "predictions"),
+            (PREDICT, {"instances": [{serving_contract.REVIEWS_INPUT: r} for r in REVIEWS]}, "predictions"),
+            (f"/v1/models/{MODEL}/versions/{server.version}:predict",
+             {"inputs": {serving_contract.REVIEWS_INPUT: REVIEWS}}, "outputs"),
+            (f"/v1/models/{MODEL}/labels/stable:predict", {"inputs": REVIEWS}, "outputs")]:
+        response = _post(server, path, json.dumps(body))
+        assert response.status_code == 200 and list(response.json()) == [answer], (path, body)
+        np.testing.assert_allclose(response.json()[answer], expected, atol=1e-6)
 
 
 def test_signature_selection_with_b64_examples(server, models):
@@ -87,7 +85,7 @@ def test_signature_selection_with_b64_examples(server, models):
         bytes_list=tf.train.BytesList(value=[r.encode()]))})).SerializeToString() for r in REVIEWS]
     body = {"signature_name": serving_contract.EXAMPLES_SIGNATURE,
             "instances": [{"b64": base64.b64encode(e).decode()} for e in examples]}
-    response = _post(server, f"/v1/models/{MODEL}:predict", json.dumps(body))
+    response = _post(server, PREDICT, json.dumps(body))
     assert response.status_code == 200, response.text
     np.testing.assert_allclose(response.json()["predictions"], probabilities(models[0], REVIEWS), atol=1e-6)
 
@@ -102,23 +100,21 @@ def test_status_and_metadata_over_rest_and_grpc(server):
     assert set(signature_defs) == {serving_contract.SERVING_SIGNATURE, serving_contract.EXAMPLES_SIGNATURE}
     assert list(signature_defs[serving_contract.SERVING_SIGNATURE]["inputs"]) == [serving_contract.REVIEWS_INPUT]
 
-    channel = grpc.insecure_channel(server.grpc_target)
-    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-    request.model_spec.name = MODEL
-    response = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(request, timeout=10)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = MODEL
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(request, timeout=10)
+        status_request = get_model_status_pb2.GetModelStatusRequest()
+        status_request.model_spec.name = MODEL
+        statuses = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status_request, timeout=10)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signature_map)
     assert response.model_spec.version.value == server.version
     assert serving_contract.PROBABILITY_OUTPUT in signature_map.signature_def[serving_contract.SERVING_SIGNATURE].outputs
-    status_request = get_model_status_pb2.GetModelStatusRequest()
-    status_request.model_spec.name = MODEL
-    statuses = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status_request, timeout=10)
     assert [(s.version, s.state) for s in statuses.model_version_status] == [
         (server.version, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
-    channel.close()
 
 
-PREDICT = f"/v1/models/{MODEL}:predict"
 BAD_REQUESTS = [
     # (name, path, body, status, words of the error)
     ("malformed JSON", PREDICT, b'{"instances": ["a"', 400, "JSON Parse error"),
@@ -154,8 +150,7 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("name, path, body, status, message", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
-def test_bad_requests_get_tf_serving_errors_and_the_server_keeps_answering(server, name, path, body, status,
-                                                                           message):
+def test_bad_requests_get_tf_serving_errors_and_the_server_keeps_answering(server, name, path, body, status, message):
     response = _post(server, path, body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")

@@ -1,7 +1,6 @@
-"""The serving canary on LocalDagRunner: a model whose serving signature is broken is not pushed.
-
-Real ImdbExampleGen, ServingCanary and Pusher; the candidate and the Evaluator's blessing imported.
-The candidates are stand-ins (tests/served_models.py) whose `serving_default` is sound, wrong or missing.
+"""The serving canary on LocalDagRunner: a model whose serving signature is broken is not pushed. Real
+ImdbExampleGen, ServingCanary and Pusher; the Evaluator's blessing and the candidate imported, a
+stand-in (tests/served_models.py) whose `serving_default` is sound, wrong or missing.
 """
 
 from __future__ import annotations
@@ -22,13 +21,10 @@ pytestmark = pytest.mark.e2e
 MODEL_NAME = "imdb_sentiment"
 
 
-def _export(directory: str, serving: str) -> str:
-    """A Model artifact's folder (Format-Serving inside) holding a candidate of the given kind."""
-    served_models.export_stand_in(os.path.join(directory, "Format-Serving"), serving)
-    return directory
-
-
-def _run(data: str, model_uri: str, workdir) -> run_summary.RunSummary:
+def _run(data: str, serving: str, workdir) -> run_summary.RunSummary:
+    """The canary and the Pusher on a stand-in candidate whose `serving_default` is SERVING."""
+    model_uri = str(workdir / "candidate")  # a Model artifact's folder, Format-Serving inside
+    served_models.export_stand_in(os.path.join(model_uri, "Format-Serving"), serving)
     example_gen = ImdbExampleGen(input_base=data, eval_fraction=0.2, sample_fraction=1.0)
     model = tfx.dsl.Importer(source_uri=model_uri, artifact_type=tfx.types.standard_artifacts.Model,
                              reimport=True).with_id("CandidateModel")
@@ -53,7 +49,7 @@ def _run(data: str, model_uri: str, workdir) -> run_summary.RunSummary:
     ("missing", r'REST predict failed: 400: Serving signature name: "serving_default" not found'),
 ], ids=["wrong-answers", "missing-signature"])
 def test_a_broken_serving_signature_is_not_pushed(imdb_folder, tmp_path, serving, reason):
-    summary = _run(imdb_folder, _export(str(tmp_path / "candidate"), serving), tmp_path)
+    summary = _run(imdb_folder, serving, tmp_path)
     assert re.fullmatch(f"failed: {reason}.*", summary.serving_canary), summary.serving_canary
     assert f"serving canary: {summary.serving_canary}" in summary.render()
     assert summary.pushed_to is None
@@ -61,7 +57,7 @@ def test_a_broken_serving_signature_is_not_pushed(imdb_folder, tmp_path, serving
 
 
 def test_a_sound_model_passes_and_is_pushed(imdb_folder, tmp_path):
-    summary = _run(imdb_folder, _export(str(tmp_path / "candidate"), "sound"), tmp_path)
+    summary = _run(imdb_folder, "sound", tmp_path)
     assert summary.serving_canary.startswith("passed: loaded, 16 test reviews answered over REST and gRPC")
     assert summary.pushed_to == str(tmp_path / "serving" / MODEL_NAME / os.path.basename(summary.pushed_to))
     assert os.path.exists(os.path.join(summary.pushed_to, "saved_model.pb"))

@@ -8,10 +8,6 @@ import importlib.metadata
 from kubeflow import serving_manifests
 
 
-def _major_minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
 def test_the_serving_image_matches_the_tensorflow_that_trains():
     tag = serving_manifests.SERVING_IMAGE.rsplit(":", 1)[1]
-    assert _major_minor(tag) == _major_minor(importlib.metadata.version("tensorflow"))
+    assert tag.split(".")[:2] == importlib.metadata.version("tensorflow").split(".")[:2]  # major.minor

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from commands import python
-from native_log import NATIVE_LINE
+from commands import NATIVE_LINE, python
 from served_models import export_model, publish
 
 

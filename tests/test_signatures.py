@@ -17,9 +17,8 @@ from corpus import CORPUS, TRICKY_REVIEWS
 from served_models import probabilities
 
 
-# Model -> its Transform fixture: a notebook BiLSTM on the sequence encoding, the n-gram bag on
-# word pairs, and the default on the naive_bayes_bag encoding. TRICKY_REVIEWS (the empty one
-# included) go through each.
+# Model -> its Transform fixture: a notebook BiLSTM on the sequence encoding, the n-gram bag on word
+# pairs, the default on the naive_bayes_bag encoding; TRICKY_REVIEWS (the empty one too) go through each.
 ENCODED_MODELS = {"embedding": "transform_output", "ngram_bag": "bigram_transform_output",
                   "nb_ngrams": "naive_bayes_transform_output"}
 
