@@ -1,13 +1,10 @@
-"""Server-side batching: concurrent requests for the same version and signature run as one call.
+"""Server-side batching: concurrent requests for the same version and signature run as one call (one
+call on 32 reviews costs far less than 32 on one: the throughput under concurrent clients).
 
-Like TF Serving's batching: a batch is closed when it holds `max_batch_size` rows or when the
-oldest request in it has waited `batch_timeout_micros`; `num_batch_threads` batches run at once.
-One model call on 32 reviews costs far less than 32 calls on one, which is where the
-throughput under concurrent clients comes from.
-
-One difference: a batch is also closed when nothing else is waiting and a batch thread is idle.
-Waiting then would only add the timeout to a lone request's latency; under load the threads are
-busy, and batches fill while they are.
+As in TF Serving, a batch is closed when it holds `max_batch_size` rows or its oldest request has
+waited `batch_timeout_micros`; `num_batch_threads` batches run at once. Unlike it, a batch is also
+closed when nothing else waits and a batch thread is idle: waiting would only add the timeout to a
+lone request's latency; under load the threads are busy, and batches fill while they are.
 """
 
 from __future__ import annotations
@@ -66,12 +63,6 @@ class Batcher:
             self._queue.put(None)
             self._collector.join(timeout=10)
         self._pool.shutdown(wait=True)
-
-    def _execute_alone(self, task: _Task) -> None:
-        try:
-            task.future.set_result(self._run_single(task.version, task.signature, task.inputs))
-        except Exception as error:
-            task.future.set_exception(error)
 
     def _run_single(self, version, signature, inputs):
         if self._on_batch:
@@ -143,7 +134,10 @@ class Batcher:
                 first.future.set_exception(error)
                 return
             for task in batch:  # one bad request must not fail the others: run each alone
-                self._execute_alone(task)
+                try:
+                    task.future.set_result(self._run_single(task.version, task.signature, task.inputs))
+                except Exception as failure:
+                    task.future.set_exception(failure)
             return
         start = 0
         for task in batch:

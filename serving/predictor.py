@@ -39,9 +39,8 @@ class Predictor:
         return errors.deadline_exceeded(f"Request not answered within {self.limits.timeout_seconds:g} s")
 
     def remaining(self, started: float) -> float:
-        """Seconds left of the request timeout, counted from the request's arrival (STARTED, a
-        perf_counter reading), as a deadline: an answer later than that is DEADLINE_EXCEEDED even
-        if it is ready, so the outcome does not depend on when the waiting began."""
+        """Seconds left of the request timeout from its arrival (STARTED, a perf_counter reading): a deadline;
+        an answer later is DEADLINE_EXCEEDED even if ready, whenever the waiting began."""
         left = self.limits.timeout_seconds - (time.perf_counter() - started)
         if left <= 0:
             raise self.timed_out()

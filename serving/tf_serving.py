@@ -1,8 +1,5 @@
-"""The real TF Serving: the files and command line that start `tensorflow_model_server`.
-
-Used by `./imdb serve` wherever the binary exists (the tensorflow/serving image, a host with the
-Debian package of Google's apt repository). Both servers take the same options.
-"""
+"""The real TF Serving: the files and command line that start `tensorflow_model_server`, for `./imdb serve`
+wherever the binary exists (the tensorflow/serving image, Google's apt repository's Debian package)."""
 
 from __future__ import annotations
 
@@ -41,24 +38,18 @@ def model_config(options: ServerOptions) -> str:
     return text_format.MessageToString(config)
 
 
-def batching_parameters(options: ServerOptions) -> str:
-    """BatchingParameters (session_bundle_config.proto; not shipped in tensorflow-serving-api)."""
-    b = options.batching
-    return (f"max_batch_size {{ value: {b.max_batch_size} }}\n"
-            f"batch_timeout_micros {{ value: {b.batch_timeout_micros} }}\n"
-            f"num_batch_threads {{ value: {b.num_batch_threads} }}\n"
-            f"max_enqueued_batches {{ value: 1000 }}\n")
-
-
-def monitoring_config() -> str:
-    """MonitoringConfig (monitoring_config.proto): Prometheus at the same path as our server's."""
-    return f'prometheus_config {{ enable: true path: "{metrics.PATH}" }}\n'
-
-
 def command(binary: str, options: ServerOptions, config_dir: str) -> List[str]:
     """Writes the three config files into CONFIG_DIR and returns the command line."""
-    files = {"models.config": model_config(options), "batching.config": batching_parameters(options),
-             "monitoring.config": monitoring_config()}
+    b = options.batching
+    files = {
+        "models.config": model_config(options),
+        # BatchingParameters (session_bundle_config.proto; not shipped in tensorflow-serving-api)
+        "batching.config": f"max_batch_size {{ value: {b.max_batch_size} }}\n"
+                           f"batch_timeout_micros {{ value: {b.batch_timeout_micros} }}\n"
+                           f"num_batch_threads {{ value: {b.num_batch_threads} }}\n"
+                           f"max_enqueued_batches {{ value: 1000 }}\n",
+        # MonitoringConfig (monitoring_config.proto): Prometheus at the same path as our server's
+        "monitoring.config": f'prometheus_config {{ enable: true path: "{metrics.PATH}" }}\n'}
     os.makedirs(config_dir, exist_ok=True)
     for name, text in files.items():
         atomic_files.write_text(os.path.join(config_dir, name), text)
