@@ -4,8 +4,7 @@ TensorFlow's C++ runtime writes its start-up lines (absl's, oneDNN notices, "fai
 straight to file descriptor 2, below any Python logging setting. So the descriptor itself points at
 a log file (or nowhere), and the terminal is kept on a duplicate for what a person must see: the
 CLI's errors. sys.stderr follows the descriptor; Python warnings reach the log through logging.
-Standard output (progress, the Trainer's epochs, the summary, predictions) is left alone.
-"""
+Standard output (progress, the Trainer's epochs, the summary, predictions) is left alone."""
 
 from __future__ import annotations
 

@@ -5,8 +5,7 @@ optimisation, kernels, lookup tables): without warm-up the first users after eve
 wait for it. TF Serving replays the PredictionLog records of `assets.extra/tf_serving_warmup_requests`
 before it marks a version AVAILABLE (`--enable_model_warmup`, on by default), as does serving/model_store.py.
 They cover both signatures at the batch sizes the server runs: one review, and a full batch of
-reviews of every length class (empty, short, past the sequence length, non-ASCII).
-"""
+reviews of every length class (empty, short, past the sequence length, non-ASCII)."""
 
 from __future__ import annotations
 

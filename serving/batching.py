@@ -4,8 +4,7 @@ call on 32 reviews costs far less than 32 on one: the throughput under concurren
 As in TF Serving, a batch is closed when it holds `max_batch_size` rows or its oldest request has
 waited `batch_timeout_micros`; `num_batch_threads` batches run at once. Unlike it, a batch is also
 closed when nothing else waits and a batch thread is idle: waiting would only add the timeout to a
-lone request's latency; under load the threads are busy, and batches fill while they are.
-"""
+lone request's latency; under load the threads are busy, and batches fill while they are."""
 
 from __future__ import annotations
 

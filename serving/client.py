@@ -1,7 +1,5 @@
-"""A small client of TF Serving's REST and gRPC predict APIs for this model.
-
-It speaks only the public APIs, so it works the same against `tensorflow_model_server` and
-against the project's own server:
+"""A small client of TF Serving's public REST and gRPC predict APIs for this model, so it works the same
+against `tensorflow_model_server` and the project's own server:
 
     client = SentimentClient("localhost:8500", protocol="grpc")
     client.predict(["A wonderful film.", "Two hours I will never get back."])  # -> [0.97, 0.03]

@@ -1,8 +1,7 @@
 """What one request may ask of the server, checked before anything is allocated for it, so that no
 request takes a shared server down. TF Serving's rules, for REST and gRPC alike: a request bounded by
 the batching settings (a task larger than the largest batch is refused unless batches may be split),
-a tensor's declared shape checked against the values it carries, JSON nesting bounded.
-"""
+a tensor's declared shape checked against the values it carries, JSON nesting bounded."""
 
 from __future__ import annotations
 

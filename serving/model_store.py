@@ -1,8 +1,7 @@
 """The model's versions under its base path (directories named by integers, each a SavedModel, which
 the Pusher publishes by renaming a finished copy), polled, loaded and switched as TF Serving does: the
 newest N are served; a new version is loaded before it is made visible, so requests never see a
-half-loaded model, and a request holding the old version finishes on it (kept alive by its reference).
-"""
+half-loaded model, and a request holding the old version finishes on it (kept alive by its reference)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """What a model server is started with, the same for TF Serving's binary (serving/tf_serving.py
-writes them as its flags and config files) and the project's server (serving/local_server.py).
-"""
+writes them as its flags and config files) and the project's server (serving/local_server.py)."""
 
 from __future__ import annotations
 

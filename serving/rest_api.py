@@ -1,7 +1,5 @@
-"""TF Serving's REST API for the served model, as an ASGI app (uvicorn serves it).
-
-An adapter, as TF Serving's http_rest_api_handler is: the URL and JSON are translated to the
-calls gRPC makes on the same Predictor, and the protos it returns are rendered as JSON.
+"""TF Serving's REST API for the served model, as an ASGI app (uvicorn serves it). An adapter, as TF
+Serving's http_rest_api_handler is: URL and JSON become gRPC's calls on the same Predictor, its protos JSON.
 
     GET  /v1/models/{name}[/versions/{v}]                         model status
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata    signatures
@@ -27,11 +25,7 @@ _MODEL_URL = re.compile(
     r"^/v1/models/(?P<model>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<method>predict|classify|regress))?$")
-_MODELS_PREFIX = "/v1/models/"
 _MODEL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
-
-_INT64_MAX = 2**63 - 1
-_JSON = b"application/json"
 
 Send = Callable[[dict], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
@@ -41,13 +35,13 @@ def _version(text):
     """A version from the URL; TF Serving's error for one that is not an int64."""
     if not text:
         return None
-    if len(text) > 19 or int(text) > _INT64_MAX:
+    if len(text) > 19 or int(text) >= 2**63:
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise errors.invalid_argument(f"Failed to convert version: {shown} to numeric.")
     return int(text)
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes = _JSON) -> None:
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -82,7 +76,7 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
         path, method = scope["path"], scope["method"]
         if path == metrics.PATH and method in ("GET", "HEAD"):
             await _respond(send, 200, predictor.metrics.exposition(), b"text/plain; version=0.0.4")
-        elif path.startswith(_MODELS_PREFIX) and method in _MODEL_METHODS:
+        elif path.startswith("/v1/models/") and method in _MODEL_METHODS:
             await models(scope, receive, send, path, method)
         else:
             await _respond(send, 404, json_codec.encode({"error": f"Malformed request: {method} {path}"}))
