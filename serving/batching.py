@@ -52,9 +52,8 @@ class Batcher:
         """Schedules one request (every input with the same number of rows); its outputs come back."""
         if not self.options.enabled:
             return self._pool.submit(self._run_single, version, signature, inputs)
-        rows = len(next(iter(inputs.values())))
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put(_Task(version, signature, inputs, rows, future, time.monotonic()))
+        self._queue.put(_Task(version, signature, inputs, len(next(iter(inputs.values()))), future, time.monotonic()))
         return future
 
     def close(self) -> None:
@@ -85,7 +84,9 @@ class Batcher:
                 try:
                     task = self._next(0)  # what is already waiting
                 except queue.Empty:
-                    if self._idle() or time.monotonic() >= deadline:
+                    with self._busy_lock:
+                        idle = self._busy < self.options.num_batch_threads
+                    if idle or time.monotonic() >= deadline:
                         break
                     try:
                         task = self._next(min(deadline - time.monotonic(), 0.0002))
@@ -104,18 +105,11 @@ class Batcher:
             self._held = skipped + self._held
             with self._busy_lock:
                 self._busy += 1
-            self._pool.submit(self._run_batch, batch)
+            self._pool.submit(self._execute, batch).add_done_callback(self._finished)
 
-    def _idle(self) -> bool:
+    def _finished(self, _: concurrent.futures.Future) -> None:
         with self._busy_lock:
-            return self._busy < self.options.num_batch_threads
-
-    def _run_batch(self, batch: List[_Task]) -> None:
-        try:
-            self._execute(batch)
-        finally:
-            with self._busy_lock:
-                self._busy -= 1
+            self._busy -= 1
 
     def _execute(self, batch: List[_Task]) -> None:
         # Requests whose caller stopped waiting (past their deadline) are not run.

@@ -187,10 +187,9 @@ def _wait_for_a_stop_signal(poll=None) -> None:
 
 
 def _supervise(options, args, argv: list, log_path: str, terminal: TextIO) -> int:
-    """`--processes N`: N workers on the same two ports. Each loads the model and watches the base
-    path (so hot reload works as with one process) and batches its own requests; the kernel
-    spreads connections over them. One worker dying stops the others: a half-capacity server
-    that still looks healthy is worse than one that visibly stopped."""
+    """`--processes N`: N workers on the same two ports, each loading the model, watching the base path
+    (hot reload as with one) and batching its own requests; the kernel spreads connections over them. One
+    dying stops the others: a half-capacity server that still looks healthy is worse than a stopped one."""
     rest = args.rest_port or free_port(args.host)
     grpc = args.grpc_port or free_port(args.host)
     # The last occurrence of an option wins: the workers get concrete ports and no pid file.

@@ -19,8 +19,8 @@ from google.protobuf import json_format
 from serving import errors, grpc_api, json_codec, metrics, options
 from serving.predictor import Predictor
 
-# The URL grammar of TF Serving's REST handler: model, then an optional version or label, then
-# an optional :method (GET only for status and /metadata).
+# The URL grammar of TF Serving's REST handler: model, then an optional version or label (not for
+# status), then an optional :method (GET only for status and /metadata).
 _MODEL_URL = re.compile(
     r"^/v1/models/(?P<model>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
@@ -88,14 +88,12 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
         model = match["model"] if match else ""
         status = 200
         try:
-            if not match or (method == "POST") != (kind == "predict"):
+            if not match or (method == "POST") != (kind == "predict") or (kind == "status" and match["label"]):
                 raise errors.invalid_argument(f"Malformed request: {method} {path}")
             version = _version(match["version"])
             if match["method"] in ("classify", "regress"):
                 raise errors.unimplemented(grpc_api.NO_CLASSIFY_OR_REGRESS)
             if kind == "status":
-                if match["label"]:
-                    raise errors.invalid_argument(f"Malformed request: {method} {path}")
                 body = json_codec.encode(_proto_json(predictor.status(model, version)))
             elif kind == "metadata":
                 body = json_codec.encode(_metadata_json(predictor.metadata(model, version, match["label"])))

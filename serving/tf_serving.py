@@ -14,15 +14,13 @@ from common import atomic_files, paths
 from serving import metrics
 from serving.options import ServerOptions
 
-BINARY = "tensorflow_model_server"
-
 
 def find_binary(explicit: Optional[str] = None) -> Optional[str]:
     if explicit:
         if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
             raise FileNotFoundError(f"model server binary {explicit!r} is not an executable file")
         return explicit
-    return shutil.which(BINARY)
+    return shutil.which("tensorflow_model_server")
 
 
 def model_config(options: ServerOptions) -> str:
