@@ -249,8 +249,7 @@ def predict(argv=None) -> int:
     reviews = list(args.reviews)
     if args.file:
         try:
-            stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
-            with stream:
+            with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as stream:
                 reviews += [line.rstrip("\n") for line in stream if line.strip()]
         except (OSError, UnicodeDecodeError) as error:
             return _error(f"cannot read reviews from {args.file}: {error}", 2)

@@ -75,13 +75,9 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
             return
         path, method = scope["path"], scope["method"]
         if path == metrics.PATH and method in ("GET", "HEAD"):
-            await _respond(send, 200, predictor.metrics.exposition(), b"text/plain; version=0.0.4")
-        elif path.startswith("/v1/models/") and method in _MODEL_METHODS:
-            await models(scope, receive, send, path, method)
-        else:
-            await _respond(send, 404, json_codec.encode({"error": f"Malformed request: {method} {path}"}))
-
-    async def models(scope: dict, receive: Receive, send: Send, path: str, method: str) -> None:
+            return await _respond(send, 200, predictor.metrics.exposition(), b"text/plain; version=0.0.4")
+        if not path.startswith("/v1/models/") or method not in _MODEL_METHODS:
+            return await _respond(send, 404, json_codec.encode({"error": f"Malformed request: {method} {path}"}))
         started = time.perf_counter()
         match = _MODEL_URL.match(path)
         kind = "predict" if match and match["method"] else ("metadata" if match and match["metadata"] else "status")

@@ -31,8 +31,7 @@ def model_config(options: ServerOptions) -> str:
     if options.labels:
         model.model_version_policy.ClearField("latest")
         model.model_version_policy.specific.versions.extend(sorted(set(options.labels.values())))
-        for label, version in options.labels.items():
-            model.version_labels[label] = version
+        model.version_labels.update(options.labels)
     return text_format.MessageToString(config)
 
 
