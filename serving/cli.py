@@ -100,8 +100,7 @@ def serve(argv=None) -> int:
         return _error(error, 2)
     if binary:
         _write_pid_file(args.pid_file)  # exec keeps the id
-        config_dir = tempfile.mkdtemp(prefix="tf-serving-config-")
-        argv = tf_serving.command(binary, options, config_dir)
+        argv = tf_serving.command(binary, options, tempfile.mkdtemp(prefix="tf-serving-config-"))
         print("starting TF Serving: " + " ".join(argv), flush=True)
         os.execv(binary, argv)
     if args.worker:  # the supervisor relays standard output and names its log

@@ -41,7 +41,7 @@ class LoadedVersion:
         self.warmup_seconds = 0.0
         with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
             meta_graph = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0]
-        self.signature_defs: Dict[str, meta_graph_pb2.SignatureDef] = {  # __saved_model_init_op: none to call
+        self.signature_defs: Dict[str, meta_graph_pb2.SignatureDef] = {  # __saved_model_init_op: not callable
             name: signature for name, signature in meta_graph.signature_def.items() if not name.startswith("__")}
         self.inputs: Dict[str, Dict[str, TensorSpec]] = {}
         for name, fn in self._loaded.signatures.items():
