@@ -70,8 +70,7 @@ def request_inputs(doc: dict, specs: Dict[str, TensorSpec]) -> Tuple[Dict[str, n
                 "'instances' keys to exist ")
         instances = doc["instances"]
         if not isinstance(instances, list):
-            raise errors.invalid_argument(
-                f"JSON Value: {_show(doc)} Excepting 'instances' to be an list/array")
+            raise errors.invalid_argument(f"JSON Value: {_show(doc)} Excepting 'instances' to be an list/array")
         if not instances:
             raise errors.invalid_argument(f"JSON Value: {_show(doc)} No values in 'instances' array")
         return _from_instances(instances, specs), ROW

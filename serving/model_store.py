@@ -119,8 +119,7 @@ def _log_failure(what: str, error: Exception) -> None:
 class ModelStore:
     """The served versions of one model; `poll()` brings them in line with the base path."""
 
-    def __init__(self, model_name: str, base_path: str, num_versions: int = 1,
-                 labels: Optional[Dict[str, int]] = None,
+    def __init__(self, model_name: str, base_path: str, num_versions: int = 1, labels: Optional[Dict[str, int]] = None,
                  on_change: Optional[Callable[["ModelStore"], None]] = None):
         if num_versions < 1:
             raise ValueError(f"num_versions must be positive, not {num_versions}")

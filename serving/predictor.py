@@ -18,15 +18,13 @@ from serving.model_store import LoadedVersion, ModelStore
 
 
 class Predictor:
-    def __init__(self, store: ModelStore, batcher: Batcher, metrics: Metrics,
-                 limits: RequestLimits = RequestLimits()):
+    def __init__(self, store: ModelStore, batcher: Batcher, metrics: Metrics, limits: RequestLimits = RequestLimits()):
         self.store = store
         self.batcher = batcher
         self.metrics = metrics
         self.limits = limits
 
-    def resolve(self, model: str, version: Optional[int] = None, label: Optional[str] = None,
-                signature: str = "") -> tuple:
+    def resolve(self, model: str, version: Optional[int], label: Optional[str], signature: str) -> tuple:
         loaded = self.store.get(model, version, label)
         return loaded, loaded.signature(signature)
 

@@ -122,8 +122,7 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
 def _proto_json(proto) -> dict:
     """A response proto as TF Serving's REST handler prints it: field names as in the .proto,
     fields at their default values included (a version's OK status)."""
-    return json_format.MessageToDict(proto, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+    return json_format.MessageToDict(proto, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _metadata_json(proto) -> dict:
