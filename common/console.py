@@ -1,13 +1,10 @@
 """The console keeps the project's own lines; everything else written to stderr goes to a log.
 
-TensorFlow's C++ runtime writes its start-up lines ("All log messages before absl::InitializeLog()",
-oneDNN notices, "failed call to cuInit" on a machine without a GPU) straight to file descriptor 2,
-below any Python logging setting. So for a run, a server or a query, the descriptor itself points
-at a log file (or nowhere), and the terminal is kept on a duplicate of it for the messages a person
-must see: the errors the CLI prints. Python's sys.stderr follows the descriptor, and Python warnings
-(Keras' input-structure notices, deprecations) reach the log through logging. Standard output,
-where the progress lines, the Trainer's epochs, the summary and predictions go, is left alone.
-"""
+TensorFlow's C++ runtime writes its start-up lines (absl's, oneDNN notices, "failed call to cuInit")
+straight to file descriptor 2, below any Python logging setting. So the descriptor itself points at
+a log file (or nowhere), and the terminal is kept on a duplicate for what a person must see: the
+CLI's errors. sys.stderr follows the descriptor; Python warnings reach the log through logging.
+Standard output (progress, the Trainer's epochs, the summary, predictions) is left alone."""
 
 from __future__ import annotations
 
@@ -21,11 +18,9 @@ from typing import Iterator, Optional, Sequence, TextIO
 
 @contextlib.contextmanager
 def stderr_to_log(log_path: str, enabled: bool = True) -> Iterator[TextIO]:
-    """Within the block, descriptor 2 appends to LOG_PATH (os.devnull: dropped); yields a stream on
-    the terminal.
-
-    Without a real descriptor behind sys.stderr (a caller capturing it, as pytest does), or not
-    ENABLED, nothing is diverted and sys.stderr itself is yielded."""
+    """Within the block, descriptor 2 appends to LOG_PATH (os.devnull: dropped); yields a stream on the
+    terminal. Not ENABLED, or with no real descriptor behind sys.stderr (pytest capturing it), nothing
+    is diverted and sys.stderr itself is yielded."""
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, io.UnsupportedOperation):

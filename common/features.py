@@ -1,7 +1,4 @@
-"""Names and sizes that ExampleGen, Transform, the Trainer and serving must agree on.
-
-This is the single place they are defined; every other module imports them from here.
-"""
+"""Names and sizes that ExampleGen, Transform, the Trainer and serving must agree on: defined here only."""
 
 # Raw features, as ExampleGen writes them.
 TEXT = "text"

@@ -1,9 +1,6 @@
-"""What the pushed model and everything that serves, deploys or queries it agree on.
-
-The pipeline exports and pushes under these names, `./imdb serve` and TF Serving's manifests
-serve under them, and clients call them; this module imports no TFX or TensorFlow, so the
-serving side can use it without them.
-"""
+"""What the pushed model and everything that serves, deploys or queries it agree on: the names the
+pipeline exports and pushes under, that `./imdb serve` and TF Serving's manifests serve under and
+that clients call. No TFX or TensorFlow imported: the serving side can use it without them."""
 
 import os
 

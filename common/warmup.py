@@ -1,14 +1,11 @@
 """Warm-up requests that travel with the exported model, in TF Serving's format.
 
-The first call of a freshly loaded SavedModel pays for work no later call repeats (the runtime
-optimises each function's graph and creates its kernels and lookup tables), so without warm-up
-the first users after every version switch wait for it. TF Serving replays the PredictionLog
-records of `assets.extra/tf_serving_warmup_requests` before it marks a version AVAILABLE
-(`--enable_model_warmup`, on by default); the project's server does the same (serving/model_store.py).
-
-The requests cover both signatures at the batch sizes the server runs: one review, and a full
-batch of reviews of every length class (empty, short, past the sequence length, non-ASCII).
-"""
+The first call of a freshly loaded SavedModel pays for work no later call repeats (graph
+optimisation, kernels, lookup tables): without warm-up the first users after every version switch
+wait for it. TF Serving replays the PredictionLog records of `assets.extra/tf_serving_warmup_requests`
+before it marks a version AVAILABLE (`--enable_model_warmup`, on by default), as does serving/model_store.py.
+They cover both signatures at the batch sizes the server runs: one review, and a full batch of
+reviews of every length class (empty, short, past the sequence length, non-ASCII)."""
 
 from __future__ import annotations
 
@@ -44,18 +41,16 @@ def path(saved_model_dir: str) -> str:
 def _requests(reviews: Sequence[str], batch_sizes: Sequence[int]) -> Iterator[predict_pb2.PredictRequest]:
     for size in batch_sizes:
         batch = [reviews[i % len(reviews)] for i in range(size)]
-        reviews_request = predict_pb2.PredictRequest()
-        reviews_request.model_spec.signature_name = serving_contract.SERVING_SIGNATURE
-        reviews_request.inputs[serving_contract.REVIEWS_INPUT].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
-        yield reviews_request
-
         examples = [tf.train.Example(features=tf.train.Features(feature={
             features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[r.encode()]))}))
             .SerializeToString() for r in batch]
-        examples_request = predict_pb2.PredictRequest()
-        examples_request.model_spec.signature_name = serving_contract.EXAMPLES_SIGNATURE
-        examples_request.inputs[serving_contract.EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
-        yield examples_request
+        for signature, name, values in (
+                (serving_contract.SERVING_SIGNATURE, serving_contract.REVIEWS_INPUT, batch),
+                (serving_contract.EXAMPLES_SIGNATURE, serving_contract.EXAMPLES_INPUT, examples)):
+            request = predict_pb2.PredictRequest()
+            request.model_spec.signature_name = signature
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+            yield request
 
 
 def write(saved_model_dir: str) -> str:

@@ -1,14 +1,10 @@
-"""Server-side batching: concurrent requests for the same version and signature run as one call.
+"""Server-side batching: concurrent requests for the same version and signature run as one call (one
+call on 32 reviews costs far less than 32 on one: the throughput under concurrent clients).
 
-Like TF Serving's batching: a batch is closed when it holds `max_batch_size` rows or when the
-oldest request in it has waited `batch_timeout_micros`; `num_batch_threads` batches run at once.
-One model call on 32 reviews costs far less than 32 calls on one, which is where the
-throughput under concurrent clients comes from.
-
-One difference: a batch is also closed when nothing else is waiting and a batch thread is idle.
-Waiting then would only add the timeout to a lone request's latency; under load the threads are
-busy, and batches fill while they are.
-"""
+As in TF Serving, a batch is closed when it holds `max_batch_size` rows or its oldest request has
+waited `batch_timeout_micros`; `num_batch_threads` batches run at once. Unlike it, a batch is also
+closed when nothing else waits and a batch thread is idle: waiting would only add the timeout to a
+lone request's latency; under load the threads are busy, and batches fill while they are."""
 
 from __future__ import annotations
 
@@ -56,9 +52,8 @@ class Batcher:
         """Schedules one request (every input with the same number of rows); its outputs come back."""
         if not self.options.enabled:
             return self._pool.submit(self._run_single, version, signature, inputs)
-        rows = len(next(iter(inputs.values())))
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put(_Task(version, signature, inputs, rows, future, time.monotonic()))
+        self._queue.put(_Task(version, signature, inputs, len(next(iter(inputs.values()))), future, time.monotonic()))
         return future
 
     def close(self) -> None:
@@ -66,12 +61,6 @@ class Batcher:
             self._queue.put(None)
             self._collector.join(timeout=10)
         self._pool.shutdown(wait=True)
-
-    def _execute_alone(self, task: _Task) -> None:
-        try:
-            task.future.set_result(self._run_single(task.version, task.signature, task.inputs))
-        except Exception as error:
-            task.future.set_exception(error)
 
     def _run_single(self, version, signature, inputs):
         if self._on_batch:
@@ -95,7 +84,9 @@ class Batcher:
                 try:
                     task = self._next(0)  # what is already waiting
                 except queue.Empty:
-                    if self._idle() or time.monotonic() >= deadline:
+                    with self._busy_lock:
+                        idle = self._busy < self.options.num_batch_threads
+                    if idle or time.monotonic() >= deadline:
                         break
                     try:
                         task = self._next(min(deadline - time.monotonic(), 0.0002))
@@ -114,18 +105,11 @@ class Batcher:
             self._held = skipped + self._held
             with self._busy_lock:
                 self._busy += 1
-            self._pool.submit(self._run_batch, batch)
+            self._pool.submit(self._execute, batch).add_done_callback(self._finished)
 
-    def _idle(self) -> bool:
+    def _finished(self, _: concurrent.futures.Future) -> None:
         with self._busy_lock:
-            return self._busy < self.options.num_batch_threads
-
-    def _run_batch(self, batch: List[_Task]) -> None:
-        try:
-            self._execute(batch)
-        finally:
-            with self._busy_lock:
-                self._busy -= 1
+            self._busy -= 1
 
     def _execute(self, batch: List[_Task]) -> None:
         # Requests whose caller stopped waiting (past their deadline) are not run.
@@ -143,7 +127,10 @@ class Batcher:
                 first.future.set_exception(error)
                 return
             for task in batch:  # one bad request must not fail the others: run each alone
-                self._execute_alone(task)
+                try:
+                    task.future.set_result(self._run_single(task.version, task.signature, task.inputs))
+                except Exception as failure:
+                    task.future.set_exception(failure)
             return
         start = 0
         for task in batch:

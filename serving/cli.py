@@ -94,16 +94,13 @@ def serve(argv=None) -> int:
             limits=RequestLimits(args.max_request_rows, args.request_timeout),
             http_parser=args.http_parser, event_loop=args.event_loop, reuse_port=args.worker)
         binary = None if args.local or args.processes > 1 or args.worker else tf_serving.find_binary(args.model_server)
+        if args.processes < 1:
+            raise ValueError(f"--processes must be positive, not {args.processes}")
     except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.processes < 1:
-        print(f"error: --processes must be positive, not {args.processes}", file=sys.stderr)
-        return 2
+        return _error(error, 2)
     if binary:
         _write_pid_file(args.pid_file)  # exec keeps the id
-        config_dir = tempfile.mkdtemp(prefix="tf-serving-config-")
-        argv = tf_serving.command(binary, options, config_dir)
+        argv = tf_serving.command(binary, options, tempfile.mkdtemp(prefix="tf-serving-config-"))
         print("starting TF Serving: " + " ".join(argv), flush=True)
         os.execv(binary, argv)
     if args.worker:  # the supervisor relays standard output and names its log
@@ -115,20 +112,24 @@ def serve(argv=None) -> int:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         open(log_path, "a").close()
     except OSError as error:
-        print(f"error: cannot write the server's log {log_path}: {error.strerror}", file=sys.stderr)
-        return 2
+        return _error(f"cannot write the server's log {log_path}: {error.strerror}", 2)
     # TensorFlow's start-up lines go to the log; the server's own lines to the terminal and the log.
     with console.stderr_to_log(log_path, enabled=not args.verbose) as terminal:
         console.route_logging(log_path, shown=terminal, shown_packages=None if args.verbose else SERVER_LOGGERS)
         print(f"log: {log_path}", flush=True)
         if args.processes > 1:
-            return _supervise(args, list(argv if argv is not None else sys.argv[2:]), log_path, terminal)
+            return _supervise(options, args, list(argv if argv is not None else sys.argv[2:]), log_path, terminal)
         return _serve_here(options, args, worker=False, terminal=terminal)
 
 
 # Loggers whose lines a person watching the server sees: versions loaded or unloaded, failed
 # loads, uvicorn's errors. Everything else (TensorFlow, absl, grpc) goes to the log only.
 SERVER_LOGGERS = ("serving", "uvicorn")
+
+
+def _error(message, code: int, stream: Optional[TextIO] = None) -> int:
+    print(f"error: {message}", file=stream or sys.stderr)
+    return code
 
 
 def _log_path(log_file: Optional[str], default_name: str = "serve-%Y%m%d-%H%M%S.log") -> str:
@@ -145,28 +146,30 @@ def _write_pid_file(path: Optional[str]) -> None:
 def _serve_here(options, args, worker: bool, terminal: TextIO = sys.stderr) -> int:
     from serving.local_server import LocalModelServer
 
-    if not worker:
-        _write_pid_file(args.pid_file)
+    _write_pid_file(args.pid_file)  # a worker's is "" (_supervise)
     try:
         server = LocalModelServer(options).start()
     except OSError as error:
-        print(f"error: {error}", file=terminal)
-        return 1
+        return _error(error, 1, terminal)
     if worker:
         print(f"{WORKER_READY} {os.getpid()}", flush=True)
     else:
         versions = server.store.served_versions
-        print(f"serving {options.model_name} from {options.base_path} "
-              f"(versions {versions or 'none yet: waiting for the Pusher'})\n"
-              f"  REST  {server.rest_url}/v1/models/{options.model_name}\n"
-              f"  gRPC  {server.grpc_target}\n"
-              f"  metrics {server.rest_url}/monitoring/prometheus/metrics\n"
-              f"Ctrl-C stops.", flush=True)
+        _print_serving(options, f"(versions {versions or 'none yet: waiting for the Pusher'})", server.rest_url,
+                       server.grpc_target)
     _wait_for_a_stop_signal()
     server.stop()
-    if not worker and args.pid_file and os.path.exists(args.pid_file):
+    if args.pid_file and os.path.exists(args.pid_file):
         os.remove(args.pid_file)
     return 0
+
+
+def _print_serving(options, what: str, rest_url: str, grpc_target: str, metrics_of: str = "") -> None:
+    print(f"serving {options.model_name} from {options.base_path} {what}\n"
+          f"  REST  {rest_url}/v1/models/{options.model_name}\n"
+          f"  gRPC  {grpc_target}\n"
+          f"  metrics {rest_url}/monitoring/prometheus/metrics{metrics_of}\n"
+          f"Ctrl-C stops.", flush=True)
 
 
 WORKER_READY = "worker ready:"
@@ -182,11 +185,10 @@ def _wait_for_a_stop_signal(poll=None) -> None:
             return
 
 
-def _supervise(args, argv: list, log_path: str, terminal: TextIO) -> int:
-    """`--processes N`: N workers on the same two ports. Each loads the model and watches the base
-    path (so hot reload works as with one process) and batches its own requests; the kernel
-    spreads connections over them. One worker dying stops the others: a half-capacity server
-    that still looks healthy is worse than one that visibly stopped."""
+def _supervise(options, args, argv: list, log_path: str, terminal: TextIO) -> int:
+    """`--processes N`: N workers on the same two ports, each loading the model, watching the base path
+    (hot reload as with one) and batching its own requests; the kernel spreads connections over them. One
+    dying stops the others: a half-capacity server that still looks healthy is worse than a stopped one."""
     rest = args.rest_port or free_port(args.host)
     grpc = args.grpc_port or free_port(args.host)
     # The last occurrence of an option wins: the workers get concrete ports and no pid file.
@@ -208,29 +210,22 @@ def _supervise(args, argv: list, log_path: str, terminal: TextIO) -> int:
             print(line, end="", flush=True)
         else:
             stop_all()
-            print(f"error: a worker process exited before serving (exit code {worker.wait()}); see the log",
-                  file=terminal)
-            return 1
+            return _error(f"a worker process exited before serving (exit code {worker.wait()}); see the log", 1,
+                          terminal)
     for worker in workers:  # their later lines (versions loaded, errors) reach our output
         threading.Thread(target=lambda w=worker: [print(line, end="", flush=True) for line in w.stdout],
                          daemon=True).start()
     _write_pid_file(args.pid_file)
-    rest_url = f"http://{args.host}:{rest}"
-    print(f"serving {args.model_name} from {paths.absolute(args.model_dir)} with {args.processes} worker processes "
-          f"({', '.join(str(w.pid) for w in workers)})\n"
-          f"  REST  {rest_url}/v1/models/{args.model_name}\n"
-          f"  gRPC  {args.host}:{grpc}\n"
-          f"  metrics {rest_url}/monitoring/prometheus/metrics (of whichever worker answers)\n"
-          f"Ctrl-C stops.", flush=True)
+    _print_serving(options, f"with {args.processes} worker processes ({', '.join(str(w.pid) for w in workers)})",
+                   f"http://{args.host}:{rest}", f"{args.host}:{grpc}", " (of whichever worker answers)")
     _wait_for_a_stop_signal(poll=lambda: any(w.poll() is not None for w in workers))
     died = [w for w in workers if w.poll() is not None]
     stop_all()
     if args.pid_file and os.path.exists(args.pid_file):
         os.remove(args.pid_file)
     if died:
-        print(f"error: worker process {died[0].pid} exited (code {died[0].returncode}); stopped the others",
-              file=terminal)
-        return 1
+        return _error(f"worker process {died[0].pid} exited (code {died[0].returncode}); stopped the others", 1,
+                      terminal)
     return 0
 
 
@@ -253,26 +248,21 @@ def predict(argv=None) -> int:
     reviews = list(args.reviews)
     if args.file:
         try:
-            stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
-            with stream:
+            with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as stream:
                 reviews += [line.rstrip("\n") for line in stream if line.strip()]
         except (OSError, UnicodeDecodeError) as error:
-            print(f"error: cannot read reviews from {args.file}: {error}", file=sys.stderr)
-            return 2
+            return _error(f"cannot read reviews from {args.file}: {error}", 2)
     if not reviews:
-        print("error: no reviews given (arguments, --file FILE or --file -)", file=sys.stderr)
-        return 2
+        return _error("no reviews given (arguments, --file FILE or --file -)", 2)
     # The gRPC stubs load TensorFlow, whose C++ start-up lines would frame the answer: dropped.
     with console.stderr_to_log(os.devnull) as terminal:
         try:
             with SentimentClient(args.server, args.protocol, args.model_name, args.version) as client:
                 probabilities = client.predict(reviews)
         except ServingRequestError as error:
-            print(f"error: the server refused the request: {error}", file=terminal)
-            return 1
+            return _error(f"the server refused the request: {error}", 1, terminal)
         except Exception as error:  # connection refused, timeout, ...
-            print(f"error: cannot reach {args.protocol} server at {args.server}: {error}", file=terminal)
-            return 1
+            return _error(f"cannot reach {args.protocol} server at {args.server}: {error}", 1, terminal)
     for review, p in zip(reviews, probabilities, strict=True):
         label = "positive" if p >= 0.5 else "negative"
         if args.json:

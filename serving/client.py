@@ -1,7 +1,5 @@
-"""A small client of TF Serving's REST and gRPC predict APIs for this model.
-
-It speaks only the public APIs, so it works the same against `tensorflow_model_server` and
-against the project's own server:
+"""A small client of TF Serving's public REST and gRPC predict APIs for this model, so it works the same
+against `tensorflow_model_server` and the project's own server:
 
     client = SentimentClient("localhost:8500", protocol="grpc")
     client.predict(["A wonderful film.", "Two hours I will never get back."])  # -> [0.97, 0.03]
@@ -55,24 +53,18 @@ class SentimentClient(contextlib.AbstractContextManager):  # `with` yields the c
         reviews = list(reviews)
         if not reviews:
             return []
-        return self._predict_rest(reviews) if self.protocol == "rest" else self._predict_grpc(reviews)
-
-    def _predict_rest(self, reviews: List[str]) -> List[float]:
-        response = self._session.post(f"{self._url}:predict", timeout=self.timeout,
-                                      json={"signature_name": self.signature, "instances": reviews})
-        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-        if response.status_code != 200:
-            raise ServingRequestError(response.status_code, body.get("error", response.text))
-        return [float(p) for p in body["predictions"]]
-
-    def _predict_grpc(self, reviews: List[str]) -> List[float]:
+        if self.protocol == "rest":
+            response = self._session.post(f"{self._url}:predict", timeout=self.timeout,
+                                          json={"signature_name": self.signature, "instances": reviews})
+            body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+            if response.status_code != 200:
+                raise ServingRequestError(response.status_code, body.get("error", response.text))
+            return [float(p) for p in body["predictions"]]
         import grpc
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = self.model_name
-        request.model_spec.signature_name = self.signature
+        request = predict_pb2.PredictRequest(model_spec={"name": self.model_name, "signature_name": self.signature})
         if self.version:
             request.model_spec.version.value = self.version
         request.inputs[serving_contract.REVIEWS_INPUT].CopyFrom(

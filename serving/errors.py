@@ -1,8 +1,5 @@
-"""Errors as TF Serving reports them: a gRPC status code, and the HTTP status its REST API maps it to.
-
-The message texts follow TF Serving's, so that clients (and people searching for an error) see
-what they would see against the real server.
-"""
+"""Errors as TF Serving reports them: a gRPC status code, the HTTP status its REST API maps it to, and
+TF Serving's message texts, so clients (and people searching for an error) see what the real server says."""
 
 from __future__ import annotations
 
@@ -11,19 +8,10 @@ import functools
 import grpc
 
 # TF Serving's REST API maps canonical codes to HTTP statuses like this (others: 500).
-_HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-}
+_HTTP_STATUS = {grpc.StatusCode[code]: status for code, status in {
+    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400, "NOT_FOUND": 404, "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403, "UNAUTHENTICATED": 401, "RESOURCE_EXHAUSTED": 429, "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504}.items()}
 
 
 class ServingError(Exception):

@@ -44,7 +44,9 @@ def _version(model_spec):
     return version, (model_spec.version_label or None)
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+class Services(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
+    """Both of TF Serving's gRPC services (their methods' names differ), on one Predictor."""
+
     def __init__(self, predictor: Predictor):
         self.predictor = predictor
 
@@ -52,8 +54,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         started = time.perf_counter()
         status = grpc.StatusCode.OK
         try:
-            version, label = _version(request.model_spec)
-            loaded, signature = self.predictor.resolve(request.model_spec.name, version, label,
+            loaded, signature = self.predictor.resolve(request.model_spec.name, *_version(request.model_spec),
                                                        request.model_spec.signature_name)
             specs = loaded.inputs[signature]
             for name, proto in request.inputs.items():  # before any array is made from it
@@ -84,8 +85,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if unsupported or not request.metadata_field:
                 raise errors.invalid_argument(
                     f"Metadata field {unsupported[0] if unsupported else '(none)'} is not supported")
-            version, label = _version(request.model_spec)
-            return self.predictor.metadata(request.model_spec.name, version, label)
+            return self.predictor.metadata(request.model_spec.name, *_version(request.model_spec))
         except errors.ServingError as error:
             context.abort(error.code, error.message)
 
@@ -93,11 +93,6 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, NO_CLASSIFY_OR_REGRESS)
 
     Regress = Classify
-
-
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, predictor: Predictor):
-        self.predictor = predictor
 
     def GetModelStatus(self, request, context):
         try:
@@ -107,5 +102,6 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def add_services(server: grpc.Server, predictor: Predictor) -> None:
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(predictor), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(predictor), server)
+    services = Services(predictor)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(services, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(services, server)

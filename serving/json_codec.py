@@ -1,9 +1,6 @@
-"""TF Serving's JSON predict format: requests to input arrays, output arrays to responses.
-
-Row form: {"instances": [...]} -> {"predictions": [...]}; columnar form: {"inputs": ...} ->
-{"outputs": ...}. Strings may be sent as {"b64": "..."}; the messages of the errors follow TF
-Serving's (tensorflow_serving/util/json_tensor.cc), so clients see the same text.
-"""
+"""TF Serving's JSON predict format: {"instances": [...]} -> {"predictions": [...]} (row form) and
+{"inputs": ...} -> {"outputs": ...} (columnar); strings may be sent as {"b64": "..."}. The errors'
+messages follow TF Serving's (tensorflow_serving/util/json_tensor.cc), so clients see the same text."""
 
 from __future__ import annotations
 
@@ -35,8 +32,7 @@ def parse_body(body: bytes) -> dict:
     return doc
 
 
-def encode(doc) -> bytes:
-    return orjson.dumps(doc)
+encode = orjson.dumps  # a response body
 
 
 def _parse_strictly(body: bytes):
@@ -74,8 +70,7 @@ def request_inputs(doc: dict, specs: Dict[str, TensorSpec]) -> Tuple[Dict[str, n
                 "'instances' keys to exist ")
         instances = doc["instances"]
         if not isinstance(instances, list):
-            raise errors.invalid_argument(
-                f"JSON Value: {_show(doc)} Excepting 'instances' to be an list/array")
+            raise errors.invalid_argument(f"JSON Value: {_show(doc)} Excepting 'instances' to be an list/array")
         if not instances:
             raise errors.invalid_argument(f"JSON Value: {_show(doc)} No values in 'instances' array")
         return _from_instances(instances, specs), ROW

@@ -16,8 +16,6 @@ from typing import Optional, Sequence
 
 from common import serving_contract
 
-READY_SECONDS = 180.0
-
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
@@ -25,7 +23,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_until_available(rest: str, model_name: str = serving_contract.MODEL_NAME, seconds: float = READY_SECONDS,
+def wait_until_available(rest: str, model_name: str = serving_contract.MODEL_NAME, seconds: float = 180.0,
                          process: Optional[subprocess.Popen] = None) -> None:
     """Polls GET http://REST/v1/models/MODEL_NAME until a version is AVAILABLE; raises TimeoutError
     after SECONDS, or RuntimeError as soon as PROCESS (the server) has exited."""

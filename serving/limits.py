@@ -1,10 +1,7 @@
-"""What one request may ask of the server, checked before anything is allocated for it.
-
-A server shared by many clients must not let one request take it down: TF Serving bounds a
-request by its batching settings (a task larger than the largest batch is refused unless batches
-may be split), checks a tensor's declared shape against the values it carries, and bounds JSON
-nesting. These are the same rules for the project's server, for REST and gRPC alike.
-"""
+"""What one request may ask of the server, checked before anything is allocated for it, so that no
+request takes a shared server down. TF Serving's rules, for REST and gRPC alike: a request bounded by
+the batching settings (a task larger than the largest batch is refused unless batches may be split),
+a tensor's declared shape checked against the values it carries, JSON nesting bounded."""
 
 from __future__ import annotations
 
@@ -38,11 +35,9 @@ class RequestLimits:
                 "(--max-request-rows); send them in several requests")
 
     def check_tensor_proto(self, name: str, proto: "tensor_pb2.TensorProto", inner_elements: int) -> None:
-        """Refuses a TensorProto whose shape does not match its values, before it is turned into an array.
-
-        TensorFlow fills a string tensor that carries fewer values than its shape declares by
-        repeating the last one: a 40-byte request declaring [1000000] would become a million strings.
-        """
+        """Refuses a TensorProto whose shape does not match its values, before it becomes an array: TensorFlow
+        fills a string tensor short of its shape by repeating the last value (40 bytes declaring [1000000]: a
+        million strings)."""
         import tensorflow as tf  # already loaded by the gRPC stubs that decoded PROTO
 
         dims = [d.size for d in proto.tensor_shape.dim]
@@ -67,5 +62,5 @@ class RequestLimits:
 
 def inner_elements(shape: tuple) -> int:
     """Values per row of a signature input of SHAPE (unknown inner dimensions count as 1)."""
-    return math.prod(d for d in shape[1:] if d is not None and d > 0) if len(shape) > 1 else 1
+    return math.prod(d for d in shape[1:] if d is not None and d > 0)
 

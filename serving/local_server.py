@@ -1,8 +1,5 @@
-"""The project's own model server: TF Serving's REST and gRPC APIs for one model's base path.
-
-It is what `./imdb serve` starts where `tensorflow_model_server` is not installed (as on these
-machines), and what the serving tests run against.
-"""
+"""The project's own model server: TF Serving's REST and gRPC APIs for one model's base path, which
+`./imdb serve` starts where `tensorflow_model_server` is not installed (as here); the tests use it."""
 
 from __future__ import annotations
 
@@ -38,7 +35,6 @@ class LocalModelServer:
         self.grpc_port: Optional[int] = None
         self._grpc: Optional[grpc.Server] = None
         self._uvicorn: Optional[uvicorn.Server] = None
-        self._rest_thread: Optional[threading.Thread] = None
 
     def start(self) -> "LocalModelServer":
         self.store.poll()
@@ -101,8 +97,7 @@ class LocalModelServer:
     def stop(self) -> None:
         if self._uvicorn:
             self._uvicorn.should_exit = True
-            if self._rest_thread:
-                self._rest_thread.join(timeout=10)
+            self._rest_thread.join(timeout=10)
         if self._grpc:
             self._grpc.stop(grace=2).wait()
         self.batcher.close()

@@ -1,11 +1,7 @@
-"""The model's versions under its base path, loaded and switched the way TF Serving does it.
-
-TF Serving's file-system source polls the base path; a version is a directory named by an
-integer holding a SavedModel. The latest-version policy serves the newest N; a new version is
-loaded before it is made visible, so requests never see a half-loaded model, and a request that
-already holds the old version finishes on it (the object lives as long as a reference to it does).
-The Pusher publishes each version by renaming a finished copy, so a visible directory is complete.
-"""
+"""The model's versions under its base path (directories named by integers, each a SavedModel, which
+the Pusher publishes by renaming a finished copy), polled, loaded and switched as TF Serving does: the
+newest N are served; a new version is loaded before it is made visible, so requests never see a
+half-loaded model, and a request holding the old version finishes on it (kept alive by its reference)."""
 
 from __future__ import annotations
 
@@ -43,18 +39,18 @@ class LoadedVersion:
         self.path = path
         self._loaded = tf.saved_model.load(path)
         self.warmup_seconds = 0.0
-        self.signature_defs: Dict[str, meta_graph_pb2.SignatureDef] = dict(_signature_defs(path))
+        with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
+            meta_graph = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0]
+        self.signature_defs: Dict[str, meta_graph_pb2.SignatureDef] = {  # __saved_model_init_op: not callable
+            name: signature for name, signature in meta_graph.signature_def.items() if not name.startswith("__")}
         self.inputs: Dict[str, Dict[str, TensorSpec]] = {}
         for name, fn in self._loaded.signatures.items():
             _, kwargs = fn.structured_input_signature
             self.inputs[name] = {k: TensorSpec(k, s.dtype, tuple(s.shape.as_list())) for k, s in kwargs.items()}
 
     def warm_up(self) -> int:
-        """Replays the version's warm-up requests, as TF Serving does before a version is AVAILABLE.
-
-        A request that fails fails the load (TF Serving's behaviour too): a version that cannot
-        answer its own warm-up would not answer users either. Returns how many were replayed.
-        """
+        """Replays the version's warm-up requests, as TF Serving does before a version is AVAILABLE; returns how
+        many. One that fails fails the load (in TF Serving too): it would not answer users either."""
         started = time.perf_counter()
         requests = warmup.read(self.path)
         for number, request in enumerate(requests, 1):
@@ -99,15 +95,6 @@ class LoadedVersion:
         return {k: v.numpy() for k, v in outputs.items()}
 
 
-def _signature_defs(path: str):
-    proto = saved_model_pb2.SavedModel()
-    with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    for name, signature_def in proto.meta_graphs[0].signature_def.items():
-        if not name.startswith("__"):  # __saved_model_init_op is not a signature clients can call
-            yield name, signature_def
-
-
 def version_dirs(base_path: str) -> Dict[int, str]:
     """Complete version directories under BASE_PATH by number (hidden staging copies are skipped)."""
     if not tf.io.gfile.isdir(base_path):
@@ -132,8 +119,7 @@ def _log_failure(what: str, error: Exception) -> None:
 class ModelStore:
     """The served versions of one model; `poll()` brings them in line with the base path."""
 
-    def __init__(self, model_name: str, base_path: str, num_versions: int = 1,
-                 labels: Optional[Dict[str, int]] = None,
+    def __init__(self, model_name: str, base_path: str, num_versions: int = 1, labels: Optional[Dict[str, int]] = None,
                  on_change: Optional[Callable[["ModelStore"], None]] = None):
         if num_versions < 1:
             raise ValueError(f"num_versions must be positive, not {num_versions}")
@@ -148,7 +134,6 @@ class ModelStore:
         self._stop = threading.Event()
         self._watcher: Optional[threading.Thread] = None
 
-    # Reading -----------------------------------------------------------------------------
     def get(self, model_name: str, version: Optional[int] = None, label: Optional[str] = None) -> LoadedVersion:
         if model_name != self.model_name:
             raise errors.servable_not_found(model_name, version)
@@ -172,12 +157,10 @@ class ModelStore:
             rows = [{"version": v, "state": "AVAILABLE", "error": ""} for v in self._versions]
             rows += [{"version": v, "state": "END", "error": e} for v, (_, e) in self._failed.items()
                      if v not in self._versions]
-        if version is not None:
-            rows = [r for r in rows if r["version"] == version]
-            if not rows:
-                raise errors.not_found(f"Could not find version {version} of model {model_name}")
+        rows = [r for r in rows if version is None or r["version"] == version]
         if not rows:
-            raise errors.not_found(f"Could not find any versions of model {model_name}")
+            which = "any versions" if version is None else f"version {version}"
+            raise errors.not_found(f"Could not find {which} of model {model_name}")
         return sorted(rows, key=lambda r: -r["version"])
 
     @property
@@ -185,13 +168,9 @@ class ModelStore:
         with self._lock:
             return sorted(self._versions)
 
-    # Loading -----------------------------------------------------------------------------
     def poll(self) -> bool:
-        """Loads the newest N versions that load, then unloads the rest; True if anything changed.
-
-        A version that fails to load is skipped (and reported by `status`), so the one before it
-        stays served, as TF Serving's availability-preserving policy does.
-        """
+        """Loads the newest N versions that load, then unloads the rest; True if anything changed. One that fails
+        is skipped (`status` reports it): the one before stays served (TF Serving's availability-preserving policy)."""
         on_disk = version_dirs(self.base_path)
         before = set(self._versions)
         wanted: List[int] = []

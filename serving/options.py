@@ -1,6 +1,5 @@
 """What a model server is started with, the same for TF Serving's binary (serving/tf_serving.py
-writes them as its flags and config files) and the project's server (serving/local_server.py).
-"""
+writes them as its flags and config files) and the project's server (serving/local_server.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +27,6 @@ class BatchingOptions:
             raise ValueError(f"batch_timeout_micros must not be negative, not {self.batch_timeout_micros}")
 
 
-LOOPBACK = "127.0.0.1"
 # uvicorn's choices for the REST side: the C parser and libuv loop, or the pure-Python ones
 # (docs/serving.md measures both).
 HTTP_PARSERS = ("httptools", "h11")
@@ -39,7 +37,7 @@ EVENT_LOOPS = ("uvloop", "asyncio")
 class ServerOptions:
     model_name: str
     base_path: str
-    host: str = LOOPBACK
+    host: str = "127.0.0.1"
     rest_port: int = serving_contract.REST_PORT  # 0 picks a free port
     grpc_port: int = serving_contract.GRPC_PORT
     num_versions: int = 1

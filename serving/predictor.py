@@ -18,15 +18,13 @@ from serving.model_store import LoadedVersion, ModelStore
 
 
 class Predictor:
-    def __init__(self, store: ModelStore, batcher: Batcher, metrics: Metrics,
-                 limits: RequestLimits = RequestLimits()):
+    def __init__(self, store: ModelStore, batcher: Batcher, metrics: Metrics, limits: RequestLimits = RequestLimits()):
         self.store = store
         self.batcher = batcher
         self.metrics = metrics
         self.limits = limits
 
-    def resolve(self, model: str, version: Optional[int] = None, label: Optional[str] = None,
-                signature: str = "") -> tuple:
+    def resolve(self, model: str, version: Optional[int], label: Optional[str], signature: str) -> tuple:
         loaded = self.store.get(model, version, label)
         return loaded, loaded.signature(signature)
 
@@ -39,9 +37,8 @@ class Predictor:
         return errors.deadline_exceeded(f"Request not answered within {self.limits.timeout_seconds:g} s")
 
     def remaining(self, started: float) -> float:
-        """Seconds left of the request timeout, counted from the request's arrival (STARTED, a
-        perf_counter reading), as a deadline: an answer later than that is DEADLINE_EXCEEDED even
-        if it is ready, so the outcome does not depend on when the waiting began."""
+        """Seconds left of the request timeout from its arrival (STARTED, a perf_counter reading): a deadline;
+        an answer later is DEADLINE_EXCEEDED even if ready, whenever the waiting began."""
         left = self.limits.timeout_seconds - (time.perf_counter() - started)
         if left <= 0:
             raise self.timed_out()

@@ -1,7 +1,5 @@
-"""TF Serving's REST API for the served model, as an ASGI app (uvicorn serves it).
-
-An adapter, as TF Serving's http_rest_api_handler is: the URL and JSON are translated to the
-calls gRPC makes on the same Predictor, and the protos it returns are rendered as JSON.
+"""TF Serving's REST API for the served model, as an ASGI app (uvicorn serves it). An adapter, as TF
+Serving's http_rest_api_handler is: URL and JSON become gRPC's calls on the same Predictor, its protos JSON.
 
     GET  /v1/models/{name}[/versions/{v}]                         model status
     GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata    signatures
@@ -21,17 +19,13 @@ from google.protobuf import json_format
 from serving import errors, grpc_api, json_codec, metrics, options
 from serving.predictor import Predictor
 
-# The URL grammar of TF Serving's REST handler: model, then an optional version or label, then
-# an optional :method (GET only for status and /metadata).
+# The URL grammar of TF Serving's REST handler: model, then an optional version or label (not for
+# status), then an optional :method (GET only for status and /metadata).
 _MODEL_URL = re.compile(
     r"^/v1/models/(?P<model>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<method>predict|classify|regress))?$")
-_MODELS_PREFIX = "/v1/models/"
 _MODEL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
-
-_INT64_MAX = 2**63 - 1
-_JSON = b"application/json"
 
 Send = Callable[[dict], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
@@ -41,13 +35,13 @@ def _version(text):
     """A version from the URL; TF Serving's error for one that is not an int64."""
     if not text:
         return None
-    if len(text) > 19 or int(text) > _INT64_MAX:
+    if len(text) > 19 or int(text) >= 2**63:
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise errors.invalid_argument(f"Failed to convert version: {shown} to numeric.")
     return int(text)
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes = _JSON) -> None:
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -81,27 +75,21 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
             return
         path, method = scope["path"], scope["method"]
         if path == metrics.PATH and method in ("GET", "HEAD"):
-            await _respond(send, 200, predictor.metrics.exposition(), b"text/plain; version=0.0.4")
-        elif path.startswith(_MODELS_PREFIX) and method in _MODEL_METHODS:
-            await models(scope, receive, send, path, method)
-        else:
-            await _respond(send, 404, json_codec.encode({"error": f"Malformed request: {method} {path}"}))
-
-    async def models(scope: dict, receive: Receive, send: Send, path: str, method: str) -> None:
+            return await _respond(send, 200, predictor.metrics.exposition(), b"text/plain; version=0.0.4")
+        if not path.startswith("/v1/models/") or method not in _MODEL_METHODS:
+            return await _respond(send, 404, json_codec.encode({"error": f"Malformed request: {method} {path}"}))
         started = time.perf_counter()
         match = _MODEL_URL.match(path)
         kind = "predict" if match and match["method"] else ("metadata" if match and match["metadata"] else "status")
         model = match["model"] if match else ""
         status = 200
         try:
-            if not match or (method == "POST") != (kind == "predict"):
+            if not match or (method == "POST") != (kind == "predict") or (kind == "status" and match["label"]):
                 raise errors.invalid_argument(f"Malformed request: {method} {path}")
             version = _version(match["version"])
             if match["method"] in ("classify", "regress"):
                 raise errors.unimplemented(grpc_api.NO_CLASSIFY_OR_REGRESS)
             if kind == "status":
-                if match["label"]:
-                    raise errors.invalid_argument(f"Malformed request: {method} {path}")
                 body = json_codec.encode(_proto_json(predictor.status(model, version)))
             elif kind == "metadata":
                 body = json_codec.encode(_metadata_json(predictor.metadata(model, version, match["label"])))
@@ -134,8 +122,7 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
 def _proto_json(proto) -> dict:
     """A response proto as TF Serving's REST handler prints it: field names as in the .proto,
     fields at their default values included (a version's OK status)."""
-    return json_format.MessageToDict(proto, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+    return json_format.MessageToDict(proto, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _metadata_json(proto) -> dict:

@@ -1,8 +1,5 @@
-"""The real TF Serving: the files and command line that start `tensorflow_model_server`.
-
-Used by `./imdb serve` wherever the binary exists (the tensorflow/serving image, a host with the
-Debian package of Google's apt repository). Both servers take the same options.
-"""
+"""The real TF Serving: the files and command line that start `tensorflow_model_server`, for `./imdb serve`
+wherever the binary exists (the tensorflow/serving image, Google's apt repository's Debian package)."""
 
 from __future__ import annotations
 
@@ -17,15 +14,13 @@ from common import atomic_files, paths
 from serving import metrics
 from serving.options import ServerOptions
 
-BINARY = "tensorflow_model_server"
-
 
 def find_binary(explicit: Optional[str] = None) -> Optional[str]:
     if explicit:
         if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
             raise FileNotFoundError(f"model server binary {explicit!r} is not an executable file")
         return explicit
-    return shutil.which(BINARY)
+    return shutil.which("tensorflow_model_server")
 
 
 def model_config(options: ServerOptions) -> str:
@@ -36,29 +31,22 @@ def model_config(options: ServerOptions) -> str:
     if options.labels:
         model.model_version_policy.ClearField("latest")
         model.model_version_policy.specific.versions.extend(sorted(set(options.labels.values())))
-        for label, version in options.labels.items():
-            model.version_labels[label] = version
+        model.version_labels.update(options.labels)
     return text_format.MessageToString(config)
-
-
-def batching_parameters(options: ServerOptions) -> str:
-    """BatchingParameters (session_bundle_config.proto; not shipped in tensorflow-serving-api)."""
-    b = options.batching
-    return (f"max_batch_size {{ value: {b.max_batch_size} }}\n"
-            f"batch_timeout_micros {{ value: {b.batch_timeout_micros} }}\n"
-            f"num_batch_threads {{ value: {b.num_batch_threads} }}\n"
-            f"max_enqueued_batches {{ value: 1000 }}\n")
-
-
-def monitoring_config() -> str:
-    """MonitoringConfig (monitoring_config.proto): Prometheus at the same path as our server's."""
-    return f'prometheus_config {{ enable: true path: "{metrics.PATH}" }}\n'
 
 
 def command(binary: str, options: ServerOptions, config_dir: str) -> List[str]:
     """Writes the three config files into CONFIG_DIR and returns the command line."""
-    files = {"models.config": model_config(options), "batching.config": batching_parameters(options),
-             "monitoring.config": monitoring_config()}
+    b = options.batching
+    files = {
+        "models.config": model_config(options),
+        # BatchingParameters (session_bundle_config.proto; not shipped in tensorflow-serving-api)
+        "batching.config": f"max_batch_size {{ value: {b.max_batch_size} }}\n"
+                           f"batch_timeout_micros {{ value: {b.batch_timeout_micros} }}\n"
+                           f"num_batch_threads {{ value: {b.num_batch_threads} }}\n"
+                           f"max_enqueued_batches {{ value: 1000 }}\n",
+        # MonitoringConfig (monitoring_config.proto): Prometheus at the same path as our server's
+        "monitoring.config": f'prometheus_config {{ enable: true path: "{metrics.PATH}" }}\n'}
     os.makedirs(config_dir, exist_ok=True)
     for name, text in files.items():
         atomic_files.write_text(os.path.join(config_dir, name), text)
