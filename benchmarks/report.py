@@ -145,10 +145,9 @@ def plot(results: list, path: str) -> None:
                     axes.axvline(run["fine_tune_from_epoch"] - 0.5, color=color, linewidth=0.8, linestyle=style)
     for accuracy in sorted({r["notebook_test_accuracy"] for r in results if r.get("notebook_test_accuracy")}):
         axes.axhline(accuracy, color="grey", linewidth=0.5, linestyle=":")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("validation accuracy")
-    axes.set_title("Validation accuracy per epoch, all 50,000 IMDB reviews (dotted: notebook test accuracies)")
-    axes.title.set_fontsize(9)
+    axes.set(xlabel="epoch", ylabel="validation accuracy")
+    axes.set_title("Validation accuracy per epoch, all 50,000 IMDB reviews (dotted: notebook test accuracies)",
+                   fontsize=9)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
