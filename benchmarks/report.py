@@ -75,13 +75,11 @@ def tables(results: list) -> str:
         ]))
     lines += ["", "Wall time per component (seconds):", ""]
     names = list(dict.fromkeys(n for r in results for n in r["pipeline"]["seconds"]["components"]))
-    lines.append("| run | " + " | ".join(names) + " |")
-    lines.append("|---|" + "---|" * len(names))
+    lines += ["| run | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for r in results:
         seconds = r["pipeline"]["seconds"]["components"]
         lines.append(f"| `{r['label']}` | " + " | ".join(_f(seconds.get(n), "{:.1f}") for n in names) + " |")
-    lines += peers_table(results)
-    lines += fine_tuning_table(results)
+    lines += peers_table(results) + fine_tuning_table(results)
     lines += ["", "Runs (exact commands, settings and machine are in each results file):", ""]
     for r in results:
         m = r["machine"]

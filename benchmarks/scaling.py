@@ -33,6 +33,7 @@ import threading
 import time
 from typing import Dict, List, Tuple
 
+from benchmarks import peak_memory
 from common import atomic_files, paths
 from kubeflow import deployment
 
@@ -100,11 +101,10 @@ def _tree_rss_mb(root: int) -> float:
         pid = stack.pop()
         stack.extend(children.get(pid, ()))
         try:
-            with open(f"/proc/{pid}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-        except OSError:
-            continue
-    return total / 1024
+            total += peak_memory.status_mib("VmRSS", pid)
+        except (OSError, RuntimeError):  # gone, or no memory of its own (a zombie)
+            pass
+    return total
 
 
 class PointFailed(Exception):
@@ -167,10 +167,7 @@ def series(results: List[dict], runner: str, component: str, figure: str) -> Lis
 
 
 def component_names(results: List[dict]) -> List[str]:
-    names: List[str] = []
-    for r in sorted(results, key=lambda r: r["size"]):
-        names.extend(n for n in r["components"] if n not in names)
-    return names
+    return list(dict.fromkeys(n for r in sorted(results, key=lambda r: r["size"]) for n in r["components"]))
 
 
 def plot(results: List[dict], path: str) -> None:
@@ -267,8 +264,7 @@ def main(argv=None) -> int:
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
         runners = args.runners.split(",")
-        unknown = [r for r in runners if r not in RUNNERS]
-        if unknown or any(s < 4 or s % 4 for s in sizes):
+        if any(r not in RUNNERS for r in runners) or any(s < 4 or s % 4 for s in sizes):
             raise ValueError(f"--runners takes {', '.join(RUNNERS)}; --sizes multiples of 4")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
