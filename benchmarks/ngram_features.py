@@ -32,13 +32,6 @@ from components.imdb_example_gen import layout
 BEGIN, END = "<!-- ngram-features:begin -->", "<!-- ngram-features:end -->"
 
 
-def _latest(pattern: str) -> str:
-    found = sorted(glob.glob(pattern), key=os.path.getmtime)
-    if not found:
-        raise SystemExit(f"error: nothing matches {pattern}: run `./imdb run --full --output-dir ...` first")
-    return found[-1]
-
-
 def _run(label_and_dir: str) -> tuple:
     from serving.model_store import version_dirs
 
@@ -48,8 +41,11 @@ def _run(label_and_dir: str) -> tuple:
     base = serving_contract.local_base_path(output_dir)
     if not os.path.isdir(base) or not version_dirs(base):
         raise SystemExit(f"error: no pushed model under {base}: run `./imdb run --full --output-dir {output_dir}` first")
-    return label, {"transform": _latest(os.path.join(output_dir, "pipelines", "*", "Transform", "transform_graph", "*")),
-                   "model": version_dirs(base)[max(version_dirs(base))]}
+    pattern = os.path.join(output_dir, "pipelines", "*", "Transform", "transform_graph", "*")
+    transforms = sorted(glob.glob(pattern), key=os.path.getmtime)  # the newest is taken
+    if not transforms:
+        raise SystemExit(f"error: nothing matches {pattern}: run `./imdb run --full --output-dir ...` first")
+    return label, {"transform": transforms[-1], "model": version_dirs(base)[max(version_dirs(base))]}
 
 
 def _features(transform_dir: str, texts: list) -> list:

@@ -111,40 +111,31 @@ def rest_point(wrk: str, url: str, body_file: str, script: str, connections: int
             **{k: figures[k] for k in ("p50_ms", "p90_ms", "p99_ms")}}
 
 
-def ghz_report(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int,
-               method: str = PREDICT_METHOD) -> dict:
+def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int) -> dict:
     # One worker per connection, so "connections" means what it means for wrk; with --duration-stop wait,
     # requests in flight when the time is up finish (ghz's default cancels them, and counts each as an error).
-    run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", method, "--binary-file", request_file,
-                          "--concurrency", str(connections), "--connections", str(connections),
-                          "--duration", f"{seconds}s", "--timeout", "10s", "--duration-stop", "wait",
-                          "--format", "json", target], capture_output=True, text=True)
+    run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", PREDICT_METHOD,
+                          "--binary-file", request_file, "--concurrency", str(connections),
+                          "--connections", str(connections), "--duration", f"{seconds}s", "--timeout", "10s",
+                          "--duration-stop", "wait", "--format", "json", target], capture_output=True, text=True)
     try:
-        return json.loads(run.stdout)
+        report = json.loads(run.stdout)
     except json.JSONDecodeError:
         raise RuntimeError(f"ghz printed no report: {run.stderr[-500:]}") from None
-
-
-def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int) -> dict:
-    report = ghz_report(ghz, target, protoset, request_file, connections, seconds)
     answered = report.get("statusCodeDistribution") or {}
     percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report.get("latencyDistribution") or []}
     return {"requests": report["count"], "errors": report["count"] - answered.get("OK", 0),
-            "error_kinds": report.get("errorDistribution") or {},
-            "requests_per_second": report["rps"],
+            "error_kinds": report.get("errorDistribution") or {}, "requests_per_second": report["rps"],
             "p50_ms": percentiles.get(50), "p90_ms": percentiles.get(90), "p99_ms": percentiles.get(99)}
 
 
-def write_protoset(path: str, method_name: str = PREDICT_METHOD, messages=None, request: str = "PredictRequest",
-                   response: str = "PredictResponse") -> None:
-    """A TF Serving method as a FileDescriptorSet (ghz's --protoset), by default Predict; MESSAGES is the
-    generated module holding REQUEST and RESPONSE. The wheel ships no .proto files, and its *_service_pb2
-    modules (old generated code) do not import under the locked protobuf runtime, so the service is
-    declared here over the message modules: all a client needs is the method's name and message types."""
+def write_protoset(path: str) -> None:
+    """TF Serving's Predict as a FileDescriptorSet (ghz's --protoset). The wheel ships no .proto files,
+    and its *_service_pb2 modules (old generated code) do not import under the locked protobuf runtime,
+    so the service is declared here over predict_pb2's messages: all a client needs is the method's
+    name and message types."""
     from google.protobuf import descriptor_pb2
-
-    if messages is None:
-        from tensorflow_serving.apis import predict_pb2 as messages
+    from tensorflow_serving.apis import predict_pb2 as messages
 
     files, seen = descriptor_pb2.FileDescriptorSet(), set()
 
@@ -157,11 +148,11 @@ def write_protoset(path: str, method_name: str = PREDICT_METHOD, messages=None, 
         file_descriptor.CopyToProto(files.file.add())
 
     add(messages.DESCRIPTOR)
-    package, service, method = method_name.rsplit(".", 2)
+    package, service, method = PREDICT_METHOD.rsplit(".", 2)
     service_file = files.file.add(name=f"imdb_benchmark/{service}.proto", package=package,
                                   dependency=[messages.DESCRIPTOR.name], syntax="proto3")
     service_file.service.add(name=service).method.add(
-        name=method, input_type=f".{package}.{request}", output_type=f".{package}.{response}")
+        name=method, input_type=f".{package}.PredictRequest", output_type=f".{package}.PredictResponse")
     with open(path, "wb") as f:
         f.write(files.SerializeToString())
 
