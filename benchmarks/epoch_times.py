@@ -1,10 +1,9 @@
 """Seconds per training epoch of the default model, with and without re-reading the data.
 
-Separates the input pipeline from the model: the same transformed training split is iterated
-alone, trained on while read and parsed again every epoch (as the Trainer does), and trained on
-once cached in memory. Prints the split's size per review (a serialized tf.Example, and gzipped on
-disk), then one line of epoch times per mode with the median examples/s (docs/measurements.md,
-docs/scaling.md).
+Separates the input pipeline from the model: the transformed training split iterated alone,
+trained on while read and parsed every epoch (as the Trainer does), and trained on cached in
+memory. Prints the size per review (tf.Example, and gzipped on disk), then each mode's epoch times
+and median examples/s (docs/measurements.md, docs/scaling.md).
 
     ./imdb exec python -m benchmarks.epoch_times --transform-dir OUTPUT/pipelines/imdb-sentiment/Transform
 """

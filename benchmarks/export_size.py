@@ -50,12 +50,6 @@ def _load_seconds(export_dir: str, times: int = 3) -> float:
     return statistics.median(runs)
 
 
-def _serving_rss_mib(base_path: str) -> float:
-    with launch.start(base_path) as served:
-        time.sleep(1)
-        return rss_mib(served.process.pid)
-
-
 def _exports(transform_dir: str, scratch: str) -> dict:
     """{label: base path holding version VERSION}, the same trained weights in both."""
     tft_output, files = epoch_times.transform_output(transform_dir)
@@ -84,9 +78,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for label, base in _exports(args.transform_dir, scratch).items():
             version = os.path.join(base, VERSION)
-            rows.append({"export": label, "variables_mb": _bytes(os.path.join(version, "variables")) / 1e6,
-                         "total_mb": _bytes(version) / 1e6, "load_seconds": _load_seconds(version),
-                         "server_rss_mib": _serving_rss_mib(base)})
+            row = {"export": label, "variables_mb": _bytes(os.path.join(version, "variables")) / 1e6,
+                   "total_mb": _bytes(version) / 1e6, "load_seconds": _load_seconds(version)}
+            with launch.start(base) as served:
+                time.sleep(1)
+                rows.append({**row, "server_rss_mib": rss_mib(served.process.pid)})
             print(rows[-1], flush=True)
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "variant": configs.DEFAULT_VARIANT,
               "command": "./imdb exec python -m benchmarks.export_size " + " ".join(argv or sys.argv[1:]),

@@ -76,14 +76,10 @@ def run_pipeline(args, settings, label: str) -> dict:
     seconds = {c.name: c.seconds for c in summary.components}
     epoch_seconds = history.pop("epoch_seconds")
     return {
-        "examples_uri": summary.examples,
-        "examples": summary.examples_per_split,
-        "test_accuracy": summary.test_accuracy,
-        "blessed": summary.blessed,
-        "best_epoch": history.pop("best_epoch"),
+        "examples_uri": summary.examples, "examples": summary.examples_per_split,
+        "test_accuracy": summary.test_accuracy, "blessed": summary.blessed, "best_epoch": history.pop("best_epoch"),
         **({"fine_tune_from_epoch": history.pop("fine_tune_from_epoch")} if "fine_tune_from_epoch" in history else {}),
-        "history": {k: v for k, v in history.items() if k != "config"},
-        "epoch_seconds": epoch_seconds,
+        "history": {k: v for k, v in history.items() if k != "config"}, "epoch_seconds": epoch_seconds,
         "train_examples_per_second": summary.examples_per_split["train"] / statistics.median(epoch_seconds),
         "seconds": {"components": seconds, "preprocessing": sum(seconds[c] for c in PREPROCESSING_COMPONENTS),
                     "total": wall},
@@ -106,12 +102,10 @@ def run_keras(settings, epochs: int) -> dict:
 
 
 def ratios(pipeline: dict, keras: dict) -> dict:
-    return {
-        "trainer_vs_keras_examples_per_second":
+    return {"trainer_vs_keras_examples_per_second":
             pipeline["train_examples_per_second"] / keras["train_examples_per_second"],
-        "preprocessing_vs_notebook": pipeline["seconds"]["preprocessing"] / keras["seconds"]["preprocessing"],
-        "test_accuracy_difference": pipeline["test_accuracy"] - keras["test_accuracy"],
-    }
+            "preprocessing_vs_notebook": pipeline["seconds"]["preprocessing"] / keras["seconds"]["preprocessing"],
+            "test_accuracy_difference": pipeline["test_accuracy"] - keras["test_accuracy"]}
 
 
 def main(argv=None) -> int:
@@ -127,10 +121,8 @@ def main(argv=None) -> int:
         return 2
     label = args.label or settings.training.variant
     result = {
-        "label": label,
-        "date": datetime.date.today().isoformat(),
-        "command": "./imdb benchmark " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine(),
+        "label": label, "date": datetime.date.today().isoformat(),
+        "command": "./imdb benchmark " + shlex.join(argv if argv is not None else sys.argv[1:]), "machine": machine(),
         "settings": {**settings.as_kwargs(), "training": settings.training.to_custom_config()},
         "notebook_test_accuracy": NOTEBOOK_TEST_ACCURACY.get(settings.training.variant),
     }
@@ -142,7 +134,6 @@ def main(argv=None) -> int:
         print(f"[benchmark {label}] the notebook's way (plain Keras), up to {epochs} epochs", flush=True)
         result["keras"] = run_keras(settings, epochs)
         result["ratios"] = ratios(result["pipeline"], result["keras"])
-
     if not args.skip_peers:
         from benchmarks import linear_peers
 

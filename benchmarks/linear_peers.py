@@ -1,17 +1,15 @@
 """What a user who only wants accuracy would pick instead: linear models, trained on the same split.
 
-Two scikit-learn baselines over words to triples, each trained on the pipeline's own training
-split (read from ExampleGen's output, so both sides see the same reviews), its regularisation C
-chosen on the eval split, then refit on train + eval with that C (as the default model is), and
-scored on the 25,000 test reviews:
+Two scikit-learn baselines over words to triples, trained on the pipeline's own training split
+(ExampleGen's output: both sides see the same reviews), C chosen on the eval split, then refit on
+train + eval with that C (as the default model is), and scored on the 25,000 test reviews:
 
 - TF-IDF + logistic regression (sublinear term frequencies, n-grams seen in 2+ reviews);
 - NBSVM-style (Wang & Manning 2012): logistic regression on binary n-gram features scaled by the
   naive-Bayes log-count ratios, the model the pipeline's default `nb_ngrams` is built on.
 
-Text is standardized by the same rules as Transform (line breaks, lowercasing, Keras'
-punctuation strip: components/text_vectorization.py), then split on white space.
-scikit-learn is a benchmark dependency only; the pipeline never imports it.
+Text is standardized by Transform's rules (components/text_vectorization.py), then split on white
+space. scikit-learn is a benchmark dependency only; the pipeline never imports it.
 
     python -m benchmarks.linear_peers --examples PATH_TO_EXAMPLEGEN_ARTIFACT
 """
@@ -111,20 +109,15 @@ def run(examples_uri: str, progress=print) -> List[dict]:
     results = []
     for name, (make, grid) in PEERS.items():
         for ngrams in NGRAM_RANGES:
-            tried = []
-            for c in grid:
-                started = time.perf_counter()
-                model = make(ngrams, c).fit(train_x, train_y)
-                seconds = time.perf_counter() - started
-                tried.append((float(np.mean(model.predict(eval_x) == eval_y)), c, seconds, model))
-            eval_accuracy, c, _, _ = max(tried, key=lambda t: t[0])
+            tried = {c: float(np.mean(make(ngrams, c).fit(train_x, train_y).predict(eval_x) == eval_y)) for c in grid}
+            c = max(tried, key=tried.get)
             # As the pipeline's default model does: refit on train + eval with what eval chose.
             started = time.perf_counter()
             model = make(ngrams, c).fit(train_x + eval_x, np.concatenate([train_y, eval_y]))
             seconds = time.perf_counter() - started
-            result = {"peer": name, "ngrams": ngrams, "c": c, "eval_accuracy": eval_accuracy,
+            result = {"peer": name, "ngrams": ngrams, "c": c, "eval_accuracy": tried[c],
                       "test_accuracy": float(np.mean(model.predict(test_x) == test_y)),
-                      "train_seconds": seconds, "grid": {str(t[1]): t[0] for t in tried},
+                      "train_seconds": seconds, "grid": {str(k): v for k, v in tried.items()},
                       "train_examples": len(train_x) + len(eval_x), "test_examples": len(test_x)}
             progress(f"[peers] {name}, up to {ngrams}-grams, C={c:g}: test accuracy "
                      f"{result['test_accuracy']:.4f}, {seconds:.0f} s to train")

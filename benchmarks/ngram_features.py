@@ -5,11 +5,10 @@
 
 Each --run LABEL=DIR is the output folder of a `./imdb run --full` of the same data with one
 commit's Transform and model; the first is the baseline. On all 25,000 test reviews it compares
-each graph's features with the baseline's (each review's token ids and weights, padding left out:
-identical or not) and the pushed models' predictions and accuracy; then it times each pushed
-model's `serving_default` in this process, alternating the runs for --rounds rounds, at batch 32
-and batch 1, on the median-length test review and on a long one (the 99th percentile), and writes
-the table (median and range over the rounds) into docs/serving.md.
+each graph's features (token ids and weights, padding left out) and the pushed models' predictions
+and accuracy with the baseline's; then it times each pushed model's `serving_default` in this
+process, alternating the runs for --rounds rounds, at batch 32 and 1, on the median-length and the
+99th-percentile test review, and writes the table (median and range) into docs/serving.md.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import glob
+import itertools
 import json
 import os
 import shlex
@@ -32,13 +32,6 @@ from components.imdb_example_gen import layout
 BEGIN, END = "<!-- ngram-features:begin -->", "<!-- ngram-features:end -->"
 
 
-def _latest(pattern: str) -> str:
-    found = sorted(glob.glob(pattern), key=os.path.getmtime)
-    if not found:
-        raise SystemExit(f"error: nothing matches {pattern}: run `./imdb run --full --output-dir ...` first")
-    return found[-1]
-
-
 def _run(label_and_dir: str) -> tuple:
     from serving.model_store import version_dirs
 
@@ -48,8 +41,11 @@ def _run(label_and_dir: str) -> tuple:
     base = serving_contract.local_base_path(output_dir)
     if not os.path.isdir(base) or not version_dirs(base):
         raise SystemExit(f"error: no pushed model under {base}: run `./imdb run --full --output-dir {output_dir}` first")
-    return label, {"transform": _latest(os.path.join(output_dir, "pipelines", "*", "Transform", "transform_graph", "*")),
-                   "model": version_dirs(base)[max(version_dirs(base))]}
+    pattern = os.path.join(output_dir, "pipelines", "*", "Transform", "transform_graph", "*")
+    transforms = sorted(glob.glob(pattern), key=os.path.getmtime)  # the newest is taken
+    if not transforms:
+        raise SystemExit(f"error: nothing matches {pattern}: run `./imdb run --full --output-dir ...` first")
+    return label, {"transform": transforms[-1], "model": version_dirs(base)[max(version_dirs(base))]}
 
 
 def _features(transform_dir: str, texts: list) -> list:
@@ -92,7 +88,7 @@ def _rate(signature, batch: list, seconds: float) -> float:
 def measure(args) -> dict:
     import tensorflow as tf
 
-    reviews = [r for r in layout.read_archive_subsets(args.data, ["test"])]
+    reviews = list(layout.read_archive_subsets(args.data, ["test"]))
     texts = [r.content.decode("utf-8", errors="replace") for r in reviews]
     labels = np.array([r.label for r in reviews])
     runs = dict(_run(run) for run in args.run)
@@ -120,10 +116,9 @@ def measure(args) -> dict:
     rates = {}
     for round_number in range(args.rounds):
         print(f"throughput round {round_number + 1}/{args.rounds} ...", flush=True)
-        for name, text in cases.items():
-            for batch in (32, 1):
-                for k, signature in signatures.items():  # alternating: the same conditions for all
-                    rates.setdefault(f"{name}|{batch}|{k}", []).append(_rate(signature, [text] * batch, args.seconds))
+        # alternating: the same conditions for all
+        for (name, text), batch, (k, signature) in itertools.product(cases.items(), (32, 1), signatures.items()):
+            rates.setdefault(f"{name}|{batch}|{k}", []).append(_rate(signature, [text] * batch, args.seconds))
     result["reviews_per_second"] = rates
     # The fixed cost of calling a graph from Python, whatever it computes: what no graph change
     # can remove from a batch-1 call.
@@ -186,10 +181,11 @@ def main(argv=None) -> int:
     if len(args.run) < 2:
         p.error("give at least two --run LABEL=DIR: a baseline and what is compared with it")
     result = measure(args)
+    section = render(result)
     atomic_files.write_text(args.results, json.dumps(result, indent=1))
-    atomic_files.replace_section(args.doc, BEGIN, END, render(result),
+    atomic_files.replace_section(args.doc, BEGIN, END, section,
                                  "## The default model's serving graph: n-gram keys from word ids")
-    print(render(result))
+    print(section)
     return 0
 
 

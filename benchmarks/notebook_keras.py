@@ -67,8 +67,7 @@ def naive_bayes_features(vectorizer, train_ds, vocabulary_size: int, sequence_le
     counted over the training reviews (naive_bayes_bag.log_count_ratios)."""
     from components import naive_bayes_bag
 
-    containing = np.zeros(vocabulary_size)
-    positive = np.zeros(vocabulary_size)
+    containing, positive = np.zeros(vocabulary_size), np.zeros(vocabulary_size)
     for text, label in train_ds:
         ids = _distinct_known(vectorizer(text))
         labels = tf.gather(tf.cast(label, tf.float64), ids.value_rowids()).numpy()
@@ -77,11 +76,10 @@ def naive_bayes_features(vectorizer, train_ds, vocabulary_size: int, sequence_le
     ratios = np.zeros(vocabulary_size, dtype=np.float32)
     ratios[features.RESERVED_IDS:] = naive_bayes_bag.log_count_ratios(
         positive[features.RESERVED_IDS:], (containing - positive)[features.RESERVED_IDS:])
-    ratios = tf.constant(ratios)
+    ratios, shape = tf.constant(ratios), [None, sequence_length]
 
     def features_of(text):
         ids = _distinct_known(vectorizer(text))
-        shape = [None, sequence_length]
         return {features.TOKEN_IDS: ids.to_tensor(default_value=features.PADDING_ID, shape=shape),
                 features.TOKEN_WEIGHTS: tf.gather(ratios, ids).to_tensor(default_value=0.0, shape=shape)}
     return features_of
@@ -113,9 +111,8 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
 
     # One pass vectorizing all 50,000 reviews: the work ExampleGen + Transform do in the pipeline.
     started = time.perf_counter()
-    counts = {}
-    for name, ds in (("train", train_ds), ("eval", val_ds), ("test", test_ds)):
-        counts[name] = sum(int(tf.shape(y)[0]) for _, y in vectorized(ds))
+    counts = {name: sum(int(tf.shape(y)[0]) for _, y in vectorized(ds))
+              for name, ds in (("train", train_ds), ("eval", val_ds), ("test", test_ds))}
     timings["vectorize_all"] = time.perf_counter() - started
 
     vocabulary = vectorizer.get_vocabulary()
@@ -126,27 +123,21 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
     # With fine-tuning, the test accuracy before it too: what fine-tuning adds, in the same run.
     fitted = fitting.fit_keeping_best(model, config, vectorized(train_ds), vectorized(val_ds),
                                       inspect_frozen_best=lambda m: float(m.evaluate(vectorized(test_ds), verbose=0)[1]))
-    best_epoch = fitted.best_epoch
     refit = {}
     if config.refit_on_train_and_eval:  # as the Trainer does (components/model/trainer.py)
         keras.utils.set_random_seed(config.seed)
         model = models.build_model(config, len(vocabulary), sequence_length, matrix)
         refit_timer = fitting.EpochTimer()
-        model.fit(vectorized(train_ds.concatenate(val_ds)), epochs=best_epoch, callbacks=[refit_timer], verbose=2)
-        refit = {"refit_epochs": best_epoch, "refit_epoch_seconds": refit_timer.seconds}
+        model.fit(vectorized(train_ds.concatenate(val_ds)), epochs=fitted.best_epoch, callbacks=[refit_timer],
+                  verbose=2)
+        refit = {"refit_epochs": fitted.best_epoch, "refit_epoch_seconds": refit_timer.seconds}
     started = time.perf_counter()
     _, test_accuracy = model.evaluate(vectorized(test_ds), verbose=0)
     timings["evaluate"] = time.perf_counter() - started
-
-    return {**refit,
-        "examples": counts,
-        "test_accuracy": float(test_accuracy),
-        **({"frozen_test_accuracy": fitted.frozen_best} if fitted.frozen_best is not None else {}),
-        **fitted.record(),
-        "history": fitted.history,
-        "train_examples_per_second": counts["train"] / statistics.median(fitted.epoch_seconds),
-        "seconds": timings,
-    }
+    return {**refit, "examples": counts, "test_accuracy": float(test_accuracy),
+            **({"frozen_test_accuracy": fitted.frozen_best} if fitted.frozen_best is not None else {}),
+            **fitted.record(), "history": fitted.history,
+            "train_examples_per_second": counts["train"] / statistics.median(fitted.epoch_seconds), "seconds": timings}
 
 
 def main(argv=None) -> int:

@@ -75,13 +75,11 @@ def tables(results: list) -> str:
         ]))
     lines += ["", "Wall time per component (seconds):", ""]
     names = list(dict.fromkeys(n for r in results for n in r["pipeline"]["seconds"]["components"]))
-    lines.append("| run | " + " | ".join(names) + " |")
-    lines.append("|---|" + "---|" * len(names))
+    lines += ["| run | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for r in results:
         seconds = r["pipeline"]["seconds"]["components"]
         lines.append(f"| `{r['label']}` | " + " | ".join(_f(seconds.get(n), "{:.1f}") for n in names) + " |")
-    lines += peers_table(results)
-    lines += fine_tuning_table(results)
+    lines += peers_table(results) + fine_tuning_table(results)
     lines += ["", "Runs (exact commands, settings and machine are in each results file):", ""]
     for r in results:
         m = r["machine"]
@@ -145,10 +143,9 @@ def plot(results: list, path: str) -> None:
                     axes.axvline(run["fine_tune_from_epoch"] - 0.5, color=color, linewidth=0.8, linestyle=style)
     for accuracy in sorted({r["notebook_test_accuracy"] for r in results if r.get("notebook_test_accuracy")}):
         axes.axhline(accuracy, color="grey", linewidth=0.5, linestyle=":")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("validation accuracy")
-    axes.set_title("Validation accuracy per epoch, all 50,000 IMDB reviews (dotted: notebook test accuracies)")
-    axes.title.set_fontsize(9)
+    axes.set(xlabel="epoch", ylabel="validation accuracy")
+    axes.set_title("Validation accuracy per epoch, all 50,000 IMDB reviews (dotted: notebook test accuracies)",
+                   fontsize=9)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()

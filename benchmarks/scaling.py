@@ -3,19 +3,17 @@
     ./imdb benchmark-scale --data ../shared/data/aclImdb_labeled.tar.gz                 every point
     ./imdb benchmark-scale --data ... --sizes 5000,12500 --runners direct               some of them
 
-For each size and Beam runner, writes an archive in the aclImdb layout (half train, half test,
-half positive): up to 50,000 reviews a deterministic sample of the real ones, above that the real
-ones re-used under new ids (synthetic, but with real text, so tokenization and vocabulary work as
-on real data), then runs the user's command on it, `python -m pipeline.cli --data ARCHIVE --full
---no-cache --epochs 1 [-- --runner=FlinkRunner]`, in a process of its own and a fresh output
-directory (no earlier model to compare against, so the Evaluator evaluates one). The Trainer runs one
-epoch: its cost per epoch is what grows with the data; the others run as in any run.
+For each size and Beam runner, writes an archive in the aclImdb layout (half train, half test, half
+positive): up to 50,000 reviews a deterministic sample of the real ones, above that the real ones
+under new ids (real text, so tokenization and vocabulary work as on real data), then runs
+`python -m pipeline.cli --data ARCHIVE --full --no-cache --epochs 1 [-- --runner=FlinkRunner]` on it
+in a process of its own and a fresh output directory (no earlier model: the Evaluator evaluates
+one). One Trainer epoch: its cost per epoch is what grows with the data.
 
-Each component's wall time comes from ML Metadata (as the run summary's), its peak memory from
-the resident memory of the run's process tree (the pipeline, and for Flink the job server's JVM),
-sampled every half second while it ran. Points already in the results file are kept (the curve
-can be measured a few points at a time); docs/scaling.md (table, log-log plot, fitted exponents)
-is rebuilt from the results after each point.
+Each component's wall time comes from ML Metadata, its peak memory from the resident memory of the
+run's process tree (with Flink's job server), sampled every half second. Points already in the
+results file are kept (the curve can be measured a few at a time); docs/scaling.md (table, log-log
+plot, fitted exponents) is rebuilt after each point.
 """
 
 from __future__ import annotations
@@ -35,6 +33,7 @@ import threading
 import time
 from typing import Dict, List, Tuple
 
+from benchmarks import peak_memory
 from common import atomic_files, paths
 from kubeflow import deployment
 
@@ -49,9 +48,8 @@ RESULTS = "docs/scaling.json"
 DOC = "docs/scaling.md"
 PLOT = "images/scaling.png"  # beside the doc, so another --doc does not overwrite the project's plot
 SAMPLE_SECONDS = 0.5
+MARK_BEGIN, MARK_END = "<!-- scaling: begin -->", "<!-- scaling: end -->"
 
-
-# -- data -----------------------------------------------------------------------------------------
 
 def read_reviews(archive: str) -> Dict[Tuple[str, str], List[Tuple[str, bytes]]]:
     """The labeled reviews of an aclImdb archive by (split, label): [(file name, text)], sorted."""
@@ -62,11 +60,9 @@ def read_reviews(archive: str) -> Dict[Tuple[str, str], List[Tuple[str, bytes]]]
             if (member.isfile() and len(parts) == 4 and parts[1] in ("train", "test")
                     and parts[2] in ("pos", "neg") and parts[3].endswith(".txt")):
                 found.setdefault((parts[1], parts[2]), []).append((parts[3], tar.extractfile(member).read()))
-    for reviews in found.values():
-        reviews.sort()
     if sorted(found) != [("test", "neg"), ("test", "pos"), ("train", "neg"), ("train", "pos")]:
         raise ValueError(f"{archive}: not an aclImdb archive with train/test and pos/neg reviews")
-    return found
+    return {key: sorted(reviews) for key, reviews in found.items()}
 
 
 def write_archive(reviews: Dict[Tuple[str, str], List[Tuple[str, bytes]]], size: int, path: str) -> None:
@@ -83,15 +79,12 @@ def write_archive(reviews: Dict[Tuple[str, str], List[Tuple[str, bytes]]], size:
                         name, text = pool[i * len(pool) // quarter]
                     else:
                         name, text = pool[i % len(pool)]
-                        copy = i // len(pool)
                         review_id, rating = name[:-4].split("_")
-                        name = f"{int(review_id) + copy * 1_000_000}_{rating}.txt"
+                        name = f"{int(review_id) + i // len(pool) * 1_000_000}_{rating}.txt"  # copy i // len(pool)
                     info = tarfile.TarInfo(f"aclImdb/{split}/{label}/{name}")
                     info.size = len(text)
                     tar.addfile(info, io.BytesIO(text))
 
-
-# -- measuring one point --------------------------------------------------------------------------
 
 def _tree_rss_mb(root: int) -> float:
     children: Dict[int, List[int]] = {}
@@ -108,18 +101,17 @@ def _tree_rss_mb(root: int) -> float:
         pid = stack.pop()
         stack.extend(children.get(pid, ()))
         try:
-            with open(f"/proc/{pid}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-        except OSError:
-            continue
-    return total / 1024
+            total += peak_memory.status_mib("VmRSS", pid)
+        except (OSError, RuntimeError):  # gone, or no memory of its own (a zombie)
+            pass
+    return total
 
 
 class PointFailed(Exception):
     """The pipeline of a point exited with an error: said by name, not as a traceback."""
 
 
-def run_point(data: str, size: int, runner: str, work_dir: str, extra: List[str]) -> dict:
+def run_point(data: str, size: int, runner: str, work_dir: str) -> dict:
     from pipeline import local_runner, run_summary
 
     out = os.path.join(work_dir, f"{runner}-{size}")
@@ -127,7 +119,7 @@ def run_point(data: str, size: int, runner: str, work_dir: str, extra: List[str]
     # the Evaluator would evaluate two models instead of one.
     shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "pipeline.cli", "--data", data, "--full", "--no-cache", "--epochs", "1",
-               "--output-dir", out, *extra, *(["--", *RUNNERS[runner]] if RUNNERS[runner] else [])]
+               "--output-dir", out, *(["--", *RUNNERS[runner]] if RUNNERS[runner] else [])]
     log_path = os.path.join(work_dir, f"{runner}-{size}.log")
     samples: List[Tuple[float, float]] = []
     with open(log_path, "w") as log:
@@ -159,8 +151,6 @@ def run_point(data: str, size: int, runner: str, work_dir: str, extra: List[str]
             "command": " ".join(command[1:])}
 
 
-# -- the curve ------------------------------------------------------------------------------------
-
 def fit_exponent(points: List[Tuple[float, float]]) -> float:
     """b of y = a * x^b, by least squares on the logarithms."""
     logs = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
@@ -177,10 +167,7 @@ def series(results: List[dict], runner: str, component: str, figure: str) -> Lis
 
 
 def component_names(results: List[dict]) -> List[str]:
-    names: List[str] = []
-    for r in sorted(results, key=lambda r: r["size"]):
-        names.extend(n for n in r["components"] if n not in names)
-    return names
+    return list(dict.fromkeys(n for r in sorted(results, key=lambda r: r["size"]) for n in r["components"]))
 
 
 def plot(results: List[dict], path: str) -> None:
@@ -204,10 +191,7 @@ def plot(results: List[dict], path: str) -> None:
         axes[0].plot([sizes[0], sizes[-1]], [10, 10 * sizes[-1] / sizes[0]], color="lightgrey", linewidth=3,
                      label="linear (slope 1)")
     for axis, title in zip(axes, ("wall time per component (s)", "peak resident memory while it ran (MB)")):
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xlabel("reviews")
-        axis.set_title(title)
+        axis.set(xscale="log", yscale="log", xlabel="reviews", title=title)
         axis.grid(True, which="both", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()  # below the plots, not over the lines
     figure.legend(handles, labels, loc="lower center", fontsize=7, ncol=4, frameon=False)
@@ -215,9 +199,6 @@ def plot(results: List[dict], path: str) -> None:
     with atomic_files.staged_path(path) as staging:
         figure.savefig(staging, format="png", dpi=110)
     pyplot.close(figure)
-
-
-MARK_BEGIN, MARK_END = "<!-- scaling: begin -->", "<!-- scaling: end -->"
 
 
 def _exponent(points: List[Tuple[float, float]], floor: float) -> str:
@@ -283,8 +264,7 @@ def main(argv=None) -> int:
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
         runners = args.runners.split(",")
-        unknown = [r for r in runners if r not in RUNNERS]
-        if unknown or any(s < 4 or s % 4 for s in sizes):
+        if any(r not in RUNNERS for r in runners) or any(s < 4 or s % 4 for s in sizes):
             raise ValueError(f"--runners takes {', '.join(RUNNERS)}; --sizes multiples of 4")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -309,7 +289,7 @@ def main(argv=None) -> int:
                 write_archive(reviews, size, archive)
             print(f"[scale] {size:,} reviews on {runner} ...", flush=True)
             try:
-                point = run_point(archive, size, runner, args.work_dir, [])
+                point = run_point(archive, size, runner, args.work_dir)
             except PointFailed as error:  # the points measured so far are kept
                 print(f"error: {error}", file=sys.stderr)
                 return 1

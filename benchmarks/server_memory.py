@@ -2,11 +2,10 @@
 
     ./imdb exec python -m benchmarks.server_memory --model-dir outputs/serving_model/imdb_sentiment
 
-Starts `./imdb serve --local` in a process of its own, sends 2,000 requests to warm it up and
-reads its resident memory (VmRSS), then sends --requests more (single reviews, and one request
-in 50 with the most rows a request may hold, over REST and gRPC alternately, from 8 client
-threads), and reads it again. Goal: within 10% of the memory after warm-up. Writes the figures
-into docs/serving.md (between its markers) and docs/server_memory.json.
+Starts `./imdb serve --local` in a process of its own, reads its resident memory (VmRSS) after
+2,000 warm-up requests and again after --requests more (single reviews, one request in 50 with the
+most rows a request may hold, REST and gRPC alternately, 8 client threads). Goal: within 10% of
+the memory after warm-up. Writes docs/serving.md (between its markers) and docs/server_memory.json.
 """
 
 from __future__ import annotations
@@ -32,7 +31,8 @@ def rss_mib(pid: int) -> float:
     return peak_memory.status_mib("VmRSS", pid)
 
 
-def _send(targets, count: int, worker: int, big_every: int, big_rows: int) -> int:
+def _send(targets, count: int, worker: int) -> int:
+    """COUNT requests, one in 50 with the most rows a request may hold; the errors."""
     from serving.client import SentimentClient
 
     texts = reviews(64)
@@ -40,7 +40,7 @@ def _send(targets, count: int, worker: int, big_every: int, big_rows: int) -> in
     errors = 0
     for i in range(count):
         client = clients[(i + worker) % len(clients)]
-        batch = [texts[(i + j) % len(texts)] for j in range(big_rows)] if i % big_every == 0 else [texts[i % 64]]
+        batch = [texts[(i + j) % 64] for j in range(RequestLimits.max_rows)] if i % 50 == 0 else [texts[i % 64]]
         try:
             client.predict(batch)
         except Exception:
@@ -50,10 +50,9 @@ def _send(targets, count: int, worker: int, big_every: int, big_rows: int) -> in
     return errors
 
 
-def load(targets, total: int, threads: int = 8, big_every: int = 50, big_rows: int = RequestLimits.max_rows) -> int:
+def load(targets, total: int, threads: int = 8) -> int:
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        return sum(pool.map(_send, [targets] * threads, [total // threads] * threads, range(threads),
-                            [big_every] * threads, [big_rows] * threads))
+        return sum(pool.map(lambda worker: _send(targets, total // threads, worker), range(threads)))
 
 
 def main(argv=None) -> int:

@@ -6,15 +6,16 @@ REST is driven by `wrk` (Debian's package; a Lua script sends the POST body and 
 figures), gRPC by `ghz` (built from the Go module proxy by env/tools.sh), at 1, 8, 32 and 128
 connections, with single-review and 32-review requests, --seconds each; both report latency
 percentiles and errors. The same run measures the in-process signature call at batch 1 and batch
-32, so every ratio compares figures taken minutes apart on the
-same machine. The load generator shares the cores with the server, as a sidecar would. Writes
-docs/serving_load.json and the table into docs/serving.md (between its markers).
+32, so every ratio compares figures taken minutes apart on the same machine. The load generator
+shares the cores with the server, as a sidecar would. Writes docs/serving_load.json and the table
+into docs/serving.md (between its markers).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import random
@@ -64,19 +65,13 @@ def reviews(count: int = 64, words: int = 230) -> list:
     return [" ".join(rng.choice(WORDS) for _ in range(words)) + "." for _ in range(count)]
 
 
-def _percentiles(seconds) -> dict:
-    ms = np.array(seconds) * 1000
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "n": len(ms)}
-
-
 def in_process(model_dir: str, batch_latency_calls: int, throughput_seconds: float) -> dict:
     import tensorflow as tf
 
     from serving.model_store import version_dirs
 
     versions = version_dirs(model_dir)
-    path = versions[max(versions)]
-    fn = tf.saved_model.load(path).signatures[serving_contract.SERVING_SIGNATURE]
+    fn = tf.saved_model.load(versions[max(versions)]).signatures[serving_contract.SERVING_SIGNATURE]
     texts = reviews()
     for _ in range(20):
         fn(reviews=tf.constant(texts[:1]))
@@ -85,12 +80,15 @@ def in_process(model_dir: str, batch_latency_calls: int, throughput_seconds: flo
     for i in range(batch_latency_calls):
         started = time.perf_counter()
         fn(reviews=tf.constant([texts[i % len(texts)]]))
-        latencies.append(time.perf_counter() - started)
+        latencies.append((time.perf_counter() - started) * 1000)
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < throughput_seconds:
         fn(reviews=tf.constant(texts[:32]))
         done += 32
-    return {"batch1": _percentiles(latencies), "batch32_reviews_per_second": done / (time.perf_counter() - started)}
+    rate = done / (time.perf_counter() - started)
+    p50, p99 = np.percentile(latencies, [50, 99])
+    return {"batch1": {"p50_ms": float(p50), "p99_ms": float(p99), "n": len(latencies)},
+            "batch32_reviews_per_second": rate}
 
 
 def executable(name: str, given: str = "") -> str:
@@ -113,43 +111,31 @@ def rest_point(wrk: str, url: str, body_file: str, script: str, connections: int
             **{k: figures[k] for k in ("p50_ms", "p90_ms", "p99_ms")}}
 
 
-def ghz_report(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int,
-               method: str = PREDICT_METHOD) -> dict:
-    # One worker per connection, so "connections" means what it means for wrk.
-    run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", method,
+def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int) -> dict:
+    # One worker per connection, so "connections" means what it means for wrk; with --duration-stop wait,
+    # requests in flight when the time is up finish (ghz's default cancels them, and counts each as an error).
+    run = subprocess.run([ghz, "--insecure", "--protoset", protoset, "--call", PREDICT_METHOD,
                           "--binary-file", request_file, "--concurrency", str(connections),
                           "--connections", str(connections), "--duration", f"{seconds}s", "--timeout", "10s",
-                          # requests in flight when the time is up finish (ghz's default cancels them,
-                          # and counts each as an error)
-                          "--duration-stop", "wait",
-                          "--format", "json", target], capture_output=True, text=True)
+                          "--duration-stop", "wait", "--format", "json", target], capture_output=True, text=True)
     try:
-        return json.loads(run.stdout)
+        report = json.loads(run.stdout)
     except json.JSONDecodeError:
         raise RuntimeError(f"ghz printed no report: {run.stderr[-500:]}") from None
-
-
-def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connections: int, seconds: int) -> dict:
-    report = ghz_report(ghz, target, protoset, request_file, connections, seconds)
     answered = report.get("statusCodeDistribution") or {}
     percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report.get("latencyDistribution") or []}
     return {"requests": report["count"], "errors": report["count"] - answered.get("OK", 0),
-            "error_kinds": report.get("errorDistribution") or {},
-            "requests_per_second": report["rps"],
+            "error_kinds": report.get("errorDistribution") or {}, "requests_per_second": report["rps"],
             "p50_ms": percentiles.get(50), "p90_ms": percentiles.get(90), "p99_ms": percentiles.get(99)}
 
 
-def write_protoset(path: str, method_name: str = PREDICT_METHOD, messages=None, request: str = "PredictRequest",
-                   response: str = "PredictResponse") -> None:
-    """A TF Serving method as a FileDescriptorSet (ghz's --protoset): by default Predict, over
-    predict_pb2's messages; MESSAGES is the generated module holding REQUEST and RESPONSE. The
-    wheel ships no .proto files, and its *_service_pb2 modules cannot be imported under the
-    protobuf runtime in the lock (old generated code), so the service is declared here over the
-    message modules, which is all a client needs: the method's full name and its two message types."""
+def write_protoset(path: str) -> None:
+    """TF Serving's Predict as a FileDescriptorSet (ghz's --protoset). The wheel ships no .proto files,
+    and its *_service_pb2 modules (old generated code) do not import under the locked protobuf runtime,
+    so the service is declared here over predict_pb2's messages: all a client needs is the method's
+    name and message types."""
     from google.protobuf import descriptor_pb2
-
-    if messages is None:
-        from tensorflow_serving.apis import predict_pb2 as messages
+    from tensorflow_serving.apis import predict_pb2 as messages
 
     files, seen = descriptor_pb2.FileDescriptorSet(), set()
 
@@ -162,11 +148,11 @@ def write_protoset(path: str, method_name: str = PREDICT_METHOD, messages=None, 
         file_descriptor.CopyToProto(files.file.add())
 
     add(messages.DESCRIPTOR)
-    package, service, method = method_name.rsplit(".", 2)
+    package, service, method = PREDICT_METHOD.rsplit(".", 2)
     service_file = files.file.add(name=f"imdb_benchmark/{service}.proto", package=package,
                                   dependency=[messages.DESCRIPTOR.name], syntax="proto3")
     service_file.service.add(name=service).method.add(
-        name=method, input_type=f".{package}.{request}", output_type=f".{package}.{response}")
+        name=method, input_type=f".{package}.PredictRequest", output_type=f".{package}.PredictResponse")
     with open(path, "wb") as f:
         f.write(files.SerializeToString())
 
@@ -199,29 +185,24 @@ def request_files(scratch: str, texts: list) -> tuple:
 
 
 def measure(args, ghz: str, wrk: str) -> dict:
-    texts = reviews(32)
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(),
               "command": "./imdb benchmark-serving " + shlex.join(args.argv), "seconds_per_point": args.seconds,
               "server_options": args.server_option, "label": args.label}
     print("in-process signature calls ...", flush=True)
     result["in_process"] = in_process(args.model_dir, 500, 10)
-    points = []
+    result["points"] = []
     with tempfile.TemporaryDirectory() as scratch, launch.start(args.model_dir, args.server_option) as served:
-        bodies, script, protoset = request_files(scratch, texts)
+        bodies, script, protoset = request_files(scratch, reviews(32))
         url = f"http://{served.rest}/v1/models/{serving_contract.MODEL_NAME}:predict"
         rest_point(wrk, url, bodies[1][0], script, 8, 3)  # warm-up: the first batches trace and load
         grpc_point(ghz, served.grpc, protoset, bodies[1][1], 8, 3)
-        for rows in REVIEWS_PER_REQUEST:
-            for connections in CONNECTIONS:
-                for protocol in ("rest", "grpc"):
-                    figures = (rest_point(wrk, url, bodies[rows][0], script, connections, args.seconds)
-                               if protocol == "rest" else
-                               grpc_point(ghz, served.grpc, protoset, bodies[rows][1], connections, args.seconds))
-                    point = {"protocol": protocol, "reviews_per_request": rows, "connections": connections,
-                             **figures, "reviews_per_second": figures["requests_per_second"] * rows}
-                    print(json.dumps(point), flush=True)
-                    points.append(point)
-    result["points"] = points
+        for rows, connections, protocol in itertools.product(REVIEWS_PER_REQUEST, CONNECTIONS, ("rest", "grpc")):
+            figures = (rest_point(wrk, url, bodies[rows][0], script, connections, args.seconds) if protocol == "rest"
+                       else grpc_point(ghz, served.grpc, protoset, bodies[rows][1], connections, args.seconds))
+            point = {"protocol": protocol, "reviews_per_request": rows, "connections": connections,
+                     **figures, "reviews_per_second": figures["requests_per_second"] * rows}
+            print(json.dumps(point), flush=True)
+            result["points"].append(point)
     return result
 
 
@@ -236,8 +217,7 @@ def goals(result: dict) -> list:
     for protocol in ("rest", "grpc"):
         at = {(p["reviews_per_request"], p["connections"]): p for p in result["points"] if p["protocol"] == protocol}
         single32, single1 = at[(1, 32)], at[(1, 1)]
-        errors = sum(p["errors"] for p in at.values())
-        requests = sum(p["requests"] for p in at.values())
+        errors, requests = (sum(p[key] for p in at.values()) for key in ("errors", "requests"))
         lines.append(
             f"- {PROTOCOL_NAMES[protocol]}: single reviews at 32 connections {single32['reviews_per_second']:,.0f}/s = "
             f"{single32['reviews_per_second'] / batch32:.2f}x the in-process batch-32 call (goal >= 0.5x: "
@@ -260,14 +240,14 @@ def comparison(results: list) -> list:
         at = {(p["protocol"], p["reviews_per_request"], p["connections"]): p for p in r["points"]}
         batch32 = r["in_process"]["batch32_reviews_per_second"]
         server = r.get("label") or " ".join(r["server_options"]) or "defaults"
-        lines.append(
-            f"| {server} | {r['date']}, `{path}` | {batch32:,.0f} | {at[('rest', 1, 1)]['p50_ms']:.2f} ms "
-            f"| {at[('rest', 1, 32)]['reviews_per_second']:,.0f} ({at[('rest', 1, 32)]['reviews_per_second'] / batch32:.2f}x) "
-            f"| {at[('rest', 1, 32)]['p99_ms']:.1f} ms "
-            f"| {at[('grpc', 1, 1)]['p50_ms']:.2f} ms "
-            f"| {at[('grpc', 1, 32)]['reviews_per_second']:,.0f} ({at[('grpc', 1, 32)]['reviews_per_second'] / batch32:.2f}x) "
-            f"| {at[('grpc', 1, 32)]['p99_ms']:.1f} ms | {at[('rest', 32, 32)]['reviews_per_second']:,.0f} / "
-            f"{at[('grpc', 32, 32)]['reviews_per_second']:,.0f} |")
+        cells = [server, f"{r['date']}, `{path}`", f"{batch32:,.0f}"]
+        for protocol in ("rest", "grpc"):
+            single = at[(protocol, 1, 32)]
+            cells += [f"{at[(protocol, 1, 1)]['p50_ms']:.2f} ms",
+                      f"{single['reviews_per_second']:,.0f} ({single['reviews_per_second'] / batch32:.2f}x)",
+                      f"{single['p99_ms']:.1f} ms"]
+        cells.append(" / ".join(f"{at[(protocol, 32, 32)]['reviews_per_second']:,.0f}" for protocol in PROTOCOL_NAMES))
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -317,28 +297,24 @@ def main(argv=None) -> int:
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     print(f"log: {log_path}", flush=True)
     with console.stderr_to_log(log_path) as terminal:
-        return _benchmark(args, terminal)
+        from serving.model_store import version_dirs
 
-
-def _benchmark(args, terminal) -> int:
-    from serving.model_store import version_dirs
-
-    if not version_dirs(args.model_dir):
-        print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=terminal)
-        return 2
-    others = []
-    for path in args.compare:
-        try:
-            with open(path) as f:
-                others.append((path, json.load(f)))
-        except (OSError, ValueError) as error:
-            print(f"error: --compare {path}: {error}", file=terminal)
+        if not version_dirs(args.model_dir):
+            print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=terminal)
             return 2
-    result = {**measure(args, executable("ghz", args.ghz), executable("wrk", args.wrk)), "out": args.out}
-    section = render(result, others)
-    atomic_files.write_text(args.out, json.dumps(result, indent=1))
-    atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Under compiled load generators")
-    print(section)
+        others = []
+        for path in args.compare:
+            try:
+                with open(path) as f:
+                    others.append((path, json.load(f)))
+            except (OSError, ValueError) as error:
+                print(f"error: --compare {path}: {error}", file=terminal)
+                return 2
+        result = {**measure(args, executable("ghz", args.ghz), executable("wrk", args.wrk)), "out": args.out}
+        section = render(result, others)
+        atomic_files.write_text(args.out, json.dumps(result, indent=1))
+        atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Under compiled load generators")
+        print(section)
     return 0
 
 if __name__ == "__main__":

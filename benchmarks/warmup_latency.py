@@ -3,10 +3,9 @@
     ./imdb exec python -m benchmarks.warmup_latency --model-dir outputs/serving_model/imdb_sentiment
 
 Serves the newest version under --model-dir with the project's server (REST on loopback), then
-pushes copies of it as new versions, alternately with and without `assets.extra/` (the warm-up
-requests), the way the Pusher publishes them. After each switch it times the first request to
-the new version and the median of the next 20. Appends the figures to docs/serving.md's warm-up
-section (between its markers) and writes docs/warmup_benchmark.json.
+pushes copies of it as new versions the way the Pusher does, alternately with and without
+`assets.extra/` (the warm-up requests), and times the first request to each and the median of the
+next 20. Writes docs/serving.md's warm-up section (between its markers) and docs/warmup_benchmark.json.
 """
 
 from __future__ import annotations
@@ -23,8 +22,7 @@ import time
 
 import requests
 
-from common import atomic_files, paths, serving_contract
-from common import warmup
+from common import atomic_files, paths, serving_contract, warmup
 
 MARK_BEGIN, MARK_END = "<!-- warm-up benchmark: begin -->", "<!-- warm-up benchmark: end -->"
 REVIEW = "A wonderful, moving film; the cast is superb, the ending earned. " * 4
@@ -70,8 +68,7 @@ def render(result: dict) -> str:
         lines.append(f"| {label} | {summary(rows, 'first_request_ms'):.1f} ms "
                      f"| {max(r['first_request_ms'] for r in rows):.1f} ms "
                      f"| {summary(rows, 'next_20_median_ms'):.1f} ms | {summary(rows, 'push_to_available_s'):.2f} s |")
-    lines += ["", MARK_END]
-    return "\n".join(lines)
+    return "\n".join(lines + ["", MARK_END])
 
 
 def main(argv=None) -> int:
