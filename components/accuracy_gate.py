@@ -2,15 +2,12 @@
 
 A candidate is blessed when, on the whole test split, its binary accuracy is at least
 `min_accuracy` and it is no worse than the baseline (the model being served now, found by
-`served_baseline`) by more than `max_drop`; with nothing served yet the change threshold does not
-apply.
+`served_baseline`) by more than `max_drop`; with nothing served yet only the first applies.
 
-The two thresholds are parameters of the Evaluator's execution, not baked into its eval_config at
-compile time, so that a Kubeflow run can set them (`./imdb submit --param min_accuracy=0.9`): the
-executor builds the eval_config from them when it runs. Bad values fail the run with the
-parameter named, before any evaluation.
-
-The protos come from config_pb2: the `tfma` package's top-level aliases depend on import order.
+The thresholds are execution parameters, not baked into the eval_config at compile time, so that a
+Kubeflow run can set them (`./imdb submit --param min_accuracy=0.9`): the executor builds the
+eval_config when it runs, failing on bad values with the parameter named. The protos come from
+config_pb2: the `tfma` package's top-level aliases depend on import order.
 """
 
 from __future__ import annotations
@@ -46,13 +43,10 @@ def eval_config(min_accuracy: float, max_drop: float) -> tfma.EvalConfig:
     accuracy_gate = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
         change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_drop - 1e-10}))
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop - 1e-10}))
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name=serving_contract.EXAMPLES_SIGNATURE,
-            label_key=features.LABEL,
-            model_type="tf_generic")],
+        model_specs=[tfma.ModelSpec(signature_name=serving_contract.EXAMPLES_SIGNATURE, label_key=features.LABEL,
+                                    model_type="tf_generic")],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.RATING])],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
@@ -66,19 +60,16 @@ def eval_config(min_accuracy: float, max_drop: float) -> tfma.EvalConfig:
 
 
 class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
-    PARAMETERS = {
-        **standard_component_specs.EvaluatorSpec.PARAMETERS,
-        MIN_ACCURACY_KEY: component_spec.ExecutionParameter(type=float),
-        MAX_DROP_KEY: component_spec.ExecutionParameter(type=float),
-        code_version.CODE_FINGERPRINT_KEY: code_version.parameter(),
-    }
+    PARAMETERS = {**standard_component_specs.EvaluatorSpec.PARAMETERS,
+                  MIN_ACCURACY_KEY: component_spec.ExecutionParameter(type=float),
+                  MAX_DROP_KEY: component_spec.ExecutionParameter(type=float),
+                  code_version.CODE_FINGERPRINT_KEY: code_version.parameter()}
 
 
 class Executor(evaluator_executor.Executor):
     """TFX's Evaluator, with the gate built from this run's thresholds and an absent baseline dropped."""
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         properties = dict(exec_properties)
         properties.pop(code_version.CODE_FINGERPRINT_KEY, None)

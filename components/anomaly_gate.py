@@ -1,10 +1,9 @@
 """The data gate: ExampleValidator against the curated schema, stopping the run on any anomaly.
 
-TFX's ExampleValidator only writes its findings down; nothing reads them, so bad data would still
-be transformed, trained on and pushed. This executor raises instead, naming each anomaly, and the
-pipeline makes Transform wait for it, so a bad data drop costs statistics, not a training run.
-`allow_anomalies` lets a run proceed anyway; the anomalies are then recorded on the artifact
-(custom property `anomalies`) and the run's summary lists them.
+TFX's ExampleValidator only writes its findings down, so bad data would still be transformed,
+trained on and pushed. This executor raises instead, naming each anomaly, and Transform waits for
+it: a bad data drop costs statistics, not a training run. `allow_anomalies` lets a run proceed; the
+anomalies are then recorded on the artifact (custom property `anomalies`) and the summary lists them.
 """
 
 from __future__ import annotations
@@ -52,8 +51,7 @@ class GatedExampleValidatorSpec(standard_component_specs.ExampleValidatorSpec):
 
 
 class Executor(validator_executor.Executor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]):
         properties = dict(exec_properties)
         allow = bool(properties.pop(ALLOW_ANOMALIES_KEY, 0))

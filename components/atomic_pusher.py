@@ -1,25 +1,24 @@
 """A Pusher whose versions TF Serving never loads half-written.
 
 TFX's filesystem Pusher copies the model straight into `<base>/<version>/`. TF Serving polls the
-base path (tensorflow_serving/sources/storage_path/file_system_storage_path_source.cc: any child
-named by a number is a version, whatever it holds) and loads what it finds, so a partial version is
-served or fails: on Cloud Storage any first object makes the version visible.
+base path (file_system_storage_path_source.cc: any child named by a number is a version, whatever it
+holds) and loads what it finds, so a partial version is served or fails (on Cloud Storage, from its
+first object).
 - On a local file system the version is copied into a hidden sibling (a name that is not a number)
   and renamed into place: atomic.
 - On an object store a rename is a copy, object by object, so the version is copied in the order
-  TF Serving's loader can bear: the variables' data shards, then their index, then the assets and
-  the rest, `saved_model.pb` last. Until it lands, a load fails (servables/tensorflow/
-  saved_model_bundle_factory: MaybeSavedModelDirectory checks for it) and TF Serving retries it
-  (core/loader_harness.cc, 5 retries a minute apart by default); once it lands, everything it
-  names is there. The other order is what must never happen: a saved_model.pb without its
-  variables.index loads "successfully" with no variables restored (tensorflow/cc/saved_model/
-  loader.cc, RunRestore).
-A failed copy removes what it wrote. The Pusher's output carries TFX's `pushed`,
-`pushed_destination` and `pushed_version` properties, which TFX's own Pusher sets.
+  TF Serving's loader can bear: the variables' data shards, their index, the rest, `saved_model.pb`
+  last. Until it lands a load fails (saved_model_bundle_factory: MaybeSavedModelDirectory) and TF
+  Serving retries it (core/loader_harness.cc, 5 retries a minute apart); once it lands, everything
+  it names is there. Never the other order: a saved_model.pb without its variables.index loads
+  "successfully" with no variables restored (tensorflow/cc/saved_model/loader.cc, RunRestore).
+A failed copy removes what it wrote. The output carries the `pushed`, `pushed_destination` and
+`pushed_version` properties TFX's own Pusher sets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -40,11 +39,10 @@ SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")  # what makes a fold
 
 def _copy_order(relative_path: str) -> tuple:
     """Data shards, then the index, then the rest, the SavedModel file itself last."""
-    name = os.path.basename(relative_path)
     if relative_path in SAVED_MODEL_FILES:
         return 3, relative_path
     if relative_path.startswith("variables/"):
-        return (1 if name == "variables.index" else 0), relative_path
+        return (1 if os.path.basename(relative_path) == "variables.index" else 0), relative_path
     return 2, relative_path
 
 
@@ -61,8 +59,7 @@ def copy_in_loading_order(source: str, destination: str) -> None:
 
 
 def publish_version(model_path: str, base_directory: str) -> tuple:
-    """Copies MODEL_PATH to a new `<base>/<version>/` TF Serving cannot load half-written;
-    returns (path, version)."""
+    """Copies MODEL_PATH to a new `<base>/<version>/` TF Serving cannot load half-written; returns (path, version)."""
     fileio.makedirs(base_directory)
     version = int(time.time())
     while fileio.exists(os.path.join(base_directory, str(version))):
@@ -77,21 +74,17 @@ def publish_version(model_path: str, base_directory: str) -> tuple:
         else:
             copy_in_loading_order(model_path, final)
     except BaseException:  # a full disk, a kill: leave no partial copy behind
-        try:
+        with contextlib.suppress(Exception):  # else a local run's next start removes it (pipeline/output_dir.py)
             if fileio.exists(written):
                 fileio.rmtree(written)
-        except Exception:  # a local run's next start removes a staging copy (pipeline/output_dir.py)
-            pass
         raise
     return final, str(version)
 
 
 class Executor(pusher_executor.Executor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        model_push = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
             model_push.set_int_custom_property("pushed", 0)
             return

@@ -1,8 +1,6 @@
-"""The execution property that carries a hash of a component's own code (pipeline/fingerprints.py).
-
-Declared by the project's components so that editing their code changes their cache key; their
-executors ignore its value.
-"""
+"""The execution property that carries a hash of a component's own code (pipeline/fingerprints.py):
+declared by the project's components so that editing their code changes their cache key; their
+executors ignore its value."""
 
 from tfx.types import component_spec
 

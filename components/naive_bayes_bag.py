@@ -1,28 +1,23 @@
 """The review as the set of n-grams it contains, each with its naive-Bayes log-count ratio.
 
-This is the input of NBSVM (Wang & Manning 2012, "Baselines and Bigrams"), the strongest
-simple model on IMDB: a linear model over binary n-gram features, each scaled by
-r = log(p / |p|_1) - log(q / |q|_1), where p and q count the positive and negative training
-reviews containing the n-gram (plus a smoothing alpha). Vocabulary and ratios come from one
-analyzer over the training split, so they are constants of the Transform graph: serving
-computes exactly the features the model was trained on.
+The input of NBSVM (Wang & Manning 2012, "Baselines and Bigrams"), the strongest simple model on
+IMDB: a linear model over binary n-gram features, each scaled by r = log(p / |p|_1) - log(q / |q|_1),
+p and q counting the positive and negative training reviews containing it (plus a smoothing alpha).
+Vocabulary and ratios come from one analyzer over the training split: constants of the Transform
+graph, so serving computes exactly the features the model was trained on.
 
-Why not `tft.vocabulary`: words to triples give ~5 million distinct n-grams in 20,000 reviews,
-and TFT's vocabulary sends each (n-gram, count) of each batch through Beam as its own element:
-over 5 minutes on 2 cores on the local runner. Here each batch is reduced in the graph to its
-distinct n-grams (as 64-bit fingerprints of their text) with their counts, and a Beam combine per
-shard of fingerprints sums those numpy arrays: the same vocabulary in a fraction of the time.
-
-No n-gram is ever built as a string where it costs: the words are looked up once (a vocabulary of
-the training words), and each n-gram's key is its words' ids packed into one int64 (WORD_BITS each:
-a word, a pair, a triple never share a key), which the n-gram vocabulary maps to its index. Only
-the analysis fingerprints the n-grams' text, to order the vocabulary as it always was (by document
-frequency, ties by fingerprint); the transform, and so serving, computes keys from word ids alone.
+Not `tft.vocabulary`: words to triples give ~5 million n-grams in 20,000 reviews, and it sends each
+(n-gram, count) of each batch through Beam as its own element (over 5 minutes on 2 cores). Here each
+batch is reduced in the graph to its distinct n-grams (fingerprints of their text) with counts, which
+a Beam combine per shard of fingerprints sums as numpy arrays. An n-gram's key is its words' ids
+packed into one int64 (WORD_BITS each); only the analysis builds n-gram strings, to order the
+vocabulary (by document frequency, ties by fingerprint): the transform, and serving, use the keys.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import uuid
@@ -42,10 +37,9 @@ SMOOTHING = 1.0
 # review cannot generalise (measured: 0.921 test accuracy with the threshold, 0.915 without).
 MIN_DOCUMENT_FREQUENCY = 2
 FINGERPRINT_SPACE = 2**63 - 1  # to_hash_bucket_fast's largest: the fingerprint, as a non-negative int64
-# The n-gram counts are summed per shard of fingerprints, each shard a key of its own: a runner
-# spreads the shards over its workers, and no record holds more than a shard's counts. (One global
-# combine sent each bundle's counts of every n-gram as a single record: over Flink's sort buffer at
-# 25,000 reviews, docs/scaling.md.)
+# The counts are summed per shard of fingerprints, each a key: a runner spreads the shards over its
+# workers, and no record holds more than a shard's counts (one global combine's records outgrew
+# Flink's sort buffer at 25,000 reviews, docs/scaling.md).
 SHARDS = 64
 WORD_BITS = 21  # word ids 1 .. 2**21 - 1 (0: unknown); a triple's key then fits an int64
 MAX_WORDS = 2**WORD_BITS - 1
@@ -55,24 +49,21 @@ EMPTY = "-1 0\n"  # the vocabulary file of no n-gram: a key none has (TF cannot 
 
 
 def fingerprints(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
-    """Each n-gram as its 64-bit FarmHash fingerprint: the vocabulary is built and looked up on
-    these, so the analyzer's Python side handles numbers in numpy arrays, not millions of strings.
-    Two of ~5 million n-grams share a fingerprint with probability ~1e-6."""
+    """Each n-gram as its 64-bit FarmHash fingerprint, so the analyzer's Python side handles numpy
+    numbers, not millions of strings. Two of ~5 million n-grams collide with probability ~1e-6."""
     return tf.ragged.map_flat_values(tf.strings.to_hash_bucket_fast, tokens, FINGERPRINT_SPACE)
 
 
 def word_ids(words: tf.RaggedTensor) -> tf.RaggedTensor:
-    """Each word's id in the vocabulary of the training split's words (the MAX_WORDS most frequent:
-    IMDB has ~100,000), 1-based; 0 for a word not in it."""
+    """Each word's 1-based id among the training split's MAX_WORDS most frequent (IMDB has ~100,000); else 0."""
     vocabulary = tft.vocabulary(words, top_k=MAX_WORDS, vocab_filename=WORD_VOCABULARY_NAME)
     return tft.apply_vocabulary(words, vocabulary, default_value=-1) + 1
 
 
 def _flat_ngrams(values: tf.Tensor, rows: tf.Tensor, ngrams: int, join, known) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Every n-gram of 1..NGRAMS consecutive words of a batch, from its words' flat VALUES and their
-    ROWS (reviews): JOIN makes an n-gram of its words, KNOWN says which words count. Returns the
-    n-grams, their rows, and whether each is whole: within one review, every word known. No ragged
-    slicing: a batch's n-grams of each length are its words' shifted copies side by side."""
+    """Every n-gram of 1..NGRAMS consecutive words of a batch, from its words' flat VALUES and ROWS:
+    JOIN makes an n-gram of its words, KNOWN says which words count. Returns the n-grams, their rows,
+    and whether each is whole (one review's, every word known), from the words' shifted copies."""
     size = tf.size(rows, out_type=tf.int64)
     values_out, rows_out, whole_out = [values], [rows], [known(values)]
     for n in range(2, ngrams + 1):
@@ -88,33 +79,27 @@ def _flat_ngrams(values: tf.Tensor, rows: tf.Tensor, ngrams: int, join, known) -
 
 
 def _pack_words(parts: List[tf.Tensor]) -> tf.Tensor:
-    key = parts[0]
-    for part in parts[1:]:
-        key = key * (1 << WORD_BITS) + part  # a shift and an or, as TF's vectorized arithmetic
-    return key
+    return functools.reduce(lambda key, part: key * (1 << WORD_BITS) + part, parts)  # a shift and an or
 
 
 def ngram_keys(ids: tf.RaggedTensor, ngrams: int) -> Tuple[tf.Tensor, tf.Tensor]:
     """The key of each n-gram of 1..NGRAMS words of the batch (its words' ids packed into one
     int64: a word, a pair, a triple never share a key) and its review; -1 for an n-gram with an
-    unknown word, which no vocabulary holds. Flat, in no particular order within a review: what
-    the features keep of them (unique_known_ids) does not depend on it."""
+    unknown word. Flat, in no order within a review: unique_known_ids does not depend on it."""
     keys, rows, whole = _flat_ngrams(ids.flat_values, ids.value_rowids(), ngrams, _pack_words, lambda i: i > 0)
     return tf.where(whole, keys, -1), rows
 
 
 def ngram_fingerprints(words: tf.RaggedTensor, ngrams: int) -> tf.Tensor:
-    """Each n-gram's fingerprint (fingerprints) of its text, in ngram_keys' order: what the analysis
-    orders the vocabulary by."""
+    """Each n-gram's fingerprint of its text, in ngram_keys' order: what the analysis orders the vocabulary by."""
     text, _, _ = _flat_ngrams(words.flat_values, words.value_rowids(), ngrams,
                               lambda parts: tf.strings.join(parts, " "), lambda w: tf.ones_like(w, tf.bool))
     return fingerprints(text)
 
 
 def review_counts(rows: tf.Tensor, fingerprints: tf.Tensor, keys: tf.Tensor, label: tf.Tensor) -> List[tf.Tensor]:
-    """For one batch: its distinct n-grams (fingerprints), how many of its reviews contain each
-    (each review counted once: binary features), how many positive ones, and each one's key. Done
-    in the graph, so the analyzer sees each n-gram once per batch rather than once per occurrence."""
+    """For one batch: its distinct n-grams (fingerprints), how many of its reviews (and positive
+    ones) contain each, and each one's key; so the analyzer sees each n-gram once per batch."""
     triples = tf.raw_ops.UniqueV2(x=tf.stack([rows, fingerprints, keys], axis=1), axis=[0]).y
     distinct, which, containing = tf.unique_with_counts(triples[:, 1], out_idx=tf.int64)
     count = tf.size(distinct, out_type=tf.int64)
@@ -132,8 +117,8 @@ def _sum_by_key(fingerprints: np.ndarray, containing: np.ndarray, positive: np.n
 
 def _most_frequent(fingerprints: np.ndarray, containing: np.ndarray, positive: np.ndarray, keys: np.ndarray,
                    top_k: int) -> Tuple[np.ndarray, ...]:
-    """The top_k n-grams by document frequency (ties by fingerprint, for determinism), those in
-    fewer than MIN_DOCUMENT_FREQUENCY reviews left out, with their counts and keys."""
+    """The top_k n-grams by document frequency (ties by fingerprint), with their counts and keys, those
+    in fewer than MIN_DOCUMENT_FREQUENCY reviews left out."""
     frequent = containing >= MIN_DOCUMENT_FREQUENCY
     columns = [c[frequent] for c in (fingerprints, containing, positive, keys)]
     order = np.lexsort((columns[0], -columns[1]))[:top_k]
@@ -173,8 +158,7 @@ def shard_counts(batch, shards: int):
 
 
 class _ShardCounts(beam.CombineFn):
-    """Sums one shard's per-batch counts (numpy arrays, summed by key as they grow); the output
-    is the shard's candidates: its top_k most frequent n-grams, with their counts."""
+    """Sums one shard's per-batch counts (numpy arrays); outputs its top_k n-grams, with counts."""
 
     REDUCE_AT = 500_000  # unsummed rows held before summing by key, at least
 
@@ -192,10 +176,9 @@ class _ShardCounts(beam.CombineFn):
         return self._maybe_reduce([part for accumulator in accumulators for part in accumulator])
 
     def _maybe_reduce(self, parts, force: bool = False):
-        """Summed once the unsummed rows outnumber both REDUCE_AT and the largest part (the
-        summed one): each row is summed a logarithmic number of times however many distinct
-        n-grams there are. (Summing at a fixed row count re-summed every distinct n-gram at each
-        batch once they outnumbered it: batches x distinct n-grams.)"""
+        """Summed once the unsummed rows outnumber both REDUCE_AT and the largest (summed) part:
+        each row is summed a logarithmic number of times. (Summing at a fixed row count re-summed
+        every distinct n-gram at each batch once they outnumbered it: batches x distinct n-grams.)"""
         if len(parts) < 2:
             return parts
         rows = [len(part[0]) for part in parts]
@@ -209,8 +192,7 @@ class _ShardCounts(beam.CombineFn):
 
 
 def vocabulary_from_candidates(candidates, top_k: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The global top_k among the shards' candidates (each shard holds its own n-grams, so the
-    global top_k is among the shards' top_k), and the ratios."""
+    """The global top_k (among the shards' top_k: each shard holds its own n-grams), and the ratios."""
     columns = [np.concatenate(column) for column in zip(*candidates)] if candidates else EMPTY_COUNTS
     return vocabulary_and_ratios(*columns, top_k)
 
@@ -237,8 +219,7 @@ class NaiveBayesVocabulary(tft_beam.experimental.PTransformAnalyzer):
                       | "ShardByFingerprint" >> beam.FlatMap(shard_counts, SHARDS)
                       | "CountPerShard" >> beam.CombinePerKey(_ShardCounts(self.top_k))
                       | "Candidates" >> beam.Values())
-        # One element, with the candidates as a side input: a runner carries each shard's
-        # candidates as its own element, never all of them as one record.
+        # One element, the candidates a side input: a runner carries each shard's as its own element.
         return (batches.pipeline
                 | "Once" >> beam.Create([None])
                 | "TopK" >> beam.Map(lambda _, parts, top_k: vocabulary_from_candidates(parts, top_k),
@@ -247,29 +228,25 @@ class NaiveBayesVocabulary(tft_beam.experimental.PTransformAnalyzer):
 
 
 def unique_known_ids(rows: tf.Tensor, packed: tf.Tensor, nrows: tf.Tensor) -> Tuple[tf.RaggedTensor, tf.RaggedTensor]:
-    """Per review (ROWS: each n-gram's), the distinct vocabulary indices it contains (binary
-    features) with their ratios, most frequent n-gram first (the vocabulary's order), so a review
-    longer than the sequence loses its rarest n-grams; n-grams not in the vocabulary (packed -1) are
-    dropped: they have no weight to learn. A binary count of each review's packed entries does all
-    of it in one kernel: its sparse output holds each distinct value once, in SparseTensor's
-    canonical order (by review, then value: packed entries sort as their indices do), which
-    test_naive_bayes_bag checks. It replaced an argsort of every entry and a dedupe of the runs:
-    the same features, 1.3x (median review) to 1.5x (long) the throughput at batch 32 (docs/serving.md)."""
+    """Per review (ROWS: each n-gram's), the distinct vocabulary indices it contains with their ratios,
+    most frequent first (the vocabulary's order: a review longer than the sequence loses its rarest
+    n-grams); n-grams not in the vocabulary (packed -1) are dropped. One kernel does it: a binary
+    count's sparse output holds each distinct value once, by review then value (packed entries sort as
+    their indices do), at 1.3x to 1.5x the throughput of an argsort and dedupe (docs/serving.md)."""
     unknown = tf.constant(NOT_COUNTED, tf.int64)  # at maxlength: the count leaves it out
     counted = tf.sparse.bincount(
         tf.SparseTensor(tf.stack([rows, tf.zeros_like(rows)], 1), tf.where(packed >= 0, packed, unknown),
                         tf.stack([tf.maximum(nrows, 1), 1])),  # the kernel refuses a batch of none
         axis=-1, maxlength=NOT_COUNTED, binary_output=True)
-    rows, packed = counted.indices[:, 0], counted.indices[:, 1]
-    index, ratios = _unpack(packed)
+    rows, (ratio_bits, index) = counted.indices[:, 0], _halves(counted.indices[:, 1])  # pack's inverse
     return (tf.RaggedTensor.from_value_rowids(tf.cast(index, tf.int64), rows, nrows=nrows, validate=False),
-            tf.RaggedTensor.from_value_rowids(ratios, rows, nrows=nrows, validate=False))
+            tf.RaggedTensor.from_value_rowids(tf.bitcast(ratio_bits, tf.float32), rows, nrows=nrows,
+                                              validate=False))
 
 
 def _packed_lookup(keys: tf.Tensor, vocabulary_file: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """apply_vocabulary's lookup_fn: each key's packed index and ratio (-1 for an n-gram not in
-    the vocabulary), from a hash table made once, when the model loads (the table is lifted out of
-    the traced function once the file is the analysis' result, as TFT's own lookups are)."""
+    """apply_vocabulary's lookup_fn: each key's packed index and ratio (-1 if not in the vocabulary),
+    from a table made once, when the model loads (lifted out of the traced function, as TFT's are)."""
     with contextlib.ExitStack() as scope:
         if tf.inside_function() and not tf.is_symbolic_tensor(vocabulary_file):
             scope.enter_context(tf.init_scope())
@@ -279,36 +256,27 @@ def _packed_lookup(keys: tf.Tensor, vocabulary_file: tf.Tensor) -> Tuple[tf.Tens
 
 
 def pack(ratios: np.ndarray) -> np.ndarray:
-    """Each vocabulary entry's index (the high 32 bits) and its float32 ratio's bits (the low 32):
-    one lookup gives both, and packed values sort as their indices do."""
+    """Each entry's index (the high 32 bits) and float32 ratio's bits (the low 32): one lookup gets
+    both, and packed values sort as their indices do."""
     index = np.arange(len(ratios), dtype=np.int64) << 32
     return index | np.asarray(ratios, dtype=np.float32).view(np.uint32).astype(np.int64)
 
 
 def _halves(values: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """An int64's low and high 32 bits as two int32s: a bitcast, no arithmetic (the host is
-    little-endian, checked when the graph is built)."""
+    """An int64's low and high 32 bits as two int32s, by a bitcast (on a little-endian host, checked here)."""
     if sys.byteorder != "little":
         raise RuntimeError("the n-gram features' packing assumes a little-endian host")
     halves = tf.bitcast(values, tf.int32)
     return halves[:, 0], halves[:, 1]
 
 
-def _unpack(packed: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """pack's inverse: each entry's index (int32) and ratio."""
-    ratio_bits, index = _halves(packed)
-    return index, tf.bitcast(ratio_bits, tf.float32)
-
-
 def encode(words: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_length: int, ngrams: int) -> dict:
-    """TOKEN_IDS: the review's distinct known n-grams as Keras-style ids (vocabulary entry i is
-    i + 2), at most SEQUENCE_LENGTH of them; TOKEN_WEIGHTS: each one's log-count ratio. Ragged, not
-    padded: a median review has about 290 of them, and padding every row to the sequence length
-    made a transformed review 12 KB, most of it zeros the model multiplied (docs/scaling.md)."""
+    """TOKEN_IDS: the review's distinct known n-grams as Keras-style ids (entry i is i + 2), at most
+    SEQUENCE_LENGTH; TOKEN_WEIGHTS: their log-count ratios. Ragged: a median review has ~290, and
+    padding to the sequence length made a transformed review 12 KB, mostly zeros (docs/scaling.md)."""
     top_k = max_tokens - features.RESERVED_IDS
     keys, rows = ngram_keys(word_ids(words), ngrams)
-    # What the analysis counts: the known n-grams, each by the fingerprint of its text (the order
-    # of the vocabulary), with its key. Only the analysis builds n-gram strings.
+    # What the analysis counts: the known n-grams, by the fingerprint of their text (the vocabulary's order).
     known = keys >= 0
     counts = review_counts(*(tf.boolean_mask(t, known) for t in (rows, ngram_fingerprints(words, ngrams), keys)),
                            label)

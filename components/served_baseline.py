@@ -1,17 +1,13 @@
 """ServedModelBaseline: the model being served now, as the Evaluator's baseline.
 
-The change threshold ("no worse than what users get today") needs a baseline. TFX finds one with
-a resolver over ML Metadata, which open-source Kubeflow Pipelines cannot run (its Argo compiler
-refuses resolver executors), and which answers a different question: the last model *this*
-pipeline blessed, even if another version has been pushed or rolled back since. This component
-reads the Pusher's destination instead, the same way on every orchestrator: the newest complete
-version there (a numeric directory holding a SavedModel; the Pusher's hidden staging copies are
-skipped) is copied into a Model artifact in the layout the Evaluator loads (`Format-Serving`).
-With nothing served yet, the artifact is marked absent and the Evaluator gates on the threshold
-alone.
-
-Its result depends on the world outside the pipeline, so runners must never serve it from a
-cache (`pipeline.pipeline.UNCACHED_NODES`).
+The change threshold ("no worse than what users get today") needs a baseline. TFX's resolver over
+ML Metadata cannot run on open-source Kubeflow Pipelines (its Argo compiler refuses resolver
+executors), and answers another question: the last model *this* pipeline blessed, even if another
+has been pushed or rolled back since. This component reads the Pusher's destination instead: the
+newest complete version there (a numeric directory holding a SavedModel, not a hidden staging copy)
+is copied into a Model artifact in the Evaluator's layout (`Format-Serving`); with none, the artifact
+is marked absent and the Evaluator gates on the threshold alone. It depends on the world outside the
+pipeline, so runners must never cache it (`pipeline.pipeline.UNCACHED_NODES`).
 """
 
 from __future__ import annotations
@@ -43,11 +39,8 @@ def newest_served_version(serving_model_dir: str) -> Optional[str]:
 
 
 def is_present(model: types.Artifact) -> bool:
-    """False for the artifact this component writes when nothing is served yet.
-
-    Read as a plain value: on Kubeflow custom properties come back as JSON values (1.0), which
-    get_int_custom_property does not read.
-    """
+    """False for the artifact written when nothing is served yet. Read as a plain value: on Kubeflow,
+    custom properties come back as JSON values (1.0), which get_int_custom_property does not read."""
     return not model.has_custom_property(FOUND_PROPERTY) or bool(model.get_custom_property(FOUND_PROPERTY))
 
 
@@ -58,8 +51,7 @@ class ServedModelBaselineSpec(component_spec.ComponentSpec):
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         base = exec_properties[SERVING_MODEL_DIR_KEY]

@@ -1,17 +1,13 @@
 """The serving canary: the candidate must load in the model server and answer right before it is pushed.
 
-TFX's InfraValidator does this with a TF Serving container, which needs Docker or Kubernetes;
-neither is at hand on these machines, and a Kubeflow pod cannot start containers. This component
-runs the project's own server (serving/local_server.py, what `./imdb serve` runs where TF Serving is
-not installed) on loopback, inside the component's process, so it runs the same way locally and
-in a pod. The candidate is loaded as a server loads it (version directory, warm-up requests
-replayed), queried over REST and over gRPC with reviews of the test split, and every answer is
-compared with the signature the Evaluator judged (`from_examples`, called in-process): a serving
-signature that fails, is missing, or disagrees with what was evaluated is caught here. The result
-is an InfraBlessing, which the Pusher requires.
-
-A candidate the Evaluator did not bless is not tried (its InfraBlessing says why): it will not be
-pushed whatever the canary finds.
+TFX's InfraValidator does this with a TF Serving container, which needs Docker or Kubernetes: not at
+hand here, and a Kubeflow pod cannot start containers. This component runs the project's own server
+(serving/local_server.py) on loopback in its own process, the same way locally and in a pod. The
+candidate is loaded as a server loads it (version directory, warm-up requests replayed), queried over
+REST and gRPC with test reviews, and every answer compared with the signature the Evaluator judged
+(`from_examples`, in-process): a serving signature that fails, is missing, or disagrees with what
+was evaluated is caught here. The result is an InfraBlessing, which the Pusher requires. A candidate
+the Evaluator did not bless is not tried (its InfraBlessing says why).
 """
 
 from __future__ import annotations
@@ -62,11 +58,6 @@ def test_reviews(examples: types.Artifact, split: str, count: int) -> List[bytes
     return list(dataset.as_numpy_iterator())
 
 
-def _reviews_of(serialized: List[bytes]) -> List[str]:
-    parsed = tf.io.parse_example(serialized, {features.TEXT: tf.io.FixedLenFeature([], tf.string)})
-    return [t.decode("utf-8") for t in parsed[features.TEXT].numpy()]
-
-
 def _evaluated_answers(model_dir: str, serialized: List[bytes]) -> np.ndarray:
     """What the Evaluator measured: the model's tf.Example signature, called in this process."""
     signature = tf.saved_model.load(model_dir).signatures.get(serving_contract.EXAMPLES_SIGNATURE)
@@ -80,18 +71,16 @@ def _evaluated_answers(model_dir: str, serialized: List[bytes]) -> np.ndarray:
 
 
 def probe(base_path: str, model_name: str, serialized: List[bytes]) -> str:
-    """Serves version 1 under BASE_PATH on loopback, checks its REST and gRPC answers; returns a report.
-
-    Raises CanaryFailed naming what went wrong.
-    """
+    """Serves version 1 under BASE_PATH on loopback, checks its REST and gRPC answers; returns a
+    report, or raises CanaryFailed naming what went wrong."""
     from serving.client import SentimentClient, ServingRequestError
     from serving.local_server import LocalModelServer
     from serving.options import ServerOptions
 
     expected = _evaluated_answers(os.path.join(base_path, "1"), serialized)
-    reviews = _reviews_of(serialized)
-    options = ServerOptions(model_name=model_name, base_path=base_path, rest_port=0, grpc_port=0,
-                            poll_seconds=3600)
+    parsed = tf.io.parse_example(serialized, {features.TEXT: tf.io.FixedLenFeature([], tf.string)})
+    reviews = [t.decode("utf-8") for t in parsed[features.TEXT].numpy()]
+    options = ServerOptions(model_name=model_name, base_path=base_path, rest_port=0, grpc_port=0, poll_seconds=3600)
     with LocalModelServer(options) as server:
         if not server.store.served_versions:
             [status] = server.store.status(model_name)
@@ -141,8 +130,7 @@ def _mark(blessing: types.Artifact, blessed: bool, reason: str, tried: bool = Tr
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         blessing = artifact_utils.get_single_instance(output_dict[BLESSING_KEY])
         model_blessing: Optional[types.Artifact] = next(iter(input_dict.get(MODEL_BLESSING_KEY) or []), None)

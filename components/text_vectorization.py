@@ -1,16 +1,12 @@
 """Transform's preprocessing_fn: what Keras `TextVectorization` does, as a TFT graph.
 
 It reproduces `TextVectorization(standardize="lower_and_strip_punctuation", split="whitespace",
-max_tokens=N, output_sequence_length=L, ngrams=G)`, with one documented addition: the `<br />` line breaks
-of the IMDB reviews count as white space (Keras would turn them into the token "br").
-
-Doing it in Transform rather than in a Keras layer means the vocabulary is computed once by Beam
-over the whole training split, and the exact same graph is embedded in the exported model, so
-serving cannot tokenize differently from training.
-
-Two encodings of the tokens: `sequence`, TextVectorization's ids in order (the notebook's models
-and ngram_bag), and `naive_bayes_bag`, each distinct n-gram once with its naive-Bayes weight
-(components/naive_bayes_bag.py, the nb_ngrams model).
+max_tokens=N, output_sequence_length=L, ngrams=G)`, except that the `<br />` line breaks of the IMDB
+reviews count as white space (Keras would turn them into the token "br"). In Transform, the
+vocabulary is computed once by Beam over the whole training split, and the same graph is embedded
+in the exported model, so serving cannot tokenize differently from training. Two encodings:
+`sequence`, TextVectorization's ids in order (the notebook's models and ngram_bag), and
+`naive_bayes_bag`, each distinct n-gram once with its naive-Bayes weight (naive_bayes_bag.py).
 """
 
 from __future__ import annotations
@@ -41,11 +37,8 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
 
 
 def tokenize(text: tf.Tensor, ngrams: int = 1) -> tf.RaggedTensor:
-    """A batch of reviews (any shape with one string per review) to ragged tokens.
-
-    With ngrams=G, each review's tokens are its words, then its word pairs, ... up to G-grams,
-    joined by a space: Keras' TextVectorization(ngrams=G) order, which decides what truncation keeps.
-    """
+    """A batch of reviews (any shape, one string per review) to ragged tokens; with ngrams=G, its words,
+    then word pairs, ... up to G-grams, joined by a space: TextVectorization's order, which truncation keeps."""
     words = tf.strings.split(standardize(tf.reshape(text, [-1])))
     if ngrams == 1:
         return words

@@ -6,9 +6,8 @@ Splits, assigned by a golden-ratio sequence over review ids (see `layout.SplitSe
   test   all of aclImdb/test
 `sample_fraction` < 1 keeps the same proportion of each, for runs that must be quick.
 
-Its driver validates the data and fingerprints it before any Beam work starts, so a bad path
-fails at once and a re-run over unchanged data is served from the cache. Orchestrators that run
-no driver (Kubeflow) get the same validation from the executor.
+Its driver validates and fingerprints the data before any Beam work (a bad path fails at once, a
+re-run over unchanged data is cached); with no driver (Kubeflow), the executor validates it.
 """
 
 from __future__ import annotations
@@ -39,8 +38,7 @@ def input_config(eval_fraction: float, sample_fraction: float = 1.0) -> example_
         features.TEST_SPLIT: layout.SplitSelector("test", 0.0, sample_fraction),
     }
     return example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name=name, pattern=str(selector))
-        for name, selector in selectors.items()])
+        example_gen_pb2.Input.Split(name=name, pattern=str(selector)) for name, selector in selectors.items()])
 
 
 class _ImdbInputProcessor(input_processor.InputProcessor):
@@ -82,13 +80,8 @@ class ImdbExampleGen(base_beam_component.BaseBeamComponent):
     def __init__(self, input_base: Union[str, RuntimeParameter], eval_fraction: float,
                  sample_fraction: float, code_fingerprint: str = "", reviews_per_shard: Optional[int] = None):
         """`reviews_per_shard`: None for executor.REVIEWS_PER_SHARD (executor.shard_count says why)."""
-        spec = ImdbExampleGenSpec(
-            input_base=input_base,
-            input_config=input_config(eval_fraction, sample_fraction),
-            output_config=example_gen_pb2.Output(),
-            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
-            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-            code_fingerprint=code_fingerprint,
-            reviews_per_shard=reviews_per_shard,
-            examples=types.Channel(type=standard_artifacts.Examples))
-        super().__init__(spec=spec)
+        super().__init__(spec=ImdbExampleGenSpec(
+            input_base=input_base, input_config=input_config(eval_fraction, sample_fraction),
+            output_config=example_gen_pb2.Output(), output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP, code_fingerprint=code_fingerprint,
+            reviews_per_shard=reviews_per_shard, examples=types.Channel(type=standard_artifacts.Examples)))

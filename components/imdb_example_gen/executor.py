@@ -1,11 +1,9 @@
 """The Beam side of ImdbExampleGen: reviews in, tf.Examples out, on any Beam runner.
 
-Each split is read by its own `SplitSelector` pattern (`train[0:0.8]`, `test[0:1]`): review files
-are assigned to splits by a golden-ratio sequence over their ids (layout.SplitSelector), so the
-split is the same on every run and every runner. Reviews that break the decoding rule are counted
-per split; the counts are written beside the examples (`ingestion_report-<split>.json`) and onto
-the Examples artifact's custom properties. Each split is written in files whose number grows with
-its size, each mixing the classes (`_WriteShards`).
+Each split is read by its own `layout.SplitSelector` pattern (`train[0:0.8]`, `test[0:1]`), the
+same on every run and runner. Reviews that break the decoding rule are counted per split, beside the
+examples (`ingestion_report-<split>.json`) and on the Examples artifact's custom properties. Each
+split is written in files whose number grows with its size, each mixing the classes (`_WriteShards`).
 """
 
 from __future__ import annotations
@@ -58,14 +56,17 @@ class _ReviewToExample(beam.DoFn):
 
 def _read_folder_file(readable: beam.io.fileio.ReadableFile) -> layout.RawReview:
     path = readable.metadata.path
-    return layout.parse_review_path(path, layout.read_review_file(path, readable.read))
+    try:
+        content = readable.read()
+    except (OSError, tf.errors.OpError) as error:
+        raise layout.DataLayoutError(f"IMDB review file {path!r} cannot be read ({error}).") from error
+    return layout.parse_review_path(path, content)
 
 
 def _write_report(counts: Dict[str, int], path: str) -> None:
-    report = {issue: counts.get(issue, 0) for issue in ISSUES}
     tmp = f"{path}.tmp"
     with tf.io.gfile.GFile(tmp, "w") as out:
-        json.dump(report, out)
+        json.dump({issue: counts.get(issue, 0) for issue in ISSUES}, out)
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
@@ -94,18 +95,16 @@ REVIEWS_PER_SHARD_KEY = "reviews_per_shard"
 
 
 def shard_count(reviews: int, reviews_per_shard: int) -> int:
-    """A runner reads a gzipped file in one task, so a split needs several to be read in
-    parallel, and a task's share must stay bounded as the data grows: Beam 2.62's Flink runner
-    feeds a task's whole share to the SDK harness as one bundle, which stalled past about a
-    gigabyte (docs/scaling.md). 10,000 reviews are about 13 MB as tf.Examples and 26 MB after
-    Transform, so a million reviews make about 100 files of that size."""
+    """A runner reads a gzipped file in one task, so a split needs several to be read in parallel,
+    and a task's share must stay bounded as the data grows: Beam 2.62's Flink runner feeds it to the
+    SDK harness as one bundle, which stalled past about a gigabyte (docs/scaling.md). 10,000 reviews
+    are ~13 MB as tf.Examples and 26 MB after Transform: a million reviews make ~100 such files."""
     return max(1, -(-reviews // reviews_per_shard))
 
 
 def _keyed(example: tf.train.Example, shards: int) -> Tuple[int, Tuple[Tuple[float, int], bytes]]:
-    """Both classes number their reviews 0..n-1 and share the golden-ratio positions
-    (layout.position), so keying shards by id keeps each id's pair of reviews together and each
-    shard, in position order, alternates the classes."""
+    """Both classes number their reviews 0..n-1 and share positions (layout.position): keyed by id,
+    each id's pair of reviews shares a shard, which, in position order, alternates the classes."""
     feature = example.features.feature
     review_id = feature[features.REVIEW_ID].int64_list.value[0]
     order = (layout.position(review_id), feature[features.LABEL].int64_list.value[0])
@@ -126,11 +125,10 @@ def _write_shard(shard: Tuple[int, Dict[str, List[Any]]], prefix: str) -> str:
 
 @beam.ptransform_fn
 def _WriteShards(examples: beam.pvalue.PCollection, split_dir: str, reviews_per_shard: int) -> beam.pvalue.PCollection:
-    """A split as `shard_count` files, each in an order that mixes the classes, the same on
-    every run and runner (TFX's own writer reshuffles, and leaves the number of files to the
-    runner: one on the in-process runner, whatever the size). Read as listed, a split comes out
-    class by class, and a Trainer whose shuffle buffer is smaller than the split would then train
-    on long runs of one class. A shard is grouped whole, so its size bounds a worker's memory."""
+    """A split as `shard_count` files, each in an order that mixes the classes, the same on every
+    run and runner (TFX's writer reshuffles, and leaves the number of files to the runner). Read as
+    listed, a split comes out class by class: a Trainer with a smaller shuffle buffer would train on
+    long runs of one class. A shard is grouped whole, so its size bounds a worker's memory."""
     shards = (examples
               | "Count" >> beam.combiners.Count.Globally()
               | "Shards" >> beam.Map(shard_count, reviews_per_shard))
@@ -174,10 +172,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
                                exec_properties: Dict[str, Any]) -> Dict[str, beam.pvalue.PCollection]:
-        """An archive is a gzip stream that can only be read from its start, so it is read once
-        for all splits (it was read once per split), and each split selects its reviews from that
-        one pass. Folders keep the per-split reading of the
-        base class, which lists and opens only the files a split takes."""
+        """An archive (a gzip stream, readable only from its start) is read once for all splits; folders
+        keep the base class's per-split reading, which lists and opens only the files a split takes."""
         kind, root = layout.find_root(exec_properties[standard_component_specs.INPUT_BASE_KEY])
         if kind != "archive":
             return super().GenerateExamplesByBeam(pipeline, exec_properties)
@@ -192,15 +188,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         return {split.name: reviews | f"ToExamples[{split.name}]" >> _ReviewsToExamples(exec_properties, split.pattern)
                 for split in input_config.splits}
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY])
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         exec_properties = {**exec_properties, REPORT_DIR_KEY: examples.uri}
         if example_gen_utils.FINGERPRINT_PROPERTY_NAME not in exec_properties:
-            # No driver ran (Kubeflow runs none): validate here, so that a bad path or layout
-            # fails the task with the same message as a local run, before any Beam work.
+            # No driver ran (Kubeflow runs none): a bad path or layout fails here as in a local run.
             source = layout.locate(exec_properties[standard_component_specs.INPUT_BASE_KEY])
             exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = source.fingerprint
         input_config, output_config = example_gen_pb2.Input(), example_gen_pb2.Output()
@@ -209,8 +202,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples.split_names = artifact_utils.encode_split_names(
             example_gen_utils.generate_output_split_names(input_config, output_config))
         reviews_per_shard = exec_properties.get(REVIEWS_PER_SHARD_KEY) or REVIEWS_PER_SHARD
-        # The base class's Do, with this component's writer in place of TFX's (_WriteShards says
-        # why); _make_beam_pipeline is the base class's hook for it, as in TFX's own executors.
+        # The base class's Do, with _WriteShards in place of TFX's writer, in its _make_beam_pipeline.
         with self._make_beam_pipeline() as pipeline:
             for split, split_examples in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
                 _ = split_examples | f"WriteSplit[{split}]" >> _WriteShards(

@@ -71,25 +71,19 @@ def locate(path: str) -> ImdbSource:
     path = path.rstrip("/") or "/"
     if not tf.io.gfile.exists(path):
         raise DataLayoutError(f"IMDB data path {path!r} does not exist; expected {EXPECTED_LAYOUT}.")
-    if tf.io.gfile.isdir(path):
-        return _locate_folder(path)
-    return _scan_archive(path)
+    return _locate_folder(path) if tf.io.gfile.isdir(path) else _scan_archive(path)
 
 
 def find_root(path: str) -> Tuple[str, str]:
-    """(kind, root) of a data path without reading the reviews.
-
-    Enough for the Beam side, once the driver has validated the data with `locate`.
-    """
+    """(kind, root) of a data path without reading the reviews: enough once `locate` validated it."""
     path = path.rstrip("/") or "/"
     if not tf.io.gfile.isdir(path):
         return "archive", path
     root = next((c for c in (path, f"{path}/aclImdb")
                  if any(tf.io.gfile.isdir(f"{c}/{subset}") for subset in SUBSETS)), None)
     if root is None:
-        raise DataLayoutError(
-            f"IMDB data folder {path!r} has neither train/ and test/ nor aclImdb/ inside; "
-            f"expected {EXPECTED_LAYOUT}.")
+        raise DataLayoutError(f"IMDB data folder {path!r} has neither train/ and test/ nor aclImdb/ inside; "
+                              f"expected {EXPECTED_LAYOUT}.")
     return "folder", root
 
 
@@ -100,13 +94,11 @@ def _locate_folder(path: str) -> ImdbSource:
         for polarity in CLASS_LABELS:
             class_dir = f"{root}/{subset}/{polarity}"
             if not tf.io.gfile.isdir(class_dir):
-                raise DataLayoutError(
-                    f"IMDB class folder {class_dir!r} is missing; expected {EXPECTED_LAYOUT}.")
+                raise DataLayoutError(f"IMDB class folder {class_dir!r} is missing; expected {EXPECTED_LAYOUT}.")
             names = sorted(n for n in tf.io.gfile.listdir(class_dir) if _REVIEW_NAME.match(n))
             if not names:
-                raise DataLayoutError(
-                    f"IMDB class folder {class_dir!r} has no review files named "
-                    f"<id>_<rating>.txt; expected {EXPECTED_LAYOUT}.")
+                raise DataLayoutError(f"IMDB class folder {class_dir!r} has no review files named "
+                                      f"<id>_<rating>.txt; expected {EXPECTED_LAYOUT}.")
             counts[(subset, polarity)] = len(names)
             for name in names:
                 stat = _review_file_stat(f"{class_dir}/{name}")
@@ -135,14 +127,6 @@ def _review_file_stat(path: str):
     return stat
 
 
-def read_review_file(path: str, read) -> bytes:
-    """READ() of a review file, with a DataLayoutError naming the file if reading fails."""
-    try:
-        return read()
-    except (OSError, tf.errors.OpError) as error:
-        raise DataLayoutError(f"IMDB review file {path!r} cannot be read ({error}).") from error
-
-
 class _HashingReader:
     """A read-only file wrapper that hashes every byte read, to fingerprint while validating."""
 
@@ -163,8 +147,6 @@ class _Prefixed:
         self._head, self._raw = head, raw
 
     def read(self, size: int = -1) -> bytes:
-        if not self._head:
-            return self._raw.read(size)
         if size < 0:
             data, self._head = self._head + self._raw.read(), b""
             return data
@@ -173,11 +155,8 @@ class _Prefixed:
 
 
 def _open_archive(path: str, fileobj) -> tarfile.TarFile:
-    """A streaming TarFile; gzip is decoded by the gzip module, which notices a truncated stream.
-
-    tarfile's own streaming decompression ends quietly when a truncated archive happens to stop
-    inside a tar header, as if the archive had ended there.
-    """
+    """A streaming TarFile; gzip is decoded by the gzip module, which notices a truncated stream
+    (tarfile's own ends quietly when the stream stops inside a tar header, as if the archive ended)."""
     head = fileobj.read(2)
     stream = _Prefixed(head, fileobj)
     try:
@@ -185,17 +164,8 @@ def _open_archive(path: str, fileobj) -> tarfile.TarFile:
             return tarfile.open(fileobj=gzip.GzipFile(fileobj=stream, mode="rb"), mode="r|")
         return tarfile.open(fileobj=stream, mode="r|*")
     except (tarfile.ReadError, zlib.error, EOFError, OSError) as error:
-        raise DataLayoutError(
-            f"IMDB data file {path!r} is not a readable tar archive ({error}); "
-            f"expected {EXPECTED_LAYOUT}.") from error
-
-
-def member_name(name: str) -> Optional[str]:
-    """NAME normalised ("./aclImdb//x" -> "aclImdb/x"), or None if it points outside the archive."""
-    normal = posixpath.normpath(name)
-    if name.startswith("/") or normal == ".." or normal.startswith("../"):
-        return None
-    return normal
+        raise DataLayoutError(f"IMDB data file {path!r} is not a readable tar archive ({error}); "
+                              f"expected {EXPECTED_LAYOUT}.") from error
 
 
 class _Corrupt(Exception):
@@ -203,13 +173,9 @@ class _Corrupt(Exception):
 
 
 def _check_end(archive: tarfile.TarFile) -> None:
-    """Reads what follows the point where tarfile stopped, to the real end of the stream.
-
-    tarfile ends an archive quietly at the first header it cannot parse (a bad checksum, say), as
-    if it were the end-of-archive marker, and stops reading there; reading on to the end makes the
-    gzip module check every member's CRC and length, and everything after the end marker must be
-    zeros (the marker and the record's padding).
-    """
+    """Reads on from where tarfile stopped to the real end of the stream: tarfile ends an archive
+    quietly at the first header it cannot parse (a bad checksum, say); reading to the end makes gzip
+    check every member's CRC and length, and all after the end marker must be zeros (its padding)."""
     stopped = offset = archive.fileobj.tell()
     while True:
         block = archive.fileobj.read(1 << 16)
@@ -231,8 +197,9 @@ def _iter_archive(path: str, fileobj, with_content: bool) -> Iterator[Tuple[str,
         for member in archive:
             if not member.isfile():
                 continue
-            name = member_name(member.name)
-            if name is None or not ARCHIVE_MEMBER.match(name):
+            # "./aclImdb//x" -> "aclImdb/x"; a name outside the archive ("../", absolute) never matches.
+            name = posixpath.normpath(member.name)
+            if not ARCHIVE_MEMBER.match(name):
                 if REVIEW_PATH.match(member.name):
                     yield "", None  # named like a review, but not where the layout puts reviews
                 continue
@@ -243,9 +210,8 @@ def _iter_archive(path: str, fileobj, with_content: bool) -> Iterator[Tuple[str,
             yield name, (archive.extractfile(member).read() if with_content else None)
         _check_end(archive)
     except (tarfile.TarError, zlib.error, EOFError, OSError, _Corrupt) as error:
-        raise DataLayoutError(
-            f"IMDB archive {path!r} is corrupt or truncated ({error}); nothing was extracted. "
-            "Download it again.") from error
+        raise DataLayoutError(f"IMDB archive {path!r} is corrupt or truncated ({error}); nothing was extracted. "
+                              "Download it again.") from error
     finally:
         archive.close()
 
@@ -256,11 +222,10 @@ def _scan_archive(path: str) -> ImdbSource:
     with tf.io.gfile.GFile(path, "rb") as raw:
         reader = _HashingReader(raw)
         for name, _ in _iter_archive(path, reader, with_content=False):
-            if not name:
+            if name:
+                counts[ARCHIVE_MEMBER.match(name).group(1, 2)] += 1
+            else:
                 ignored += 1
-                continue
-            subset, polarity = ARCHIVE_MEMBER.match(name).group(1, 2)
-            counts[(subset, polarity)] += 1
         while reader.read(1 << 20):  # hash any trailing bytes too
             pass
     empty = [f"{s}/{p}" for (s, p), n in counts.items() if n == 0]
@@ -293,14 +258,11 @@ _GOLDEN_RATIO_CONJUGATE = (5 ** 0.5 - 1) / 2
 
 
 def position(review_id: int) -> float:
-    """A review's place in [0, 1), the basis of every split and sample.
-
-    The golden-ratio (Weyl) sequence frac(id * 0.618...) scatters neighbouring ids (aclImdb
-    numbers the reviews of one movie consecutively) across [0, 1) like a shuffle, but evenly:
-    a range [a, b) of positions holds (b - a) of a class's 12,500 ids to within a few reviews,
-    where a hash would be off by about sqrt(n). Both classes share the ids 0..12499, so every
-    split keeps the 50/50 balance as well. Deterministic, so splits are the same on every run.
-    """
+    """A review's place in [0, 1), the basis of every split and sample: the golden-ratio (Weyl) sequence
+    frac(id * 0.618...) scatters neighbouring ids (one movie's
+    reviews are numbered consecutively) across [0, 1) like a shuffle, but evenly: a range [a, b)
+    holds (b - a) of a class's 12,500 ids to within a few reviews, where a hash would be off by about
+    sqrt(n). Both classes share the ids 0..12499, so every split keeps the 50/50 balance too."""
     return (review_id * _GOLDEN_RATIO_CONJUGATE) % 1.0
 
 
@@ -338,12 +300,9 @@ class SplitSelector:
 
 
 def decode_review(content: bytes) -> Tuple[str, Optional[str]]:
-    """Decodes a review, returning (text, issue).
-
-    The rule: bytes that are not valid UTF-8 are decoded with U+FFFD replacement characters and
-    the review is kept (issue "invalid_utf8"); a review that is empty or only white space is
-    skipped (issue "empty", text ""), as it carries no signal. Both are counted in the run.
-    """
+    """Decodes a review, returning (text, issue): bytes that are not valid UTF-8 become U+FFFD and
+    the review is kept (issue "invalid_utf8"); a review that is empty or only white space is skipped
+    (issue "empty", text ""), as it carries no signal. Both are counted in the run."""
     try:
         text, issue = content.decode("utf-8"), None
     except UnicodeDecodeError:

@@ -1,11 +1,10 @@
 """How a model is fitted and which epoch is kept, shared by the Trainer and the plain-Keras
 benchmark (benchmarks/notebook_keras.py), so that the two differ only in how data reaches the model.
 
-The epoch with the lowest validation loss is kept, as the notebook's
-ModelCheckpoint(save_best_only=True) did. A pretrained embedding can then be fine-tuned: from the
-best frozen epoch, the vectors become trainable for `fine_tune_epochs` more at a lower learning
-rate, and the best epoch is chosen over both phases (so fine-tuning can only be kept if it helps
-on the eval split).
+The epoch with the lowest validation loss is kept, as the notebook's ModelCheckpoint(save_best_only=True)
+did. A pretrained embedding can then be fine-tuned: from the best frozen epoch, the vectors become
+trainable for `fine_tune_epochs` more at a lower learning rate, and the best epoch is chosen over
+both phases (so fine-tuning is kept only if it helps on the eval split).
 """
 
 from __future__ import annotations
@@ -58,24 +57,18 @@ class Fitted:
 
 def fit(model: keras.Model, data: tf.data.Dataset, epochs: int, callbacks: list, **kwargs):
     with warnings.catch_warnings():
-        # Datasets of unknown length: Keras warns that the first epoch "ran out of data" and
-        # that shuffle= is ignored (tfxio already shuffles). Both are expected here.
+        # Expected here: over datasets of unknown length, "ran out of data"; shuffle= ignored (tfxio's).
         warnings.filterwarnings("ignore", message=".*(ran out of data|shuffle=True).*")
         return model.fit(data, epochs=epochs, callbacks=callbacks, verbose=2, **kwargs)
 
 
-def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.Dataset,
-                     validation: tf.data.Dataset,
+def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.Dataset, validation: tf.data.Dataset,
                      strategy: Optional[tf.distribute.Strategy] = None,
                      inspect_frozen_best: Optional[Callable[[keras.Model], Any]] = None,
-                     callbacks: Sequence[keras.callbacks.Callback] = (),
-                     **fit_options) -> Fitted:
-    """Trains config.epochs (and config.fine_tune_epochs), leaves the best epoch's weights in
-    MODEL. STRATEGY is the one the model was built under: recompiling for fine-tuning creates
-    optimizer variables, which must be made there too. INSPECT_FROZEN_BEST sees the model as it
-    stands before fine-tuning (the benchmark measures what fine-tuning adds with it). FIT_OPTIONS
-    go to every model.fit (steps per epoch over repeated datasets: trainer.Passes), CALLBACKS too
-    (the Trainer's TensorBoard logs, which then cover both phases)."""
+                     callbacks: Sequence[keras.callbacks.Callback] = (), **fit_options) -> Fitted:
+    """Trains config.epochs (and config.fine_tune_epochs), leaves the best epoch's weights in MODEL.
+    STRATEGY, the model's, is where fine-tuning's optimizer variables are made. INSPECT_FROZEN_BEST sees
+    the model before fine-tuning (for the benchmark). FIT_OPTIONS and CALLBACKS go to every model.fit."""
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as scratch:
         best_weights = os.path.join(scratch, "best.weights.h5")
@@ -103,6 +96,5 @@ def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.
                 history.setdefault(name, []).extend(values)
         model.load_weights(best_weights)
     history = {k: [float(v) for v in vs] for k, vs in history.items()}
-    val_loss = history["val_loss"]
-    best_epoch = 1 + min(range(len(val_loss)), key=val_loss.__getitem__)
+    best_epoch = 1 + min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
     return Fitted(history, timer.seconds, best_epoch, frozen_epochs, frozen_best)

@@ -53,11 +53,9 @@ def _text_lines(path: str, zip_dim: int) -> Iterator[str]:
 
 def check_file(path: str, zip_dim: int, lines: int = 1000) -> int:
     """Checks that PATH is a GloVe text file (or zip) before any component runs; returns its dimension.
-
-    Reads the first LINES lines: each must be a word and the same number of floats. A missing,
-    unreadable, binary or malformed file is a GloveError naming the file (the Trainer would
-    otherwise find out only after ExampleGen, the statistics and Transform have run).
-    """
+    Its first LINES lines must each be a word and the same number of floats. A missing, unreadable,
+    binary or malformed file is a GloveError naming the file (the Trainer would otherwise find out
+    only after ExampleGen, the statistics and Transform have run)."""
     if not tf.io.gfile.exists(path):
         raise GloveError(f"GloVe file {path!r} does not exist")
     if tf.io.gfile.isdir(path):
@@ -80,8 +78,7 @@ def check_file(path: str, zip_dim: int, lines: int = 1000) -> int:
                 if not word or dim == 0:
                     raise GloveError(f"GloVe file {path!r} line 1 is not '<word> <float> <float> ...'")
             elif len(values) != dim:
-                raise GloveError(f"GloVe file {path!r} line {number} has {len(values)} values, "
-                                 f"line 1 has {dim}")
+                raise GloveError(f"GloVe file {path!r} line {number} has {len(values)} values, line 1 has {dim}")
     except UnicodeDecodeError as error:
         raise GloveError(f"GloVe file {path!r} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     except (OSError, tf.errors.OpError, zipfile.BadZipFile) as error:
@@ -117,10 +114,7 @@ def _file_vectors(path: str, words: Iterable[str], zip_dim: int) -> Tuple[Dict[s
 def embedding_matrix(vocabulary: Sequence[str], path: Optional[str] = None,
                      zip_dim: int = TrainingConfig.glove_dim) -> np.ndarray:
     """Row i + 2 holds the vector of vocabulary[i]; padding, OOV and unknown words are zeros."""
-    if path:
-        vectors, dim, origin = _file_vectors(path, vocabulary, zip_dim)
-    else:
-        vectors, dim, origin = _packaged_vectors(vocabulary)
+    vectors, dim, origin = _file_vectors(path, vocabulary, zip_dim) if path else _packaged_vectors(vocabulary)
     matrix = np.zeros((len(vocabulary) + features.RESERVED_IDS, dim), dtype=np.float32)
     for i, word in enumerate(vocabulary):
         if word in vectors:

@@ -7,9 +7,8 @@ from typing import Any, Dict, Optional
 
 from common import features
 
-# The notebook's three BiLSTMs; a bag of n-gram embeddings (fastText-style); and the default, a
-# linear model over naive-Bayes-weighted n-grams (NBSVM-style), the only one that reads the
-# naive_bayes_bag encoding.
+# The notebook's three BiLSTMs; a bag of n-gram embeddings (fastText-style); and the default, NBSVM-style
+# (a linear model over naive-Bayes-weighted n-grams), the only one that reads the naive_bayes_bag encoding.
 BILSTM_VARIANTS = ("one_hot", "embedding", "glove")
 VARIANTS = (*BILSTM_VARIANTS, "ngram_bag", "nb_ngrams")
 OPTIMIZERS = ("rmsprop", "adam")
@@ -17,10 +16,8 @@ OPTIMIZERS = ("rmsprop", "adam")
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """The variant is always chosen (the default one is pipeline/configs.py's DEFAULT_VARIANT);
-    the other fields default to the notebook's BiLSTM. Each variant's own defaults are
-    pipeline/configs.py's VARIANT_DEFAULTS.
-    """
+    """The variant is always chosen (pipeline/configs.py's DEFAULT_VARIANT by default); the other
+    fields default to the notebook's BiLSTM, each variant's own are configs.py's VARIANT_DEFAULTS."""
 
     variant: str
     epochs: int = 10
@@ -34,21 +31,17 @@ class TrainingConfig:
     glove_path: Optional[str] = None  # a glove.6B.<d>d.txt or glove.6B.zip; None: the packaged 50d
     glove_dim: int = 100  # which member of glove.6B.zip to use
     # glove only: after the frozen epochs, this many more with the vectors trainable, from the best
-    # frozen epoch and at this learning rate (components/model/fitting.py). 0: frozen throughout,
-    # as in the notebook.
+    # frozen epoch and at this learning rate (fitting.py). 0: frozen throughout, as in the notebook.
     fine_tune_epochs: int = 0
     fine_tune_learning_rate: float = 0.0003
-    # tfxio's default. ExampleGen writes each split with its classes interleaved
-    # (components/imdb_example_gen/executor.py), so a buffer smaller than the split no longer
-    # feeds long runs of one class (when it wrote class by class, training oscillated: validation
-    # accuracy 0.55 after the first epoch with 10,000 vs 0.84 with the whole split), and the
-    # buffer's memory stays bounded as the data grows (10,000 reviews: ~80 MB at 1,000 ids each).
+    # tfxio's default. ExampleGen interleaves each split's classes (imdb_example_gen/executor.py), so
+    # a smaller buffer than the split feeds no long runs of one class (class by class, validation
+    # accuracy was 0.55 after an epoch, 0.84 with the whole split), and its memory stays bounded
+    # as the data grows (10,000 reviews: ~80 MB at 1,000 ids each).
     shuffle_buffer_size: int = 10_000
     seed: int = 42
-    # float16 compute with float32 weights, output and loss: for GPUs with tensor cores.
-    mixed_precision: bool = False
-    # After choosing the number of epochs on the eval split, train afresh on train + eval for
-    # that many and export that model (components/model/trainer.py).
+    mixed_precision: bool = False  # float16 compute, float32 weights, output and loss: GPUs' tensor cores
+    # After choosing the epochs on the eval split, train afresh on train + eval for as many (trainer.py).
     refit_on_train_and_eval: bool = False
 
     def __post_init__(self):
@@ -75,9 +68,7 @@ class TrainingConfig:
     @property
     def token_encoding(self) -> str:
         """The Transform encoding this variant's model reads (features.ENCODINGS)."""
-        if self.variant == "nb_ngrams":
-            return features.NAIVE_BAYES_BAG_ENCODING
-        return features.SEQUENCE_ENCODING
+        return features.NAIVE_BAYES_BAG_ENCODING if self.variant == "nb_ngrams" else features.SEQUENCE_ENCODING
 
     def to_custom_config(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

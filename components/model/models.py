@@ -1,15 +1,13 @@
 """The notebook's three models, one BiLSTM behind three kinds of token input, and two n-gram bags.
 
-`ngram_bag` averages learned embeddings of the review's unigrams and bigrams (fastText's
-recipe): on IMDB, word pairs such as "not good" carry what an LSTM spends most of its time
-learning, at a hundredth of the cost per step. `nb_ngrams`, the default, is NBSVM as a Keras
-model: one learned weight per n-gram (words to triples), applied to the naive-Bayes log-count
-ratio Transform attached to it. The ratios are a strong prior (alone they make a naive-Bayes
-classifier), so a few epochs of Adam reach what takes the embedding models many.
+`ngram_bag` averages learned embeddings of the review's unigrams and bigrams (fastText's recipe):
+word pairs such as "not good" carry what an LSTM spends most of its time learning, at a hundredth
+of the cost per step. `nb_ngrams`, the default, is NBSVM as a Keras model: one learned weight per
+n-gram (words to triples), applied to the naive-Bayes log-count ratio Transform attached to it; the
+ratios are a strong prior, so a few epochs of Adam reach what takes the embedding models many.
 
 Model code uses `import keras` (Keras 3), never `tf.keras`: tensorflow-transform sets
-TF_USE_LEGACY_KERAS=1 on import, which makes `tf.keras` mean tf_keras or Keras 3 depending on
-import order.
+TF_USE_LEGACY_KERAS=1 on import, so `tf.keras` means tf_keras or Keras 3 depending on import order.
 """
 
 from __future__ import annotations
@@ -45,11 +43,8 @@ class OneHot(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="imdb")
 class MeanOfTokens(keras.layers.Layer):
-    """The mean of a review's token embeddings, padding left out; zeros for an empty review.
-
-    GlobalAveragePooling1D with a mask divides by the number of tokens, which is 0 for an empty
-    review: its probability would be NaN, and one such review in training makes every weight NaN.
-    """
+    """The mean of a review's token embeddings, padding left out; zeros for an empty review (a masked
+    GlobalAveragePooling1D divides by 0 there, and one NaN probability in training makes every weight NaN)."""
 
     def call(self, embedded, token_ids):
         present = keras.ops.cast(keras.ops.not_equal(token_ids, features.PADDING_ID), embedded.dtype)
@@ -76,37 +71,32 @@ def gpus_present() -> bool:
 def build_model(config: TrainingConfig, vocab_size: int, sequence_length: Optional[int],
                 glove_matrix: Optional[np.ndarray] = None) -> keras.Model:
     """Builds and compiles one variant; vocab_size counts the padding and OOV ids; sequence_length
-    is None for nb_ngrams, whose rows are ragged."""
+    is None for nb_ngrams, whose rows are ragged. On GPUs the BiLSTMs are built as the notebook
+    wrote them, Keras' LSTM running cuDNN's kernel; on a CPU as projected_lstm computes them (the
+    one-hot inputs' projection by row lookups: 15x faster there): the same function, weight for weight."""
     with _dtype_policy(config):
-        return _build(config, vocab_size, sequence_length, glove_matrix)
-
-
-def _build(config: TrainingConfig, vocab_size: int, sequence_length: Optional[int],
-           glove_matrix: Optional[np.ndarray]) -> keras.Model:
-    """On GPUs the BiLSTMs are built as the notebook wrote them, Keras' LSTM running cuDNN's
-    kernel; on a CPU as projected_lstm computes them (the one-hot inputs' projection by row
-    lookups: 15x faster there); the two are the same function, weight for weight.
-    """
-    if config.variant == "nb_ngrams":
-        return _naive_bayes_linear(vocab_size, config)
-    token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
-    if config.variant == "ngram_bag":
-        x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
-        return _head(token_ids, MeanOfTokens(name="mean_of_ngrams")(x, token_ids), config)
-    if config.variant == "one_hot":
-        if not gpus_present():
-            return _head(token_ids, projected_lstm.over_token_ids(token_ids, vocab_size, config.lstm_units), config)
-        x = OneHot(vocab_size, name="one_hot")(token_ids)  # the notebook's input, as written there
-    elif config.variant == "embedding":
-        x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
-    else:
-        if glove_matrix is None or glove_matrix.shape[0] != vocab_size:
-            raise ValueError("the glove variant needs a GloVe matrix with one row per token id")
-        x = keras.layers.Embedding(
-            vocab_size, glove_matrix.shape[1],
-            embeddings_initializer=keras.initializers.Constant(glove_matrix),
-            trainable=False, mask_zero=True, name=GLOVE_LAYER)(token_ids)
-    return _head(token_ids, _bilstm(x, config), config)
+        if config.variant == "nb_ngrams":
+            return _naive_bayes_linear(vocab_size, config)
+        token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
+        if config.variant == "ngram_bag":
+            x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
+            return _head(token_ids, MeanOfTokens(name="mean_of_ngrams")(x, token_ids), config)
+        if config.variant == "one_hot":
+            if not gpus_present():
+                lstm = projected_lstm.over_token_ids(token_ids, vocab_size, config.lstm_units)
+                return _head(token_ids, lstm, config)
+            x = OneHot(vocab_size, name="one_hot")(token_ids)  # the notebook's input, as written there
+        elif config.variant == "embedding":
+            x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
+        else:
+            if glove_matrix is None or glove_matrix.shape[0] != vocab_size:
+                raise ValueError("the glove variant needs a GloVe matrix with one row per token id")
+            x = keras.layers.Embedding(
+                vocab_size, glove_matrix.shape[1], embeddings_initializer=keras.initializers.Constant(glove_matrix),
+                trainable=False, mask_zero=True, name=GLOVE_LAYER)(token_ids)
+        lstm = (keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units), name="bilstm")(x) if gpus_present()
+                else projected_lstm.over_vectors(x, config.lstm_units))
+        return _head(token_ids, lstm, config)
 
 
 def unfreeze_pretrained(model: keras.Model, config: TrainingConfig) -> None:
@@ -116,23 +106,13 @@ def unfreeze_pretrained(model: keras.Model, config: TrainingConfig) -> None:
     _compiled(model, dataclasses.replace(config, learning_rate=config.fine_tune_learning_rate))
 
 
-def _bilstm(x, config: TrainingConfig):
-    if gpus_present():
-        return keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units), name="bilstm")(x)
-    return projected_lstm.over_vectors(x, config.lstm_units)
-
-
 @keras.saving.register_keras_serializable(package="imdb")
 class NaiveBayesScore(keras.layers.Layer):
-    """NBSVM's score: the sum over a review's n-grams of (learned weight x naive-Bayes ratio),
-    plus a bias; an empty review scores the bias. The weights start at zero (the score is learned,
-    not the ratios' naive-Bayes sum), and while training, dropout drops whole n-grams' ratios.
-    No scale on top: a learned scale lets the scores grow without bound once the training set is
-    separated, and validation loss then rises after the second epoch (measured).
-
-    It reads Transform's ragged rows, so its work is the review's n-grams, not a padded length; a
-    padded (dense) row scores the same, its padding's ratio being 0 (Keras traces the model's
-    default save signature with dense inputs)."""
+    """NBSVM's score: the sum over a review's n-grams of (learned weight x naive-Bayes ratio), plus a
+    bias (all an empty review scores). The weights start at zero; in training, dropout drops whole
+    n-grams' ratios. No scale on top: a learned one lets the scores grow without bound once the training
+    set is separated, and validation loss then rises after the second epoch (measured). A dense row
+    (Keras traces the default save signature with them) scores as its ragged one: padding's ratio is 0."""
 
     def __init__(self, vocab_size: int, dropout: float, **kwargs):
         super().__init__(**kwargs)
@@ -177,11 +157,10 @@ def _head(token_ids, sequence_features, config: TrainingConfig) -> keras.Model:
 
 
 def _compiled(model: keras.Model, config: TrainingConfig) -> keras.Model:
-    """On a CPU, a BiLSTM's recurrence (projected_lstm, 600 steps of small matrices) is mostly the
-    cost of running each step's ops one by one; XLA fuses a step's ops, which Keras does not ask
-    for on a CPU by itself: 256 -> 62 ms a one-hot training step at batch 32 (docs/benchmarks.md).
-    Keras' own LSTM gained nothing from it (215 -> 235 ms); with the input projection moved out
-    of its loop, the embedding and glove variants' steps take 0.6x and 0.5x Keras' LSTM's."""
+    """On a CPU, a BiLSTM's recurrence (projected_lstm, 600 steps of small matrices) costs mostly
+    running each step's ops one by one; XLA fuses them, which Keras does not ask for on a CPU: 256 ->
+    62 ms a one-hot training step at batch 32 (docs/benchmarks.md). Keras' own LSTM gained nothing
+    (215 -> 235 ms); with projected_lstm, the embedding and glove steps take 0.6x and 0.5x its time."""
     optimizers = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}
     model.compile(
         optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate),

@@ -1,13 +1,12 @@
 """The notebook's BiLSTM as a CPU runs it fastest: every step's input projection at once.
 
 An LSTM multiplies each step's input by its input kernel W (input width x 4*units) inside the
-recurrence, one small product per step. None of those products depends on the state, so here they
-are done before it, for all steps in one layer: for one-hot inputs a row lookup (an Embedding
-whose table is W: a one-hot vector times W is one row of W, which skips vocabulary x 4*units
-multiply-adds per token), for embedded tokens one Dense over the time axis. What is left in the
-loop is the recurrent product and the gates, which XLA fuses (models._compiled). The cell is the
-standard LSTM cell and masks pass through, so each model computes exactly the function of
-Keras' Bidirectional(LSTM) over the same inputs, weight for weight (tests/test_models.py).
+recurrence. None of those products depends on the state, so here they are done before it, for all
+steps in one layer: for one-hot inputs a row lookup (an Embedding whose table is W, which skips
+vocabulary x 4*units multiply-adds per token), for embedded tokens one Dense over the time axis.
+Left in the loop are the recurrent product and the gates, which XLA fuses (models._compiled). The
+cell is the standard LSTM cell and masks pass through, so each model computes exactly Keras'
+Bidirectional(LSTM) over the same inputs, weight for weight (tests/test_models.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""The exported model's two signatures, which share one path through the Transform graph.
-
-`serving_default` takes a batch of raw review strings: what TF Serving clients send.
-`from_examples` takes serialized tf.Examples: what the Evaluator (TFMA) feeds.
-Both call the same TFT layer and the same Keras model, so they cannot disagree.
+"""The exported model's two signatures, which share one path through the Transform graph:
+`serving_default` takes raw review strings (what TF Serving clients send), `from_examples` serialized
+tf.Examples (what the Evaluator, TFMA, feeds). Both call the same TFT layer and the same Keras model,
+so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -42,17 +41,14 @@ class SentimentExport(tf.Module):
 
 
 def without_optimizer(model: keras.Model) -> keras.Model:
-    """The same layers and weights in a model never compiled. A compiled model tracks its
-    optimizer, and tf.saved_model.save would write the optimizer's state beside the weights
-    (Adam: two slots per weight, three times the variables every push copies and every server
-    loads). keras.models.clone_model would not do: it compiles the clone with the same optimizer."""
+    """The same layers and weights in a model never compiled: tf.saved_model.save would write a
+    compiled model's optimizer state too (Adam: three times the variables every push copies and
+    every server loads); keras.models.clone_model compiles the clone with the same optimizer."""
     return keras.Model(model.input, model.output, name=model.name)
 
 
 def export(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> None:
     module = SentimentExport(without_optimizer(model), tft_output)
-    tf.saved_model.save(module, export_dir, signatures={
-        serving_contract.SERVING_SIGNATURE: module.serve_reviews,
-        serving_contract.EXAMPLES_SIGNATURE: module.serve_examples,
-    })
+    tf.saved_model.save(module, export_dir, signatures={serving_contract.SERVING_SIGNATURE: module.serve_reviews,
+                                                        serving_contract.EXAMPLES_SIGNATURE: module.serve_examples})
     warmup.write(export_dir)  # replayed by model servers before they serve this version

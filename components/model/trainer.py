@@ -1,9 +1,8 @@
 """The Trainer's run_fn: train one variant on Transform's output and export it for serving.
 
-Training runs under a tf.distribute strategy chosen from the devices present, so the same code
-uses every GPU of a GPU node and the CPU elsewhere. The epoch with the lowest validation loss is
-the one exported (components/model/fitting.py, which also fine-tunes pretrained vectors); or,
-with refit_on_train_and_eval, a model trained afresh on both splits for that many epochs.
+Training runs under a tf.distribute strategy chosen from the devices present: every GPU of a GPU
+node, the CPU elsewhere. The epoch with the lowest validation loss is exported (fitting.py, which
+also fine-tunes pretrained vectors), or, with refit_on_train_and_eval, one retrained on both splits for as many.
 """
 
 from __future__ import annotations
@@ -31,10 +30,8 @@ def training_strategy() -> tf.distribute.Strategy:
     """Mirrors over all GPUs when there are several (or over several logical CPUs, the way the
     multi-replica path is tested without GPUs), else runs on the one device there is."""
     devices = [d.name for d in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")]
-    if len(devices) > 1:
-        strategy = tf.distribute.MirroredStrategy(devices)
-    else:
-        strategy = tf.distribute.OneDeviceStrategy(devices[0])
+    strategy = (tf.distribute.MirroredStrategy(devices) if len(devices) > 1
+                else tf.distribute.OneDeviceStrategy(devices[0]))
     logging.info("Training with %s on %s", type(strategy).__name__, ", ".join(devices))
     print(f"Training on {', '.join(devices)} ({type(strategy).__name__})", flush=True)
     return strategy
@@ -48,46 +45,35 @@ def trained_on(strategy: tf.distribute.Strategy) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Passes:
-    """A split read over and over by one iterator, and how many batches make one pass over it.
-
-    Keras makes a new iterator per epoch over a finite dataset, and tearing a tf.data iterator
-    down waits for its autotuning thread's next wake-up, up to a minute into a long fit (measured
-    in the BiLSTM runs: the machine idle 40-100 s between epochs, docs/measurements.md). Given
-    steps per epoch over a repeated dataset, Keras keeps one iterator for the whole fit. Each pass
-    is still the whole split, reshuffled, ending with its partial batch, as a finite dataset's epoch.
-    """
+    """A split read over and over by one iterator, and how many batches make one pass over it: Keras
+    makes a new iterator per epoch over a finite dataset, and tearing one down waits for its autotuning
+    thread's next wake-up (the BiLSTM runs idled 40-100 s between epochs, docs/measurements.md); given
+    steps per epoch over a repeated dataset, it keeps one. Each pass is still the whole split, reshuffled."""
 
     dataset: tf.data.Dataset
     batches: int
 
 
-def _records(file_patterns) -> int:
-    files = [f for pattern in file_patterns for f in tf.io.gfile.glob(pattern)]
-    return int(tf.data.TFRecordDataset(files, compression_type="GZIP").reduce(
-        tf.constant(0, tf.int64), lambda count, _: count + 1))
-
-
 def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, batch_size: int,
              shuffle: bool, config: TrainingConfig) -> Passes:
-    examples = _records(file_pattern)
+    files = [f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)]
+    examples = int(tf.data.TFRecordDataset(files, compression_type="GZIP").reduce(
+        tf.constant(0, tf.int64), lambda count, _: count + 1))
     if not examples:
         raise ValueError(f"no transformed examples in {', '.join(file_pattern)}")
     options = tfxio.TensorFlowDatasetOptions(
         batch_size=batch_size, label_key=features.LABEL, num_epochs=1,
         shuffle=shuffle, shuffle_buffer_size=config.shuffle_buffer_size, shuffle_seed=config.seed)
-    dataset = data_accessor.tf_dataset_factory(
-        file_pattern, options, tft_output.transformed_metadata.schema)
-    # Every transformed feature goes in (the label is already split off): Keras picks the ones
-    # the model has Inputs for by name.
+    dataset = data_accessor.tf_dataset_factory(file_pattern, options, tft_output.transformed_metadata.schema)
+    # Every transformed feature goes in (the label split off): Keras picks the model's Inputs by name.
     dataset = dataset.map(lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
                           num_parallel_calls=tf.data.AUTOTUNE)
     return Passes(dataset.repeat().prefetch(tf.data.AUTOTUNE), math.ceil(examples / batch_size))
 
 
 def tensorboard_logs(model_run_dir: str, phase: str = "") -> keras.callbacks.Callback:
-    """Per-epoch losses and metrics for TensorBoard in the Trainer's model_run folder, where TFX
-    (and Kubeflow's TensorBoard viewer) look for them: `./imdb tensorboard`. No graph: the traced
-    train function's graph shows nothing a reader of models.py needs."""
+    """Per-epoch losses and metrics in the model_run folder, where TFX and Kubeflow's TensorBoard
+    viewer look (`./imdb tensorboard`). No graph: the traced train function shows nothing useful."""
     return keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, phase) if phase else model_run_dir,
                                        write_graph=False, update_freq="epoch")
 
@@ -98,8 +84,7 @@ def vocabulary(tft_output: tft.TFTransformOutput) -> list:
 
 
 def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutput) -> keras.Model:
-    """Builds the variant sized by what Transform produced (vocabulary, sequence length; none for
-    the ragged rows of the naive_bayes_bag encoding)."""
+    """The variant sized by what Transform produced (vocabulary; sequence length, none for ragged rows)."""
     words = vocabulary(tft_output)
     spec = tft_output.transformed_feature_spec()[features.TOKEN_IDS]
     sequence_length = spec.shape[0] if isinstance(spec, tf.io.FixedLenFeature) else None
@@ -110,10 +95,9 @@ def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutpu
 
 def _refit(config: TrainingConfig, tft_output: tft.TFTransformOutput, strategy: tf.distribute.Strategy,
            epochs: int, batch_size: int, fn_args: tfx.components.FnArgs):
-    """A fresh model trained on the training and eval splits together for the epochs the
-    validation loss chose: the eval split's 5,000 reviews then teach instead of only judging
-    (measured for nb_ngrams: +0.2 points of test accuracy, 0.920 -> 0.922). The test split, the
-    Evaluator's, stays unseen. Returns the model and what to record of the refit."""
+    """A fresh model trained on the train and eval splits for the epochs the validation loss chose:
+    the eval split's 5,000 reviews then teach too (nb_ngrams: test accuracy 0.920 -> 0.922). The
+    test split, the Evaluator's, stays unseen. Returns the model and what to record of the refit."""
     print(f"Refitting on the training and eval splits for {epochs} epochs", flush=True)
     both = _dataset([*fn_args.train_files, *fn_args.eval_files], fn_args.data_accessor, tft_output,
                     batch_size, True, config)

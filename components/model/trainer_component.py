@@ -1,9 +1,8 @@
 """The Trainer component: TFX's, with the number of epochs as a parameter of each run.
 
-TFX reads run parameters only as whole execution properties, and the hyperparameters travel as
-one JSON custom_config, which a Kubeflow run cannot change piece by piece. Epochs, the setting
-users change most between runs, is therefore its own property, merged into the hyperparameters
-when the executor starts (and validated there like every other hyperparameter).
+TFX reads run parameters only as whole execution properties, and the hyperparameters travel as one
+JSON custom_config, which a Kubeflow run cannot change piece by piece. Epochs, the setting changed
+most, is therefore its own property, merged into the hyperparameters (and validated) when it runs.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ class TrainerSpec(standard_component_specs.TrainerSpec):
 
 
 class Executor(trainer_executor.GenericExecutor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         properties = dict(exec_properties)
         key = standard_component_specs.CUSTOM_CONFIG_KEY
@@ -53,8 +51,7 @@ class Trainer(trainer_component.Trainer):
                  epochs: Union[int, data_types.RuntimeParameter], custom_config: Dict[str, Any]):
         spec = TrainerSpec(
             examples=examples, transform_graph=transform_graph, schema=schema,
-            train_args=trainer_pb2.TrainArgs(splits=[train_split]),
-            eval_args=trainer_pb2.EvalArgs(splits=[eval_split]),
+            train_args=trainer_pb2.TrainArgs(splits=[train_split]), eval_args=trainer_pb2.EvalArgs(splits=[eval_split]),
             run_fn=run_fn, custom_config=json_utils.dumps(custom_config), epochs=epochs,
             model=types.Channel(type=standard_artifacts.Model),
             model_run=types.Channel(type=standard_artifacts.ModelRun))
