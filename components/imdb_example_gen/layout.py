@@ -258,11 +258,11 @@ _GOLDEN_RATIO_CONJUGATE = (5 ** 0.5 - 1) / 2
 
 
 def position(review_id: int) -> float:
-    """A review's place in [0, 1), the basis of every split and sample: the golden-ratio (Weyl) sequence
-    frac(id * 0.618...) scatters neighbouring ids (one movie's
-    reviews are numbered consecutively) across [0, 1) like a shuffle, but evenly: a range [a, b)
-    holds (b - a) of a class's 12,500 ids to within a few reviews, where a hash would be off by about
-    sqrt(n). Both classes share the ids 0..12499, so every split keeps the 50/50 balance too."""
+    """A review's place in [0, 1), the basis of every split and sample: the golden-ratio (Weyl)
+    sequence frac(id * 0.618...) scatters neighbouring ids (one movie's reviews are numbered
+    consecutively) across [0, 1) like a shuffle, but evenly: a range [a, b) holds (b - a) of a class's
+    12,500 ids to within a few reviews, where a hash would be off by about sqrt(n). Both classes share
+    the ids 0..12499, so every split keeps the 50/50 balance too."""
     return (review_id * _GOLDEN_RATIO_CONJUGATE) % 1.0
 
 
