@@ -1,18 +1,14 @@
 """The project as a package, and its one list of dependencies.
 
-`pip install .` gives the commands below, the curated schema inside the package. The exact version
-of everything, with hashes, is in the locks `./imdb lock` resolves from this list with uv:
-requirements.lock (what runs: the container image) and requirements-test.lock (that, plus the
-`test` extra: the local environment and CI).
+`pip install .` gives the commands below, the curated schema inside the package. The locks
+`./imdb lock` resolves from this list with uv hold every exact version, with hashes:
+requirements.lock (the container image) and requirements-test.lock (plus `test`: local and CI).
 """
 
 from setuptools import find_namespace_packages, setup
 
 RUNTIME = [
-    "tfx==1.21.0",
-    "tensorflow==2.21.0",
-    "tensorflow-transform==1.21.0",
-    "apache-beam",
+    "tfx==1.21.0", "tensorflow==2.21.0", "tensorflow-transform==1.21.0", "apache-beam",
     "kfp<2.17.3",
     "kfp-kubernetes==2.17.0",  # the Kubernetes platform spec (GPU node selector, tolerations)
     "tensorflow-serving-api",
@@ -34,8 +30,7 @@ setup(
     name="imdb-sentiment-tfx",
     version="0.1.0",
     description="TFX pipeline for IMDB review sentiment: aclImdb -> TextVectorization -> model -> TF Serving",
-    # kubeflow/ is a namespace package, so that Kubeflow's own SDKs (kubeflow.katib, kubeflow.training)
-    # can be installed beside it.
+    # kubeflow/ is a namespace package: Kubeflow's own SDKs (kubeflow.katib, kubeflow.training) install beside it.
     packages=find_namespace_packages(include=["common", "common.*", "pipeline", "pipeline.*", "components",
                                               "components.*", "serving", "serving.*", "kubeflow", "kubeflow.*"],
                                      exclude=["kubeflow.kfp_go*"]),

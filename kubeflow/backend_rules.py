@@ -1,15 +1,12 @@
 """What an open-source Kubeflow Pipelines 2.17 server refuses, rule by rule, from its own source.
 
-Where KFP's own Go code cannot run, these rules stand in for it: `./imdb compile` on a machine
-without KFP's source and Go refuses a spec before writing it. Everywhere else KFP's code itself
-judges and runs the specs (kubeflow/kfp_go: check.sh in CI, the API server on the local cluster in
-tests/test_container_image.py); tests/test_backend_rules.py holds these rules to KFP's own verdicts
-(kfpcheck), case by case.
-Each rule names the file of kubeflow/pipelines (tag 2.17.0, commit 4a3592cb2dd0) it comes from;
-every message is the backend's own.
-
-Only refusals are modelled: a spec these rules pass may still fail on a cluster for reasons no
-spec shows (images, credentials, quotas).
+Where KFP's Go code cannot run, these rules stand in for it: `./imdb compile` without KFP's source
+and Go refuses a spec before writing it. Elsewhere KFP's code itself judges the specs (kubeflow/kfp_go:
+check.sh in CI, the local cluster's API server in tests/test_container_image.py), and
+tests/test_backend_rules.py holds these rules to its verdicts (kfpcheck), case by case. Each rule
+names its file of kubeflow/pipelines (tag 2.17.0, commit 4a3592cb2dd0); every message is the
+backend's own. Only refusals are modelled: a spec passing them may still fail on a cluster for
+reasons no spec shows (images, credentials, quotas).
 """
 
 from __future__ import annotations
@@ -32,12 +29,9 @@ class Refused(ValueError):
 
 
 def load_upload(text: str) -> "Uploaded":
-    """What the API server does with an uploaded file (v2_template.go, NewV2SpecTemplate).
-
-    Documents are told apart by content: the one with a pipelineInfo is the PipelineSpec, parsed
-    strictly (protojson.Unmarshal rejects unknown fields); a document with platforms.kubernetes is
-    the platform spec.
-    """
+    """What the API server does with an uploaded file (v2_template.go, NewV2SpecTemplate): the
+    document with a pipelineInfo is the PipelineSpec, parsed strictly (protojson.Unmarshal rejects
+    unknown fields); one with platforms.kubernetes is the platform spec."""
     spec: Optional[pipeline_spec_pb2.PipelineSpec] = None
     platform: Optional[pipeline_spec_pb2.PlatformSpec] = None
     try:
@@ -123,11 +117,8 @@ def check_run_parameters(spec: pipeline_spec_pb2.PipelineSpec, parameters: Mappi
 
 
 def check_compiles(spec: pipeline_spec_pb2.PipelineSpec) -> None:
-    """backend/src/v2/compiler/visitor.go (Accept/dfs) and argocompiler/dag.go, argo.go.
-
-    Every component reached from the root is a DAG or runs a container or an importer; resolver
-    executors are "not implemented", custom jobs are Google Cloud only.
-    """
+    """backend/src/v2/compiler/visitor.go (Accept/dfs), argocompiler/dag.go, argo.go: every component
+    reached from the root is a DAG, a container or an importer (resolvers are "not implemented")."""
     if not spec.pipeline_info.name:
         raise Refused("pipelineInfo.name is empty")  # argo.go, Compile
     executors = spec.deployment_spec.fields["executors"].struct_value.fields \
@@ -172,10 +163,8 @@ _BUCKET = re.compile(r"(^[a-z][a-z0-9]+:///?)([^/?]+)(/[^?]*)?(\?.+)?$")  # conf
 
 
 def check_pipeline_root(root: str) -> None:
-    """backend/src/v2/objectstore/config.go, ParseBucketPathToConfig: object stores only.
-
-    The root DAG's driver parses the run's pipeline root this way before any task starts.
-    """
+    """backend/src/v2/objectstore/config.go, ParseBucketPathToConfig: object stores only. The root
+    DAG's driver parses the run's pipeline root this way before any task starts."""
     match = _BUCKET.match(root or "")
     if match is None:
         raise Refused(f"parse bucket config failed: unrecognized pipeline root format: {root!r}")

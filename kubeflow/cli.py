@@ -61,13 +61,11 @@ def compile_main(argv) -> int:
         kubeflow = deployment.KubeflowSettings(
             image=args.image, gpu_image=args.gpu_image, pipeline_root=args.pipeline_root,
             serving_model_dir=os.path.join(args.serving_dir, args.model_name) if args.serving_dir else None,
-            model_name=args.model_name,
-            beam_args=tuple(args.beam_args) or deployment.DEFAULT_BEAM_ARGS,
+            model_name=args.model_name, beam_args=tuple(args.beam_args) or deployment.DEFAULT_BEAM_ARGS,
             gpus=args.gpus, gpu_resource=args.gpu_resource,
-            gpu_node_selector=tuple(key_values.key_values(args.gpu_node_selector, "node selector").items())
-            if args.gpu_node_selector else deployment.KubeflowSettings.gpu_node_selector,
-            gpu_tolerations=tuple(args.gpu_toleration) if args.gpu_toleration
-            else deployment.KubeflowSettings.gpu_tolerations,
+            gpu_node_selector=tuple(key_values.key_values(args.gpu_node_selector or (), "node selector").items())
+            or deployment.KubeflowSettings.gpu_node_selector,
+            gpu_tolerations=tuple(args.gpu_toleration or ()) or deployment.KubeflowSettings.gpu_tolerations,
             trainer_cpu=args.trainer_cpu, trainer_memory_gib=args.trainer_memory_gib)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

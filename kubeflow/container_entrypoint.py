@@ -1,24 +1,20 @@
 """The command of every Kubeflow task: TFX's executor entrypoint, made to run under KFP 2.17's
 driver and launcher, which give it an ExecutorInput TFX 1.21 does not read as they write it.
 
-- KFP's driver gives every task one output more than its component declares: `executor-logs`, of
-  type `system.Artifact` (backend/src/v2/driver/driver.go, provisionOutputs, while log publishing is
-  on, the default); the launcher tees the task's output into it and uploads it
-  (backend/src/v2/component/launcher_v2.go, getLogWriter). TFX's entrypoint turns every output into
-  a TFX artifact class named by its type and fails on that one ("Could not import system.Artifact"):
-  outputs typed by a KFP system schema are removed here, and the logs still reach their artifact.
+- KFP's driver gives every task one output more than its component declares, `executor-logs` of
+  type `system.Artifact` (backend/src/v2/driver/driver.go, provisionOutputs), which the launcher tees
+  the task's output into (component/launcher_v2.go, getLogWriter). TFX's entrypoint fails on it
+  ("Could not import system.Artifact"): outputs of a KFP system type are removed here; the logs
+  still reach their artifact.
 - KFP's driver gives every input artifact an empty type (backend/src/v2/metadata/client.go:1144,
-  GetOutputArtifactsByExecutionId: `Schema: "", // TODO(Bobgy): figure out how to get schema`), from
-  which TFX's entrypoint cannot find the artifact's class (kubeflow_v2_entrypoint_utils.py,
-  _retrieve_class_path: `yaml.safe_load("")` is None). Each input artifact without a type gets the one
-  its component declares, which the compiled command carries (--json_serialized_inputs_spec_args).
-
-- KFP's launcher downloads every object under each input artifact's URI, and writes a directory
-  placeholder object (`dir/`, which TensorFlow's GCS file system writes for every makedirs) as a
-  file named `dir`, so that the next object below it cannot be written (backend/src/v2/objectstore/
-  object_store.go, DownloadBlob: `filepath.Rel(blobDir, "blobDir/")` is "."): the next task fails.
-  After TFX's executor succeeds, the placeholders under its outputs are removed; on Cloud Storage a
-  folder is its objects' common prefix, so every reader (TensorFlow, Beam, KFP) still sees it.
+  `Schema: "", // TODO(Bobgy): figure out how to get schema`), from which TFX's entrypoint cannot find
+  its class (kubeflow_v2_entrypoint_utils.py, _retrieve_class_path). Each gets the type its component
+  declares, which the compiled command carries (--json_serialized_inputs_spec_args).
+- KFP's launcher downloads a directory placeholder object (`dir/`, which TensorFlow's GCS file
+  system writes for every makedirs) as a file `dir`, so nothing below it can be written and the next
+  task fails (backend/src/v2/objectstore/object_store.go, DownloadBlob). After TFX's executor
+  succeeds, the placeholders under its outputs are removed; on Cloud Storage a folder is its
+  objects' common prefix, so every reader still sees it.
 
 Then TFX's entrypoint runs unchanged:
 

@@ -1,8 +1,7 @@
 """Kubeflow platform settings: the container images, where artifacts go, and the Trainer's GPUs.
 
-Only the Trainer asks for accelerators. Its resources go into the pipeline spec (TFX copies a
-ResourceSpec given as the node's platform_config); its scheduling onto GPU nodes goes into the
-Kubernetes platform spec, which TFX does not write, as the kfp-kubernetes extension defines it.
+Only the Trainer asks for accelerators: its resources go into the pipeline spec (TFX copies the
+node's platform_config), its scheduling onto GPU nodes into the Kubernetes platform spec (kfp-kubernetes).
 """
 
 from __future__ import annotations
@@ -19,25 +18,21 @@ from common import serving_contract
 
 TRAINER_NODE = "Trainer"
 TRAINER_EXECUTOR = f"{TRAINER_NODE}_executor"  # TFX names each executor "<node id>_executor"
-# The key of TFX's default_image map for every component not named in it
-# (tfx/orchestration/kubeflow/v2/pipeline_builder.py, DEFAULT_IMAGE_PATH_KEY).
+# TFX's default_image key for every component not named (kubeflow/v2/pipeline_builder.py, DEFAULT_IMAGE_PATH_KEY).
 DEFAULT_IMAGE_KEY = "default_image_path"
 
-# In a pod, Beam's FnApiRunner with one worker process per core. Named, as local runs name it
-# (pipeline/beam_runners.py): Beam 2.77's DirectRunner would first fetch Prism from GitHub in every
-# pod and run there (apache_beam/runners/direct/direct_runner.py, _PrismRunnerSupportVisitor).
+# In a pod, Beam's FnApiRunner with one worker process per core, named as local runs name it
+# (pipeline/beam_runners.py): Beam 2.77's DirectRunner would first fetch Prism from GitHub in every pod.
 DEFAULT_BEAM_ARGS: Tuple[str, ...] = ("--runner=FnApiRunner", "--direct_running_mode=multi_processing",
                                       "--direct_num_workers=0")
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
-
 # Where the image (Dockerfile) holds the curated schema that ImportSchemaGen reads in its pod.
 IMAGE_SCHEMA_FILE = "/src/components/schema/schema.pbtxt"  # the Dockerfile copies the source to /src
 
-# What KFP's launcher accepts as a pipeline root (backend/src/v2/objectstore/config.go) and what
-# the image's TensorFlow can read and write: TensorFlow 2.21 registers gs:// (not s3://), so
-# s3://, minio:// and volume paths are refused at compile time rather than in a failed pod.
+# What KFP's launcher accepts as a pipeline root (backend/src/v2/objectstore/config.go) and the image's
+# TensorFlow 2.21 can use (gs://, not s3://): others are refused at compile time, not in a failed pod.
 SUPPORTED_SCHEME = "gs://"
 
 
@@ -93,30 +88,21 @@ class KubeflowSettings:
 
     def trainer_resources(self) -> ResourceSpec:
         """CPU, memory and GPUs of the Trainer's container, in the legacy and current fields."""
-        spec = ResourceSpec(
+        accelerator = ResourceSpec.AcceleratorConfig(type=self.gpu_resource, count=self.gpus,
+                                                     resource_type=self.gpu_resource, resource_count=str(self.gpus))
+        return ResourceSpec(
             cpu_limit=self.trainer_cpu, memory_limit=self.trainer_memory_gib,
-            resource_cpu_limit=f"{self.trainer_cpu:g}", resource_memory_limit=f"{self.trainer_memory_gib:g}G")
-        if self.gpus:
-            spec.accelerator.type = self.gpu_resource
-            spec.accelerator.count = self.gpus
-            spec.accelerator.resource_type = self.gpu_resource
-            spec.accelerator.resource_count = str(self.gpus)
-        return spec
-
-    def trainer_scheduling(self) -> k8s_pb.KubernetesExecutorConfig:
-        config = k8s_pb.KubernetesExecutorConfig()
-        if self.gpus:
-            config.node_selector.labels.update(dict(self.gpu_node_selector))
-            for key in self.gpu_tolerations:
-                config.tolerations.append(k8s_pb.Toleration(key=key, operator="Exists", effect="NoSchedule"))
-        return config
+            resource_cpu_limit=f"{self.trainer_cpu:g}", resource_memory_limit=f"{self.trainer_memory_gib:g}G",
+            accelerator=accelerator if self.gpus else None)
 
     def platform_spec(self, executors: List[str]) -> pipeline_spec_pb2.PlatformSpec:
         """The Kubernetes platform spec: GPU-node scheduling for the Trainer's executor only."""
         spec = pipeline_spec_pb2.PlatformSpec()
-        if TRAINER_EXECUTOR in executors:
-            as_dict = json_format.MessageToDict(self.trainer_scheduling())
+        if TRAINER_EXECUTOR in executors and self.gpus:
+            scheduling = k8s_pb.KubernetesExecutorConfig(tolerations=[
+                k8s_pb.Toleration(key=key, operator="Exists", effect="NoSchedule") for key in self.gpu_tolerations])
+            scheduling.node_selector.labels.update(dict(self.gpu_node_selector))
+            as_dict = json_format.MessageToDict(scheduling)
             if as_dict:
                 spec.platforms["kubernetes"].deployment_spec.executors[TRAINER_EXECUTOR].update(as_dict)
         return spec
-

@@ -20,9 +20,8 @@ import sys
 import sysconfig
 from typing import Dict, List, Optional
 
-# The shared libraries TensorFlow 2.21 dlopens for the GPU (tensorflow/tsl/platform/default/
-# dso_loader.cc), and where TensorFlow's CUDA wheels put them under site-packages; in an order
-# where each one's dependencies are loaded (RTLD_GLOBAL) before it.
+# The shared libraries TensorFlow 2.21 dlopens for the GPU (tsl/platform/default/dso_loader.cc), where
+# its CUDA wheels put them under site-packages, each after its dependencies (loaded RTLD_GLOBAL).
 LIBRARIES = {
     "libcudart.so.12": "nvidia/cuda_runtime/lib",
     "libnvJitLink.so.12": "nvidia/nvjitlink/lib",  # needed by cuSPARSE and cuSOLVER

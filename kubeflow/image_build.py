@@ -55,10 +55,9 @@ def podman_command(storage: str) -> List[str]:
 
 
 def import_base(podman: List[str], userland_root: str) -> None:
-    """`podman import` of a debootstrap root, without the project's environment inside it, and with
-    the certificate authorities this machine trusts (./imdb binds the host's bundle over the root's
-    own at each call): the build fetches the locked packages through the same network as the
-    environment did, so the image's build trusts what the environment's set-up trusted."""
+    """`podman import` of a debootstrap root, without the project's environment, with the certificate
+    authorities this machine trusts (./imdb binds the host's bundle over the root's own): the build
+    fetches the locked packages through the same network as the environment's set-up did."""
     with tempfile.TemporaryDirectory() as extra:
         shutil.copyfile(CA_BUNDLE, os.path.join(extra, "ca-bundle"))
         os.chmod(os.path.join(extra, "ca-bundle"), 0o644)
@@ -72,6 +71,10 @@ def import_base(podman: List[str], userland_root: str) -> None:
             raise RuntimeError("tar of the userland failed")
 
 
+def _podman(podman: List[str], *args: str) -> str:
+    return subprocess.run(podman + list(args), capture_output=True, text=True, check=True).stdout.strip()
+
+
 def build(podman: List[str], tag: str, variant: str) -> subprocess.CompletedProcess:
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
@@ -81,10 +84,6 @@ def build(podman: List[str], tag: str, variant: str) -> subprocess.CompletedProc
                   "--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}",
                   "--build-arg", f"BASE_IMAGE={BASE}", "--build-arg", f"VARIANT={variant}", "-t", tag, str(REPO)],
         capture_output=True, text=True, timeout=3600)
-
-
-def mount(podman: List[str], tag: str) -> str:
-    return subprocess.run(podman + ["image", "mount", tag], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def run_inside(filesystem: str, script: str) -> subprocess.CompletedProcess:
@@ -97,15 +96,8 @@ def run_inside(filesystem: str, script: str) -> subprocess.CompletedProcess:
         input=script, capture_output=True, text=True, timeout=900)
 
 
-def image_size(podman: List[str], tag: str) -> int:
-    out = subprocess.run(podman + ["image", "inspect", "--format", "{{.Size}}", tag],
-                         capture_output=True, text=True, check=True).stdout
-    return int(out.strip())
-
-
 def save(podman: List[str], tag: str, folder: str) -> str:
-    """TAG as a docker-archive in FOLDER (written whole, then renamed): what `ctr images import`,
-    and so the local cluster's containerd, loads."""
+    """TAG as a docker-archive in FOLDER (written whole, then renamed), as the cluster's containerd imports."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, tag.rsplit("/", 1)[-1].replace(":", "-") + ".tar")
     if os.path.exists(path + ".partial"):
@@ -145,14 +137,14 @@ def main(argv=None) -> int:
                     return 1
                 # Saved before anything mounts it: a check run inside changes its files.
                 archive = save(podman, tag, args.save) if args.save else None
-                filesystem = mount(podman, tag)
+                filesystem = _podman(podman, "image", "mount", tag)
                 checks = [run_inside(filesystem, IMPORT_CHECK)]
                 if variant == "gpu":
                     checks.append(run_inside(filesystem, GPU_CHECK))
                 failed = [c for c in checks if c.returncode != 0]
                 report = " / ".join(line for c in checks for line in c.stdout.splitlines() if line.strip())
-                rows.append((variant, seconds, image_size(podman, tag), "FAILED: " + failed[0].stderr[-500:]
-                             if failed else report))
+                size = int(_podman(podman, "image", "inspect", "--format", "{{.Size}}", tag))
+                rows.append((variant, seconds, size, "FAILED: " + failed[0].stderr[-500:] if failed else report))
                 print(rows[-1], flush=True)
                 if archive and failed:
                     os.remove(archive)

@@ -1,21 +1,12 @@
 """Compiles the pipeline for Kubeflow Pipelines v2 with TFX's KubeflowV2DagRunner.
 
-The pipeline is `create_pipeline`, the same as the local run; only paths and platform settings
-differ. TFX writes a PipelineJob (Vertex's wrapper); an open-source KFP v2 server takes the
-PipelineSpec inside it, plus a Kubernetes platform spec, as a two-document YAML file. Both are
-written, each to a temporary name first, then renamed.
-
-What open-source KFP 2.17 needs, and how it is met here (kubeflow/backend_rules.py cites the
-backend's source for each rule, and checks the result before it is written):
-- PipelineSpec schema 2.1.0, with typed run parameters (RUN_PARAMETERS of pipeline.py);
-- container executors only: the pipeline has no resolver;
-- every task's command is kubeflow.container_entrypoint, which hides the `executor-logs` output
-  KFP's driver adds from TFX's entrypoint;
-- no cache for the tasks whose result KFP's cache key cannot see: the served-model baseline,
-  and ImdbExampleGen (the key holds the data's path, not its content).
-
-Components reach their code by dotted path inside the image (no module file on a remote file
-system, which fails at compile time).
+The pipeline is `create_pipeline`, as in a local run. TFX writes a PipelineJob (Vertex's wrapper);
+an open-source KFP v2 server takes the PipelineSpec inside it, plus a Kubernetes platform spec, as a
+two-document YAML file, which kubeflow/backend_rules.py checks before it is written: schema 2.1.0,
+typed run parameters, container executors only (no resolver), kubeflow.container_entrypoint as
+every task's command, no cache where KFP's cache key cannot see the result (the served-model
+baseline; ImdbExampleGen, whose key holds the data's path, not its content). Components reach their
+code by dotted path inside the image (a module file on a remote file system fails at compile time).
 """
 
 from __future__ import annotations
@@ -58,27 +49,14 @@ def run_parameters(settings: configs.PipelineSettings) -> Dict[str, RuntimeParam
 
 
 def set_parameter_defaults(spec: pipeline_spec_pb2.PipelineSpec, parameters: Dict[str, RuntimeParameter]) -> None:
-    """Writes each run parameter's default into the root's input definitions.
-
-    TFX puts defaults only in the PipelineJob's runtimeConfig, which a KFP server never sees: it
-    would then require every parameter at run creation (apiserver/template/v2_template.go,
-    validatePipelineJobInputs); with defaults here it fills the missing ones itself
-    (v2/compiler/argocompiler/argo.go, Compile).
-    """
+    """Writes each run parameter's default into the root's input definitions. TFX puts them only in
+    the PipelineJob's runtimeConfig, which a KFP server never sees: it would then require every
+    parameter at run creation (apiserver/template/v2_template.go, validatePipelineJobInputs)."""
     for parameter in parameters.values():
         definition = spec.root.input_definitions.parameters[parameter.name]
-        definition.default_value.CopyFrom(struct_pb2.Value(
-            string_value=parameter.default) if parameter.ptype is str else struct_pb2.Value(
-            number_value=parameter.default))
+        kind = "string_value" if parameter.ptype is str else "number_value"
+        definition.default_value.CopyFrom(struct_pb2.Value(**{kind: parameter.default}))
         definition.is_optional = True
-
-
-def pipeline_spec_from_job(job: dict, pipeline_root: str) -> pipeline_spec_pb2.PipelineSpec:
-    """The PipelineSpec inside TFX's PipelineJob, parsed strictly (unknown fields fail)."""
-    spec = pipeline_spec_pb2.PipelineSpec()
-    json_format.ParseDict(job["pipelineSpec"], spec, ignore_unknown_fields=False)
-    spec.default_pipeline_root = pipeline_root  # where a KFP server puts artifacts by default
-    return spec
 
 
 def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSettings, output_dir: str,
@@ -87,12 +65,9 @@ def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSetti
     backend_rules.Refused (nothing written) if KFP would refuse the pipeline."""
     parameters = run_parameters(settings)
     pipeline = create_pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=kubeflow.pipeline_root,
-        serving_model_dir=kubeflow.pusher_destination,
-        model_name=kubeflow.model_name,
-        beam_pipeline_args=list(kubeflow.beam_args),
-        trainer_resources=kubeflow.trainer_resources(),
+        pipeline_name=pipeline_name, pipeline_root=kubeflow.pipeline_root,
+        serving_model_dir=kubeflow.pusher_destination, model_name=kubeflow.model_name,
+        beam_pipeline_args=list(kubeflow.beam_args), trainer_resources=kubeflow.trainer_resources(),
         schema_file=kubeflow.schema_file,
         **{**settings.as_kwargs(), **parameters})
     os.makedirs(output_dir, exist_ok=True)
@@ -106,7 +81,9 @@ def compile_pipeline(settings: configs.PipelineSettings, kubeflow: KubeflowSetti
         with open(os.path.join(scratch, "pipeline_job.json")) as f:
             job = json.load(f)
 
-    spec = pipeline_spec_from_job(job, kubeflow.pipeline_root)
+    # The PipelineSpec inside TFX's PipelineJob, parsed strictly (unknown fields fail).
+    spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
+    spec.default_pipeline_root = kubeflow.pipeline_root  # where a KFP server puts artifacts by default
     set_parameter_defaults(spec, parameters)
     for task in KFP_UNCACHED_TASKS:
         spec.root.dag.tasks[task].caching_options.enable_cache = False

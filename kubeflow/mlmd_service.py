@@ -2,17 +2,14 @@
 Kubeflow stack: KFP's driver and launcher talk to MLMD only through this service.
 
 No MLMD server binary is published for this platform, but the locked `ml-metadata` holds the
-library and the service's definition. Every RPC hands its request bytes, untouched, to the
-library's binding of the same name (the entry points `MetadataStore` itself calls, one per RPC, in
-ml_metadata/metadata_store/pywrap) and returns the library's answer and status code; there is no
-store logic here.
+library and the service's definition. Every RPC hands its request bytes, untouched, to the library's
+binding of the same name (ml_metadata/metadata_store/pywrap) and returns its answer and status code.
 
-One exception, stated where it happens: ml-metadata 1.21 dropped `filter_query` (UNIMPLEMENTED,
-"ZetaSQL dependency removed"), which the MLMD server KFP deploys (1.14) evaluates. KFP's client sends
-exactly one form, `custom_properties.parent_dag_id.int_value = N` (backend/src/v2/metadata/client.go,
-GetExecutionsInDAG; driver/resolve.go): a list request with that form is forwarded without it and
-the nodes returned filtered here (KFP pages until the page token is empty, so no match is lost).
-Any other filter reaches the library, which refuses it.
+One exception: ml-metadata 1.21 dropped `filter_query` ("ZetaSQL dependency removed"), which KFP's
+MLMD server (1.14) evaluates. KFP's client sends one form, `custom_properties.parent_dag_id.int_value
+= N` (backend/src/v2/metadata/client.go, GetExecutionsInDAG): such a list request is forwarded
+without it and the nodes returned filtered here (KFP pages until the page token is empty, so no match
+is lost). Any other filter reaches the library, which refuses it.
 """
 
 from __future__ import annotations

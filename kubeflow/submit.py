@@ -1,7 +1,6 @@
 """Uploads the compiled pipeline to a Kubeflow Pipelines v2 server and starts a run (kfp.Client).
 
-The pipeline is uploaded under its name the first time and as a new version of it after that,
-so the server keeps the history of what ran.
+The pipeline is uploaded under its name, then as new versions of it: the server keeps what ran.
 """
 
 from __future__ import annotations
@@ -74,8 +73,7 @@ ENDED = {"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"}
 
 def wait(host: str, run_id: str, timeout_seconds: float, namespace: Optional[str] = None,
          client: Optional[kfp.Client] = None, echo=print) -> Ended:
-    """Polls the run until it ends, printing each task's state as it changes; TimeoutError after
-    TIMEOUT_SECONDS."""
+    """Polls the run until it ends, printing each task's state as it changes; TimeoutError after TIMEOUT_SECONDS."""
     client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
     deadline, seen = time.monotonic() + timeout_seconds, {}
     while True:
@@ -95,9 +93,8 @@ def wait(host: str, run_id: str, timeout_seconds: float, namespace: Optional[str
 
 
 def _bookkeeping(name: str) -> bool:
-    """The Argo nodes KFP reports beside the pipeline's tasks: each task's driver pod and its
-    `executor` (launcher) pod, the root driver (backend/src/v2/compiler/argocompiler: container.go,
-    dag.go name them)."""
+    """The Argo nodes KFP reports beside the tasks: drivers and `executor` (launcher) pods
+    (backend/src/v2/compiler/argocompiler: container.go, dag.go name them)."""
     return name == "executor" or name.endswith("driver")
 
 
@@ -143,9 +140,8 @@ def _first_version(client: kfp.Client, pipeline_id: str, name: str) -> str:
 
 def _listed_once_ready(client: kfp.Client, name: str, timeout_seconds: float = 60) -> str:
     """The id of the pipeline NAME a racing submission is uploading. The server refuses the name (409)
-    as soon as that pipeline's row exists, but lists it only once its status is READY, a statement
-    later (resource/resource_manager.go, CreatePipelineAndPipelineVersion; storage/pipeline_store.go
-    lists READY pipelines only)."""
+    as soon as its row exists but lists it only once READY, a statement later (resource/resource_manager.go,
+    CreatePipelineAndPipelineVersion; storage/pipeline_store.go)."""
     deadline = time.monotonic() + timeout_seconds
     while (pipeline_id := client.get_pipeline_id(name)) is None:
         if time.monotonic() > deadline:

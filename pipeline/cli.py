@@ -45,13 +45,6 @@ def _error(message: str) -> None:
     print(message, file=_errors or sys.stderr)
 
 
-def _log_to_file(log_dir: str, verbose: bool) -> str:
-    os.makedirs(log_dir, exist_ok=True)
-    path = os.path.join(log_dir, time.strftime("run-%Y%m%d-%H%M%S.log"))
-    console.route_logging(path, shown=sys.stderr if verbose else None)
-    return path
-
-
 def main(argv=None) -> int:
     global _errors
     args = parser().parse_args(argv)
@@ -60,8 +53,10 @@ def main(argv=None) -> int:
     if paths.is_remote(output_dir) or os.path.exists(output_dir) and not os.path.isdir(output_dir):
         _error(f"error: --output-dir {output_dir!r} is not a local folder")
         return 2
+    log_path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
     # Before TensorFlow is imported: it adds a console handler of its own if logging is unset.
-    log_path = _log_to_file(os.path.join(output_dir, "logs"), args.verbose)
+    console.route_logging(log_path, shown=sys.stderr if args.verbose else None)
     # TensorFlow's start-up lines and library warnings go to the log only (--verbose: everywhere).
     with console.stderr_to_log(log_path, enabled=not args.verbose) as _errors:
         try:
@@ -95,8 +90,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
     counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))
     ignored = f"; {source.ignored:,} members outside the layout ignored" if source.ignored else ""
     print(f"data: {data_path} ({source.kind}; {counts}{ignored})")
-    words = "words and word pairs" if settings.ngrams == 2 else ("words" if settings.ngrams == 1 else
-                                                                 f"up to {settings.ngrams}-grams")
+    words = {1: "words", 2: "words and word pairs"}.get(settings.ngrams, f"up to {settings.ngrams}-grams")
     print(f"sample: {settings.sample_fraction:g} of each split; text: {words}, vocabulary {settings.max_tokens:,}, "
           f"{settings.sequence_length} tokens; model: {settings.training.variant}, up to "
           f"{settings.training.epochs} epochs; gate: test accuracy >= {settings.min_accuracy}")
@@ -134,23 +128,19 @@ def _run_holding_the_lock(args, paths, settings, log_path: str, started: float) 
         _error(f"error: {error}\n(full log: {log_path})")
         return 1
     print(summary.render(time.monotonic() - started))
-    summary_path = os.path.join(paths.output_dir, "last_run_summary.json")
-    atomic_files.write_text(summary_path, summary.to_json())
-    _write_report(summary, paths.output_dir, os.path.splitext(os.path.basename(log_path))[0], log_path)
-    return 0
-
-
-def _write_report(summary, output_dir: str, run: str, log_path: str) -> None:
-    """The run's page; a run whose model was pushed is not failed for want of its report."""
-    from pipeline import run_report
-
+    atomic_files.write_text(os.path.join(paths.output_dir, "last_run_summary.json"), summary.to_json())
+    # The run's page; a run whose model was pushed is not failed for want of its report.
+    run = os.path.splitext(os.path.basename(log_path))[0]
     try:
-        page = run_report.write(run_report.gather(run, summary), os.path.join(output_dir, "reports"))
+        from pipeline import run_report
+
+        page = run_report.write(run_report.gather(run, summary), os.path.join(paths.output_dir, "reports"))
     except Exception as error:
         logging.exception("run report")
         print(f"  report: not written ({error}; full log: {log_path})")
-        return
-    print(f"  report: {page}")
+    else:
+        print(f"  report: {page}")
+    return 0
 
 
 if __name__ == "__main__":

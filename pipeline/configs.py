@@ -1,8 +1,8 @@
 """The run's settings and their defaults: everything a runner may choose apart from paths.
 
 Each model variant comes with the text settings and hyperparameters it was measured with
-(docs/benchmarks.md): the notebook's for its three BiLSTMs, tuned ones for `ngram_bag` and for
-`nb_ngrams`, the default. A default run uses a deterministic half of the data; `full` uses all 50,000 reviews.
+(docs/benchmarks.md): the notebook's BiLSTMs, tuned `ngram_bag` and `nb_ngrams` (the default).
+A default run uses a deterministic half of the data; `full` uses all 50,000 reviews.
 """
 
 from __future__ import annotations
@@ -34,15 +34,12 @@ class VariantDefaults:
 
 VARIANT_DEFAULTS = {
     # The notebook's configurations: vocabulary 8,000, 600 tokens, BiLSTM(32), rmsprop, 10 epochs.
-    "one_hot": VariantDefaults(TrainingConfig(variant="one_hot")),
-    "embedding": VariantDefaults(TrainingConfig(variant="embedding")),
-    "glove": VariantDefaults(TrainingConfig(variant="glove")),
-    # Tuned on the full data (docs/benchmarks.md): words and word pairs, the 200,000 most frequent,
-    # the first 1,000 of them per review (words come first, so long reviews lose pairs, not words),
-    # averaged 64-d embeddings, Adam; stops 2 epochs after the best validation loss. Batches of
-    # 256: Adam updates all 200,000 x 64 embedding rows at every step, whatever the batch, so a
-    # step of 256 reviews costs 1.9x one of 32 (484 vs 258 ms): 4x less training time for the same
-    # accuracy, with the learning rate scaled up (0.8893 vs 0.8898 on the sample; docs/measurements.md).
+    **{variant: VariantDefaults(TrainingConfig(variant=variant)) for variant in ("one_hot", "embedding", "glove")},
+    # Tuned on the full data (docs/benchmarks.md): the 200,000 most frequent words and word pairs,
+    # the first 1,000 per review (words first: long reviews lose pairs, not words), averaged 64-d
+    # embeddings, Adam, early stopping. Batches of 256: Adam updates all 200,000 x 64 embedding rows
+    # at every step, so 256 reviews cost 1.9x 32 (484 vs 258 ms): 4x less training time, same
+    # accuracy with the learning rate scaled up (0.8893 vs 0.8898 on the sample; docs/measurements.md).
     "ngram_bag": VariantDefaults(
         TrainingConfig(variant="ngram_bag", optimizer="adam", embedding_dim=64, epochs=10,
                        batch_size=256, learning_rate=0.004, early_stopping_patience=2),
@@ -59,10 +56,9 @@ VARIANT_DEFAULTS = {
         max_tokens=1_000_000, sequence_length=1024, ngrams=3, sample_epochs=8),
 }
 DEFAULT_VARIANT = "nb_ngrams"
-# The test accuracy a model must reach to be pushed. The default nb_ngrams model measured 0.919-0.922
-# on the full data, ngram_bag 0.889-0.891 on the sample and 0.903 on the full data; the notebook's
-# BiLSTMs 0.85-0.87 here (0.855-0.858 in the notebook). Each gate sits under what any variant's healthy run reaches and far above what a
-# broken one does (0.5).
+# The test accuracy a model must reach to be pushed: nb_ngrams measured 0.919-0.922 on the full data,
+# ngram_bag 0.889-0.891 on the sample and 0.903 on the full data, the notebook's BiLSTMs 0.85-0.87.
+# Each gate sits under what any variant's healthy run reaches and far above a broken one's (0.5).
 DEFAULT_MIN_ACCURACY_SAMPLE = 0.75
 DEFAULT_MIN_ACCURACY_FULL = 0.84
 DEFAULT_MAX_ACCURACY_DROP = 0.0  # no worse than the model being served
@@ -92,10 +88,8 @@ class PipelineSettings:
         return cls(data_path=data_path, training=training, min_accuracy=min_accuracy, **{**sizes, **chosen})
 
     def validate(self) -> None:
-        """Raises ValueError naming the first bad setting, before any component runs.
-
-        The checks are the components' own, so they cannot disagree with what would fail later.
-        """
+        """Raises ValueError naming the first bad setting, before any component runs; the checks
+        are the components' own, so they cannot disagree with what would fail later."""
         from components import accuracy_gate, text_vectorization
         from components.imdb_example_gen import component
 

@@ -46,8 +46,7 @@ def download(url: str, destination: str) -> str:
                 f"No IMDB data given and the official archive could not be downloaded from {url} "
                 f"({error}). Pass --data PATH or set {ENV_VAR}=PATH, where PATH is "
                 f"{EXPECTED_LAYOUT_HINT}.") from error
-        total = int(response.headers.get("Content-Length") or 0)
-        done = 0
+        total, done = int(response.headers.get("Content-Length") or 0), 0
         try:
             with os.fdopen(handle, "wb") as out, response:
                 while chunk := response.read(1 << 20):

@@ -1,11 +1,10 @@
 """A hash of the code each custom component runs, so that editing it re-runs that component (and
 what consumes its output), and nothing else.
 
-TFX keys its cache on a component's execution properties and input artifacts. Code reached by
-dotted path (preprocessing_fn, run_fn, the project's executors) is not part of that key, nor is
-the content of the curated schema file, only its path; each component therefore carries a hash as
-an execution property (CODE_FINGERPRINT_KEY): of every project module its entry modules import,
-directly or through others (read from the source, lazy imports inside functions included), so no
+TFX's cache key holds a component's execution properties and input artifacts, not the code it
+reaches by dotted path (preprocessing_fn, run_fn, executors) nor the curated schema's content. So
+each component carries as an execution property (CODE_FINGERPRINT_KEY) a hash of every project
+module its entry modules import, transitively, lazy imports included: read from the source, so no
 hand-kept list can miss one.
 """
 

@@ -44,14 +44,10 @@ def build(paths: LocalPaths, settings: configs.PipelineSettings,
           beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True) -> tfx.dsl.Pipeline:
     os.makedirs(os.path.dirname(paths.metadata_path), exist_ok=True)
     return create_pipeline(
-        pipeline_name=paths.pipeline_name,
-        pipeline_root=paths.pipeline_root,
-        serving_model_dir=paths.serving_model_dir,
-        model_name=paths.model_name,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            paths.metadata_path),
-        beam_pipeline_args=beam_runners.local_args(beam_pipeline_args),
-        enable_cache=enable_cache,
+        pipeline_name=paths.pipeline_name, pipeline_root=paths.pipeline_root,
+        serving_model_dir=paths.serving_model_dir, model_name=paths.model_name,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path),
+        beam_pipeline_args=beam_runners.local_args(beam_pipeline_args), enable_cache=enable_cache,
         **settings.as_kwargs())
 
 

@@ -1,11 +1,9 @@
 """One run at a time per output directory, and what an interrupted run left there cleaned up.
 
-Two runs on one output directory would share its metadata store and push into the same serving
-directory: both pushed, and one run's summary named the other's version. A run therefore holds
-an exclusive lock on `<output>/.run.lock` (an OS lock: it is released when the process dies,
-even by SIGKILL, so a crashed run never blocks the next one). Holding it also means no push of
-another local run is under way, so the staging copies an interrupted push left behind
-(`.incomplete-*`, which servers ignore) can be removed safely.
+Two runs on one output directory shared its metadata store and serving directory: both pushed,
+and one's summary named the other's version. So a run holds an OS lock on `<output>/.run.lock`,
+released when the process dies, even by SIGKILL. Holding it, no other local push is under way, so
+the staging copies an interrupted push left (`.incomplete-*`, which servers ignore) can go.
 """
 
 from __future__ import annotations
@@ -61,36 +59,25 @@ class RunLock:
 
 def remove_staging_copies(directories: Iterable[str]) -> List[str]:
     """Removes the Pusher's leftover `.incomplete-*` copies under DIRECTORIES; returns their paths.
-
-    Only to be called while holding the RunLock of the output directory they belong to.
-    """
+    Only while holding the RunLock of the output directory they belong to."""
     from components.atomic_pusher import STAGING_PREFIX
 
-    removed = []
-    for directory in directories:
-        if not os.path.isdir(directory):
-            continue
-        for name in sorted(os.listdir(directory)):
-            if name.startswith(STAGING_PREFIX):
-                path = os.path.join(directory, name)
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
+    removed = [os.path.join(directory, name) for directory in directories if os.path.isdir(directory)
+               for name in sorted(os.listdir(directory)) if name.startswith(STAGING_PREFIX)]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
     return removed
 
 
 def no_space_left(error: BaseException) -> bool:
-    """Whether ERROR, or any error it was raised from, says the disk is full.
-
-    The first component to hit a full disk varies (the metadata store's SQLite, a Beam writer,
-    TensorFlow's file system), and each words it its own way.
-    """
+    """Whether ERROR, or any error it was raised from, says the disk is full. Who hits it first
+    varies (the metadata store's SQLite, a Beam writer, TensorFlow), and each words it its own way."""
     markers = ("no space left on device", "database or disk is full", "disk quota exceeded")
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if any(m in str(error).lower() for m in markers):
+        if (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+                or any(m in str(error).lower() for m in markers)):
             return True
         error = error.__cause__ or error.__context__
     return False

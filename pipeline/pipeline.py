@@ -1,9 +1,8 @@
 """The pipeline's shape, in one place, for every runner (local Beam and Kubeflow Pipelines).
 
-Runners only decide paths and platform settings, and which values become parameters of each run;
-everything about what runs in which order, and with which configuration, is here. The pipeline
-has no resolver, so it is the same DAG on every orchestrator (open-source Kubeflow cannot run
-resolvers): the Evaluator's baseline is the model being served, found by `ServedModelBaseline`.
+Runners only decide paths, platform settings and which values are run parameters. The pipeline
+has no resolver (open-source Kubeflow cannot run them), so it is the same DAG on every orchestrator:
+the Evaluator's baseline is the model being served, found by `ServedModelBaseline`.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ from pipeline.fingerprints import CODE_FINGERPRINT_KEY, all_fingerprints
 
 PREPROCESSING_FN = "components.text_vectorization.preprocessing_fn"
 RUN_FN = "components.model.trainer.run_fn"
-# The curated schema every run's data must satisfy, as this checkout has it (images: see
-# kubeflow/deployment.py's IMAGE_SCHEMA_FILE).
+# The curated schema every run's data must satisfy, as this checkout has it (images: IMAGE_SCHEMA_FILE).
 SCHEMA_FILE = str(pathlib.Path(components.__file__).resolve().parent / "schema" / "schema.pbtxt")
 BASELINE_NODE = "ServedModelBaseline"
 # Nodes whose result depends on the world outside the pipeline: no runner may serve them from a cache.
@@ -37,67 +35,48 @@ UNCACHED_NODES = (BASELINE_NODE,)
 
 # What a user may change per run without recompiling (Kubeflow run parameters): argument of
 # create_pipeline -> (run parameter name, type).
-RUN_PARAMETERS = {
-    "data_path": ("data", str),
-    "min_accuracy": ("min_accuracy", float),
-    "max_accuracy_drop": ("max_accuracy_drop", float),
-    "epochs": ("epochs", int),
-}
+RUN_PARAMETERS = {"data_path": ("data", str), "min_accuracy": ("min_accuracy", float),
+                  "max_accuracy_drop": ("max_accuracy_drop", float), "epochs": ("epochs", int)}
 RuntimeParameter = tfx.dsl.experimental.RuntimeParameter
 
 
 def create_pipeline(
-    pipeline_name: str,
-    pipeline_root: str,
-    data_path: Union[str, RuntimeParameter],
-    serving_model_dir: str,
-    model_name: str,
-    training: TrainingConfig,
-    min_accuracy: Union[float, RuntimeParameter],
+    pipeline_name: str, pipeline_root: str, data_path: Union[str, RuntimeParameter], serving_model_dir: str,
+    model_name: str, training: TrainingConfig, min_accuracy: Union[float, RuntimeParameter],
     max_accuracy_drop: Union[float, RuntimeParameter] = configs.DEFAULT_MAX_ACCURACY_DROP,
-    epochs: Union[int, RuntimeParameter, None] = None,
-    allow_anomalies: bool = False,
-    schema_file: str = SCHEMA_FILE,
-    *,
-    max_tokens: int,
-    sequence_length: int,
-    ngrams: int,
-    eval_fraction: float,
-    sample_fraction: float,
+    epochs: Union[int, RuntimeParameter, None] = None, allow_anomalies: bool = False, schema_file: str = SCHEMA_FILE,
+    *, max_tokens: int, sequence_length: int, ngrams: int, eval_fraction: float, sample_fraction: float,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
-    beam_pipeline_args: Optional[List[str]] = None,
-    enable_cache: bool = True,
+    beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
     trainer_resources: Optional[message.Message] = None,
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> canary -> Pusher.
 
     The values named in RUN_PARAMETERS may be RuntimeParameters (Kubeflow); `epochs` defaults to
-    training.epochs. trainer_resources is a platform setting (CPU, memory, GPUs of the Trainer's container) that
-    only orchestrators running containers (Kubeflow) use; the local runner ignores it. It is typed as
-    any proto (the orchestrator's own ResourceSpec) so that the pipeline needs no orchestrator's package.
+    training.epochs. trainer_resources (CPU, memory, GPUs of the Trainer's container) is for orchestrators
+    running containers (Kubeflow), typed as any proto (their ResourceSpec) so the pipeline needs no
+    orchestrator's package.
     """
     code = all_fingerprints()  # each component's own code: editing it re-runs that component
     example_gen = ImdbExampleGen(
         input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction,
         code_fingerprint=code["ImdbExampleGen"])
+    examples = example_gen.outputs["examples"]
 
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = CuratedSchemaGen(schema_file=schema_file, code_fingerprint=code["ImportSchemaGen"]).with_id(
         "ImportSchemaGen")
+    schema = schema_gen.outputs["schema"]
     example_validator = anomaly_gate.GatedExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+        statistics=statistics_gen.outputs["statistics"], schema=schema,
         allow_anomalies=allow_anomalies, code_fingerprint=code["ExampleValidator"]).with_id("ExampleValidator")
 
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        splits_config=tfx.proto.SplitsConfig(
-            analyze=[features.TRAIN_SPLIT],
-            transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]),
-        # TFT's analyzer cache serves re-analysis of spans added later; this pipeline analyzes one
-        # training split, re-run only when its data or code changes (fingerprints), so the cache
-        # was pure cost: writing it, a record per vocabulary entry, took longer than the analysis.
+        examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN_SPLIT],
+                                             transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]),
+        # TFT's analyzer cache serves spans added later; here one split is analyzed, again only when its
+        # data or code changes: the cache was pure cost (writing it took longer than the analysis).
         disable_analyzer_cache=True,
         custom_config={
             text_vectorization.MAX_TOKENS_KEY: max_tokens,
@@ -109,46 +88,37 @@ def create_pipeline(
     transform.add_upstream_node(example_validator)  # bad data stops the run before Transform
 
     trainer = Trainer(
-        run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_split=features.TRAIN_SPLIT,
-        eval_split=features.EVAL_SPLIT,
+        run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"], schema=schema,
+        train_split=features.TRAIN_SPLIT, eval_split=features.EVAL_SPLIT,
         epochs=training.epochs if epochs is None else epochs,
         custom_config={**training.to_custom_config(), CODE_FINGERPRINT_KEY: code["Trainer"]})
     if trainer_resources is not None:
         trainer.with_platform_config(trainer_resources)
+    model = trainer.outputs["model"]
 
     baseline = served_baseline.ServedModelBaseline(serving_model_dir=serving_model_dir).with_id(BASELINE_NODE)
 
     evaluator = accuracy_gate.GatedEvaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
-        min_accuracy=min_accuracy,
-        max_accuracy_drop=max_accuracy_drop,
-        example_splits=[features.TEST_SPLIT], code_fingerprint=code["Evaluator"]).with_id("Evaluator")
+        examples=examples, model=model, baseline_model=baseline.outputs["model"], min_accuracy=min_accuracy,
+        max_accuracy_drop=max_accuracy_drop, example_splits=[features.TEST_SPLIT],
+        code_fingerprint=code["Evaluator"]).with_id("Evaluator")
+    blessing = evaluator.outputs["blessing"]
 
     canary = serving_canary.ServingCanary(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        examples=example_gen.outputs["examples"], model_name=model_name,
+        model=model, model_blessing=blessing, examples=examples, model_name=model_name,
         code_fingerprint=code["ServingCanary"]).with_id("ServingCanary")
 
     pusher = atomic_pusher.AtomicPusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        infra_blessing=canary.outputs["blessing"],
+        model=model, model_blessing=blessing, infra_blessing=canary.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
         custom_config={CODE_FINGERPRINT_KEY: code["Pusher"]},
     ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=pipeline_root,
+        pipeline_name=pipeline_name, pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
                     trainer, baseline, evaluator, canary, pusher],
-        enable_cache=enable_cache,
-        metadata_connection_config=metadata_connection_config,
+        enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [])

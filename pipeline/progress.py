@@ -1,8 +1,7 @@
 """One line per component on the console while the pipeline runs, read from ML Metadata.
 
-The metadata store is where LocalDagRunner records each execution as it starts and ends, so
-watching it needs no hook into the runner and cannot be silenced by logging settings (Beam
-resets the root logger's level from its worker threads, which makes log-based progress miss lines).
+LocalDagRunner records each execution there as it starts and ends: watching it needs no hook into
+the runner and no logging (Beam resets the root logger's level from its threads, so lines went missing).
 """
 
 from __future__ import annotations
@@ -56,9 +55,7 @@ class ComponentProgress(threading.Thread):
         self._last_state[execution.id] = state
         number = self._numbers.setdefault(execution.id, len(self._numbers) + 1)
         name = run_summary.node_name(store, execution.id)
-        if state in _FINAL:
-            seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
-            how = {"ran": "done", "cached": "from cache"}.get(state, state)
-            print(f"[{number}/{self.total}] {name} {how} in {seconds:.1f} s", file=self.stream, flush=True)
-        else:
-            print(f"[{number}/{self.total}] {name} ...", file=self.stream, flush=True)
+        how = {"ran": "done", "cached": "from cache"}.get(state, state)
+        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+        what = f"{how} in {seconds:.1f} s" if state in _FINAL else "..."
+        print(f"[{number}/{self.total}] {name} {what}", file=self.stream, flush=True)

@@ -1,7 +1,7 @@
 """The run report's pictures: matplotlib figures as SVG data URIs, so the page is one file.
 
-Each returns None when the run has nothing to draw (a cached Trainer from an older version
-without history, an Evaluator that did not run), and the page says so instead.
+Each returns None when the run has nothing to draw (a cached Trainer of an older version without
+history, an Evaluator that did not run); the page says so instead.
 """
 
 from __future__ import annotations
@@ -98,10 +98,9 @@ class Charts:
         if not components:
             return None
         figure, axis = plt.subplots(figsize=(6, 0.3 * len(components) + 0.8))
-        names = [c.name for c in components][::-1]
-        seconds = [c.seconds for c in components][::-1]
-        colors = ["#7f7f7f" if c.state == "cached" else _TRAIN for c in components][::-1]
-        axis.barh(names, seconds, color=colors)
+        components = components[::-1]  # the first at the top
+        axis.barh([c.name for c in components], [c.seconds for c in components],
+                  color=["#7f7f7f" if c.state == "cached" else _TRAIN for c in components])
         axis.set_xlabel("wall seconds (grey: from cache)")
         axis.grid(axis="x", alpha=0.3)
         return _data_uri(figure)

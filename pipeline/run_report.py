@@ -1,9 +1,8 @@
 """The run report: one static page per run, `<output>/reports/<run>/index.html`.
 
-What a person judges a model by (its training curves, the gate's decision, the confusion matrix,
-accuracy by rating, what the data looked like, where the time went) is read back from the run's
-artifacts: the Trainer's history.json, TFMA's output, ExampleGen's examples and ML Metadata (via
-run_summary). The page has its pictures inline (SVG), so it opens offline, from a copy, anywhere.
+What a person judges a model by (training curves, the gate's decision, confusion matrix, accuracy
+by rating, the data, where the time went) is read back from the run's artifacts and ML Metadata
+(run_summary). Its pictures are inline (SVG), so the page opens offline, from a copy, anywhere.
 """
 
 from __future__ import annotations
@@ -79,11 +78,8 @@ def gather(run: str, summary: run_summary.RunSummary) -> RunReport:
 
 
 def read_evaluation(uri: str) -> Evaluation:
-    """The overall and per-rating figures from TFMA's metrics file.
-
-    With a served baseline, TFMA names the models "candidate" and "baseline"; without one, the
-    single model's name is empty.
-    """
+    """The overall and per-rating figures from TFMA's metrics file. With a served baseline, TFMA
+    names the models "candidate" and "baseline"; without one, the single model's name is empty."""
     import tensorflow_model_analysis as tfma
 
     evaluation, by_rating = Evaluation(), {}
@@ -145,8 +141,7 @@ def read_splits(examples_uri: str) -> Dict[str, SplitData]:
         for batch in dataset:
             labels.extend(batch[features.LABEL].numpy().tolist())
             words.extend(tf.strings.split(batch[features.TEXT]).row_lengths().numpy().tolist())
-        splits[split] = SplitData(
-            {"negative": labels.count(0), "positive": labels.count(1)}, words)
+        splits[split] = SplitData({"negative": labels.count(0), "positive": labels.count(1)}, words)
     return splits
 
 
@@ -154,9 +149,8 @@ def render(report: RunReport) -> str:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATE_DIR),
                                      autoescape=jinja2.select_autoescape(["html"]),
                                      undefined=jinja2.StrictUndefined)
-    charts = report_charts.Charts(report)
     return environment.get_template("run_report.html").render(
-        report=report, summary=report.summary, evaluation=report.evaluation, charts=charts,
+        report=report, summary=report.summary, evaluation=report.evaluation, charts=report_charts.Charts(report),
         created=datetime.datetime.now().isoformat(timespec="seconds"))
 
 
@@ -169,8 +163,12 @@ def write(report: RunReport, reports_dir: str) -> str:
     try:
         with open(os.path.join(staging, INDEX), "w") as out:
             out.write(render(report))
+        # The page's figures, for a script rather than a person (the word counts left out).
+        figures = {"run": report.run, "summary": dataclasses.asdict(report.summary),
+                   "evaluation": dataclasses.asdict(report.evaluation),
+                   "reviews": {split: data.reviews_by_label for split, data in report.splits.items()}}
         with open(os.path.join(staging, DATA), "w") as out:
-            json.dump(_figures(report), out, indent=1)
+            json.dump(figures, out, indent=1)
         os.chmod(staging, 0o755)
         if os.path.exists(final):
             shutil.rmtree(final)
@@ -178,10 +176,3 @@ def write(report: RunReport, reports_dir: str) -> str:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return os.path.join(final, INDEX)
-
-
-def _figures(report: RunReport) -> Dict:
-    """The page's figures, for a script rather than a person (the word counts left out)."""
-    return {"run": report.run, "summary": dataclasses.asdict(report.summary),
-            "evaluation": dataclasses.asdict(report.evaluation),
-            "reviews": {split: data.reviews_by_label for split, data in report.splits.items()}}

@@ -1,7 +1,5 @@
-"""What a run did, read back from ML Metadata: the source of truth, whether a step ran or was cached.
-
-Reading MLMD (rather than the runner's logs) means the summary is the same for a run that
-executed every component and for one served entirely from the cache.
+"""What a run did, read back from ML Metadata, not the runner's logs: the summary is the same whether
+each step ran or was served from the cache.
 """
 
 from __future__ import annotations
@@ -18,7 +16,10 @@ from ml_metadata.proto import metadata_store_pb2
 from components import accuracy_gate
 from components.imdb_example_gen import executor as example_gen_executor
 
-_OUTPUT = metadata_store_pb2.Event.OUTPUT
+_OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
+_EXECUTION = metadata_store_pb2.Execution
+_STATES = {_EXECUTION.COMPLETE: "ran", _EXECUTION.CACHED: "cached", _EXECUTION.FAILED: "failed",
+           _EXECUTION.RUNNING: "running", _EXECUTION.CANCELED: "canceled"}
 
 
 @dataclasses.dataclass
@@ -70,14 +71,7 @@ class RunSummary:
 
 
 def state_name(execution: metadata_store_pb2.Execution) -> str:
-    names = {
-        metadata_store_pb2.Execution.COMPLETE: "ran",
-        metadata_store_pb2.Execution.CACHED: "cached",
-        metadata_store_pb2.Execution.FAILED: "failed",
-        metadata_store_pb2.Execution.RUNNING: "running",
-        metadata_store_pb2.Execution.CANCELED: "canceled",
-    }
-    return names.get(execution.last_known_state, "unknown")
+    return _STATES.get(execution.last_known_state, "unknown")
 
 
 def node_name(store: metadata_store.MetadataStore, execution_id: int) -> str:
@@ -91,7 +85,7 @@ def _outputs(store: metadata_store.MetadataStore, execution_id: int) -> Dict[str
     """Output artifacts by key ("examples", "blessing", ...)."""
     by_key: Dict[str, List[int]] = {}
     for event in store.get_events_by_execution_ids([execution_id]):
-        if event.type == _OUTPUT or event.type == metadata_store_pb2.Event.INTERNAL_OUTPUT:
+        if event.type in _OUTPUTS:
             key = event.path.steps[0].key if event.path.steps else ""
             by_key.setdefault(key, []).append(event.artifact_id)
     return {k: list(store.get_artifacts_by_id(ids)) for k, ids in by_key.items()}
@@ -106,10 +100,9 @@ def _custom(artifact, name: str):
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+    sqlite = metadata_store_pb2.SqliteMetadataSourceConfig
+    return metadata_store.MetadataStore(metadata_store_pb2.ConnectionConfig(
+        sqlite=sqlite(filename_uri=metadata_path, connection_mode=sqlite.READONLY)))
 
 
 def latest_run_executions(store: metadata_store.MetadataStore,
@@ -140,20 +133,14 @@ def summarize(metadata_path: str) -> RunSummary:
                     if _custom(execution, key) is not None}
     model_run = _uri(outputs, "Trainer", "model_run")
     return RunSummary(
-        components=components,
-        examples_per_split=_examples_per_split(outputs),
-        skipped_or_repaired=_ingestion_issues(outputs),
-        test_accuracy=_test_accuracy(outputs),
-        blessed=_flag(outputs, "Evaluator", "blessing", "blessed"),
-        pushed_to=_pushed(outputs, "pushed_destination"),
-        model_run=model_run,
-        anomalies=_anomalies(outputs),
-        serving_canary=_serving_canary(outputs),
-        trained_on=_trained_on(read_history(model_run)),
-        examples=_uri(outputs, "ImdbExampleGen", "examples"),
-        evaluation=_uri(outputs, "Evaluator", "evaluation"),
-        gate=gate,
-        pushed_version=_pushed(outputs, "pushed_version"))
+        components=components, examples_per_split=_examples_per_split(outputs),
+        skipped_or_repaired=_ingestion_issues(outputs), test_accuracy=_test_accuracy(outputs),
+        blessed=next((bool(value) for artifact in outputs.get("Evaluator", {}).get("blessing", [])
+                      if (value := _custom(artifact, "blessed")) is not None), None),
+        pushed_to=_pushed(outputs, "pushed_destination"), model_run=model_run, anomalies=_anomalies(outputs),
+        serving_canary=_serving_canary(outputs), trained_on=_trained_on(read_history(model_run)),
+        examples=_uri(outputs, "ImdbExampleGen", "examples"), evaluation=_uri(outputs, "Evaluator", "evaluation"),
+        gate=gate, pushed_version=_pushed(outputs, "pushed_version"))
 
 
 def _uri(outputs, component: str, key: str) -> Optional[str]:
@@ -227,14 +214,6 @@ def _test_accuracy(outputs) -> Optional[float]:
                 key = entry.key
                 if key.name == "binary_accuracy" and not key.is_diff and key.model_name in ("", "candidate"):
                     return entry.value.double_value.value
-    return None
-
-
-def _flag(outputs, component: str, key: str, prop: str) -> Optional[bool]:
-    for artifact in outputs.get(component, {}).get(key, []):
-        value = _custom(artifact, prop)
-        if value is not None:
-            return bool(value)
     return None
 
 

@@ -48,8 +48,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     work = os.path.abspath(os.path.join(args.output_dir, "schema"))
-    example_gen = ImdbExampleGen(input_base=args.data, eval_fraction=configs.DEFAULT_EVAL_FRACTION,
-                                 sample_fraction=1.0)
+    example_gen = ImdbExampleGen(input_base=args.data, eval_fraction=configs.DEFAULT_EVAL_FRACTION, sample_fraction=1.0)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     inferred = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"], infer_feature_shape=True)
     print(f"inferring a schema from {args.data} ...", flush=True)
