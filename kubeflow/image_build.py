@@ -75,6 +75,10 @@ def _podman(podman: List[str], *args: str) -> str:
     return subprocess.run(podman + list(args), capture_output=True, text=True, check=True).stdout.strip()
 
 
+def mount(podman: List[str], tag: str) -> str:
+    return _podman(podman, "image", "mount", tag)
+
+
 def build(podman: List[str], tag: str, variant: str) -> subprocess.CompletedProcess:
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
@@ -137,7 +141,7 @@ def main(argv=None) -> int:
                     return 1
                 # Saved before anything mounts it: a check run inside changes its files.
                 archive = save(podman, tag, args.save) if args.save else None
-                filesystem = _podman(podman, "image", "mount", tag)
+                filesystem = mount(podman, tag)
                 checks = [run_inside(filesystem, IMPORT_CHECK)]
                 if variant == "gpu":
                     checks.append(run_inside(filesystem, GPU_CHECK))
