@@ -10,7 +10,6 @@ and median examples/s (docs/measurements.md, docs/scaling.md).
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import statistics
@@ -21,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
+from benchmarks import report  # noqa: E402
 from common import features  # noqa: E402
 from components.model import fitting, trainer  # noqa: E402
 from pipeline import configs  # noqa: E402
@@ -72,7 +72,7 @@ def epoch_seconds(mode: str, transform_dir: str, epochs: int) -> list:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = report.parser(__doc__)
     p.add_argument("--transform-dir", required=True, help="a Transform component's output folder")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--modes", nargs="+", choices=MODES, default=MODES)

@@ -12,9 +12,7 @@ into docs/serving.md (between its markers) and docs/export_size.json.
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import json
 import os
 import statistics
 import subprocess
@@ -26,9 +24,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from benchmarks import epoch_times  # noqa: E402
+from benchmarks import epoch_times, report  # noqa: E402
 from benchmarks.server_memory import rss_mib  # noqa: E402
-from common import atomic_files, serving_contract, warmup  # noqa: E402
+from common import serving_contract, warmup  # noqa: E402
 from serving import launch  # noqa: E402
 from components.model import signatures, trainer  # noqa: E402
 from pipeline import configs  # noqa: E402
@@ -70,7 +68,7 @@ def _exports(transform_dir: str, scratch: str) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = report.parser(__doc__)
     p.add_argument("--transform-dir", required=True, help="a Transform component's output folder (default model's encoding)")
     p.add_argument("--doc", default="docs/serving.md")
     args = p.parse_args(argv)
@@ -95,9 +93,7 @@ def main(argv=None) -> int:
         "|---|---|---|---|---|",
         *(f"| {r['export']} | {r['variables_mb']:.1f} | {r['total_mb']:.1f} | {r['load_seconds']:.2f} | "
           f"{r['server_rss_mib']:,.0f} |" for r in rows), "", MARK_END])
-    atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## What a push carries")
-    atomic_files.write_text("docs/export_size.json", json.dumps(result, indent=1))
-    print(section)
+    report.publish("docs/export_size.json", result, args.doc, (MARK_BEGIN, MARK_END), "## What a push carries", section)
     return 0
 
 

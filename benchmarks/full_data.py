@@ -39,8 +39,7 @@ PREPROCESSING_COMPONENTS = ("ImdbExampleGen", "Transform")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="./imdb benchmark", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = report.parser(__doc__, prog="./imdb benchmark")
     options.add_pipeline_options(p, full_by_default=True)
     bench = p.add_argument_group("benchmark")
     bench.add_argument("--label", help="name of the results file (default: the variant)")

@@ -16,7 +16,6 @@ space. scikit-learn is a benchmark dependency only; the pipeline never imports i
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -27,6 +26,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks import report
 from common import features
 from components import naive_bayes_bag, text_vectorization
 
@@ -126,7 +126,7 @@ def run(examples_uri: str, progress=print) -> List[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = report.parser(__doc__)
     p.add_argument("--examples", required=True, help="an ExampleGen artifact's folder (Split-train, ...)")
     p.add_argument("--out", help="write the results here (JSON)")
     args = p.parse_args(argv)

@@ -13,11 +13,9 @@ process, alternating the runs for --rounds rounds, at batch 32 and 1, on the med
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import glob
 import itertools
-import json
 import os
 import shlex
 import statistics
@@ -26,7 +24,8 @@ import time
 
 import numpy as np
 
-from common import atomic_files, features, serving_contract
+from benchmarks import report
+from common import features, serving_contract
 from components.imdb_example_gen import layout
 
 BEGIN, END = "<!-- ngram-features:begin -->", "<!-- ngram-features:end -->"
@@ -149,18 +148,15 @@ def render(result: dict) -> str:
                  f"{result['max_prediction_difference'][k]:.1e}, {result['same_decisions'][k]:,} decisions the same"
                  for k in runs[1:]]
     return "\n".join([
-        BEGIN,
-        f"Measured {result['date']} on {result['cores']} CPU cores, the graphs in one process, alternating, "
+        BEGIN, f"Measured {result['date']} on {result['cores']} CPU cores, the graphs in one process, alternating, "
         f"{len(rates[next(iter(rates))])} rounds; `{result['command']}`. Reviews/s, median and range over the rounds.",
         "",
         f"| review | batch | {' | '.join(runs)} | {' | '.join(f'{k} / {baseline}' for k in runs[1:])} |",
         "| --- | --- |" + " --- |" * (2 * len(runs) - 1),
-        *rows,
-        "",
+        *rows, "",
         f"On all {result['reviews']:,} test reviews, against {baseline}: {'; '.join(agreement)}. Test accuracy "
         + ", ".join(f"{result['accuracy'][k]:.4f} ({k})" for k in runs) + ". Token ids per review (padding left "
-        "out), mean: " + ", ".join(f"{result['values_per_review'][k]:.1f} ({k})" for k in runs) + ".",
-        "",
+        "out), mean: " + ", ".join(f"{result['values_per_review'][k]:.1f} ({k})" for k in runs) + ".", "",
         f"A call of a tf.function that computes nothing costs {empty:.0f} microseconds here (median of the rounds): "
         f"{empty / baseline_call:.0%} of the {baseline} graph's batch-1 call on the median review ({baseline_call:.0f} "
         f"microseconds). Twice its speed in process would leave the graph itself {baseline_call / 2 - empty:.0f} "
@@ -169,7 +165,7 @@ def render(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = report.parser(__doc__)
     p.add_argument("--data", required=True, help="the aclImdb archive or folder both runs read")
     p.add_argument("--run", action="append", required=True, metavar="LABEL=DIR",
                    help="a labelled output folder of a `./imdb run --full`; the first is the baseline (at least two)")
@@ -181,11 +177,8 @@ def main(argv=None) -> int:
     if len(args.run) < 2:
         p.error("give at least two --run LABEL=DIR: a baseline and what is compared with it")
     result = measure(args)
-    section = render(result)
-    atomic_files.write_text(args.results, json.dumps(result, indent=1))
-    atomic_files.replace_section(args.doc, BEGIN, END, section,
-                                 "## The default model's serving graph: n-gram keys from word ids")
-    print(section)
+    report.publish(args.results, result, args.doc, (BEGIN, END),
+                   "## The default model's serving graph: n-gram keys from word ids", render(result))
     return 0
 
 

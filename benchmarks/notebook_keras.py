@@ -13,7 +13,6 @@ Run as a separate process by benchmarks/full_data.py, so that its peak memory is
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -27,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks import peak_memory  # noqa: E402
+from benchmarks import peak_memory, report  # noqa: E402
 from common import atomic_files, features  # noqa: E402
 from components.imdb_example_gen import layout  # noqa: E402
 from components.model import fitting, glove, models  # noqa: E402
@@ -141,7 +140,7 @@ def train(root: str, config: TrainingConfig, max_tokens: int, sequence_length: i
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = report.parser(__doc__)
     p.add_argument("--data", required=True, help="aclImdb folder or its .tar.gz")
     p.add_argument("--config", required=True, help="TrainingConfig as JSON")
     p.add_argument("--max-tokens", type=int, required=True)

@@ -7,17 +7,35 @@ Only the text between the two `results` markers is rewritten; the prose around i
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
 import statistics
 
-from common import atomic_files
+from common import atomic_files, paths, serving_contract
 from components.model import hparams
 
 RESULTS_DIR = "docs/benchmarks"
 PLOT = "validation_accuracy.png"
 BEGIN, END = "<!-- results:begin (benchmarks/report.py) -->", "<!-- results:end -->"
+
+
+def parser(doc: str, model_dir: bool = False, **kwargs) -> argparse.ArgumentParser:
+    """The benchmark scripts' parser: their module docstring, as written, is the help; MODEL_DIR adds
+    --model-dir, the served model's base path."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    if model_dir:
+        p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
+                       help="the model's base path (default %(default)s)")
+    return p
+
+
+def publish(results_path: str, result: dict, doc: str, marks: tuple, heading: str, section: str) -> None:
+    """RESULT to RESULTS_PATH as JSON, SECTION into DOC between MARKS (under HEADING when new); prints SECTION."""
+    atomic_files.write_text(results_path, json.dumps(result, indent=1))
+    atomic_files.replace_section(doc, *marks, section, heading)
+    print(section)
 
 
 def load(results_dir: str) -> list:
@@ -91,8 +109,6 @@ def tables(results: list) -> str:
 def peers_table(results: list) -> list:
     """The linear models a user might pick instead, trained in the same run on the same splits."""
     with_peers = [r for r in results if r.get("peers")]
-    if not with_peers:
-        return []
     lines = ["", "The pipeline against linear peers, same run, same splits (benchmarks/linear_peers.py; "
              "C chosen on the eval split, then refit on train + eval):", "",
              "| run | model | n-grams | test accuracy | training time |", "|---|---|---|---|---|"]
@@ -105,14 +121,12 @@ def peers_table(results: list) -> list:
         for peer in r["peers"]:
             lines.append(f"| `{r['label']}` | {peer['peer']} (C={peer['c']:g}) | up to {peer['ngrams']} | "
                          f"{_f(peer['test_accuracy'])} | {peer['train_seconds']:.0f} s (one fit) |")
-    return lines
+    return lines if with_peers else []
 
 
 def fine_tuning_table(results: list) -> list:
     """Pretrained vectors frozen (the notebook's setting) against fine-tuned after them, same run."""
     tuned = [r for r in results if r.get("keras", {}).get("frozen_test_accuracy") is not None]
-    if not tuned:
-        return []
     lines = ["", "Pretrained vectors frozen, then fine-tuned (components/model/fitting.py: from the best frozen "
              "epoch, the vectors trainable at a lower learning rate; the best epoch over both phases is kept):", "",
              "| run | frozen epochs, then fine-tuning | plain Keras: test accuracy frozen / kept | "
@@ -122,7 +136,7 @@ def fine_tuning_table(results: list) -> list:
         lines.append(f"| `{r['label']}` | {t['epochs']}, then {t['fine_tune_epochs']} at {t['fine_tune_learning_rate']:g} | "
                      f"{_f(k['frozen_test_accuracy'])} / {_f(k['test_accuracy'])} | {_f(p['test_accuracy'])} | "
                      f"{p['best_epoch']} / {k['best_epoch']} |")
-    return lines
+    return lines if tuned else []
 
 
 def plot(results: list, path: str) -> None:

@@ -18,7 +18,6 @@ plot, fitted exponents) is rebuilt after each point.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import io
 import json
@@ -33,7 +32,7 @@ import threading
 import time
 from typing import Dict, List, Tuple
 
-from benchmarks import peak_memory
+from benchmarks import peak_memory, report
 from common import atomic_files, paths
 from kubeflow import deployment
 
@@ -71,19 +70,18 @@ def write_archive(reviews: Dict[Tuple[str, str], List[Tuple[str, bytes]]], size:
     if size % 4:
         raise ValueError(f"size {size} must be a multiple of 4 (a quarter per split and label)")
     quarter = size // 4
-    with atomic_files.staged_path(path) as staging:
-        with tarfile.open(staging, "w:gz", compresslevel=1) as tar:
-            for (split, label), pool in sorted(reviews.items()):
-                for i in range(quarter):
-                    if quarter <= len(pool):
-                        name, text = pool[i * len(pool) // quarter]
-                    else:
-                        name, text = pool[i % len(pool)]
-                        review_id, rating = name[:-4].split("_")
-                        name = f"{int(review_id) + i // len(pool) * 1_000_000}_{rating}.txt"  # copy i // len(pool)
-                    info = tarfile.TarInfo(f"aclImdb/{split}/{label}/{name}")
-                    info.size = len(text)
-                    tar.addfile(info, io.BytesIO(text))
+    with atomic_files.staged_path(path) as staging, tarfile.open(staging, "w:gz", compresslevel=1) as tar:
+        for (split, label), pool in sorted(reviews.items()):
+            for i in range(quarter):
+                if quarter <= len(pool):
+                    name, text = pool[i * len(pool) // quarter]
+                else:
+                    name, text = pool[i % len(pool)]
+                    review_id, rating = name[:-4].split("_")
+                    name = f"{int(review_id) + i // len(pool) * 1_000_000}_{rating}.txt"  # copy i // len(pool)
+                info = tarfile.TarInfo(f"aclImdb/{split}/{label}/{name}")
+                info.size = len(text)
+                tar.addfile(info, io.BytesIO(text))
 
 
 def _tree_rss_mb(root: int) -> float:
@@ -251,8 +249,7 @@ def render(results: List[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="./imdb benchmark-scale", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = report.parser(__doc__, prog="./imdb benchmark-scale")
     p.add_argument("--data", required=True, help="the aclImdb archive (.tar.gz) the points are made from")
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="reviews per point, comma-separated")
     p.add_argument("--runners", default=",".join(RUNNERS), help=f"of {', '.join(RUNNERS)}, comma-separated")

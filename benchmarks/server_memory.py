@@ -10,17 +10,14 @@ the memory after warm-up. Writes docs/serving.md (between its markers) and docs/
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import datetime
-import json
 import os
 import sys
 import time
 
-from benchmarks import peak_memory
+from benchmarks import peak_memory, report
 from benchmarks.serving_load import reviews
-from common import atomic_files, paths, serving_contract
 from serving import launch
 from serving.limits import RequestLimits
 
@@ -56,9 +53,7 @@ def load(targets, total: int, threads: int = 8) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
-                   help="the model's base path (default %(default)s)")
+    p = report.parser(__doc__, model_dir=True)
     p.add_argument("--requests", type=int, default=100_000)
     p.add_argument("--doc", default="docs/serving.md")
     args = p.parse_args(argv)
@@ -84,9 +79,7 @@ def main(argv=None) -> int:
         f"| model loaded | {started_rss:,.0f} |",
         f"| after 2,000 warm-up requests | {warm:,.0f} |",
         f"| after {args.requests:,} more | {after:,.0f} ({100 * result['growth']:+.1f}%) |", "", MARK_END])
-    atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Memory under load")
-    atomic_files.write_text("docs/server_memory.json", json.dumps(result, indent=1))
-    print(section)
+    report.publish("docs/server_memory.json", result, args.doc, (MARK_BEGIN, MARK_END), "## Memory under load", section)
     return 0 if errors == 0 else 1
 
 

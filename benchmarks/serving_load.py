@@ -13,7 +13,6 @@ into docs/serving.md (between its markers).
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import itertools
 import json
@@ -29,7 +28,8 @@ import time
 
 import numpy as np
 
-from common import atomic_files, console, paths, serving_contract
+from benchmarks import report
+from common import console, paths, serving_contract
 from serving import launch
 
 MARK_BEGIN, MARK_END = "<!-- serving load: begin -->", "<!-- serving load: end -->"
@@ -276,10 +276,7 @@ def render(result: dict, others: list = ()) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="./imdb benchmark-serving", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
-                   help="the model's base path (default %(default)s)")
+    p = report.parser(__doc__, model_dir=True, prog="./imdb benchmark-serving")
     p.add_argument("--seconds", type=int, default=30, help="length of each load point (default %(default)s)")
     p.add_argument("--ghz", default=os.environ.get("IMDB_GHZ", ""), help="the ghz binary (./imdb builds it)")
     p.add_argument("--wrk", default="", help="the wrk binary (default: on PATH)")
@@ -311,10 +308,8 @@ def main(argv=None) -> int:
                 print(f"error: --compare {path}: {error}", file=terminal)
                 return 2
         result = {**measure(args, executable("ghz", args.ghz), executable("wrk", args.wrk)), "out": args.out}
-        section = render(result, others)
-        atomic_files.write_text(args.out, json.dumps(result, indent=1))
-        atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Under compiled load generators")
-        print(section)
+        report.publish(args.out, result, args.doc, (MARK_BEGIN, MARK_END), "## Under compiled load generators",
+                       render(result, others))
     return 0
 
 if __name__ == "__main__":

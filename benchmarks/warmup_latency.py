@@ -10,7 +10,6 @@ next 20. Writes docs/serving.md's warm-up section (between its markers) and docs
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -22,7 +21,8 @@ import time
 
 import requests
 
-from common import atomic_files, paths, serving_contract, warmup
+from benchmarks import report
+from common import serving_contract, warmup
 
 MARK_BEGIN, MARK_END = "<!-- warm-up benchmark: begin -->", "<!-- warm-up benchmark: end -->"
 REVIEW = "A wonderful, moving film; the cast is superb, the ending earned. " * 4
@@ -72,9 +72,7 @@ def render(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", default=serving_contract.local_base_path(paths.output_dir()),
-                   help="the model's base path (default %(default)s)")
+    p = report.parser(__doc__, model_dir=True)
     p.add_argument("--rounds", type=int, default=5, help="version switches with and without warm-up (default %(default)s)")
     p.add_argument("--doc", default="docs/serving.md")
     args = p.parse_args(argv)
@@ -100,10 +98,8 @@ def main(argv=None) -> int:
                     row = _switch_and_time(server, base, model, with_warmup, session)
                     print(json.dumps(row), flush=True)
                     result["switches"].append(row)
-    section = render(result)
-    atomic_files.replace_section(args.doc, MARK_BEGIN, MARK_END, section, "## Warm-up requests")
-    atomic_files.write_text("docs/warmup_benchmark.json", json.dumps(result, indent=1))
-    print(section)
+    report.publish("docs/warmup_benchmark.json", result, args.doc, (MARK_BEGIN, MARK_END), "## Warm-up requests",
+                   render(result))
     return 0
 
 
