@@ -9,8 +9,7 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# A line of TensorFlow's C++ runtime (absl's format: severity letter, date, time; `I0000 00:00:...` before
-# absl's logging is initialised), for tests that check where those lines went.
+# A line of TensorFlow's C++ runtime, in absl's format (`I0000 00:00:...` before absl's logging is initialised).
 NATIVE_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d", re.MULTILINE)
 
 

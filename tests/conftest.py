@@ -19,8 +19,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: builds the container image with podman (minutes)")
 
 
-# Run last: ./imdb test fetches Beam's Flink job server and builds KFP's and the local cluster's
-# programs while the others run.
+# Run last: ./imdb test fetches or builds what they need (Flink job server, KFP, local cluster) meanwhile.
 RUN_LAST = ("test_backend_rules.py", "test_flink_run.py", "test_container_image.py")
 
 
@@ -55,8 +54,7 @@ def _run_transform(out, ngrams=1, max_tokens=CORPUS_MAX_TOKENS, encoding=feature
 
     from components import text_vectorization
 
-    spec = {features.TEXT: tf.io.FixedLenFeature([1], tf.string),
-            features.LABEL: tf.io.FixedLenFeature([1], tf.int64)}
+    spec = {features.TEXT: tf.io.FixedLenFeature([1], tf.string), features.LABEL: tf.io.FixedLenFeature([1], tf.int64)}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     rows = [{features.TEXT: [text.encode()], features.LABEL: [i % 2]} for i, text in enumerate(CORPUS)]
     fn = functools.partial(text_vectorization.preprocessing_fn, custom_config={

@@ -3,6 +3,7 @@ deadline: a server that falls silent fails the test instead of hanging it."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -36,8 +37,6 @@ class ConsoleLines:
 
     def rest(self, seconds: float = 60.0) -> List[str]:
         """Reads to the end of the output (the process has been stopped)."""
-        try:
+        with contextlib.suppress(AssertionError):
             self.until(lambda _: False, seconds)
-        except AssertionError:
-            pass
         return self.lines

@@ -16,9 +16,8 @@ from components.imdb_example_gen import ImdbExampleGen
 from pipeline import configs
 
 SPLITS = (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)
-_SPEC = {features.TEXT: tf.io.FixedLenFeature([], tf.string),
-         **{name: tf.io.FixedLenFeature([], tf.int64)
-            for name in (features.LABEL, features.REVIEW_ID, features.RATING)}}
+_SPEC = {name: tf.io.FixedLenFeature([], tf.string if name == features.TEXT else tf.int64)
+         for name in (features.TEXT, features.LABEL, features.REVIEW_ID, features.RATING)}
 
 
 def run_pipeline(name: str, workdir: str, components, **options) -> metadata_store.MetadataStore:

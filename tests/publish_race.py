@@ -4,8 +4,7 @@ cluster (tests/test_container_image.py), where gs:// is Cloud Storage's API, as
 `python -c "$(cat tests/publish_race.py)" SOURCE BASE ordered|tfx`: the project's Pusher
 (atomic_pusher.publish_version) or TFX's own copy (io_utils.copy_dir straight into <base>/<version>/).
 Each object's copy is slowed so that the reader sees the folder between copies; when it finds
-saved_model.pb it loads the version as TF Serving would and records whether it answers as the source.
-"""
+saved_model.pb it loads the version as TF Serving would and records whether it answers as the source."""
 
 from __future__ import annotations
 

@@ -2,8 +2,7 @@
 logical CPU devices, in a process of its own (logical devices can only be configured before
 TensorFlow first uses them), after the real ImdbExampleGen, curated schema and Transform on
 LocalDagRunner (from the cache when WORKDIR was used before). Prints one JSON line: the Trainer's
-history fields naming the strategy, and the exported model's test accuracy through its serving signature.
-"""
+history fields naming the strategy, and the exported model's test accuracy through its serving signature."""
 
 from __future__ import annotations
 

@@ -42,12 +42,10 @@ def write_folder(root: str, per_class: int = 40, seed: int = 0, label_noise: flo
                 with open(os.path.join(folder, f"{review_id}_{rating}.txt"), "w") as out:
                     out.write(review_text(rng, (polarity == "pos") != flipped))
     os.makedirs(os.path.join(base, "train", "unsup"), exist_ok=True)  # the official files that must be ignored
-    with open(os.path.join(base, "train", "unsup", "0_0.txt"), "w") as out:
-        out.write("unlabeled")
-    for name in ("imdb.vocab", "README", os.path.join("train", "labeledBow.feat"),
-                 os.path.join("train", "urls_pos.txt")):
+    for name, text in (("train/unsup/0_0.txt", "unlabeled"), ("imdb.vocab", "ignored\n"), ("README", "ignored\n"),
+                       ("train/labeledBow.feat", "ignored\n"), ("train/urls_pos.txt", "ignored\n")):
         with open(os.path.join(base, name), "w") as out:
-            out.write("ignored\n")
+            out.write(text)
     return base
 
 

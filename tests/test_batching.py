@@ -1,7 +1,6 @@
 """The batcher's scheduling: a request whose caller stopped waiting is not run. The model is a recorder
 (the batcher only calls `run(signature, inputs)`): under test is which calls the batcher makes, not
-what a model answers (tests/test_serving.py runs real models).
-"""
+what a model answers (tests/test_serving.py runs real models)."""
 
 import asyncio
 import threading

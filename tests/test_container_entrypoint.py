@@ -26,8 +26,7 @@ def test_the_launchers_outputs_are_removed_and_nothing_else(form):
         ["--json_serialized_invocation_args", invocation] if form == "separate"
         else [f"--json_serialized_invocation_args={invocation}"]) + ["--direct_num_workers=0"]
     rewritten = container_entrypoint.rewrite_argv(argv)
-    value = rewritten[3] if form == "separate" else rewritten[2].split("=", 1)[1]
-    passed = json.loads(value)
+    passed = json.loads(rewritten[3] if form == "separate" else rewritten[2].split("=", 1)[1])
     assert list(passed["outputs"]["artifacts"]) == ["examples"]
     assert passed["inputs"] == EXECUTOR_INPUT["inputs"]
     assert passed["outputs"]["outputFile"] == EXECUTOR_INPUT["outputs"]["outputFile"]

@@ -98,8 +98,7 @@ def test_commands_take_their_defaults_from_the_one_source(monkeypatch, tmp_path)
         "serve": {**{f"--{k.replace('_', '-')}": v for k, v in server.items()}, "--model-dir": served},
         "benchmark": {**pipeline, "--work-dir": os.path.join(out, "benchmarks")},
         "benchmark-scale": {"--work-dir": os.path.join(out, "scaling")},
-        **{command: {"--model-dir": served} for command in
-           ("benchmark-serving", "server_memory", "warmup_latency")},
+        **{command: {"--model-dir": served} for command in ("benchmark-serving", "server_memory", "warmup_latency")},
     }
     pipeline_words = ["glove 7/13", "(default 77)", "(default 3;", "(default 0.00042)", "(default 0.625 on a sample"]
     stated = {"run": pipeline_words, "benchmark": pipeline_words,

@@ -1,8 +1,7 @@
 """The GPU image's CUDA libraries, checked without a GPU (kubeflow/gpu_image.py): requirements-gpu.lock
 installed as env/install.sh --gpu does (pip, --no-deps) into a scratch folder beside this environment's
 TensorFlow, then the image's own check on it: TensorFlow built with CUDA, and the CUDA libraries it
-loads present, loadable and at its build's versions. (kubeflow/build_images.sh builds the whole image.)
-"""
+loads present, loadable and at its build's versions. (kubeflow/build_images.sh builds the whole image.)"""
 
 from __future__ import annotations
 

@@ -5,8 +5,7 @@
   masks). Every BiLSTM variant, as built for a GPU, meets them; Transform pads at the end.
 - Mixed precision: float16 keeps the loss finite and the predictions close to float32 with the same
   weights. Its 11-bit significand (about 5e-4 per operation) grows to about 1e-3 over an embedding
-  mean or a 12-step LSTM, so predictions are compared to 5e-3.
-"""
+  mean or a 12-step LSTM, so predictions are compared to 5e-3."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """Hostile data, options and faults, through `./imdb run`'s entry point (pipeline.cli.main): part of the
 hostile-input suite (README, "Reliability") with tests/test_hostile_serving.py and the wrapper's
 tests/host/wrapper_checks.sh. Each case asserts the exit status and the message a user sees, and
-that nothing was trained, pushed or left locked.
-"""
+that nothing was trained, pushed or left locked."""
 
 from __future__ import annotations
 

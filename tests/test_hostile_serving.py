@@ -1,8 +1,7 @@
 """Hostile requests to the model server, over real REST and gRPC on loopback.
 
 Part of the project's hostile-input suite (README, "Reliability"): each case asserts the status
-and message a client gets, and then that the server still answers a normal request correctly.
-"""
+and message a client gets, and then that the server still answers a normal request correctly."""
 
 from __future__ import annotations
 
@@ -86,10 +85,7 @@ def _string_tensor(values, dims) -> tensor_pb2.TensorProto:
 
 
 def _request(tensor: tensor_pb2.TensorProto):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL
-    request.inputs[serving_contract.REVIEWS_INPUT].CopyFrom(tensor)
-    return request
+    return predict_pb2.PredictRequest(model_spec={"name": MODEL}, inputs={serving_contract.REVIEWS_INPUT: tensor})
 
 
 GRPC_CASES = [

@@ -117,8 +117,7 @@ def test_tasks_kfp_cannot_cache_correctly_are_not_cached(spec):
 
 
 def test_every_task_is_a_container_running_the_project_entrypoint(spec):
-    # Schema 2.1.0 and containers only (no resolver, no importer): what KFP accepts; its own code
-    # judges the spec too (kfpcheck: tests/test_backend_rules.py; .ci/run's check.sh).
+    # Schema 2.1.0, containers only (no resolver, no importer): what KFP accepts (kfpcheck judges it too).
     assert spec["schemaVersion"] == "2.1.0"
     assert {tuple(e["container"]["command"]) for e in _executors(spec).values()} == {
         ("python", "-m", "kubeflow.container_entrypoint")}

@@ -18,16 +18,14 @@ EXPECTED = {(s, p): 40 for s in ("train", "test") for p in ("pos", "neg")}
 def test_folder_is_found_as_aclImdb_or_its_parent(imdb_folder):
     for path in (imdb_folder, os.path.dirname(imdb_folder), imdb_folder + "/"):
         source = layout.locate(path)
-        assert source.kind == "folder"
-        assert source.counts == EXPECTED  # unsup/, *.feat, urls_*.txt, imdb.vocab ignored
+        assert (source.kind, source.counts) == ("folder", EXPECTED)  # unsup/, *.feat, urls_*.txt, imdb.vocab ignored
 
 
 def test_archive_with_or_without_top_folder(imdb_folder, imdb_archive, tmp_path):
     plain_tar = synthetic_imdb.write_archive(str(tmp_path / "flat.tar"), imdb_folder, arcname=".")
     for path in (imdb_archive, plain_tar):
         source = layout.locate(path)
-        assert source.kind == "archive"
-        assert source.counts == EXPECTED
+        assert (source.kind, source.counts) == ("archive", EXPECTED)
 
 
 def test_fingerprint_changes_with_content(imdb_folder, tmp_path):

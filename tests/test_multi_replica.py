@@ -4,8 +4,7 @@ Transform output. The global batch is the per-replica batch times the replicas, 
 serves, and its test accuracy is within 0.05 of the one-device model's: the data is separable, so
 both learn it nearly perfectly when trained to convergence (12 epochs: with 4 the two-replica model,
 taking half as many steps, had not converged, 0.825 against 0.9875); the order of float sums may
-still move a few borderline reviews of the 80 (0.05 is 4 of them).
-"""
+still move a few borderline reviews of the 80 (0.05 is 4 of them)."""
 
 from __future__ import annotations
 

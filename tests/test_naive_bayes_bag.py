@@ -1,8 +1,7 @@
 """The naive_bayes_bag encoding (components/naive_bayes_bag.py) against NBSVM computed by hand, in plain
 Python from the paper's definitions (binary n-gram features, each class's document frequencies,
 Laplace smoothing, log-count ratio) on the corpus and labels Transform analyzed: the Transform graph
-agrees id for id and ratio for ratio, and the serving path (text only) gives what training got.
-"""
+agrees id for id and ratio for ratio, and the serving path (text only) gives what training got."""
 
 from __future__ import annotations
 
@@ -110,13 +109,11 @@ def test_ngram_keys_are_each_reviews_whole_ngrams_packed():
     reviews = [[3, 5, 0, 7, 9], [4], [], [6, 2]]
     keys, rows = naive_bayes_bag.ngram_keys(tf.ragged.constant(reviews, dtype=tf.int64), 3)
     got = collections.Counter((int(r), int(k)) for r, k in zip(rows.numpy(), keys.numpy()) if k >= 0)
-    expected = collections.Counter()
-    for row, ids in enumerate(reviews):
-        for n in (1, 2, 3):
-            for start in range(len(ids) - n + 1):
-                gram = ids[start:start + n]
-                if all(gram):
-                    expected[(row, sum(i << (naive_bayes_bag.WORD_BITS * (n - 1 - j)) for j, i in enumerate(gram)))] += 1
+    grams = [(row, ids[start:start + n]) for row, ids in enumerate(reviews) for n in (1, 2, 3)
+             for start in range(len(ids) - n + 1)]
+    expected = collections.Counter(
+        (row, sum(i << (naive_bayes_bag.WORD_BITS * (len(gram) - 1 - j)) for j, i in enumerate(gram)))
+        for row, gram in grams if all(gram))
     assert got == expected
     assert (3 << naive_bayes_bag.WORD_BITS | 5) in {k for _, k in got} and len(got) == 10
 

@@ -1,7 +1,6 @@
 """Which package may load which, in a fresh interpreter per module: the serving side starts without
 TFX, Beam or the pipeline (no use for them); the shared names load nothing heavy; `./imdb run`'s entry
-point loads TensorFlow only after pointing stderr at the run's log (common/console.py).
-"""
+point loads TensorFlow only after pointing stderr at the run's log (common/console.py)."""
 
 from __future__ import annotations
 

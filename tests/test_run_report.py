@@ -1,7 +1,6 @@
 """`./imdb run` as a person meets it: a quiet console, TensorBoard logs, and a run report that Chromium
 renders with the run's own figures. One real run of the CLI, in a subprocess so that what reaches the
-terminal's descriptors is checked (TensorFlow's C++ lines bypass Python's sys.stderr).
-"""
+terminal's descriptors is checked (TensorFlow's C++ lines bypass Python's sys.stderr)."""
 
 from __future__ import annotations
 

@@ -71,9 +71,8 @@ def test_the_memory_of_a_run_includes_its_child_processes():
     """A Flink run's job server is a JVM started by the pipeline: its memory counts."""
     grandchild = ("import time; block = bytearray(300 * 2**20); block[::4096] = b'x' * len(block[::4096]); "
                   "print('ready', flush=True); time.sleep(60)")
-    child = subprocess.Popen([sys.executable, "-c",
-                              f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
+                              f"{grandchild!r}])"], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "ready"
         time.sleep(0.2)

@@ -44,8 +44,7 @@ def models(transform_output, tmp_path_factory):
             export_model(transform_output, str(root / "model_b"), seed=2, epochs=0))
 
 
-# Every API test runs against both REST stacks the server offers: the default C parser on libuv,
-# and the pure-Python one (./imdb serve --http-parser h11 --event-loop asyncio).
+# Every API test runs on both REST stacks: httptools on uvloop (the default) and pure-Python h11 on asyncio.
 @pytest.fixture(scope="module", params=[("httptools", "uvloop"), ("h11", "asyncio")], ids=["httptools", "h11"])
 def server(models, tmp_path_factory, request):
     base = str(tmp_path_factory.mktemp("base") / MODEL)
@@ -101,11 +100,10 @@ def test_status_and_metadata_over_rest_and_grpc(server):
     assert list(signature_defs[serving_contract.SERVING_SIGNATURE]["inputs"]) == [serving_contract.REVIEWS_INPUT]
 
     with grpc.insecure_channel(server.grpc_target) as channel:
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-        request.model_spec.name = MODEL
+        request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec={"name": MODEL},
+                                                                 metadata_field=["signature_def"])
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(request, timeout=10)
-        status_request = get_model_status_pb2.GetModelStatusRequest()
-        status_request.model_spec.name = MODEL
+        status_request = get_model_status_pb2.GetModelStatusRequest(model_spec={"name": MODEL})
         statuses = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status_request, timeout=10)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signature_map)
@@ -158,21 +156,17 @@ def test_bad_requests_get_tf_serving_errors_and_the_server_keeps_answering(serve
     assert _post(server, PREDICT, json.dumps({"instances": ["still here?"]})).status_code == 200
 
 
-@pytest.mark.parametrize("model_spec, code, message", [
-    ({"name": "nope"}, grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
-    ({"name": MODEL, "version": 7}, grpc.StatusCode.NOT_FOUND, f"Specific({MODEL}, 7)"),
-    ({"name": MODEL, "signature_name": "nope"}, grpc.StatusCode.INVALID_ARGUMENT, '"nope" not found'),
-    ({"name": MODEL, "input": "text"}, grpc.StatusCode.INVALID_ARGUMENT, "alias not found in signature: text"),
-    ({"name": MODEL, "values": [1.0]}, grpc.StatusCode.INVALID_ARGUMENT, ""),
+@pytest.mark.parametrize("model_spec, inputs, code, message", [
+    ({"name": "nope"}, None, grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
+    ({"name": MODEL, "version": {"value": 7}}, None, grpc.StatusCode.NOT_FOUND, f"Specific({MODEL}, 7)"),
+    ({"name": MODEL, "signature_name": "nope"}, None, grpc.StatusCode.INVALID_ARGUMENT, '"nope" not found'),
+    ({"name": MODEL}, {"text": [b"a review"]}, grpc.StatusCode.INVALID_ARGUMENT, "alias not found in signature: text"),
+    ({"name": MODEL}, {serving_contract.REVIEWS_INPUT: [1.0]}, grpc.StatusCode.INVALID_ARGUMENT, ""),
 ])
-def test_bad_grpc_requests_get_tf_serving_status_codes(server, model_spec, code, message):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_spec["name"]
-    request.model_spec.signature_name = model_spec.get("signature_name", "")
-    if "version" in model_spec:
-        request.model_spec.version.value = model_spec["version"]
-    values = model_spec.get("values", [b"a review"])
-    request.inputs[model_spec.get("input", serving_contract.REVIEWS_INPUT)].CopyFrom(tf.make_tensor_proto(values))
+def test_bad_grpc_requests_get_tf_serving_status_codes(server, model_spec, inputs, code, message):
+    inputs = inputs or {serving_contract.REVIEWS_INPUT: [b"a review"]}
+    request = predict_pb2.PredictRequest(model_spec=model_spec,
+                                         inputs={k: tf.make_tensor_proto(v) for k, v in inputs.items()})
     refusal = grpc_refusal(server.grpc_target, request)
     assert refusal.code() == code and message in refusal.details()
     with SentimentClient(server.grpc_target, "grpc", MODEL) as client:

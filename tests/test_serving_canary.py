@@ -1,7 +1,6 @@
 """The serving canary on LocalDagRunner: a model whose serving signature is broken is not pushed. Real
 ImdbExampleGen, ServingCanary and Pusher; the Evaluator's blessing and the candidate imported, a
-stand-in (tests/served_models.py) whose `serving_default` is sound, wrong or missing.
-"""
+stand-in (tests/served_models.py) whose `serving_default` is sound, wrong or missing."""
 
 from __future__ import annotations
 

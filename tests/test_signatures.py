@@ -17,8 +17,7 @@ from corpus import CORPUS, TRICKY_REVIEWS
 from served_models import probabilities
 
 
-# Model -> its Transform fixture: a notebook BiLSTM on the sequence encoding, the n-gram bag on word
-# pairs, the default on the naive_bayes_bag encoding; TRICKY_REVIEWS (the empty one too) go through each.
+# Model -> its encoding's Transform fixture; TRICKY_REVIEWS (the empty one too) go through each.
 ENCODED_MODELS = {"embedding": "transform_output", "ngram_bag": "bigram_transform_output",
                   "nb_ngrams": "naive_bayes_transform_output"}
 
@@ -82,8 +81,7 @@ def test_the_export_holds_the_model_weights_and_nothing_else(exported):
         np.testing.assert_array_equal(got, want)
 
 
-# Run in a fresh interpreter that imports TensorFlow alone: the ops registered there are the ones
-# a plain TensorFlow build (and so tensorflow_model_server) has, not ones another import added.
+# In a fresh interpreter importing TensorFlow alone: only the ops a plain build (tensorflow_model_server) has.
 OPS_NOT_IN_CORE = r"""
 import json, sys
 from tensorflow.core.protobuf import saved_model_pb2

@@ -18,9 +18,8 @@ def keras_input(texts):
 
 
 def keras_layer(**kwargs):
-    return keras.layers.TextVectorization(
-        standardize="lower_and_strip_punctuation", split="whitespace",
-        output_sequence_length=CORPUS_SEQUENCE_LENGTH, **kwargs)
+    return keras.layers.TextVectorization(standardize="lower_and_strip_punctuation", split="whitespace",
+                                          output_sequence_length=CORPUS_SEQUENCE_LENGTH, **kwargs)
 
 
 @pytest.mark.parametrize("transform, ngrams", [("transform_output", None), ("bigram_transform_output", 2)])

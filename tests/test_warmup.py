@@ -55,9 +55,8 @@ def _with_warmup_records(model: str, target: str, records) -> str:
 
 
 def _bad_input_request() -> bytes:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.signature_name = serving_contract.SERVING_SIGNATURE
-    request.inputs["no_such_input"].CopyFrom(tf.make_tensor_proto(["x"]))
+    request = predict_pb2.PredictRequest(model_spec={"signature_name": serving_contract.SERVING_SIGNATURE},
+                                         inputs={"no_such_input": tf.make_tensor_proto(["x"])})
     return prediction_log_pb2.PredictionLog(
         predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString()
 
