@@ -52,10 +52,9 @@ def _text_lines(path: str, zip_dim: int) -> Iterator[str]:
 
 
 def check_file(path: str, zip_dim: int, lines: int = 1000) -> int:
-    """Checks that PATH is a GloVe text file (or zip) before any component runs; returns its dimension.
-    Its first LINES lines must each be a word and the same number of floats. A missing, unreadable,
-    binary or malformed file is a GloveError naming the file (the Trainer would otherwise find out
-    only after ExampleGen, the statistics and Transform have run)."""
+    """Checks before any component runs (else the Trainer finds out after ExampleGen and Transform)
+    that PATH is a GloVe text file (or zip), its first LINES lines each a word and as many floats as
+    the first; returns that dimension. A missing, unreadable, binary or malformed file is a GloveError."""
     if not tf.io.gfile.exists(path):
         raise GloveError(f"GloVe file {path!r} does not exist")
     if tf.io.gfile.isdir(path):
