@@ -265,9 +265,8 @@ def _halves(values: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
 
 
 def encode(words: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_length: int, ngrams: int) -> dict:
-    """TOKEN_IDS: the review's distinct known n-grams as Keras-style ids (entry i is i + 2), at most
-    SEQUENCE_LENGTH; TOKEN_WEIGHTS: their log-count ratios. Ragged: a median review has ~290, and
-    padding to the sequence length made a transformed review 12 KB, mostly zeros (docs/scaling.md)."""
+    """TOKEN_IDS: the review's distinct known n-grams as Keras ids (entry i is i + 2), at most SEQUENCE_LENGTH;
+    TOKEN_WEIGHTS: their ratios. Ragged: padded, a review (median ~290 n-grams) took 12 KB, mostly zeros."""
     top_k = max_tokens - features.RESERVED_IDS
     keys, rows = ngram_keys(word_ids(words), ngrams)
     # What the analysis counts: the known n-grams, by the fingerprint of their text (the vocabulary's order).

