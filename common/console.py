@@ -1,10 +1,9 @@
 """The console keeps the project's own lines; everything else written to stderr goes to a log.
 
 TensorFlow's C++ runtime writes its start-up lines (absl's, oneDNN notices, "failed call to cuInit")
-straight to file descriptor 2, below any Python logging setting. So the descriptor itself points at
-a log file (or nowhere), and the terminal is kept on a duplicate for what a person must see: the
-CLI's errors. sys.stderr follows the descriptor; Python warnings reach the log through logging.
-Standard output (progress, the Trainer's epochs, the summary, predictions) is left alone."""
+straight to file descriptor 2, below any Python logging setting. So the descriptor itself points at a
+log file (or nowhere), the terminal kept on a duplicate for the CLI's errors; sys.stderr follows the
+descriptor, Python warnings reach the log through logging. Standard output is left alone."""
 
 from __future__ import annotations
 

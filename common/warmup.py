@@ -1,11 +1,10 @@
 """Warm-up requests that travel with the exported model, in TF Serving's format.
 
-The first call of a freshly loaded SavedModel pays for work no later call repeats (graph
-optimisation, kernels, lookup tables): without warm-up the first users after every version switch
-wait for it. TF Serving replays the PredictionLog records of `assets.extra/tf_serving_warmup_requests`
-before it marks a version AVAILABLE (`--enable_model_warmup`, on by default), as does serving/model_store.py.
-They cover both signatures at the batch sizes the server runs: one review, and a full batch of
-reviews of every length class (empty, short, past the sequence length, non-ASCII)."""
+The first call of a freshly loaded SavedModel pays for work no later call repeats (graph optimisation,
+kernels, lookup tables), which the first users after every version switch would wait for. TF Serving
+replays `assets.extra/tf_serving_warmup_requests` before it marks a version AVAILABLE (as does
+serving/model_store.py): both signatures, one review and a full batch of every length class (empty,
+short, past the sequence length, non-ASCII)."""
 
 from __future__ import annotations
 

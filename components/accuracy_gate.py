@@ -4,10 +4,9 @@ A candidate is blessed when, on the whole test split, its binary accuracy is at 
 `min_accuracy` and it is no worse than the baseline (the model being served now, found by
 `served_baseline`) by more than `max_drop`; with nothing served yet only the first applies.
 
-The thresholds are execution parameters, not baked into the eval_config at compile time, so that a
-Kubeflow run can set them (`./imdb submit --param min_accuracy=0.9`): the executor builds the
-eval_config when it runs, failing on bad values with the parameter named. The protos come from
-config_pb2: the `tfma` package's top-level aliases depend on import order.
+The thresholds are execution parameters, so that a Kubeflow run can set them (`./imdb submit --param
+min_accuracy=0.9`): the executor builds the eval_config when it runs, naming a bad value's parameter.
+The protos come from config_pb2: the `tfma` package's top-level aliases depend on import order.
 """
 
 from __future__ import annotations
@@ -32,10 +31,9 @@ MAX_DROP_KEY = "max_accuracy_drop"
 
 
 def check_thresholds(min_accuracy: float, max_drop: float) -> None:
-    if not (isinstance(min_accuracy, (int, float)) and 0 <= min_accuracy <= 1):
-        raise ValueError(f"{MIN_ACCURACY_KEY} must be a number in [0, 1], not {min_accuracy}")
-    if not (isinstance(max_drop, (int, float)) and math.isfinite(max_drop) and 0 <= max_drop <= 1):
-        raise ValueError(f"{MAX_DROP_KEY} must be a number in [0, 1], not {max_drop}")
+    for key, value in ((MIN_ACCURACY_KEY, min_accuracy), (MAX_DROP_KEY, max_drop)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 1):
+            raise ValueError(f"{key} must be a number in [0, 1], not {value}")
 
 
 def eval_config(min_accuracy: float, max_drop: float) -> tfma.EvalConfig:

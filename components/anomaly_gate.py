@@ -1,9 +1,8 @@
 """The data gate: ExampleValidator against the curated schema, stopping the run on any anomaly.
 
-TFX's ExampleValidator only writes its findings down, so bad data would still be transformed,
-trained on and pushed. This executor raises instead, naming each anomaly, and Transform waits for
-it: a bad data drop costs statistics, not a training run. `allow_anomalies` lets a run proceed; the
-anomalies are then recorded on the artifact (custom property `anomalies`) and the summary lists them.
+TFX's ExampleValidator only writes its findings down, so bad data would still be trained on and
+pushed. This executor raises, naming each anomaly, before Transform: a bad data drop costs statistics,
+not a training run. With `allow_anomalies` the run goes on, the anomalies recorded (custom property `anomalies`).
 """
 
 from __future__ import annotations

@@ -1,19 +1,15 @@
 """A Pusher whose versions TF Serving never loads half-written.
 
-TFX's filesystem Pusher copies the model straight into `<base>/<version>/`. TF Serving polls the
-base path (file_system_storage_path_source.cc: any child named by a number is a version, whatever it
-holds) and loads what it finds, so a partial version is served or fails (on Cloud Storage, from its
-first object).
-- On a local file system the version is copied into a hidden sibling (a name that is not a number)
-  and renamed into place: atomic.
-- On an object store a rename is a copy, object by object, so the version is copied in the order
-  TF Serving's loader can bear: the variables' data shards, their index, the rest, `saved_model.pb`
-  last. Until it lands a load fails (saved_model_bundle_factory: MaybeSavedModelDirectory) and TF
-  Serving retries it (core/loader_harness.cc, 5 retries a minute apart); once it lands, everything
-  it names is there. Never the other order: a saved_model.pb without its variables.index loads
-  "successfully" with no variables restored (tensorflow/cc/saved_model/loader.cc, RunRestore).
-A failed copy removes what it wrote. The output carries the `pushed`, `pushed_destination` and
-`pushed_version` properties TFX's own Pusher sets.
+TFX's filesystem Pusher copies the model straight into `<base>/<version>/`, and TF Serving loads any
+numbered child of the base path it polls (file_system_storage_path_source.cc), so a partial version
+is served or fails. On a local file system the version is copied into a hidden sibling (a name that
+is not a number) and renamed into place: atomic. On an object store a rename is a copy, object by
+object, so the files go in the order TF Serving's loader can bear: the variables' data shards, their
+index, the rest, `saved_model.pb` last. Until it lands a load fails (saved_model_bundle_factory:
+MaybeSavedModelDirectory) and is retried (core/loader_harness.cc, 5 retries a minute apart). Never
+the other order: a saved_model.pb without its variables.index loads "successfully" with no variables
+restored (tensorflow/cc/saved_model/loader.cc, RunRestore). A failed copy removes what it wrote.
+The output carries the `pushed`, `pushed_destination` and `pushed_version` properties TFX's sets.
 """
 
 from __future__ import annotations
@@ -39,11 +35,9 @@ SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")  # what makes a fold
 
 def _copy_order(relative_path: str) -> tuple:
     """Data shards, then the index, then the rest, the SavedModel file itself last."""
-    if relative_path in SAVED_MODEL_FILES:
-        return 3, relative_path
     if relative_path.startswith("variables/"):
-        return (1 if os.path.basename(relative_path) == "variables.index" else 0), relative_path
-    return 2, relative_path
+        return int(os.path.basename(relative_path) == "variables.index"), relative_path
+    return (3 if relative_path in SAVED_MODEL_FILES else 2), relative_path
 
 
 def _files(directory: str) -> List[str]:

@@ -1,17 +1,15 @@
 """The review as the set of n-grams it contains, each with its naive-Bayes log-count ratio.
 
 The input of NBSVM (Wang & Manning 2012, "Baselines and Bigrams"), the strongest simple model on
-IMDB: a linear model over binary n-gram features, each scaled by r = log(p / |p|_1) - log(q / |q|_1),
-p and q counting the positive and negative training reviews containing it (plus a smoothing alpha).
-Vocabulary and ratios come from one analyzer over the training split: constants of the Transform
-graph, so serving computes exactly the features the model was trained on.
+IMDB: binary n-gram features, each scaled by r = log(p / |p|_1) - log(q / |q|_1), p and q counting the
+positive and negative training reviews containing it (plus a smoothing alpha). Vocabulary and ratios
+are constants of the Transform graph, so serving computes exactly the features the model trained on.
 
-Not `tft.vocabulary`: words to triples give ~5 million n-grams in 20,000 reviews, and it sends each
-(n-gram, count) of each batch through Beam as its own element (over 5 minutes on 2 cores). Here each
-batch is reduced in the graph to its distinct n-grams (fingerprints of their text) with counts, which
-a Beam combine per shard of fingerprints sums as numpy arrays. An n-gram's key is its words' ids
-packed into one int64 (WORD_BITS each); only the analysis builds n-gram strings, to order the
-vocabulary (by document frequency, ties by fingerprint): the transform, and serving, use the keys.
+Not `tft.vocabulary`: it sends each (n-gram, count) of each batch through Beam as its own element,
+and words to triples give ~5 million n-grams in 20,000 reviews (over 5 minutes on 2 cores). Here the
+graph reduces each batch to its distinct n-grams (fingerprints of their text) with counts, summed as
+numpy arrays by a Beam combine per shard of fingerprints. An n-gram's key packs its words' ids into an
+int64; only the analysis builds n-gram strings (to order the vocabulary): transform and serving use keys.
 """
 
 from __future__ import annotations
@@ -129,9 +127,7 @@ def vocabulary_and_ratios(fingerprints: np.ndarray, containing: np.ndarray, posi
                           keys: np.ndarray, top_k: int) -> Tuple[np.ndarray, np.ndarray]:
     """The vocabulary's keys (_most_frequent's order) and each n-gram's log-count ratio."""
     _, containing, positive, keys = _most_frequent(fingerprints, containing, positive, keys, top_k)
-    ratios = log_count_ratios(positive, containing - positive).astype(np.float32) if len(keys) else \
-        np.zeros(0, dtype=np.float32)
-    return keys, ratios
+    return keys, log_count_ratios(positive, containing - positive).astype(np.float32)
 
 
 def log_count_ratios(in_positive: np.ndarray, in_negative: np.ndarray) -> np.ndarray:
@@ -176,9 +172,8 @@ class _ShardCounts(beam.CombineFn):
         return self._maybe_reduce([part for accumulator in accumulators for part in accumulator])
 
     def _maybe_reduce(self, parts, force: bool = False):
-        """Summed once the unsummed rows outnumber both REDUCE_AT and the largest (summed) part:
-        each row is summed a logarithmic number of times. (Summing at a fixed row count re-summed
-        every distinct n-gram at each batch once they outnumbered it: batches x distinct n-grams.)"""
+        """Summed once the unsummed rows outnumber both REDUCE_AT and the largest (summed) part, so each
+        row is summed a logarithmic number of times (at a fixed count: batches x distinct n-grams)."""
         if len(parts) < 2:
             return parts
         rows = [len(part[0]) for part in parts]
@@ -228,11 +223,10 @@ class NaiveBayesVocabulary(tft_beam.experimental.PTransformAnalyzer):
 
 
 def unique_known_ids(rows: tf.Tensor, packed: tf.Tensor, nrows: tf.Tensor) -> Tuple[tf.RaggedTensor, tf.RaggedTensor]:
-    """Per review (ROWS: each n-gram's), the distinct vocabulary indices it contains with their ratios,
-    most frequent first (the vocabulary's order: a review longer than the sequence loses its rarest
-    n-grams); n-grams not in the vocabulary (packed -1) are dropped. One kernel does it: a binary
-    count's sparse output holds each distinct value once, by review then value (packed entries sort as
-    their indices do), at 1.3x to 1.5x the throughput of an argsort and dedupe (docs/serving.md)."""
+    """Per review (ROWS: each n-gram's), the distinct vocabulary indices it contains and their ratios,
+    most frequent first (a review longer than the sequence loses its rarest n-grams); unknown n-grams
+    (packed -1) are dropped. A binary count's sparse output holds each distinct value once, by review then
+    value (packed entries sort as their indices do): 1.3x-1.5x an argsort and dedupe (docs/serving.md)."""
     unknown = tf.constant(NOT_COUNTED, tf.int64)  # at maxlength: the count leaves it out
     counted = tf.sparse.bincount(
         tf.SparseTensor(tf.stack([rows, tf.zeros_like(rows)], 1), tf.where(packed >= 0, packed, unknown),
@@ -271,9 +265,8 @@ def _halves(values: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
 
 
 def encode(words: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_length: int, ngrams: int) -> dict:
-    """TOKEN_IDS: the review's distinct known n-grams as Keras-style ids (entry i is i + 2), at most
-    SEQUENCE_LENGTH; TOKEN_WEIGHTS: their log-count ratios. Ragged: a median review has ~290, and
-    padding to the sequence length made a transformed review 12 KB, mostly zeros (docs/scaling.md)."""
+    """TOKEN_IDS: the review's distinct known n-grams as Keras ids (entry i is i + 2), at most SEQUENCE_LENGTH;
+    TOKEN_WEIGHTS: their ratios. Ragged: padded, a review (median ~290 n-grams) took 12 KB, mostly zeros."""
     top_k = max_tokens - features.RESERVED_IDS
     keys, rows = ngram_keys(word_ids(words), ngrams)
     # What the analysis counts: the known n-grams, by the fingerprint of their text (the vocabulary's order).

@@ -1,13 +1,12 @@
 """ServedModelBaseline: the model being served now, as the Evaluator's baseline.
 
-The change threshold ("no worse than what users get today") needs a baseline. TFX's resolver over
-ML Metadata cannot run on open-source Kubeflow Pipelines (its Argo compiler refuses resolver
-executors), and answers another question: the last model *this* pipeline blessed, even if another
-has been pushed or rolled back since. This component reads the Pusher's destination instead: the
-newest complete version there (a numeric directory holding a SavedModel, not a hidden staging copy)
-is copied into a Model artifact in the Evaluator's layout (`Format-Serving`); with none, the artifact
-is marked absent and the Evaluator gates on the threshold alone. It depends on the world outside the
-pipeline, so runners must never cache it (`pipeline.pipeline.UNCACHED_NODES`).
+The change threshold ("no worse than what users get today") needs a baseline. TFX's resolver cannot
+run on open-source Kubeflow Pipelines (its Argo compiler refuses resolver executors), and gives the
+last model *this* pipeline blessed, even if another was pushed or rolled back since. This reads the
+Pusher's destination instead: its newest complete version (a numeric directory with a SavedModel) is
+copied into a Model artifact in the Evaluator's layout (`Format-Serving`); with none, the artifact is
+marked absent and only the threshold gates. It depends on the world outside the pipeline, so runners
+must never cache it (`pipeline.pipeline.UNCACHED_NODES`).
 """
 
 from __future__ import annotations

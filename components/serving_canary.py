@@ -1,13 +1,12 @@
 """The serving canary: the candidate must load in the model server and answer right before it is pushed.
 
-TFX's InfraValidator does this with a TF Serving container, which needs Docker or Kubernetes: not at
-hand here, and a Kubeflow pod cannot start containers. This component runs the project's own server
-(serving/local_server.py) on loopback in its own process, the same way locally and in a pod. The
-candidate is loaded as a server loads it (version directory, warm-up requests replayed), queried over
-REST and gRPC with test reviews, and every answer compared with the signature the Evaluator judged
-(`from_examples`, in-process): a serving signature that fails, is missing, or disagrees with what
-was evaluated is caught here. The result is an InfraBlessing, which the Pusher requires. A candidate
-the Evaluator did not bless is not tried (its InfraBlessing says why).
+TFX's InfraValidator needs Docker or Kubernetes to start a TF Serving container, which a Kubeflow pod
+cannot do. This component runs the project's own server (serving/local_server.py) on loopback, alike
+locally and in a pod: the candidate is loaded as a server loads it (version directory, warm-up
+replayed), queried over REST and gRPC with test reviews, and each answer compared with the signature
+the Evaluator judged (`from_examples`, in-process), so a serving signature that fails, is missing or
+disagrees is caught. The result is the InfraBlessing the Pusher requires; a candidate the Evaluator
+did not bless is not tried (its InfraBlessing says why).
 """
 
 from __future__ import annotations
@@ -147,8 +146,8 @@ class Executor(base_executor.BaseExecutor):
                 report = probe(base_path, exec_properties[MODEL_NAME_KEY], serialized)
         except CanaryFailed as failure:
             _mark(blessing, False, str(failure))
-            return
-        _mark(blessing, True, report)
+        else:
+            _mark(blessing, True, report)
 
 
 class ServingCanary(base_component.BaseComponent):

@@ -1,11 +1,10 @@
 """Transform's preprocessing_fn: what Keras `TextVectorization` does, as a TFT graph.
 
 It reproduces `TextVectorization(standardize="lower_and_strip_punctuation", split="whitespace",
-max_tokens=N, output_sequence_length=L, ngrams=G)`, except that the `<br />` line breaks of the IMDB
-reviews count as white space (Keras would turn them into the token "br"). In Transform, the
-vocabulary is computed once by Beam over the whole training split, and the same graph is embedded
-in the exported model, so serving cannot tokenize differently from training. Two encodings:
-`sequence`, TextVectorization's ids in order (the notebook's models and ngram_bag), and
+max_tokens=N, output_sequence_length=L, ngrams=G)`, except that IMDB's `<br />` line breaks count as
+white space (Keras makes them the token "br"). The vocabulary is computed by Beam over the training
+split and the same graph is embedded in the exported model, so serving cannot tokenize differently.
+Two encodings: `sequence`, TextVectorization's ids in order (the notebook's models and ngram_bag), and
 `naive_bayes_bag`, each distinct n-gram once with its naive-Bayes weight (naive_bayes_bag.py).
 """
 
@@ -58,10 +57,9 @@ def check_sizes(max_tokens: int, sequence_length: int, ngrams: int = 1,
                 encoding: str = features.SEQUENCE_ENCODING) -> None:
     if max_tokens <= features.RESERVED_IDS:
         raise ValueError(f"{MAX_TOKENS_KEY} must exceed {features.RESERVED_IDS}, not {max_tokens}")
-    if sequence_length < 1:
-        raise ValueError(f"{SEQUENCE_LENGTH_KEY} must be positive, not {sequence_length}")
-    if ngrams < 1:
-        raise ValueError(f"{NGRAMS_KEY} must be positive, not {ngrams}")
+    for key, value in ((SEQUENCE_LENGTH_KEY, sequence_length), (NGRAMS_KEY, ngrams)):
+        if value < 1:
+            raise ValueError(f"{key} must be positive, not {value}")
     if encoding not in features.ENCODINGS:
         raise ValueError(f"{ENCODING_KEY} must be one of {', '.join(features.ENCODINGS)}, not {encoding!r}")
 

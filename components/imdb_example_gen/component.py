@@ -4,10 +4,9 @@ Splits, assigned by a golden-ratio sequence over review ids (see `layout.SplitSe
   train  the first (1 - eval_fraction) of aclImdb/train, as the notebook's training set
   eval   the rest of aclImdb/train, as the notebook's validation set
   test   all of aclImdb/test
-`sample_fraction` < 1 keeps the same proportion of each, for runs that must be quick.
-
-Its driver validates and fingerprints the data before any Beam work (a bad path fails at once, a
-re-run over unchanged data is cached); with no driver (Kubeflow), the executor validates it.
+`sample_fraction` < 1 keeps the same proportion of each, for runs that must be quick. The driver
+validates and fingerprints the data before any Beam work (a bad path fails at once, unchanged data is
+cached); with no driver (Kubeflow), the executor validates it.
 """
 
 from __future__ import annotations

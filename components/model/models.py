@@ -1,10 +1,9 @@
 """The notebook's three models, one BiLSTM behind three kinds of token input, and two n-gram bags.
 
-`ngram_bag` averages learned embeddings of the review's unigrams and bigrams (fastText's recipe):
-word pairs such as "not good" carry what an LSTM spends most of its time learning, at a hundredth
-of the cost per step. `nb_ngrams`, the default, is NBSVM as a Keras model: one learned weight per
-n-gram (words to triples), applied to the naive-Bayes log-count ratio Transform attached to it; the
-ratios are a strong prior, so a few epochs of Adam reach what takes the embedding models many.
+`ngram_bag` averages learned embeddings of unigrams and bigrams (fastText's recipe): pairs such as
+"not good" carry what an LSTM spends most of its time learning, at a hundredth of the cost per step.
+`nb_ngrams`, the default, is NBSVM in Keras: a learned weight per n-gram (words to triples) times the
+naive-Bayes ratio Transform attached to it, a strong prior: a few epochs reach what others take many for.
 
 Model code uses `import keras` (Keras 3), never `tf.keras`: tensorflow-transform sets
 TF_USE_LEGACY_KERAS=1 on import, so `tf.keras` means tf_keras or Keras 3 depending on import order.
@@ -108,11 +107,10 @@ def unfreeze_pretrained(model: keras.Model, config: TrainingConfig) -> None:
 
 @keras.saving.register_keras_serializable(package="imdb")
 class NaiveBayesScore(keras.layers.Layer):
-    """NBSVM's score: the sum over a review's n-grams of (learned weight x naive-Bayes ratio), plus a
-    bias (all an empty review scores). The weights start at zero; in training, dropout drops whole
-    n-grams' ratios. No scale on top: a learned one lets the scores grow without bound once the training
-    set is separated, and validation loss then rises after the second epoch (measured). A dense row
-    (Keras traces the default save signature with them) scores as its ragged one: padding's ratio is 0."""
+    """NBSVM's score: the sum over a review's n-grams of (learned weight, from zero, x naive-Bayes ratio)
+    plus a bias; dropout drops whole n-grams' ratios. No scale on top: a learned one lets the scores grow
+    without bound once the training set is separated, and validation loss rises after epoch 2 (measured).
+    A dense row (Keras traces the default save signature with them) scores as its ragged one (ratio 0)."""
 
     def __init__(self, vocab_size: int, dropout: float, **kwargs):
         super().__init__(**kwargs)
@@ -157,10 +155,9 @@ def _head(token_ids, sequence_features, config: TrainingConfig) -> keras.Model:
 
 
 def _compiled(model: keras.Model, config: TrainingConfig) -> keras.Model:
-    """On a CPU, a BiLSTM's recurrence (projected_lstm, 600 steps of small matrices) costs mostly
-    running each step's ops one by one; XLA fuses them, which Keras does not ask for on a CPU: 256 ->
-    62 ms a one-hot training step at batch 32 (docs/benchmarks.md). Keras' own LSTM gained nothing
-    (215 -> 235 ms); with projected_lstm, the embedding and glove steps take 0.6x and 0.5x its time."""
+    """XLA on a CPU, which Keras does not ask for there: a BiLSTM's recurrence (projected_lstm, 600
+    steps of small matrices) costs mostly running each step's ops one by one, and XLA fuses them: 256 ->
+    62 ms a one-hot step at batch 32 (docs/benchmarks.md); Keras' own LSTM gained nothing (215 -> 235 ms)."""
     optimizers = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}
     model.compile(
         optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate),

@@ -1,12 +1,11 @@
 """The notebook's BiLSTM as a CPU runs it fastest: every step's input projection at once.
 
 An LSTM multiplies each step's input by its input kernel W (input width x 4*units) inside the
-recurrence. None of those products depends on the state, so here they are done before it, for all
-steps in one layer: for one-hot inputs a row lookup (an Embedding whose table is W, which skips
-vocabulary x 4*units multiply-adds per token), for embedded tokens one Dense over the time axis.
-Left in the loop are the recurrent product and the gates, which XLA fuses (models._compiled). The
-cell is the standard LSTM cell and masks pass through, so each model computes exactly Keras'
-Bidirectional(LSTM) over the same inputs, weight for weight (tests/test_models.py).
+recurrence. No such product depends on the state, so here they are done before it, for all steps in
+one layer: for one-hot inputs a row lookup (an Embedding whose table is W), for embedded tokens one
+Dense over the time axis. The loop keeps the recurrent product and the gates, which XLA fuses
+(models._compiled). The cell is the standard LSTM cell and masks pass through: each model computes
+exactly Keras' Bidirectional(LSTM), weight for weight (tests/test_models.py).
 """
 
 from __future__ import annotations

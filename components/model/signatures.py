@@ -1,7 +1,6 @@
-"""The exported model's two signatures, which share one path through the Transform graph:
-`serving_default` takes raw review strings (what TF Serving clients send), `from_examples` serialized
-tf.Examples (what the Evaluator, TFMA, feeds). Both call the same TFT layer and the same Keras model,
-so they cannot disagree.
+"""The exported model's two signatures: `serving_default` takes raw review strings (what TF Serving
+clients send), `from_examples` serialized tf.Examples (what the Evaluator, TFMA, feeds). Both call the
+same TFT layer and Keras model, so they cannot disagree.
 """
 
 from __future__ import annotations

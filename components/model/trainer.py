@@ -45,10 +45,9 @@ def trained_on(strategy: tf.distribute.Strategy) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Passes:
-    """A split read over and over by one iterator, and how many batches make one pass over it: Keras
-    makes a new iterator per epoch over a finite dataset, and tearing one down waits for its autotuning
-    thread's next wake-up (the BiLSTM runs idled 40-100 s between epochs, docs/measurements.md); given
-    steps per epoch over a repeated dataset, it keeps one. Each pass is still the whole split, reshuffled."""
+    """A split read over and over by one iterator, and the batches of one pass: over a finite dataset
+    Keras makes an iterator per epoch, and tearing one down waits for its autotuning thread's next
+    wake-up (BiLSTM runs idled 40-100 s between epochs, docs/measurements.md). Each pass is the whole split."""
 
     dataset: tf.data.Dataset
     batches: int
@@ -78,14 +77,10 @@ def tensorboard_logs(model_run_dir: str, phase: str = "") -> keras.callbacks.Cal
                                        write_graph=False, update_freq="epoch")
 
 
-def vocabulary(tft_output: tft.TFTransformOutput) -> list:
-    return [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t
-            for t in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
-
-
 def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutput) -> keras.Model:
     """The variant sized by what Transform produced (vocabulary; sequence length, none for ragged rows)."""
-    words = vocabulary(tft_output)
+    words = [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t
+             for t in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
     spec = tft_output.transformed_feature_spec()[features.TOKEN_IDS]
     sequence_length = spec.shape[0] if isinstance(spec, tf.io.FixedLenFeature) else None
     matrix = (glove.embedding_matrix(words, config.glove_path, config.glove_dim)
@@ -95,9 +90,9 @@ def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutpu
 
 def _refit(config: TrainingConfig, tft_output: tft.TFTransformOutput, strategy: tf.distribute.Strategy,
            epochs: int, batch_size: int, fn_args: tfx.components.FnArgs):
-    """A fresh model trained on the train and eval splits for the epochs the validation loss chose:
-    the eval split's 5,000 reviews then teach too (nb_ngrams: test accuracy 0.920 -> 0.922). The
-    test split, the Evaluator's, stays unseen. Returns the model and what to record of the refit."""
+    """A fresh model trained on train and eval for the epochs the validation loss chose: the eval split
+    teaches too (nb_ngrams: test accuracy 0.920 -> 0.922); the test split stays unseen. Returns the
+    model and what to record of the refit."""
     print(f"Refitting on the training and eval splits for {epochs} epochs", flush=True)
     both = _dataset([*fn_args.train_files, *fn_args.eval_files], fn_args.data_accessor, tft_output,
                     batch_size, True, config)

@@ -1,8 +1,7 @@
 """The Trainer component: TFX's, with the number of epochs as a parameter of each run.
 
-TFX reads run parameters only as whole execution properties, and the hyperparameters travel as one
-JSON custom_config, which a Kubeflow run cannot change piece by piece. Epochs, the setting changed
-most, is therefore its own property, merged into the hyperparameters (and validated) when it runs.
+The hyperparameters travel as one JSON custom_config, which a Kubeflow run cannot change piece by
+piece: epochs, the setting changed most, is its own property, merged in (and validated) when it runs.
 """
 
 from __future__ import annotations
