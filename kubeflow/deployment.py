@@ -76,10 +76,7 @@ class KubeflowSettings:
 
     def images(self) -> Dict[str, str]:
         """TFX's default_image map: the GPU image for the Trainer when it has GPUs, else the CPU image."""
-        images = {DEFAULT_IMAGE_KEY: self.image}
-        if self.gpus:
-            images[TRAINER_NODE] = self.gpu_image
-        return images
+        return {DEFAULT_IMAGE_KEY: self.image, **({TRAINER_NODE: self.gpu_image} if self.gpus else {})}
 
     @property
     def pusher_destination(self) -> str:

@@ -32,14 +32,11 @@ EMBEDDED_FLINK = ("[local]", "[auto]")  # Beam's names for a Flink cluster insid
 
 
 class SharedJobServerFlinkRunner(flink_runner.FlinkRunner):
-    """Beam's FlinkRunner, with one job server for all the Beam pipelines of a process.
-
-    Beam starts a job server (a JVM with the embedded Flink cluster) per pipeline and stops it only
-    at exit (job_server.StopOnExitJobServer): a local run, one process with a pipeline per Beam
-    component, held an idle JVM for each finished one (6.1 GB at 5,000 reviews, docs/scaling.md) and
-    paid a JVM start for each. Here the first pipeline starts it, the later ones submit to it. The
-    runner is named, not a server's endpoint: a port in the options would change every cache key.
-    """
+    """Beam's FlinkRunner, with one job server for all the Beam pipelines of a process. Beam starts one (a
+    JVM with the embedded Flink cluster) per pipeline and stops it only at exit (StopOnExitJobServer): a
+    local run held an idle JVM per finished Beam component (6.1 GB at 5,000 reviews, docs/scaling.md) and
+    paid a JVM start for each. The runner is named, not a server's endpoint: a port in the options would
+    change every cache key."""
 
     _servers: Dict[Tuple, job_server.JobServer] = {}
     _lock = threading.Lock()

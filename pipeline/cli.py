@@ -41,8 +41,9 @@ def parser() -> argparse.ArgumentParser:
 _errors = None  # during a run, the terminal's stderr (console.stderr_to_log); else sys.stderr
 
 
-def _error(message: str) -> None:
-    print(message, file=_errors or sys.stderr)
+def _error(message, code: int) -> int:
+    print(f"error: {message}", file=_errors or sys.stderr)
+    return code
 
 
 def main(argv=None) -> int:
@@ -51,8 +52,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     output_dir = paths.absolute(args.output_dir)
     if paths.is_remote(output_dir) or os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        _error(f"error: --output-dir {output_dir!r} is not a local folder")
-        return 2
+        return _error(f"--output-dir {output_dir!r} is not a local folder", 2)
     log_path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     # Before TensorFlow is imported: it adds a console handler of its own if logging is unset.
@@ -71,8 +71,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
     try:
         data_path = data_source.resolve(args.data)
     except data_source.DataUnavailable as error:
-        _error(f"error: {error}")
-        return 2
+        return _error(error, 2)
     from components.imdb_example_gen import layout
     from components.model import glove
     from pipeline import beam_runners, local_runner
@@ -85,8 +84,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
         source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
         beam_runners.local_args(args.beam_args)  # the runner named can run here
     except (layout.DataLayoutError, ValueError) as error:
-        _error(f"error: {error}")
-        return 2
+        return _error(error, 2)
     counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))
     ignored = f"; {source.ignored:,} members outside the layout ignored" if source.ignored else ""
     print(f"data: {data_path} ({source.kind}; {counts}{ignored})")
@@ -100,16 +98,13 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
         with output_dir_lib.RunLock(output_dir):
             return _run_holding_the_lock(args, paths, settings, log_path, started)
     except output_dir_lib.OutputDirBusy as error:
-        _error(f"error: {error}")
-        return 2
+        return _error(error, 2)
     except Exception as error:  # the log has the traceback; the console gets the cause
         logging.exception("pipeline failed")
         if output_dir_lib.no_space_left(error):
-            _error(f"error: no space left on device under {output_dir} ({output_dir_lib.free_space(output_dir)} "
-                   "free). Free some space and run again: finished steps are reused.")
-        else:
-            _error(f"error: the pipeline failed: {error}\n(full log: {log_path})")
-        return 1
+            return _error(f"no space left on device under {output_dir} ({output_dir_lib.free_space(output_dir)} "
+                          "free). Free some space and run again: finished steps are reused.", 1)
+        return _error(f"the pipeline failed: {error}\n(full log: {log_path})", 1)
 
 
 def _run_holding_the_lock(args, paths, settings, log_path: str, started: float) -> int:
@@ -125,8 +120,7 @@ def _run_holding_the_lock(args, paths, settings, log_path: str, started: float) 
         summary = local_runner.run(paths, settings, args.beam_args, enable_cache=not args.no_cache)
     except anomaly_gate.DataAnomalies as error:
         logging.exception("data anomalies")
-        _error(f"error: {error}\n(full log: {log_path})")
-        return 1
+        return _error(f"{error}\n(full log: {log_path})", 1)
     print(summary.render(time.monotonic() - started))
     atomic_files.write_text(os.path.join(paths.output_dir, "last_run_summary.json"), summary.to_json())
     # The run's page; a run whose model was pushed is not failed for want of its report.

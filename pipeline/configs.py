@@ -35,21 +35,19 @@ class VariantDefaults:
 VARIANT_DEFAULTS = {
     # The notebook's configurations: vocabulary 8,000, 600 tokens, BiLSTM(32), rmsprop, 10 epochs.
     **{variant: VariantDefaults(TrainingConfig(variant=variant)) for variant in ("one_hot", "embedding", "glove")},
-    # Tuned on the full data (docs/benchmarks.md): the 200,000 most frequent words and word pairs,
-    # the first 1,000 per review (words first: long reviews lose pairs, not words), averaged 64-d
-    # embeddings, Adam, early stopping. Batches of 256: Adam updates all 200,000 x 64 embedding rows
-    # at every step, so 256 reviews cost 1.9x 32 (484 vs 258 ms): 4x less training time, same
-    # accuracy with the learning rate scaled up (0.8893 vs 0.8898 on the sample; docs/measurements.md).
+    # Tuned on the full data (docs/benchmarks.md): the 200,000 most frequent words and word pairs, the
+    # first 1,000 per review (words first: long reviews lose pairs, not words), averaged 64-d embeddings,
+    # Adam, early stopping. Batches of 256: Adam updates all 200,000 x 64 rows every step, so 256 reviews
+    # cost 1.9x 32: 4x less training time, same accuracy at a scaled-up rate (docs/measurements.md).
     "ngram_bag": VariantDefaults(
         TrainingConfig(variant="ngram_bag", optimizer="adam", embedding_dim=64, epochs=10,
                        batch_size=256, learning_rate=0.004, early_stopping_patience=2),
         max_tokens=200_000, sequence_length=1000, ngrams=2, sample_epochs=10),
-    # The default. NBSVM as a Keras model (components/naive_bayes_bag.py, models.py): words, pairs
-    # and triples in at least two training reviews (~735,000 of them), each review's 1,024 most
-    # frequent distinct ones (95% of reviews have fewer), Adam at 0.003 in batches of 256; the
-    # validation loss still falls at epoch 8; then a refit on train + eval for the chosen epochs
-    # (0.920 -> 0.922 test accuracy). Dropout on the n-grams measured no better (0.1-0.3: 0.920),
-    # nor did label smoothing, an average of weights (EMA) or other smoothing (docs/benchmarks.md).
+    # The default. NBSVM as a Keras model (components/naive_bayes_bag.py, models.py): words, pairs and
+    # triples in at least two training reviews (~735,000), each review's 1,024 most frequent distinct ones
+    # (95% of reviews have fewer), Adam at 0.003 in batches of 256 (the validation loss still falls at
+    # epoch 8), then a refit on train + eval for the chosen epochs (0.920 -> 0.922 test accuracy).
+    # Dropout on the n-grams, label smoothing or EMA weights measured no better (docs/benchmarks.md).
     "nb_ngrams": VariantDefaults(
         TrainingConfig(variant="nb_ngrams", optimizer="adam", epochs=8, batch_size=256, learning_rate=0.003,
                        dropout=0.0, early_stopping_patience=2, refit_on_train_and_eval=True),

@@ -52,11 +52,9 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> canary -> Pusher.
 
-    The values named in RUN_PARAMETERS may be RuntimeParameters (Kubeflow); `epochs` defaults to
-    training.epochs. trainer_resources (CPU, memory, GPUs of the Trainer's container) is for orchestrators
-    running containers (Kubeflow), typed as any proto (their ResourceSpec) so the pipeline needs no
-    orchestrator's package.
-    """
+    RUN_PARAMETERS' values may be RuntimeParameters (Kubeflow); `epochs` defaults to training.epochs.
+    trainer_resources: the Trainer container's CPU, memory and GPUs (Kubeflow's ResourceSpec), typed as
+    any proto so that the pipeline needs no orchestrator's package."""
     code = all_fingerprints()  # each component's own code: editing it re-runs that component
     example_gen = ImdbExampleGen(
         input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction,

@@ -194,13 +194,9 @@ def _examples_per_split(outputs) -> Dict[str, int]:
 
 
 def _ingestion_issues(outputs) -> Dict[str, int]:
-    totals = {issue: 0 for issue in example_gen_executor.ISSUES}
-    for artifact in outputs.get("ImdbExampleGen", {}).get("examples", []):
-        for name in artifact.custom_properties:
-            for issue in totals:
-                if name.endswith("_" + issue):
-                    totals[issue] += _custom(artifact, name) or 0
-    return totals
+    artifacts = outputs.get("ImdbExampleGen", {}).get("examples", [])
+    return {issue: sum(_custom(a, name) or 0 for a in artifacts for name in a.custom_properties
+                       if name.endswith("_" + issue)) for issue in example_gen_executor.ISSUES}
 
 
 def _test_accuracy(outputs) -> Optional[float]:

@@ -105,7 +105,7 @@ def serve(argv=None) -> int:
         os.execv(binary, argv)
     if args.worker:  # the supervisor relays standard output and names its log
         console.route_logging(_log_path(args.log_file), shown=sys.stdout, shown_packages=SERVER_LOGGERS)
-        return _serve_here(options, args, worker=True)
+        return _serve_here(options, args)
 
     log_path = _log_path(args.log_file)
     try:
@@ -119,7 +119,7 @@ def serve(argv=None) -> int:
         print(f"log: {log_path}", flush=True)
         if args.processes > 1:
             return _supervise(options, args, list(argv if argv is not None else sys.argv[2:]), log_path, terminal)
-        return _serve_here(options, args, worker=False, terminal=terminal)
+        return _serve_here(options, args, terminal)
 
 
 # Loggers whose lines a person watching the server sees: versions loaded or unloaded, failed
@@ -143,7 +143,7 @@ def _write_pid_file(path: Optional[str]) -> None:
         atomic_files.write_text(path, f"{os.environ.get('IMDB_HOST_PID') or os.getpid()}\n")
 
 
-def _serve_here(options, args, worker: bool, terminal: TextIO = sys.stderr) -> int:
+def _serve_here(options, args, terminal: TextIO = sys.stderr) -> int:
     from serving.local_server import LocalModelServer
 
     _write_pid_file(args.pid_file)  # a worker's is "" (_supervise)
@@ -151,7 +151,7 @@ def _serve_here(options, args, worker: bool, terminal: TextIO = sys.stderr) -> i
         server = LocalModelServer(options).start()
     except OSError as error:
         return _error(error, 1, terminal)
-    if worker:
+    if args.worker:
         print(f"{WORKER_READY} {os.getpid()}", flush=True)
     else:
         versions = server.store.served_versions

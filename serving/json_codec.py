@@ -90,11 +90,9 @@ def _from_instances(instances: list, specs: Dict[str, TensorSpec]) -> Dict[str, 
                                       "input tensors required as per tensorinfo_map")
     columns: Dict[str, list] = {name: [] for name in specs}
     for i, item in enumerate(instances):
-        is_object = isinstance(item, dict) and not _is_b64(item)
-        if objects and not is_object:
-            raise errors.invalid_argument(f"Expecting object but got list at item {i} of input list")
-        if not objects and is_object:
-            raise errors.invalid_argument(f"Expecting value/list but got object at item {i} of input list")
+        if objects != (isinstance(item, dict) and not _is_b64(item)):
+            expected, got = ("object", "list") if objects else ("value/list", "object")
+            raise errors.invalid_argument(f"Expecting {expected} but got {got} at item {i} of input list")
         if objects:
             if set(item) != set(specs):
                 unknown = sorted(set(item) - set(specs))

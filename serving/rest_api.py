@@ -131,8 +131,6 @@ def _metadata_json(proto) -> dict:
 
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     proto.metadata["signature_def"].Unpack(signature_map)
-    return {
-        "model_spec": {"name": proto.model_spec.name, "signature_name": "",
-                       "version": str(proto.model_spec.version.value)},
-        "metadata": {"signature_def": json_format.MessageToDict(signature_map, preserving_proto_field_name=True)},
-    }
+    return {"model_spec": {"name": proto.model_spec.name, "signature_name": "",
+                           "version": str(proto.model_spec.version.value)},
+            "metadata": {"signature_def": json_format.MessageToDict(signature_map, preserving_proto_field_name=True)}}
