@@ -119,13 +119,13 @@ def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connecti
                           "--connections", str(connections), "--duration", f"{seconds}s", "--timeout", "10s",
                           "--duration-stop", "wait", "--format", "json", target], capture_output=True, text=True)
     try:
-        report = json.loads(run.stdout)
+        summary = json.loads(run.stdout)
     except json.JSONDecodeError:
         raise RuntimeError(f"ghz printed no report: {run.stderr[-500:]}") from None
-    answered = report.get("statusCodeDistribution") or {}
-    percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report.get("latencyDistribution") or []}
-    return {"requests": report["count"], "errors": report["count"] - answered.get("OK", 0),
-            "error_kinds": report.get("errorDistribution") or {}, "requests_per_second": report["rps"],
+    answered = summary.get("statusCodeDistribution") or {}
+    percentiles = {p["percentage"]: p["latency"] / 1e6 for p in summary.get("latencyDistribution") or []}
+    return {"requests": summary["count"], "errors": summary["count"] - answered.get("OK", 0),
+            "error_kinds": summary.get("errorDistribution") or {}, "requests_per_second": summary["rps"],
             "p50_ms": percentiles.get(50), "p90_ms": percentiles.get(90), "p99_ms": percentiles.get(99)}
 
 
