@@ -15,6 +15,12 @@ import sys
 from typing import Iterator, Optional, Sequence, TextIO
 
 
+def error(message, code: int, stream: Optional[TextIO] = None) -> int:
+    """A CLI's one-line error (STREAM: the terminal when stderr goes to a log); returns the exit CODE."""
+    print(f"error: {message}", file=stream or sys.stderr)
+    return code
+
+
 @contextlib.contextmanager
 def stderr_to_log(log_path: str, enabled: bool = True) -> Iterator[TextIO]:
     """Within the block, descriptor 2 appends to LOG_PATH (os.devnull: dropped); yields a stream on the

@@ -19,11 +19,6 @@ from kubeflow import key_values  # noqa: E402
 from pipeline import configs, options  # noqa: E402
 
 
-def _error(message, code: int, stream=None) -> int:
-    print(f"error: {message}", file=stream or sys.stderr)
-    return code
-
-
 def compile_parser() -> argparse.ArgumentParser:
     from kubeflow.deployment import DEFAULT_BEAM_ARGS, KubeflowSettings as defaults
 
@@ -73,7 +68,7 @@ def compile_main(argv) -> int:
             gpu_tolerations=tuple(args.gpu_toleration or ()) or deployment.KubeflowSettings.gpu_tolerations,
             trainer_cpu=args.trainer_cpu, trainer_memory_gib=args.trainer_memory_gib)
     except ValueError as error:
-        return _error(error, 2)
+        return console.error(error, 2)
     log_path = os.path.join(args.output_dir, "logs", time.strftime("compile-%Y%m%d-%H%M%S.log"))
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     console.route_logging(log_path)
@@ -86,9 +81,9 @@ def compile_main(argv) -> int:
             settings.validate()
             compiled = kubeflow_v2_runner.compile_pipeline(settings, kubeflow, args.output_dir, args.pipeline_name)
         except backend_rules.Refused as refusal:
-            return _error(f"Kubeflow Pipelines 2.17 would refuse this pipeline: {refusal}", 1, terminal)
+            return console.error(f"Kubeflow Pipelines 2.17 would refuse this pipeline: {refusal}", 1, terminal)
         except ValueError as error:
-            return _error(error, 2, terminal)
+            return console.error(error, 2, terminal)
     print(f"pipeline for a KFP v2 server: {compiled.pipeline_yaml}")
     print(f"PipelineJob for Vertex AI:    {compiled.pipeline_job_json}")
     print(f"TF Serving manifests:         {compiled.serving_yaml}")
@@ -120,16 +115,16 @@ def submit_main(argv) -> int:
 
     args = submit_parser().parse_args(argv)
     if not os.path.exists(args.package):
-        return _error(f"{args.package} does not exist; run ./imdb compile first", 2)
+        return console.error(f"{args.package} does not exist; run ./imdb compile first", 2)
     try:
         parameters = key_values.run_parameters(args.param)
     except ValueError as error:
-        return _error(error, 2)
+        return console.error(error, 2)
     try:
         done = submit.submit(args.package, args.host, args.pipeline_name, args.experiment, args.run_name,
                              args.namespace, parameters)
     except submit.Refused as refusal:
-        return _error(f"the Kubeflow Pipelines server refused it: {refusal}", 1)
+        return console.error(f"the Kubeflow Pipelines server refused it: {refusal}", 1)
     print(f"run {done.run_id} started (pipeline {done.pipeline_id}, version {done.pipeline_version_id}, "
           f"experiment {done.experiment_id})", flush=True)
     if not args.wait:
@@ -137,7 +132,7 @@ def submit_main(argv) -> int:
     try:
         ended = submit.wait(args.host, done.run_id, args.timeout_minutes * 60, args.namespace)
     except TimeoutError as error:
-        return _error(error, 1)
+        return console.error(error, 1)
     print(submit.describe(ended))
     return 0 if ended.state == "SUCCEEDED" else 1
 

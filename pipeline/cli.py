@@ -41,18 +41,13 @@ def parser() -> argparse.ArgumentParser:
 _errors = None  # during a run, the terminal's stderr (console.stderr_to_log); else sys.stderr
 
 
-def _error(message, code: int) -> int:
-    print(f"error: {message}", file=_errors or sys.stderr)
-    return code
-
-
 def main(argv=None) -> int:
     global _errors
     args = parser().parse_args(argv)
     started = time.monotonic()
     output_dir = paths.absolute(args.output_dir)
     if paths.is_remote(output_dir) or os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        return _error(f"--output-dir {output_dir!r} is not a local folder", 2)
+        return console.error(f"--output-dir {output_dir!r} is not a local folder", 2, _errors)
     log_path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     # Before TensorFlow is imported: it adds a console handler of its own if logging is unset.
@@ -71,7 +66,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
     try:
         data_path = data_source.resolve(args.data)
     except data_source.DataUnavailable as error:
-        return _error(error, 2)
+        return console.error(error, 2, _errors)
     from components.imdb_example_gen import layout
     from components.model import glove
     from pipeline import beam_runners, local_runner
@@ -84,7 +79,7 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
         source = layout.locate(data_path)  # fail fast, before any TFX or Beam work
         beam_runners.local_args(args.beam_args)  # the runner named can run here
     except (layout.DataLayoutError, ValueError) as error:
-        return _error(error, 2)
+        return console.error(error, 2, _errors)
     counts = ", ".join(f"{s}/{p} {n:,}" for (s, p), n in sorted(source.counts.items()))
     ignored = f"; {source.ignored:,} members outside the layout ignored" if source.ignored else ""
     print(f"data: {data_path} ({source.kind}; {counts}{ignored})")
@@ -98,13 +93,13 @@ def _run(args, output_dir: str, log_path: str, started: float) -> int:
         with output_dir_lib.RunLock(output_dir):
             return _run_holding_the_lock(args, paths, settings, log_path, started)
     except output_dir_lib.OutputDirBusy as error:
-        return _error(error, 2)
+        return console.error(error, 2, _errors)
     except Exception as error:  # the log has the traceback; the console gets the cause
         logging.exception("pipeline failed")
         if output_dir_lib.no_space_left(error):
-            return _error(f"no space left on device under {output_dir} ({output_dir_lib.free_space(output_dir)} "
-                          "free). Free some space and run again: finished steps are reused.", 1)
-        return _error(f"the pipeline failed: {error}\n(full log: {log_path})", 1)
+            return console.error(f"no space left on device under {output_dir} ({output_dir_lib.free_space(output_dir)} "
+                                 "free). Free some space and run again: finished steps are reused.", 1, _errors)
+        return console.error(f"the pipeline failed: {error}\n(full log: {log_path})", 1, _errors)
 
 
 def _run_holding_the_lock(args, paths, settings, log_path: str, started: float) -> int:
@@ -120,7 +115,7 @@ def _run_holding_the_lock(args, paths, settings, log_path: str, started: float) 
         summary = local_runner.run(paths, settings, args.beam_args, enable_cache=not args.no_cache)
     except anomaly_gate.DataAnomalies as error:
         logging.exception("data anomalies")
-        return _error(f"{error}\n(full log: {log_path})", 1)
+        return console.error(f"{error}\n(full log: {log_path})", 1, _errors)
     print(summary.render(time.monotonic() - started))
     atomic_files.write_text(os.path.join(paths.output_dir, "last_run_summary.json"), summary.to_json())
     # The run's page; a run whose model was pushed is not failed for want of its report.

@@ -97,7 +97,7 @@ def serve(argv=None) -> int:
         if args.processes < 1:
             raise ValueError(f"--processes must be positive, not {args.processes}")
     except (ValueError, FileNotFoundError) as error:
-        return _error(error, 2)
+        return console.error(error, 2)
     if binary:
         _write_pid_file(args.pid_file)  # exec keeps the id
         argv = tf_serving.command(binary, options, tempfile.mkdtemp(prefix="tf-serving-config-"))
@@ -112,7 +112,7 @@ def serve(argv=None) -> int:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         open(log_path, "a").close()
     except OSError as error:
-        return _error(f"cannot write the server's log {log_path}: {error.strerror}", 2)
+        return console.error(f"cannot write the server's log {log_path}: {error.strerror}", 2)
     # TensorFlow's start-up lines go to the log; the server's own lines to the terminal and the log.
     with console.stderr_to_log(log_path, enabled=not args.verbose) as terminal:
         console.route_logging(log_path, shown=terminal, shown_packages=None if args.verbose else SERVER_LOGGERS)
@@ -125,11 +125,6 @@ def serve(argv=None) -> int:
 # Loggers whose lines a person watching the server sees: versions loaded or unloaded, failed
 # loads, uvicorn's errors. Everything else (TensorFlow, absl, grpc) goes to the log only.
 SERVER_LOGGERS = ("serving", "uvicorn")
-
-
-def _error(message, code: int, stream: Optional[TextIO] = None) -> int:
-    print(f"error: {message}", file=stream or sys.stderr)
-    return code
 
 
 def _log_path(log_file: Optional[str], default_name: str = "serve-%Y%m%d-%H%M%S.log") -> str:
@@ -150,7 +145,7 @@ def _serve_here(options, args, terminal: TextIO = sys.stderr) -> int:
     try:
         server = LocalModelServer(options).start()
     except OSError as error:
-        return _error(error, 1, terminal)
+        return console.error(error, 1, terminal)
     if args.worker:
         print(f"{WORKER_READY} {os.getpid()}", flush=True)
     else:
@@ -210,7 +205,7 @@ def _supervise(options, args, argv: list, log_path: str, terminal: TextIO) -> in
             print(line, end="", flush=True)
         else:
             stop_all()
-            return _error(f"a worker process exited before serving (exit code {worker.wait()}); see the log", 1,
+            return console.error(f"a worker process exited before serving (exit code {worker.wait()}); see the log", 1,
                           terminal)
     for worker in workers:  # their later lines (versions loaded, errors) reach our output
         threading.Thread(target=lambda w=worker: [print(line, end="", flush=True) for line in w.stdout],
@@ -224,7 +219,7 @@ def _supervise(options, args, argv: list, log_path: str, terminal: TextIO) -> in
     if args.pid_file and os.path.exists(args.pid_file):
         os.remove(args.pid_file)
     if died:
-        return _error(f"worker process {died[0].pid} exited (code {died[0].returncode}); stopped the others", 1,
+        return console.error(f"worker process {died[0].pid} exited (code {died[0].returncode}); stopped the others", 1,
                       terminal)
     return 0
 
@@ -251,18 +246,18 @@ def predict(argv=None) -> int:
             with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as stream:
                 reviews += [line.rstrip("\n") for line in stream if line.strip()]
         except (OSError, UnicodeDecodeError) as error:
-            return _error(f"cannot read reviews from {args.file}: {error}", 2)
+            return console.error(f"cannot read reviews from {args.file}: {error}", 2)
     if not reviews:
-        return _error("no reviews given (arguments, --file FILE or --file -)", 2)
+        return console.error("no reviews given (arguments, --file FILE or --file -)", 2)
     # The gRPC stubs load TensorFlow, whose C++ start-up lines would frame the answer: dropped.
     with console.stderr_to_log(os.devnull) as terminal:
         try:
             with SentimentClient(args.server, args.protocol, args.model_name, args.version) as client:
                 probabilities = client.predict(reviews)
         except ServingRequestError as error:
-            return _error(f"the server refused the request: {error}", 1, terminal)
+            return console.error(f"the server refused the request: {error}", 1, terminal)
         except Exception as error:  # connection refused, timeout, ...
-            return _error(f"cannot reach {args.protocol} server at {args.server}: {error}", 1, terminal)
+            return console.error(f"cannot reach {args.protocol} server at {args.server}: {error}", 1, terminal)
     for review, p in zip(reviews, probabilities, strict=True):
         label = "positive" if p >= 0.5 else "negative"
         if args.json:
