@@ -30,7 +30,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import peak_memory, report  # noqa: E402
-from common import atomic_files, paths  # noqa: E402
+from common import atomic_files, console, paths  # noqa: E402
 from pipeline import options  # noqa: E402
 
 # The notebook's reported test accuracies (the course notebook, full IMDB test set).
@@ -61,7 +61,7 @@ def machine() -> dict:
 
 
 def run_pipeline(args, settings, label: str) -> dict:
-    from pipeline import local_runner
+    from pipeline import local_runner, run_summary
 
     local = local_runner.LocalPaths(paths.absolute(os.path.join(args.work_dir, label)),
                                     pipeline_name=f"benchmark-{label.replace('_', '-')}",
@@ -70,8 +70,7 @@ def run_pipeline(args, settings, label: str) -> dict:
     summary = local_runner.run(local, settings, args.beam_args, enable_cache=False)
     wall = time.perf_counter() - started
     print(summary.render(wall), flush=True)
-    with open(os.path.join(summary.model_run, "history.json")) as f:
-        history = json.load(f)
+    history = run_summary.read_history(summary.model_run)
     seconds = {c.name: c.seconds for c in summary.components}
     epoch_seconds = history.pop("epoch_seconds")
     return {
@@ -116,8 +115,7 @@ def main(argv=None) -> int:
         settings = options.settings_from(args, data_path)
         settings.validate()
     except (data_source.DataUnavailable, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return console.error(error, 2)
     label = args.label or settings.training.variant
     result = {
         "label": label, "date": datetime.date.today().isoformat(),

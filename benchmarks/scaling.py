@@ -33,7 +33,7 @@ import time
 from typing import Dict, List, Tuple
 
 from benchmarks import peak_memory, report
-from common import atomic_files, paths
+from common import atomic_files, console, paths
 from kubeflow import deployment
 
 SIZES = (5_000, 12_500, 25_000, 50_000, 200_000, 500_000)
@@ -264,8 +264,7 @@ def main(argv=None) -> int:
         if any(r not in RUNNERS for r in runners) or any(s < 4 or s % 4 for s in sizes):
             raise ValueError(f"--runners takes {', '.join(RUNNERS)}; --sizes multiples of 4")
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return console.error(error, 2)
     results = json.load(open(args.results)) if os.path.exists(args.results) else []
     os.makedirs(args.work_dir, exist_ok=True)
     reviews = None
@@ -280,16 +279,14 @@ def main(argv=None) -> int:
                     try:
                         reviews = read_reviews(args.data)
                     except (OSError, tarfile.TarError, ValueError) as error:
-                        print(f"error: {args.data}: {error}", file=sys.stderr)
-                        return 2
+                        return console.error(f"{args.data}: {error}", 2)
                 print(f"[scale] writing {archive}", flush=True)
                 write_archive(reviews, size, archive)
             print(f"[scale] {size:,} reviews on {runner} ...", flush=True)
             try:
                 point = run_point(archive, size, runner, args.work_dir)
             except PointFailed as error:  # the points measured so far are kept
-                print(f"error: {error}", file=sys.stderr)
-                return 1
+                return console.error(error, 1)
             print(f"[scale] {size:,} reviews on {runner}: {point['wall_seconds']:,.0f} s, peak "
                   f"{point['peak_memory_mb']:,.0f} MB", flush=True)
             results = [r for r in results if (r["size"], r["runner"]) != (size, runner)] + [point]

@@ -17,6 +17,7 @@ import datetime
 import itertools
 import json
 import os
+import pathlib
 import random
 import re
 import shlex
@@ -129,8 +130,8 @@ def grpc_point(ghz: str, target: str, protoset: str, request_file: str, connecti
             "p50_ms": percentiles.get(50), "p90_ms": percentiles.get(90), "p99_ms": percentiles.get(99)}
 
 
-def write_protoset(path: str) -> None:
-    """TF Serving's Predict as a FileDescriptorSet (ghz's --protoset). The wheel ships no .proto files,
+def protoset() -> bytes:
+    """TF Serving's Predict as a serialized FileDescriptorSet (ghz's --protoset). The wheel ships no .proto files,
     and its *_service_pb2 modules (old generated code) do not import under the locked protobuf runtime,
     so the service is declared here over predict_pb2's messages: all a client needs is the method's
     name and message types."""
@@ -153,8 +154,7 @@ def write_protoset(path: str) -> None:
                                   dependency=[messages.DESCRIPTOR.name], syntax="proto3")
     service_file.service.add(name=service).method.add(
         name=method, input_type=f".{package}.PredictRequest", output_type=f".{package}.PredictResponse")
-    with open(path, "wb") as f:
-        f.write(files.SerializeToString())
+    return files.SerializeToString()
 
 
 def request_files(scratch: str, texts: list) -> tuple:
@@ -163,25 +163,21 @@ def request_files(scratch: str, texts: list) -> tuple:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-    script, protoset = os.path.join(scratch, "post.lua"), os.path.join(scratch, "predict.protoset")
-    with open(script, "w") as f:
-        f.write(WRK_SCRIPT)
-    write_protoset(protoset)
+    script, protoset_file = os.path.join(scratch, "post.lua"), os.path.join(scratch, "predict.protoset")
+    pathlib.Path(script).write_text(WRK_SCRIPT)
+    pathlib.Path(protoset_file).write_bytes(protoset())
     bodies = {}
     for rows in REVIEWS_PER_REQUEST:
-        rest = os.path.join(scratch, f"rest-{rows}.json")
-        with open(rest, "w") as f:
-            json.dump({"signature_name": serving_contract.SERVING_SIGNATURE, "instances": texts[:rows]}, f)
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = serving_contract.MODEL_NAME
-        request.model_spec.signature_name = serving_contract.SERVING_SIGNATURE
-        request.inputs[serving_contract.REVIEWS_INPUT].CopyFrom(
-            tf.make_tensor_proto([t.encode() for t in texts[:rows]], dtype=tf.string))
-        grpc_file = os.path.join(scratch, f"grpc-{rows}.bin")
-        with open(grpc_file, "wb") as f:
-            f.write(request.SerializeToString())
+        rest, grpc_file = os.path.join(scratch, f"rest-{rows}.json"), os.path.join(scratch, f"grpc-{rows}.bin")
+        pathlib.Path(rest).write_text(json.dumps({"signature_name": serving_contract.SERVING_SIGNATURE,
+                                                  "instances": texts[:rows]}))
+        request = predict_pb2.PredictRequest(
+            model_spec={"name": serving_contract.MODEL_NAME, "signature_name": serving_contract.SERVING_SIGNATURE},
+            inputs={serving_contract.REVIEWS_INPUT: tf.make_tensor_proto([t.encode() for t in texts[:rows]],
+                                                                         dtype=tf.string)})
+        pathlib.Path(grpc_file).write_bytes(request.SerializeToString())
         bodies[rows] = (rest, grpc_file)
-    return bodies, script, protoset
+    return bodies, script, protoset_file
 
 
 def measure(args, ghz: str, wrk: str) -> dict:
@@ -297,16 +293,14 @@ def main(argv=None) -> int:
         from serving.model_store import version_dirs
 
         if not version_dirs(args.model_dir):
-            print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=terminal)
-            return 2
+            return console.error(f"no model version under {args.model_dir}; run ./imdb run first", 2, terminal)
         others = []
         for path in args.compare:
             try:
                 with open(path) as f:
                     others.append((path, json.load(f)))
             except (OSError, ValueError) as error:
-                print(f"error: --compare {path}: {error}", file=terminal)
-                return 2
+                return console.error(f"--compare {path}: {error}", 2, terminal)
         result = {**measure(args, executable("ghz", args.ghz), executable("wrk", args.wrk)), "out": args.out}
         report.publish(args.out, result, args.doc, (MARK_BEGIN, MARK_END), "## Under compiled load generators",
                        render(result, others))

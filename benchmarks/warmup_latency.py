@@ -22,7 +22,7 @@ import time
 import requests
 
 from benchmarks import report
-from common import serving_contract, warmup
+from common import console, serving_contract, warmup
 
 MARK_BEGIN, MARK_END = "<!-- warm-up benchmark: begin -->", "<!-- warm-up benchmark: end -->"
 REVIEW = "A wonderful, moving film; the cast is superb, the ending earned. " * 4
@@ -82,8 +82,7 @@ def main(argv=None) -> int:
 
     versions = version_dirs(args.model_dir)
     if not versions:
-        print(f"error: no model version under {args.model_dir}; run ./imdb run first", file=sys.stderr)
-        return 2
+        return console.error(f"no model version under {args.model_dir}; run ./imdb run first", 2)
     model = versions[max(versions)]
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "model": model,
               "rounds": args.rounds, "switches": [],

@@ -16,9 +16,10 @@ import argparse
 import ctypes
 import glob
 import os
-import sys
 import sysconfig
 from typing import Dict, List, Optional
+
+from common import console
 
 # The shared libraries TensorFlow 2.21 dlopens for the GPU (tsl/platform/default/dso_loader.cc), where
 # its CUDA wheels put them under site-packages, each after its dependencies (loaded RTLD_GLOBAL).
@@ -112,14 +113,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="the site-packages holding TensorFlow's CUDA wheels (default: this environment's)")
     args = p.parse_args(argv)
     if not glob.glob(os.path.join(args.libraries, "nvidia", "*")):
-        print(f"error: no CUDA wheels (nvidia/*) under {args.libraries}: not a GPU image", file=sys.stderr)
-        return 1
+        return console.error(f"no CUDA wheels (nvidia/*) under {args.libraries}: not a GPU image", 1)
     try:
         for line in check(args.libraries):
             print(line)
     except GpuImageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return console.error(error, 1)
     return 0
 
 

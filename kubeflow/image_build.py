@@ -27,6 +27,8 @@ import tempfile
 import time
 from typing import List
 
+from common import atomic_files, console
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BASE = "localhost/imdb-trixie-base:build"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -123,8 +125,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     userland = os.environ.get("IMDB_USERLAND_ROOT")
     if not userland or shutil.which("podman") is None:
-        print("error: run it with ./imdb exec (it needs podman and the Debian 13 userland)", file=sys.stderr)
-        return 2
+        return console.error("run it with ./imdb exec (it needs podman and the Debian 13 userland)", 2)
     rows = []
     with tempfile.TemporaryDirectory(prefix="image-build-", dir="/var/tmp") as storage:
         podman = podman_command(storage)
@@ -161,8 +162,6 @@ def main(argv=None) -> int:
 
 
 def _write(doc: str, rows) -> None:
-    from common import atomic_files
-
     lines = ["# The container images", "",
              "Built by `./imdb exec python -m kubeflow.image_build` on "
              f"{datetime.date.today().isoformat()} (2 cores; podman, vfs storage, chroot isolation; the "

@@ -18,6 +18,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from common import console  # noqa: E402
+
 
 def _comments_removed(text: str) -> list:
     return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
@@ -30,8 +32,7 @@ def main(argv=None) -> int:
     p.add_argument("--output-dir", default="outputs")
     args = p.parse_args(argv)
     if not args.data:
-        print("error: --data (or IMDB_DATA) is required", file=sys.stderr)
-        return 2
+        return console.error("--data (or IMDB_DATA) is required", 2)
 
     from google.protobuf import text_format
     from tfx import v1 as tfx
@@ -45,8 +46,7 @@ def main(argv=None) -> int:
     try:
         layout.locate(args.data)
     except layout.DataLayoutError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return console.error(error, 2)
     work = os.path.abspath(os.path.join(args.output_dir, "schema"))
     example_gen = ImdbExampleGen(input_base=args.data, eval_fraction=configs.DEFAULT_EVAL_FRACTION, sample_fraction=1.0)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])

@@ -92,12 +92,6 @@ def test_a_damaged_archive_is_refused_by_name(capsys, tmp_path, imdb_archive, na
     assert words in output and str(path) in output, output
 
 
-def _folder_with(folder, tmp_path, make):
-    copy = shutil.copytree(os.path.dirname(folder), tmp_path / "data", symlinks=True)
-    make(copy / "aclImdb" / "train" / "pos")
-    return str(copy)
-
-
 FOLDER_CASES = [
     ("a symlink loop named like a review", lambda d: os.symlink("99_9.txt", d / "99_9.txt"), "cannot be read"),
     ("a folder named like a review", lambda d: os.mkdir(d / "99_9.txt"), "is a folder, not a file"),
@@ -111,7 +105,9 @@ FOLDER_CASES = [
 
 @pytest.mark.parametrize("name, make, words", FOLDER_CASES, ids=[c[0] for c in FOLDER_CASES])
 def test_a_bad_data_folder_is_refused_by_name(capsys, tmp_path, imdb_folder, name, make, words):
-    output = _refused(capsys, tmp_path, "--data", _folder_with(imdb_folder, tmp_path, make))
+    copy = shutil.copytree(os.path.dirname(imdb_folder), tmp_path / "data", symlinks=True)
+    make(copy / "aclImdb" / "train" / "pos")
+    output = _refused(capsys, tmp_path, "--data", str(copy))
     assert words in output, output
 
 

@@ -171,9 +171,8 @@ class _Corrupt(Exception):
 
 
 def _check_end(archive: tarfile.TarFile) -> None:
-    """Reads on from where tarfile stopped to the real end of the stream: tarfile ends an archive
-    quietly at the first header it cannot parse (a bad checksum, say); reading to the end makes gzip
-    check every member's CRC and length, and all after the end marker must be zeros (its padding)."""
+    """Reads to the stream's real end: tarfile stops quietly at a header it cannot parse (a bad checksum,
+    say), gzip checks each member's CRC and length at its end, and past the end marker only zeros may follow."""
     stopped = offset = archive.fileobj.tell()
     while True:
         block = archive.fileobj.read(1 << 16)

@@ -88,15 +88,10 @@ def check_file(path: str, zip_dim: int, lines: int = 1000) -> int:
 
 
 def _file_vectors(path: str, words: Iterable[str], zip_dim: int) -> Tuple[Dict[str, np.ndarray], int, str]:
-    if not tf.io.gfile.exists(path):
-        raise GloveError(f"GloVe file {path!r} does not exist")
-    wanted, found, dim = set(words), {}, None
+    dim = check_file(path, zip_dim, lines=1)  # the first line gives the dimension
+    wanted, found = set(words), {}
     for number, line in enumerate(_text_lines(path, zip_dim), start=1):
         word, _, rest = line.rstrip("\n").partition(" ")
-        if dim is None:
-            dim = len(rest.split())
-            if dim == 0:
-                raise GloveError(f"GloVe file {path!r} line 1 is not '<word> <float> <float> ...'")
         if word in wanted:
             try:
                 vector = np.asarray(rest.split(), dtype=np.float32)
@@ -105,8 +100,6 @@ def _file_vectors(path: str, words: Iterable[str], zip_dim: int) -> Tuple[Dict[s
             if vector.shape != (dim,):
                 raise GloveError(f"GloVe file {path!r} line {number} has {vector.size} values, not {dim}")
             found[word] = vector
-    if dim is None:
-        raise GloveError(f"GloVe file {path!r} is empty")
     return found, dim, f"{path} ({dim}d)"
 
 
