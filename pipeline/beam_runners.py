@@ -6,14 +6,17 @@ pipeline (five per run), and runs on whichever it got. The setup file names the 
 with Beam options but none naming it, TFX builds an "ephemeral" sdist of the working directory
 before every Beam component (tfx/utils/dependency_utils.py), 10-15 s each.
 
-`--runner=FlinkRunner` (or `flink`) without a Flink master runs on an embedded Flink cluster in
-Beam's Flink job server (which ./imdb fetches, env/flink-job-server/pom.xml, and names in
-IMDB_FLINK_JOB_SERVER_JAR), the SDK harness in the component's own process (LOOPBACK). Options
-after `--` win, except that such a FlinkRunner becomes `SharedJobServerFlinkRunner` (below).
+`--runner=FlinkRunner` (or `flink`) runs through Beam's Flink job server (which ./imdb fetches,
+env/flink-job-server/pom.xml, and names in IMDB_FLINK_JOB_SERVER_JAR), the SDK harness in the
+component's own process (LOOPBACK) on the job server's embedded Flink cluster; with
+`--flink_master=HOST:PORT`, on a Flink session cluster (`./imdb flink up`: pipeline/flink_cluster.py),
+a harness process per TaskManager (pipeline/flink_worker.py says why), kept for a job's stages.
+Options after `--` win, except that a FlinkRunner becomes `SharedJobServerFlinkRunner` (below).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import threading
@@ -29,6 +32,9 @@ FLINK_JOB_SERVER_ENV = "IMDB_FLINK_JOB_SERVER_JAR"
 LOCAL_DEFAULTS = ("--runner=FnApiRunner",) + ((f"--setup_file={REPO / 'setup.py'}",)
                                               if (REPO / "setup.py").is_file() else ())
 EMBEDDED_FLINK = ("[local]", "[auto]")  # Beam's names for a Flink cluster inside its job server
+# How long a TaskManager keeps an idle harness for the job's next stage: starting one (TensorFlow's
+# import) took 10-15 s, for each stage without it (docs/scaling.md).
+HARNESS_KEPT_MILLIS = 600_000
 
 
 class SharedJobServerFlinkRunner(flink_runner.FlinkRunner):
@@ -43,7 +49,7 @@ class SharedJobServerFlinkRunner(flink_runner.FlinkRunner):
 
     def default_job_server(self, options):
         flink = options.view_as(FlinkRunnerOptions)
-        if flink.flink_master not in EMBEDDED_FLINK or flink.flink_submit_uber_jar:
+        if flink.flink_submit_uber_jar:
             return super().default_job_server(options)
         server = options.view_as(JobServerOptions)
         key = (flink.flink_master, flink.flink_job_server_jar, flink.flink_version, server.job_server_java_launcher,
@@ -72,7 +78,7 @@ def local_args(user_args: Optional[Sequence[str]] = None) -> List[str]:
     user = list(user_args or [])
     defaults = list(LOCAL_DEFAULTS)
     flink = PipelineOptions(user).view_as(FlinkRunnerOptions)
-    if runner_name(user) == "flink" and flink.flink_master in EMBEDDED_FLINK:
+    if runner_name(user) == "flink":
         jar = flink.flink_job_server_jar or os.environ.get(FLINK_JOB_SERVER_ENV)
         if not jar:
             raise ValueError("--runner=FlinkRunner needs Beam's Flink job server: run through ./imdb, which fetches "
@@ -80,6 +86,12 @@ def local_args(user_args: Optional[Sequence[str]] = None) -> List[str]:
                              "--flink_job_server_jar=PATH")
         if not os.path.isfile(jar):
             raise ValueError(f"--flink_job_server_jar: no file {jar}")
-        defaults += ["--flink_master=[local]", "--environment_type=LOOPBACK", f"--flink_job_server_jar={jar}"]
+        defaults += ["--flink_master=[local]", f"--flink_job_server_jar={jar}"]
+        if flink.flink_master in EMBEDDED_FLINK:
+            defaults.append("--environment_type=LOOPBACK")
+        else:
+            worker = {"command": str(REPO / "pipeline" / "flink_worker.py")}
+            defaults += ["--environment_type=PROCESS", f"--environment_config={json.dumps(worker)}",
+                         f"--environment_cache_millis={HARNESS_KEPT_MILLIS}"]
         return [*defaults, *user, f"--runner={_SHARED_FLINK}"]
     return [*defaults, *user]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from pipeline import beam_runners
@@ -38,16 +41,34 @@ def test_the_embedded_flink_job_server_is_started_once_per_process(tmp_path):
     first = server(tmp_path / "a.jar")
     assert server(tmp_path / "a.jar") is first
     assert server(tmp_path / "b.jar") is not first
-    remote = beam_runners.PipelineOptions(["--flink_master=flink.example:8081"])
-    runner = beam_runners.SharedJobServerFlinkRunner()
-    assert runner.default_job_server(remote) is not runner.default_job_server(remote)
+    # A session cluster's job server too, one per master.
+    def remote(master):
+        options = beam_runners.PipelineOptions([f"--flink_master={master}", f"--flink_job_server_jar={tmp_path}/a.jar"])
+        return beam_runners.SharedJobServerFlinkRunner().default_job_server(options)
+
+    assert remote("localhost:8081") is remote("localhost:8081")
+    assert remote("localhost:8081") is not remote("localhost:9081") and remote("localhost:8081") is not first
 
 
-def test_a_flink_cluster_named_by_the_user_is_left_alone(monkeypatch):
-    monkeypatch.delenv(beam_runners.FLINK_JOB_SERVER_ENV, raising=False)
+def test_a_flink_cluster_named_by_the_user_gets_the_job_server_and_the_users_options_win(tmp_path, monkeypatch):
+    jar = tmp_path / "flink-job-server.jar"
+    jar.write_bytes(b"PK")
+    monkeypatch.setenv(beam_runners.FLINK_JOB_SERVER_ENV, str(jar))
     given = ["--runner=FlinkRunner", "--flink_master=flink.example:8081", "--environment_type=EXTERNAL"]
-    args = beam_runners.local_args(given)
-    assert not [a for a in args if a.startswith("--flink_job_server_jar") or a == "--environment_type=LOOPBACK"]
+    options = beam_runners.PipelineOptions(beam_runners.local_args(given)).get_all_options()
+    assert options["flink_master"] == "flink.example:8081" and options["environment_type"] == "EXTERNAL"
+    assert options["flink_job_server_jar"] == str(jar)
+
+
+def test_a_flink_session_cluster_gets_a_harness_process_per_taskmanager(tmp_path, monkeypatch):
+    jar = tmp_path / "flink-job-server.jar"
+    jar.write_bytes(b"PK")
+    monkeypatch.setenv(beam_runners.FLINK_JOB_SERVER_ENV, str(jar))
+    options = beam_runners.PipelineOptions(beam_runners.local_args(
+        ["--runner=FlinkRunner", "--flink_master=localhost:8081"])).get_all_options()
+    assert options["environment_type"] == "PROCESS" and int(options["environment_cache_millis"]) > 0
+    command = json.loads(options["environment_config"])["command"]
+    assert os.access(command, os.X_OK) and command.endswith("pipeline/flink_worker.py")
 
 
 def test_flink_without_a_job_server_is_refused_by_name(tmp_path, monkeypatch):

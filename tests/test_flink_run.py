@@ -1,14 +1,19 @@
-"""The pipeline's Beam components on Flink: `./imdb run ... -- --runner=FlinkRunner`, end to end.
+"""The pipeline's Beam components on a Flink session cluster, end to end: `./imdb run ... --
+--runner=FlinkRunner --flink_master=localhost:PORT`.
 
-Beam's Flink job server (fetched by ./imdb from Maven Central, env/flink-job-server/pom.xml) runs
-an embedded Flink cluster; ExampleGen, StatisticsGen, Transform and the Evaluator submit their Beam
-pipelines to it through Beam's portable API, and the model is pushed as on the default runner.
+The cluster is pipeline/flink_cluster.py's (what `./imdb flink up` starts): a JobManager and two
+TaskManagers, each its own JVM, each starting its own SDK harness (pipeline/flink_worker.py). Beam's
+Flink job server (fetched by ./imdb from Maven Central, env/flink-job-server/pom.xml) submits ExampleGen's, StatisticsGen's, Transform's and the Evaluator's
+Beam pipelines to it as Flink jobs, and the model is pushed as on the default runner.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
+import urllib.request
 
 import pytest
 
@@ -16,7 +21,7 @@ import background_builds
 import synthetic_imdb
 from commands import pipeline_run
 from common import features
-from pipeline import beam_runners
+from pipeline import beam_runners, flink_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,15 +31,34 @@ MIN_ACCURACY = 0.8
 BEAM_COMPONENTS = ("ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
-def flink_run(tmp_path_factory):
+def cluster(tmp_path_factory):
     assert os.environ.get(beam_runners.FLINK_JOB_SERVER_ENV), \
         "./imdb test fetches Beam's Flink job server and names it in IMDB_FLINK_JOB_SERVER_JAR"
     background_builds.wait_for("IMDB_FLINK_FETCH_DONE", "IMDB_FLINK_FETCH_LOG", "fetching the Flink job server")
+    cluster = flink_cluster.Cluster(str(tmp_path_factory.mktemp("flink-cluster")),
+                                    os.environ[beam_runners.FLINK_JOB_SERVER_ENV], _free_port(), _free_port())
+    try:
+        cluster.start()
+        cluster.wait_ready()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def flink_run(cluster, tmp_path_factory):
     data = synthetic_imdb.write_folder(str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS, label_noise=0.1)
     _, summary, log = pipeline_run(data, str(tmp_path_factory.mktemp("flink") / "outputs"), "--sample-fraction", "1",
                                    "--epochs", "4", "--min-accuracy", str(MIN_ACCURACY), "--", "--runner=FlinkRunner",
-                                   timeout=1800)
+                                   f"--flink_master=localhost:{cluster.rest_port}",
+                                   f"--parallelism={cluster.taskmanagers * flink_cluster.SLOTS}", timeout=1800)
     return summary, log
 
 
@@ -47,14 +71,25 @@ def test_the_pipeline_runs_on_flink_to_a_pushed_model(flink_run):
     assert re.search(r"/\d+$", summary["pushed_to"]) and os.path.isfile(os.path.join(summary["pushed_to"], "saved_model.pb"))
 
 
-def test_each_beam_component_ran_its_pipeline_on_flink(flink_run):
+def test_each_beam_component_ran_its_pipeline_on_the_cluster(flink_run, cluster):
     _, log = flink_run
     jar = os.environ[beam_runners.FLINK_JOB_SERVER_ENV]
-    # One job server (JVM) for the run's Beam pipelines (beam_runners.SharedJobServerFlinkRunner).
-    # Beam logs "Really starting service ... with cmd: ('java', '-jar', JAR, '--flink-master', '[local]', ...".
-    starts = re.findall(rf"starting service .*java.*{re.escape(jar)}.*--flink-master.*\[local\]", log, re.IGNORECASE)
-    assert len(starts) == 1, log[:3000]
-    # One Flink job per Beam pipeline, each finished; none ran on the in-process runner (whose
-    # logger would have written lines) or tried Prism.
+    # One job server (JVM) for the run's Beam pipelines (beam_runners.SharedJobServerFlinkRunner), at the
+    # cluster. Beam logs "Really starting service ... with cmd: ('java', '-jar', JAR, '--flink-master', URL, ...".
+    starts = re.findall(rf"starting service .*java.*{re.escape(jar)}.*--flink-master', '(\S+)'", log, re.IGNORECASE)
+    assert starts == [f"http://localhost:{cluster.rest_port}"], log[:3000]
+    # One Flink job per Beam pipeline, each finished on the cluster; none ran on the in-process runner
+    # (whose logger would have written lines) or tried Prism.
     assert len(re.findall(r"Job state changed to DONE", log)) >= len(BEAM_COMPONENTS), log[-3000:]
     assert not re.search(r"apache_beam\.runners\.(portability\.fn_api_runner|portability\.prism)", log)
+    with urllib.request.urlopen(f"http://localhost:{cluster.rest_port}/jobs/overview", timeout=10) as response:
+        states = [job["state"] for job in json.load(response)["jobs"]]
+    assert len(states) >= len(BEAM_COMPONENTS) and set(states) == {"FINISHED"}, states
+
+
+def test_the_jobs_tasks_ran_on_both_taskmanagers(flink_run, cluster):
+    """Each TaskManager is its own JVM with its own log; each received tasks of the run's jobs."""
+    for role in cluster.roles()[1:]:
+        with open(cluster.log(role)) as log:
+            received = len(re.findall(r"Received task ", log.read()))
+        assert received > 0, f"{role} ran no task; see {cluster.log(role)}"
