@@ -11,13 +11,14 @@ in a process of its own and a fresh output directory (no earlier model: the Eval
 one). One Trainer epoch: its cost per epoch is what grows with the data.
 
 Each component's wall time comes from ML Metadata, its peak memory from the resident memory of the
-run's process tree (with Flink's job server), sampled every half second. Points already in the
-results file are kept (the curve can be measured a few at a time); docs/scaling.md (table, log-log
-plot, fitted exponents) is rebuilt after each point.
+run's process tree (with Flink's job server, and a session cluster's JVMs), sampled every half
+second. Points already in the results file are kept (the curve can be measured a few at a time);
+docs/scaling.md (table, log-log plot, fitted exponents) is rebuilt after each point.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
@@ -35,14 +36,19 @@ from typing import Dict, List, Tuple
 from benchmarks import peak_memory, report
 from common import atomic_files, console, paths
 from kubeflow import deployment
+from pipeline import beam_runners, flink_cluster
 
 SIZES = (5_000, 12_500, 25_000, 50_000, 200_000, 500_000)
 # The Beam options after `--` per runner: the local default (in process), the same runner with one
 # worker process per core (as in the Kubeflow steps), Flink with its SDK harness as threads of the
-# component's process (the local default), and Flink with one SDK harness process per core.
+# component's process (the local default), Flink with one SDK harness process per core, and a Flink
+# session cluster (pipeline/flink_cluster.py, started for the point), a harness process per TaskManager.
 RUNNERS = {"direct": [], "direct-processes": list(deployment.DEFAULT_BEAM_ARGS), "flink": ["--runner=FlinkRunner"],
            "flink-processes": ["--runner=FlinkRunner", "--experiments=use_loopback_process_worker",
-                               "--sdk_worker_parallelism=0"]}
+                               "--sdk_worker_parallelism=0"],
+           "flink-cluster": ["--runner=FlinkRunner", f"--flink_master=localhost:{flink_cluster.REST_PORT}",
+                             f"--parallelism={flink_cluster.TASKMANAGERS * flink_cluster.SLOTS}"]}
+STYLES = ("-", "-.", "--", ":", (0, (5, 1, 1, 1)))  # a line style per runner
 RESULTS = "docs/scaling.json"
 DOC = "docs/scaling.md"
 PLOT = "images/scaling.png"  # beside the doc, so another --doc does not overwrite the project's plot
@@ -84,7 +90,7 @@ def write_archive(reviews: Dict[Tuple[str, str], List[Tuple[str, bytes]]], size:
                 tar.addfile(info, io.BytesIO(text))
 
 
-def _tree_rss_mb(root: int) -> float:
+def _tree_rss_mb(roots: List[int]) -> float:
     children: Dict[int, List[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -94,7 +100,7 @@ def _tree_rss_mb(root: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    total, stack = 0, [root]
+    total, stack = 0, list(roots)
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, ()))
@@ -120,14 +126,22 @@ def run_point(data: str, size: int, runner: str, work_dir: str) -> dict:
                "--output-dir", out, *(["--", *RUNNERS[runner]] if RUNNERS[runner] else [])]
     log_path = os.path.join(work_dir, f"{runner}-{size}.log")
     samples: List[Tuple[float, float]] = []
-    with open(log_path, "w") as log:
+    with open(log_path, "w") as log, contextlib.ExitStack() as scope:
+        jvms = []  # a session cluster's: not in the run's process tree, but part of its memory
+        if runner == "flink-cluster":
+            try:
+                cluster = scope.enter_context(flink_cluster.Cluster(
+                    os.path.join(work_dir, f"{runner}-{size}-cluster"), os.environ[beam_runners.FLINK_JOB_SERVER_ENV]))
+            except RuntimeError as error:
+                raise PointFailed(f"the Flink session cluster did not start: {error}") from error
+            jvms = [jvm.pid for jvm in cluster.processes]
         started = time.time()
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         done = threading.Event()
 
         def sample():
             while not done.wait(SAMPLE_SECONDS):
-                samples.append((time.time(), _tree_rss_mb(process.pid)))
+                samples.append((time.time(), _tree_rss_mb([process.pid, *jvms])))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -178,12 +192,13 @@ def plot(results: List[dict], path: str) -> None:
     names = [n for n in component_names(results)  # those that take measurable time
              if any(_exponent(series(results, r, n, "seconds"), 1) != "-" for r in RUNNERS)]
     colors = dict(zip(names, pyplot.get_cmap("tab20").colors))
-    for runner, style in zip(RUNNERS, ("-", "-.", "--", ":"), strict=True):
+    for runner, style in zip(RUNNERS, STYLES, strict=True):
         for name in names:
             for axis, figure_name in zip(axes, ("seconds", "peak_memory_mb")):
                 points = series(results, runner, name, figure_name)
                 if len(points) > 1:
-                    axis.plot(*zip(*points), style, marker="o", color=colors[name], label=f"{name} ({runner})")
+                    axis.plot(*zip(*points), linestyle=style, marker="o", color=colors[name],
+                              label=f"{name} ({runner})")
     sizes = sorted({r["size"] for r in results})
     if len(sizes) > 1:  # what linear growth looks like, for the eye
         axes[0].plot([sizes[0], sizes[-1]], [10, 10 * sizes[-1] / sizes[0]], color="lightgrey", linewidth=3,

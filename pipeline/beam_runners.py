@@ -33,8 +33,9 @@ LOCAL_DEFAULTS = ("--runner=FnApiRunner",) + ((f"--setup_file={REPO / 'setup.py'
                                               if (REPO / "setup.py").is_file() else ())
 EMBEDDED_FLINK = ("[local]", "[auto]")  # Beam's names for a Flink cluster inside its job server
 # How long a TaskManager keeps an idle harness for the job's next stage: starting one (TensorFlow's
-# import) took 10-15 s, for each stage without it (docs/scaling.md).
-HARNESS_KEPT_MILLIS = 600_000
+# import) takes 10-15 s, but an idle one holds about 900 MB, so it goes soon after the job
+# (docs/scaling.md, "A Flink session cluster").
+HARNESS_KEPT_MILLIS = 30_000
 
 
 class SharedJobServerFlinkRunner(flink_runner.FlinkRunner):

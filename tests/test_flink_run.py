@@ -3,8 +3,9 @@
 
 The cluster is pipeline/flink_cluster.py's (what `./imdb flink up` starts): a JobManager and two
 TaskManagers, each its own JVM, each starting its own SDK harness (pipeline/flink_worker.py). Beam's
-Flink job server (fetched by ./imdb from Maven Central, env/flink-job-server/pom.xml) submits ExampleGen's, StatisticsGen's, Transform's and the Evaluator's
-Beam pipelines to it as Flink jobs, and the model is pushed as on the default runner.
+Flink job server (fetched by ./imdb from Maven Central, env/flink-job-server/pom.xml) submits
+ExampleGen's, StatisticsGen's, Transform's and the Evaluator's Beam pipelines to it as Flink jobs, and
+the model is pushed as on the default runner.
 """
 
 from __future__ import annotations
@@ -42,14 +43,9 @@ def cluster(tmp_path_factory):
     assert os.environ.get(beam_runners.FLINK_JOB_SERVER_ENV), \
         "./imdb test fetches Beam's Flink job server and names it in IMDB_FLINK_JOB_SERVER_JAR"
     background_builds.wait_for("IMDB_FLINK_FETCH_DONE", "IMDB_FLINK_FETCH_LOG", "fetching the Flink job server")
-    cluster = flink_cluster.Cluster(str(tmp_path_factory.mktemp("flink-cluster")),
-                                    os.environ[beam_runners.FLINK_JOB_SERVER_ENV], _free_port(), _free_port())
-    try:
-        cluster.start()
-        cluster.wait_ready()
+    with flink_cluster.Cluster(str(tmp_path_factory.mktemp("flink-cluster")),
+                               os.environ[beam_runners.FLINK_JOB_SERVER_ENV], _free_port(), _free_port()) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="module")

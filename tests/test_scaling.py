@@ -76,7 +76,7 @@ def test_the_memory_of_a_run_includes_its_child_processes():
     try:
         assert child.stdout.readline().strip() == "ready"
         time.sleep(0.2)
-        assert scaling._tree_rss_mb(child.pid) > 300
+        assert scaling._tree_rss_mb([child.pid]) > 300
     finally:
         child.kill()
         child.wait()
