@@ -127,19 +127,15 @@ def measure(args) -> dict:
     return result
 
 
-def _range(values: list) -> str:
-    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
-
-
 def render(result: dict) -> str:
     rates, runs = result["reviews_per_second"], list(result["runs"])
     baseline = runs[0]
     rows = []
     for name, length in result["cases"].items():
         for batch in (32, 1):
-            cells = [_range(rates[f"{name}|{batch}|{k}"]) for k in runs]
-            gains = [f"{statistics.median(rates[f'{name}|{batch}|{k}']) / statistics.median(rates[f'{name}|{batch}|{baseline}']):.2f}x"
-                     for k in runs[1:]]
+            measured = [rates[f"{name}|{batch}|{k}"] for k in runs]  # the baseline's first
+            cells = [f"{statistics.median(v):,.0f} ({min(v):,.0f}-{max(v):,.0f})" for v in measured]
+            gains = [f"{statistics.median(v) / statistics.median(measured[0]):.2f}x" for v in measured[1:]]
             rows.append(f"| {name} ({length:,} characters) | {batch} | {' | '.join(cells)} | {' | '.join(gains)} |")
     empty = statistics.median(result["empty_call_microseconds"])
     baseline_call = 1e6 / statistics.median(rates[f"{next(iter(result['cases']))}|1|{baseline}"])

@@ -43,11 +43,6 @@ def launcher_outputs(executor_input: dict) -> List[str]:
                          for a in artifacts.get("artifacts", [])))
 
 
-def _untyped(artifact: dict) -> bool:
-    kind = artifact.get("type") or {}
-    return not (kind.get("schemaTitle") or kind.get("instanceSchema"))
-
-
 def adapt(executor_input: dict, inputs_spec: dict) -> dict:
     """EXECUTOR_INPUT as TFX reads it: the launcher's outputs removed, input types filled in."""
     for name in launcher_outputs(executor_input):
@@ -55,7 +50,8 @@ def adapt(executor_input: dict, inputs_spec: dict) -> dict:
     declared = inputs_spec.get("artifacts", {})
     for name, artifacts in executor_input.get("inputs", {}).get("artifacts", {}).items():
         for artifact in artifacts.get("artifacts", []):
-            if _untyped(artifact):
+            kind = artifact.get("type") or {}
+            if not (kind.get("schemaTitle") or kind.get("instanceSchema")):
                 if name not in declared:
                     raise SystemExit(f"error: input artifact {name!r} has no type, and the component declares none")
                 artifact["type"] = declared[name]["artifactType"]

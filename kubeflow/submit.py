@@ -78,8 +78,10 @@ def wait(host: str, run_id: str, timeout_seconds: float, namespace: Optional[str
     deadline, seen = time.monotonic() + timeout_seconds, {}
     while True:
         run = client.get_run(run_id)
+        # Not the Argo nodes KFP reports beside the tasks: drivers and `executor` (launcher) pods
+        # (backend/src/v2/compiler/argocompiler: container.go, dag.go name them).
         tasks = {task.display_name: task.state for task in (run.run_details and run.run_details.task_details) or []
-                 if not _bookkeeping(task.display_name)}
+                 if task.display_name != "executor" and not task.display_name.endswith("driver")}
         for name, state in tasks.items():
             if seen.get(name) != state:
                 echo(f"  {name}: {state}")
@@ -90,12 +92,6 @@ def wait(host: str, run_id: str, timeout_seconds: float, namespace: Optional[str
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} still {run.state} after {timeout_seconds / 60:.0f} min")
         time.sleep(5)
-
-
-def _bookkeeping(name: str) -> bool:
-    """The Argo nodes KFP reports beside the tasks: drivers and `executor` (launcher) pods
-    (backend/src/v2/compiler/argocompiler: container.go, dag.go name them)."""
-    return name == "executor" or name.endswith("driver")
 
 
 def describe(ended: Ended) -> str:

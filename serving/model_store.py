@@ -104,12 +104,6 @@ def version_dirs(base_path: str) -> Dict[int, str]:
             if entry.isdigit() and tf.io.gfile.exists(os.path.join(base_path, entry, "saved_model.pb"))}
 
 
-def _fingerprint(path: str) -> tuple:
-    """Names and sizes of a version's files: enough to notice that a copy has gone on."""
-    return tuple(sorted((os.path.join(root, f), tf.io.gfile.stat(os.path.join(root, f)).length)
-                        for root, _, files in tf.io.gfile.walk(path) for f in files))
-
-
 def _log_failure(what: str, error: Exception) -> None:
     """One line on the server's console, however long the error's message; its traceback in the log."""
     log.error("%s: %s: %s", what, type(error).__name__, next(iter(str(error).strip().splitlines()), ""))
@@ -190,7 +184,9 @@ class ModelStore:
         return changed
 
     def _load(self, version: int, path: str) -> bool:
-        fingerprint = _fingerprint(path)
+        # names and sizes of the version's files: enough to notice that a copy has gone on
+        fingerprint = tuple(sorted((os.path.join(root, f), tf.io.gfile.stat(os.path.join(root, f)).length)
+                                   for root, _, files in tf.io.gfile.walk(path) for f in files))
         if self._failed.get(version, (None,))[0] == fingerprint:
             return False  # failed as it is now; tried again once its files change
         started = time.perf_counter()

@@ -89,8 +89,10 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
             version = _version(match["version"])
             if match["method"] in ("classify", "regress"):
                 raise errors.unimplemented(grpc_api.NO_CLASSIFY_OR_REGRESS)
-            if kind == "status":
-                body = json_codec.encode(_proto_json(predictor.status(model, version)))
+            if kind == "status":  # as TF Serving prints it: the .proto's field names, defaults too (an OK status)
+                body = json_codec.encode(json_format.MessageToDict(
+                    predictor.status(model, version), preserving_proto_field_name=True,
+                    always_print_fields_with_no_presence=True))
             elif kind == "metadata":
                 body = json_codec.encode(_metadata_json(predictor.metadata(model, version, match["label"])))
             else:
@@ -117,12 +119,6 @@ def create_app(predictor: Predictor, max_body_bytes: int = options.DEFAULT_MAX_B
         return json_codec.encode(json_codec.response(outputs, form))
 
     return app
-
-
-def _proto_json(proto) -> dict:
-    """A response proto as TF Serving's REST handler prints it: field names as in the .proto,
-    fields at their default values included (a version's OK status)."""
-    return json_format.MessageToDict(proto, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _metadata_json(proto) -> dict:

@@ -130,14 +130,12 @@ def test_cpu_only(tmp_path):
     assert {e["container"]["image"] for e in _executors(documents[0]).values()} == {IMAGE}  # no GPU, no GPU image
 
 
-def test_gpus_without_a_gpu_image_are_refused_with_the_reason():
-    with pytest.raises(ValueError, match="--gpus 1 needs --gpu-image: the CPU image has no CUDA libraries"):
-        KubeflowSettings(image=IMAGE, pipeline_root=ROOT)
-
-
-@pytest.mark.parametrize("root", ["/mnt/tfx/root", "s3://bucket/tfx", "minio://bucket/tfx", "gs://"])
-def test_roots_the_image_cannot_write_are_refused_with_the_reason(root):
-    with pytest.raises(ValueError, match="must be a gs:// path.*file system for gs:// only"):
+@pytest.mark.parametrize("root, refusal", [
+    (ROOT, "--gpus 1 needs --gpu-image: the CPU image has no CUDA libraries"),  # a good root, no GPU image
+    *((root, "must be a gs:// path.*file system for gs:// only")  # roots the image cannot write
+      for root in ["/mnt/tfx/root", "s3://bucket/tfx", "minio://bucket/tfx", "gs://"])])
+def test_gpus_without_a_gpu_image_and_roots_the_image_cannot_write_are_refused_with_the_reason(root, refusal):
+    with pytest.raises(ValueError, match=refusal):
         KubeflowSettings(image=IMAGE, pipeline_root=root)
 
 

@@ -43,18 +43,15 @@ def exported(request, tmp_path_factory):
     return model, tft_output, tf.saved_model.load(export_dir), export_dir
 
 
-def _examples(texts):
-    return tf.constant([tf.train.Example(features=tf.train.Features(feature={
-        features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()])),
-        features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
-    })).SerializeToString() for t in texts])
-
-
 def test_both_signatures_agree(exported):
     _, _, loaded, export_dir = exported
     from_text = probabilities(export_dir, TRICKY_REVIEWS)
+    examples = tf.constant([tf.train.Example(features=tf.train.Features(feature={
+        features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()])),
+        features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
+    })).SerializeToString() for t in TRICKY_REVIEWS])
     from_examples = loaded.signatures[serving_contract.EXAMPLES_SIGNATURE](
-        **{serving_contract.EXAMPLES_INPUT: _examples(TRICKY_REVIEWS)})[serving_contract.PROBABILITY_OUTPUT]
+        **{serving_contract.EXAMPLES_INPUT: examples})[serving_contract.PROBABILITY_OUTPUT]
     assert from_text.shape == (len(TRICKY_REVIEWS),)
     np.testing.assert_allclose(from_text, from_examples.numpy(), rtol=0, atol=1e-6)
     assert np.isfinite(from_text).all()  # a sigmoid's output is in [0, 1] whatever the model did

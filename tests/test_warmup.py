@@ -8,8 +8,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from common import serving_contract
-from common import warmup
+from common import serving_contract, warmup
 from serving.model_store import LoadedVersion, ModelStore
 from served_models import publish
 
@@ -46,14 +45,6 @@ def test_the_server_replays_them_before_the_version_is_available(served_model, t
     assert store.status(MODEL) == [{"version": version, "state": "AVAILABLE", "error": ""}]
 
 
-def _with_warmup_records(model: str, target: str, records) -> str:
-    shutil.copytree(model, target)
-    with tf.io.TFRecordWriter(warmup.path(target)) as writer:
-        for record in records:
-            writer.write(record)
-    return target
-
-
 def _bad_input_request() -> bytes:
     request = predict_pb2.PredictRequest(model_spec={"signature_name": serving_contract.SERVING_SIGNATURE},
                                          inputs={"no_such_input": tf.make_tensor_proto(["x"])})
@@ -72,7 +63,12 @@ def test_a_version_whose_warmup_fails_is_not_served_and_the_previous_one_stays(s
     good = publish(served_model, base)
     store = ModelStore(MODEL, base)
     store.poll()
-    bad = publish(_with_warmup_records(served_model, str(tmp_path / "bad"), records), base)
+    broken = str(tmp_path / "bad")
+    shutil.copytree(served_model, broken)
+    with tf.io.TFRecordWriter(warmup.path(broken)) as writer:
+        for record in records:
+            writer.write(record)
+    bad = publish(broken, base)
     store.poll()
     assert store.served_versions == [good]
     [status] = [s for s in store.status(MODEL) if s["version"] == bad]

@@ -143,18 +143,15 @@ def _ReviewsToExamples(reviews: beam.pvalue.PCollection, exec_properties: Dict[s
         | "Decode" >> beam.ParDo(_ReviewToExample()).with_outputs(_ISSUES_TAG, main="examples"))
     report_dir = exec_properties.get(REPORT_DIR_KEY)
     if report_dir:
-        report_path = os.path.join(report_dir, f"ingestion_report-{_split_name(exec_properties, split_pattern)}.json")
+        splits = json.loads(exec_properties[standard_component_specs.INPUT_CONFIG_KEY])["splits"]
+        split = next(s["name"] for s in splits if s["pattern"] == split_pattern)
+        report_path = os.path.join(report_dir, f"ingestion_report-{split}.json")
         _ = (
             outputs[_ISSUES_TAG]
             | "CountIssues" >> beam.combiners.Count.PerElement()
             | "AsDict" >> beam.combiners.ToDict()
             | "WriteReport" >> beam.Map(_write_report, report_path))
     return outputs["examples"]
-
-
-def _split_name(exec_properties: Dict[str, Any], split_pattern: str) -> str:
-    input_config = json.loads(exec_properties[standard_component_specs.INPUT_CONFIG_KEY])
-    return next(s["name"] for s in input_config["splits"] if s["pattern"] == split_pattern)
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
