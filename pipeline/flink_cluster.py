@@ -43,7 +43,10 @@ jobmanager.memory.process.size: 1024m
 taskmanager.host: localhost
 taskmanager.bind-host: localhost
 taskmanager.numberOfTaskSlots: {slots}
-taskmanager.memory.process.size: 2560m
+taskmanager.memory.process.size: 3072m
+# Direct memory for the task's own code: Beam's gRPC channels to the harness buffer there (Flink's default,
+# none, ran out at 50,000 reviews: "OutOfMemoryError: Direct buffer memory").
+taskmanager.memory.task.off-heap.size: 512m
 # Beam's batch jobs shuffle through many channels at once: Flink's default 10% of the memory ran
 # short ("Insufficient number of network buffers", StatisticsGen's job).
 taskmanager.memory.network.min: 512m
