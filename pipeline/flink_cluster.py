@@ -20,6 +20,8 @@ import time
 import urllib.request
 from typing import List, Tuple
 
+from common import console
+
 REST_PORT = 8081
 RPC_PORT = 6123
 TASKMANAGERS = 2
@@ -28,8 +30,8 @@ ENTRY_POINTS = {"jobmanager": "org.apache.flink.runtime.entrypoint.StandaloneSes
                 "taskmanager": "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"}
 # Flink's scripts size each JVM from the configuration with this program (bin/config.sh, runBashJavaUtilsCmd):
 # it prints the JVM's memory options, then the sizes to pass on as dynamic properties.
-SIZING = ("org.apache.flink.runtime.util.bash.BashJavaUtils",
-          {"jobmanager": "GET_JM_RESOURCE_PARAMS", "taskmanager": "GET_TM_RESOURCE_PARAMS"})
+SIZING_PROGRAM = "org.apache.flink.runtime.util.bash.BashJavaUtils"
+SIZING_ACTIONS = {"jobmanager": "GET_JM_RESOURCE_PARAMS", "taskmanager": "GET_TM_RESOURCE_PARAMS"}
 SIZING_LINE = "BASH_JAVA_UTILS_EXEC_RESULT:"
 # What Flink's scripts pass on Java 17 and later (bin/config.sh's env.java.opts.all default).
 JAVA_OPENS = [f"--add-opens=java.base/{package}=ALL-UNNAMED" for package in (
@@ -122,12 +124,12 @@ class Cluster:
         return ["jobmanager"] + [f"taskmanager-{i}" for i in range(1, self.taskmanagers + 1)]
 
     def _sizing(self, kind: str, conf: str) -> Tuple[List[str], List[str]]:
-        program, action = SIZING[0], SIZING[1][kind]
-        result = subprocess.run(["java", "-cp", self.classpath, program, action, "--configDir", conf],
+        action = SIZING_ACTIONS[kind]
+        result = subprocess.run(["java", "-cp", self.classpath, SIZING_PROGRAM, action, "--configDir", conf],
                                 capture_output=True, text=True)
         lines = [line[len(SIZING_LINE):].split() for line in result.stdout.splitlines() if line.startswith(SIZING_LINE)]
         if result.returncode or len(lines) != 2:
-            raise RuntimeError(f"Flink's {program} {action} failed: {(result.stdout + result.stderr)[-2000:]}")
+            raise RuntimeError(f"Flink's {SIZING_PROGRAM} {action} failed: {(result.stdout + result.stderr)[-2000:]}")
         return lines[0], lines[1]
 
     def registered_taskmanagers(self) -> List[str]:
@@ -179,8 +181,7 @@ def main(argv=None) -> int:
                   f"--flink_master=localhost:{args.rest_port} --parallelism={args.taskmanagers * SLOTS}", flush=True)
             signal.pause()
     except RuntimeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return console.error(error, 1)
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import urllib.request
 
 import pytest
@@ -23,6 +22,7 @@ import synthetic_imdb
 from commands import pipeline_run
 from common import features
 from pipeline import beam_runners, flink_cluster
+from serving import launch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -32,19 +32,13 @@ MIN_ACCURACY = 0.8
 BEAM_COMPONENTS = ("ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     assert os.environ.get(beam_runners.FLINK_JOB_SERVER_ENV), \
         "./imdb test fetches Beam's Flink job server and names it in IMDB_FLINK_JOB_SERVER_JAR"
     background_builds.wait_for("IMDB_FLINK_FETCH_DONE", "IMDB_FLINK_FETCH_LOG", "fetching the Flink job server")
-    with flink_cluster.Cluster(str(tmp_path_factory.mktemp("flink-cluster")),
-                               os.environ[beam_runners.FLINK_JOB_SERVER_ENV], _free_port(), _free_port()) as cluster:
+    folder, jar = str(tmp_path_factory.mktemp("flink-cluster")), os.environ[beam_runners.FLINK_JOB_SERVER_ENV]
+    with flink_cluster.Cluster(folder, jar, launch.free_port(), launch.free_port()) as cluster:
         yield cluster
 
 
