@@ -48,7 +48,8 @@ RUNNERS = {"direct": [], "direct-processes": list(deployment.DEFAULT_BEAM_ARGS),
                                "--sdk_worker_parallelism=0"],
            "flink-cluster": ["--runner=FlinkRunner", f"--flink_master=localhost:{flink_cluster.REST_PORT}",
                              f"--parallelism={flink_cluster.TASKMANAGERS * flink_cluster.SLOTS}"]}
-STYLES = ("-", "-.", "--", ":", (0, (5, 1, 1, 1)))  # a line style per runner
+# A line style and a marker per runner: five dash patterns alone were hard to tell apart.
+STYLES = (("-", "o"), ("-.", "s"), ("--", "^"), (":", "D"), ((0, (5, 1, 1, 1)), "x"))
 RESULTS = "docs/scaling.json"
 DOC = "docs/scaling.md"
 PLOT = "images/scaling.png"  # beside the doc, so another --doc does not overwrite the project's plot
@@ -116,7 +117,8 @@ class PointFailed(Exception):
 
 
 def run_point(data: str, size: int, runner: str, work_dir: str) -> dict:
-    from pipeline import local_runner, run_summary
+    with console.stderr_to_log(os.devnull):  # they load TensorFlow: its C++ start-up lines stay off the console
+        from pipeline import local_runner, run_summary
 
     out = os.path.join(work_dir, f"{runner}-{size}")
     # A fresh output directory: a model pushed by an earlier run would become the baseline, and
@@ -192,12 +194,12 @@ def plot(results: List[dict], path: str) -> None:
     names = [n for n in component_names(results)  # those that take measurable time
              if any(_exponent(series(results, r, n, "seconds"), 1) != "-" for r in RUNNERS)]
     colors = dict(zip(names, pyplot.get_cmap("tab20").colors))
-    for runner, style in zip(RUNNERS, STYLES, strict=True):
+    for runner, (style, marker) in zip(RUNNERS, STYLES, strict=True):
         for name in names:
             for axis, figure_name in zip(axes, ("seconds", "peak_memory_mb")):
                 points = series(results, runner, name, figure_name)
                 if len(points) > 1:
-                    axis.plot(*zip(*points), linestyle=style, marker="o", color=colors[name],
+                    axis.plot(*zip(*points), linestyle=style, marker=marker, color=colors[name],
                               label=f"{name} ({runner})")
     sizes = sorted({r["size"] for r in results})
     if len(sizes) > 1:  # what linear growth looks like, for the eye

@@ -181,8 +181,13 @@ class _ShardCounts(beam.CombineFn):
             return [_sum_by_key(*(np.concatenate(column) for column in zip(*parts)))]
         return parts
 
+    def compact(self, accumulator):
+        """Summed before a runner ships it: unsummed, a shard's record held up to ~2 x REDUCE_AT rows (32 MB),
+        over the sort buffer of a Flink TaskManager's combiner at 500,000 reviews ("Record too large")."""
+        return self._maybe_reduce(accumulator, force=True)
+
     def extract_output(self, accumulator):
-        parts = self._maybe_reduce(accumulator, force=True)
+        parts = self.compact(accumulator)
         return _most_frequent(*(parts[0] if parts else EMPTY_COUNTS), self.top_k)
 
 

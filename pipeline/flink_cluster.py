@@ -45,7 +45,15 @@ jobmanager.memory.process.size: 1024m
 taskmanager.host: localhost
 taskmanager.bind-host: localhost
 taskmanager.numberOfTaskSlots: {slots}
-taskmanager.memory.process.size: 3072m
+# The task's heap holds what the SDK harness sends back before the task takes it: up to 100 messages of up
+# to 10 MB (Beam's BeamFnDataInboundObserver queue; the harness's flush threshold). Flink's share of a
+# 3,072 MB TaskManager, 225 MB, ran out at 200,000 reviews ("OutOfMemoryError: Java heap space" in a gRPC
+# thread, and the job waited for ever). Managed memory (batch sorts) from Flink's 1 GB default to 512 MB:
+# Flink spills what does not fit to disk.
+taskmanager.memory.task.heap.size: 2048m
+taskmanager.memory.managed.size: 512m
+# A TaskManager that meets an uncaught error exits, so its job fails and says why, instead of hanging.
+cluster.uncaught-exception-handling: FAIL
 # Direct memory for the task's own code: Beam's gRPC channels to the harness buffer there (Flink's default,
 # none, ran out at 50,000 reviews: "OutOfMemoryError: Direct buffer memory").
 taskmanager.memory.task.off-heap.size: 512m

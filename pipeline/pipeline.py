@@ -76,6 +76,9 @@ def create_pipeline(
         # TFT's analyzer cache serves spans added later; here one split is analyzed, again only when its
         # data or code changes: the cache was pure cost (writing it took longer than the analysis).
         disable_analyzer_cache=True,
+        # No pre- and post-transform statistics: StatisticsGen has the raw data's, nothing reads the ids', and on
+        # Flink the statistics' copy of the transformed rows doubled what one bundle sends back (docs/scaling.md).
+        disable_statistics=True,
         custom_config={
             text_vectorization.MAX_TOKENS_KEY: max_tokens,
             text_vectorization.SEQUENCE_LENGTH_KEY: sequence_length,

@@ -152,8 +152,10 @@ def test_counts_do_not_depend_on_sharding_or_how_batches_are_grouped(monkeypatch
             for batch in group:
                 for shard, counts in naive_bayes_bag.shard_counts(batch, shards):
                     bundle[shard] = combine.add_input(bundle.get(shard, combine.create_accumulator()), counts)
-            for shard, accumulator in bundle.items():
-                per_shard.setdefault(shard, []).append(accumulator)
+            for shard, accumulator in bundle.items():  # compacted, as a runner ships it: one summed part
+                compacted = combine.compact(accumulator)
+                assert len(compacted) == 1
+                per_shard.setdefault(shard, []).append(compacted)
         candidates = [combine.extract_output(combine.merge_accumulators(a)) for a in per_shard.values()]
         return naive_bayes_bag.vocabulary_from_candidates(candidates, top_k)
 
