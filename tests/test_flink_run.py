@@ -83,3 +83,14 @@ def test_the_jobs_tasks_ran_on_both_taskmanagers(flink_run, cluster):
         with open(cluster.log(role)) as log:
             received = len(re.findall(r"Received task ", log.read()))
         assert received > 0, f"{role} ran no task; see {cluster.log(role)}"
+
+
+def test_the_cluster_keeps_its_files_in_its_folder_and_removes_them_when_stopped(flink_run, cluster):
+    """The jobs' jars (blob caches) went to the cluster's working directory, not /tmp, and stopping the
+    cluster removes it. Last in the module: it stops the module's cluster."""
+    blobs = [os.path.join(cluster.work_dir, f"tm_{role}", "blobStorage") for role in cluster.roles()[1:]]
+    for folder in blobs:
+        assert any(name.startswith("job_") for name in os.listdir(folder)), os.listdir(folder)
+    cluster.stop()
+    assert not os.path.exists(cluster.work_dir)
+    assert os.path.exists(cluster.log("jobmanager"))  # the logs stay
