@@ -35,10 +35,6 @@ MARK_BEGIN, MARK_END = "<!-- export size: begin -->", "<!-- export size: end -->
 VERSION = "1"
 
 
-def _bytes(path: str) -> int:
-    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
-
-
 def _load_seconds(export_dir: str, times: int = 3) -> float:
     code = ("import time, tensorflow as tf; t = time.perf_counter(); tf.saved_model.load(%r); "
             "print(time.perf_counter() - t)" % export_dir)
@@ -76,8 +72,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for label, base in _exports(args.transform_dir, scratch).items():
             version = os.path.join(base, VERSION)
-            row = {"export": label, "variables_mb": _bytes(os.path.join(version, "variables")) / 1e6,
-                   "total_mb": _bytes(version) / 1e6, "load_seconds": _load_seconds(version)}
+            row = {"export": label, "variables_mb": report.tree_bytes(os.path.join(version, "variables")) / 1e6,
+                   "total_mb": report.tree_bytes(version) / 1e6, "load_seconds": _load_seconds(version)}
             with launch.start(base) as served:
                 time.sleep(1)
                 rows.append({**row, "server_rss_mib": rss_mib(served.process.pid)})

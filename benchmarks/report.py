@@ -21,6 +21,13 @@ PLOT = "validation_accuracy.png"
 BEGIN, END = "<!-- results:begin (benchmarks/report.py) -->", "<!-- results:end -->"
 
 
+def tree_bytes(path: str) -> int:
+    """The bytes of every file under PATH (a file alone: its own)."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+
+
 def parser(doc: str, model_dir: bool = False, **kwargs) -> argparse.ArgumentParser:
     """The benchmark scripts' parser: their module docstring, as written, is the help; MODEL_DIR adds
     --model-dir, the served model's base path."""

@@ -10,9 +10,10 @@ under new ids (real text, so tokenization and vocabulary work as on real data), 
 in a process of its own and a fresh output directory (no earlier model: the Evaluator evaluates
 one). One Trainer epoch: its cost per epoch is what grows with the data.
 
-Each component's wall time comes from ML Metadata, its peak memory from the resident memory of the
-run's process tree (with Flink's job server, and a session cluster's JVMs), sampled every half
-second. Points already in the results file are kept (the curve can be measured a few at a time);
+Each component's wall time and output artifacts come from ML Metadata (the bytes it wrote: its
+artifacts' files, measured before the run's directory is removed), its peak memory from the resident
+memory of the run's process tree (with Flink's job server, and a session cluster's JVMs), sampled
+every half second. Points already in the results file are kept (the curve can be measured a few at a time);
 docs/scaling.md (table, log-log plot, fitted exponents) is rebuilt after each point.
 """
 
@@ -158,8 +159,11 @@ def run_point(data: str, size: int, runner: str, work_dir: str) -> dict:
     for execution in run_summary.latest_run_executions(store):
         begin, end = execution.create_time_since_epoch / 1000, execution.last_update_time_since_epoch / 1000
         during = [mb for at, mb in samples if begin <= at <= end]
+        written = sum(report.tree_bytes(artifact.uri) for artifacts in
+                      run_summary.output_artifacts(store, execution.id).values() for artifact in artifacts)
         components[run_summary.node_name(store, execution.id)] = {
-            "seconds": end - begin, "peak_memory_mb": max(during) if during else None}
+            "seconds": end - begin, "peak_memory_mb": max(during) if during else None, "mb_written": written / 1e6}
+    shutil.rmtree(out)  # gigabytes at the largest sizes; the figures above and the log are what is kept
     return {"size": size, "runner": runner, "date": datetime.date.today().isoformat(), "wall_seconds": wall,
             "peak_memory_mb": max((mb for _, mb in samples), default=None), "components": components,
             "command": " ".join(command[1:])}
@@ -211,6 +215,7 @@ def plot(results: List[dict], path: str) -> None:
     handles, labels = axes[0].get_legend_handles_labels()  # below the plots, not over the lines
     figure.legend(handles, labels, loc="lower center", fontsize=7, ncol=4, frameon=False)
     figure.tight_layout(rect=(0, 0.22, 1, 1))
+    os.makedirs(os.path.dirname(path), exist_ok=True)  # another --doc's folder may have none yet
     with atomic_files.staged_path(path) as staging:
         figure.savefig(staging, format="png", dpi=110)
     pyplot.close(figure)
@@ -233,15 +238,21 @@ def _exponents(points: List[Tuple[float, float]]) -> str:
 def _cell(component) -> str:
     if component is None:
         return ""
-    memory = component.get("peak_memory_mb")
-    return f"{component['seconds']:,.1f} s, " + (f"{memory:,.0f} MB" if memory is not None else "(too short to sample)")
+    memory, written = component.get("peak_memory_mb"), component.get("mb_written")
+    return (f"{component['seconds']:,.1f} s, " + (f"{memory:,.0f} MB" if memory is not None else "(too short to sample)")
+            + (f", wrote {_size(written)}" if written else ""))  # points before 2026-12-06 did not record it
+
+
+def _size(mb: float) -> str:
+    return f"{mb:,.1f} MB" if mb >= 1 else f"{mb * 1000:,.0f} kB"
 
 
 def render(results: List[dict]) -> str:
     lines = [MARK_BEGIN, "",
              "Written by `./imdb benchmark-scale` (benchmarks/scaling.py: how the points are made and "
              "measured) from its results file, `docs/scaling.json`. Each cell: wall time, and peak "
-             "resident memory of the run's processes while the component ran. Exponents: the slope of "
+             "resident memory of the run's processes while the component ran, and the bytes of its output "
+             "artifacts (\"wrote\"; none where nothing was written). Exponents: the slope of "
              "the log-log fit over the sizes measured (a dash for a component under a second).", "",
              f"![time and memory per component against reviews, log-log]({PLOT})", ""]
     for runner in RUNNERS:

@@ -81,7 +81,7 @@ def node_name(store: metadata_store.MetadataStore, execution_id: int) -> str:
     return f"execution {execution_id}"
 
 
-def _outputs(store: metadata_store.MetadataStore, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
+def output_artifacts(store: metadata_store.MetadataStore, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
     """Output artifacts by key ("examples", "blessing", ...)."""
     by_key: Dict[str, List[int]] = {}
     for event in store.get_events_by_execution_ids([execution_id]):
@@ -127,7 +127,7 @@ def summarize(metadata_path: str) -> RunSummary:
         name = node_name(store, execution.id)
         seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
         components.append(ComponentRun(name, state_name(execution), seconds))
-        outputs[name] = _outputs(store, execution.id)
+        outputs[name] = output_artifacts(store, execution.id)
         if name == "Evaluator":
             gate = {key: _custom(execution, key) for key in (accuracy_gate.MIN_ACCURACY_KEY, accuracy_gate.MAX_DROP_KEY)
                     if _custom(execution, key) is not None}

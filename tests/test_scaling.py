@@ -1,5 +1,6 @@
 """The scale benchmark's own parts: the archives it writes, the memory it samples, the exponents it fits."""
 
+import json
 import math
 import os
 import subprocess
@@ -108,3 +109,19 @@ def test_a_failed_point_is_reported_by_name_and_the_points_before_it_are_kept(so
     assert f"error: the pipeline failed on 12 reviews (no-such); its output: {tmp_path}/work/no-such-12.log" in error
     assert "Traceback" not in error
     assert results.read_text() == earlier and not doc.exists() and not (tmp_path / "images").exists()
+
+
+def test_a_point_records_each_component_and_removes_its_run(source_archive, tmp_path):
+    """The pipeline really runs, in its own process, on the runner in process."""
+    work, results, doc = tmp_path / "work", tmp_path / "r.json", tmp_path / "docs" / "scaling.md"
+    assert scaling.main(["--data", source_archive, "--sizes", "24", "--runners", "direct", "--work-dir", str(work),
+                         "--results", str(results), "--doc", str(doc)]) == 0
+    [point] = json.loads(results.read_text())
+    components = point["components"]
+    assert {"ImdbExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(components)
+    for name in ("ImdbExampleGen", "Transform", "Trainer"):  # examples, transformed examples and graph, model
+        assert components[name]["mb_written"] > 0 and components[name]["seconds"] > 0
+    assert sorted(os.listdir(work)) == ["aclImdb-24.tar.gz", "direct-24.log"]  # the run's outputs are removed
+    [row] = [line for line in doc.read_text().splitlines() if line.startswith("| ImdbExampleGen | ")]
+    assert ", wrote " in row
+    assert (tmp_path / "docs" / "images" / "scaling.png").stat().st_size > 0
