@@ -37,7 +37,7 @@ from typing import Dict, List, Tuple
 from benchmarks import peak_memory, report
 from common import atomic_files, console, paths
 from kubeflow import deployment
-from pipeline import beam_runners, flink_cluster
+from pipeline import beam_runners, configs, flink_cluster
 
 SIZES = (5_000, 12_500, 25_000, 50_000, 200_000, 500_000)
 # The Beam options after `--` per runner: the local default (in process), the same runner with one
@@ -117,6 +117,14 @@ class PointFailed(Exception):
     """The pipeline of a point exited with an error: said by name, not as a traceback."""
 
 
+def train_parts(size: int, runner: str) -> List[str]:
+    """On Flink, the training reviews (half the archive's, less the eval share) as splits of at most
+    configs.FLINK_TRAIN_REVIEWS_PER_SPLIT: the option, where more than one is needed."""
+    train = size // 2 * (1 - configs.DEFAULT_EVAL_FRACTION)
+    parts = math.ceil(train / configs.FLINK_TRAIN_REVIEWS_PER_SPLIT)
+    return ["--train-parts", str(parts)] if runner.startswith("flink") and parts > 1 else []
+
+
 def run_point(data: str, size: int, runner: str, work_dir: str) -> dict:
     with console.stderr_to_log(os.devnull):  # they load TensorFlow: its C++ start-up lines stay off the console
         from pipeline import local_runner, run_summary
@@ -126,7 +134,7 @@ def run_point(data: str, size: int, runner: str, work_dir: str) -> dict:
     # the Evaluator would evaluate two models instead of one.
     shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "pipeline.cli", "--data", data, "--full", "--no-cache", "--epochs", "1",
-               "--output-dir", out, *(["--", *RUNNERS[runner]] if RUNNERS[runner] else [])]
+               "--output-dir", out, *train_parts(size, runner), *(["--", *RUNNERS[runner]] if RUNNERS[runner] else [])]
     log_path = os.path.join(work_dir, f"{runner}-{size}.log")
     samples: List[Tuple[float, float]] = []
     with open(log_path, "w") as log, contextlib.ExitStack() as scope:

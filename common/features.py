@@ -28,4 +28,13 @@ TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"
 
+
+def train_splits(parts: int) -> list:
+    """The training reviews' splits when ExampleGen writes them as PARTS: TRAIN_SPLIT, train_2, ...
+    Transform reads each split with a source of its own, and Beam 2.62's Flink runner makes a source
+    one bundle, which never ends past about a gigabyte (docs/scaling.md): parts keep each below it."""
+    if parts < 1:
+        raise ValueError(f"train_parts must be at least 1, not {parts}")
+    return [TRAIN_SPLIT] + [f"{TRAIN_SPLIT}_{part}" for part in range(2, parts + 1)]
+
 # The exported model's signatures and the served model's name: common/serving_contract.py.

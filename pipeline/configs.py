@@ -60,6 +60,10 @@ DEFAULT_VARIANT = "nb_ngrams"
 DEFAULT_MIN_ACCURACY_SAMPLE = 0.75
 DEFAULT_MIN_ACCURACY_FULL = 0.84
 DEFAULT_MAX_ACCURACY_DROP = 0.0  # no worse than the model being served
+# Training reviews per training split on Flink (--train-parts): Beam 2.62's Flink runner reads a split
+# as one bundle, which never ends once it sends back about a gigabyte, some 400,000 transformed
+# reviews (docs/scaling.md); half of that leaves room for longer reviews.
+FLINK_TRAIN_REVIEWS_PER_SPLIT = 200_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +79,7 @@ class PipelineSettings:
     max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
     eval_fraction: float = DEFAULT_EVAL_FRACTION
     sample_fraction: float = DEFAULT_SAMPLE_FRACTION
+    train_parts: int = 1  # the training reviews as this many splits (pipeline.create_pipeline)
     allow_anomalies: bool = False  # proceed when the data breaks the curated schema (saying so)
 
     @classmethod
@@ -91,7 +96,7 @@ class PipelineSettings:
         from components import accuracy_gate, text_vectorization
         from components.imdb_example_gen import component
 
-        component.input_config(self.eval_fraction, self.sample_fraction)
+        component.input_config(self.eval_fraction, self.sample_fraction, self.train_parts)
         accuracy_gate.eval_config(self.min_accuracy, self.max_accuracy_drop)
         text_vectorization.check_sizes(self.max_tokens, self.sequence_length, self.ngrams,
                                        self.training.token_encoding)

@@ -29,6 +29,9 @@ def add_pipeline_options(p: argparse.ArgumentParser, full_by_default: bool = Fal
                       help="share of every split to use (default %(default)g)")
     data.add_argument("--eval-fraction", type=float, default=configs.DEFAULT_EVAL_FRACTION,
                       help="share of aclImdb/train held out as the eval split (default %(default)g)")
+    data.add_argument("--train-parts", type=int, default=configs.PipelineSettings.train_parts,
+                      help="write the training reviews as this many splits, each read on its own: on Flink, "
+                           f"one per {configs.FLINK_TRAIN_REVIEWS_PER_SPLIT:,} (docs/scaling.md; default %(default)d)")
 
     text = p.add_argument_group("text vectorization (defaults: the variant's, pipeline/configs.py)")
     text.add_argument("--max-tokens", type=int, help="vocabulary size, padding and OOV ids included")
@@ -86,7 +89,7 @@ def settings_from(args: argparse.Namespace, data_path: str) -> configs.PipelineS
         configs.DEFAULT_MIN_ACCURACY_FULL if full else configs.DEFAULT_MIN_ACCURACY_SAMPLE)
     return configs.PipelineSettings.for_variant(
         data_path, training, min_accuracy, max_accuracy_drop=args.max_accuracy_drop, eval_fraction=args.eval_fraction,
-        sample_fraction=sample, allow_anomalies=args.allow_anomalies, **_given(args, "max_tokens", "sequence_length", "ngrams"))
+        sample_fraction=sample, train_parts=args.train_parts, allow_anomalies=args.allow_anomalies, **_given(args, "max_tokens", "sequence_length", "ngrams"))
 
 
 def _given(args: argparse.Namespace, *names: str) -> dict:

@@ -46,6 +46,7 @@ def create_pipeline(
     max_accuracy_drop: Union[float, RuntimeParameter] = configs.DEFAULT_MAX_ACCURACY_DROP,
     epochs: Union[int, RuntimeParameter, None] = None, allow_anomalies: bool = False, schema_file: str = SCHEMA_FILE,
     *, max_tokens: int, sequence_length: int, ngrams: int, eval_fraction: float, sample_fraction: float,
+    train_parts: int = 1,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
     trainer_resources: Optional[message.Message] = None,
@@ -54,11 +55,13 @@ def create_pipeline(
 
     RUN_PARAMETERS' values may be RuntimeParameters (Kubeflow); `epochs` defaults to training.epochs.
     trainer_resources: the Trainer container's CPU, memory and GPUs (Kubeflow's ResourceSpec), typed as
-    any proto so that the pipeline needs no orchestrator's package."""
+    any proto so that the pipeline needs no orchestrator's package. train_parts: the training reviews as
+    that many splits, each read on its own (features.train_splits: for Flink, above ~400,000 of them)."""
     code = all_fingerprints()  # each component's own code: editing it re-runs that component
     example_gen = ImdbExampleGen(
-        input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction,
+        input_base=data_path, eval_fraction=eval_fraction, sample_fraction=sample_fraction, train_parts=train_parts,
         code_fingerprint=code["ImdbExampleGen"])
+    train_splits = features.train_splits(train_parts)
     examples = example_gen.outputs["examples"]
 
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
@@ -71,8 +74,7 @@ def create_pipeline(
 
     transform = tfx.components.Transform(
         examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN,
-        splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN_SPLIT],
-                                             transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]),
+        splits_config=tfx.proto.SplitsConfig(analyze=train_splits, transform=[*train_splits, features.EVAL_SPLIT]),
         # TFT's analyzer cache serves spans added later; here one split is analyzed, again only when its
         # data or code changes: the cache was pure cost (writing it took longer than the analysis).
         disable_analyzer_cache=True,
@@ -91,7 +93,7 @@ def create_pipeline(
     trainer = Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"], schema=schema,
-        train_split=features.TRAIN_SPLIT, eval_split=features.EVAL_SPLIT,
+        train_splits=train_splits, eval_split=features.EVAL_SPLIT,
         epochs=training.epochs if epochs is None else epochs,
         custom_config={**training.to_custom_config(), CODE_FINGERPRINT_KEY: code["Trainer"]})
     if trainer_resources is not None:

@@ -15,7 +15,6 @@ from common import features
 from components.imdb_example_gen import ImdbExampleGen
 from pipeline import configs
 
-SPLITS = (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.TEST_SPLIT)
 _SPEC = {name: tf.io.FixedLenFeature([], tf.string if name == features.TEXT else tf.int64)
          for name in (features.TEXT, features.LABEL, features.REVIEW_ID, features.RATING)}
 
@@ -33,14 +32,14 @@ SHARD = "shard"  # a column of what run() returns: the name of the file each row
 
 
 def run(data: str, workdir: str, eval_fraction: float = configs.DEFAULT_EVAL_FRACTION, sample_fraction: float = 1.0,
-        reviews_per_shard=None):
+        reviews_per_shard=None, train_parts: int = 1, reviews_per_read=None):
     """Returns ({split: {name: list, in the files' order}}, the Examples artifact's custom properties)."""
     store = run_pipeline("example_gen", workdir, [
         ImdbExampleGen(input_base=data, eval_fraction=eval_fraction, sample_fraction=sample_fraction,
-                       reviews_per_shard=reviews_per_shard)])
+                       reviews_per_shard=reviews_per_shard, train_parts=train_parts, reviews_per_read=reviews_per_read)])
     [artifact] = store.get_artifacts_by_type("Examples")
     splits = {}
-    for split in SPLITS:
+    for split in (*features.train_splits(train_parts), features.EVAL_SPLIT, features.TEST_SPLIT):
         columns: Dict[str, List] = {name: [] for name in (*_SPEC, SHARD)}
         for path in sorted(glob.glob(os.path.join(artifact.uri, f"Split-{split}", "*"))):
             for batch in tf.data.TFRecordDataset(path, compression_type="GZIP").batch(4096):

@@ -51,7 +51,7 @@ def main() -> None:
     trainer = Trainer(
         run_fn=pipeline.RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"], schema=schema.outputs["schema"],
-        train_split="train", eval_split="eval", epochs=training.epochs,
+        train_splits=["train"], eval_split="eval", epochs=training.epochs,
         # The replica count in the Trainer's key, so each count trains (and the rest is cached).
         custom_config={**training.to_custom_config(), "replicas": args.replicas})
     store = run_pipeline("replicas", args.workdir, [example_gen, schema, transform, trainer], enable_cache=True)

@@ -60,6 +60,17 @@ def test_archive_and_parent_folder_give_the_same_examples(folder_run, imdb_folde
     assert _ids(example_gen_runs.run(os.path.dirname(imdb_folder), str(tmp_path / "parent"))[0]) == expected
 
 
+def test_an_archive_read_in_parts_into_training_parts_gives_the_same_examples(folder_run, imdb_archive, tmp_path):
+    """Each read of the archive a source of its own, each training part a split of its own: what Flink
+    needs past a gigabyte per source (docs/scaling.md); the reviews are those of one read, one split."""
+    expected = _ids(folder_run[0])
+    parted = _ids(example_gen_runs.run(imdb_archive, str(tmp_path / "parts"), train_parts=3, reviews_per_read=7)[0])
+    parts = [parted.pop(name) for name in features.train_splits(3)]
+    assert parted == {name: expected[name] for name in (features.EVAL_SPLIT, features.TEST_SPLIT)}
+    assert sorted(itertools.chain(*parts)) == expected[features.TRAIN_SPLIT]
+    assert all(abs(len(part) - len(expected[features.TRAIN_SPLIT]) / 3) <= 3 for part in parts), [len(p) for p in parts]
+
+
 def test_sample_fraction_keeps_a_deterministic_share(folder_run, imdb_folder, tmp_path):
     half, _ = example_gen_runs.run(imdb_folder, str(tmp_path / "half"), sample_fraction=0.5)
     full_ids, half_ids = _ids(folder_run[0]), _ids(half)

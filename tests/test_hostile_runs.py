@@ -138,6 +138,7 @@ OPTION_CASES = [
     (["--sample-fraction", "0"], "sample_fraction"),
     (["--sample-fraction", "1.5"], "sample_fraction"),
     (["--eval-fraction", "1"], "eval_fraction"),
+    (["--train-parts", "0"], "train_parts"),
     (["--max-tokens", "1"], "max_tokens"),
     (["--sequence-length", "0"], "sequence_length"),
     (["--ngrams", "0"], "ngrams"),

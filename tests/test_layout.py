@@ -28,6 +28,16 @@ def test_archive_with_or_without_top_folder(imdb_folder, imdb_archive, tmp_path)
         assert (source.kind, source.counts) == ("archive", EXPECTED)
 
 
+def test_an_archive_read_in_parts_gives_each_review_once_in_the_archive_order(imdb_archive):
+    whole = list(layout.read_archive_subsets(imdb_archive, ["train", "test"]))
+    assert len(whole) == layout.locate(imdb_archive).reviews == 160
+    parts = [list(layout.read_archive_subsets(imdb_archive, ["test", "train"], first, end))
+             for first, end in ((0, 50), (50, 100), (100, None))]
+    assert [len(part) for part in parts] == [50, 50, 60] and sum(parts, []) == whole
+    assert list(layout.read_archive_subsets(imdb_archive, ["test"], 100, 120)) == [
+        review for review in whole[100:120] if review.subset == "test"]
+
+
 def test_fingerprint_changes_with_content(imdb_folder, tmp_path):
     copy = shutil.copytree(imdb_folder, tmp_path / "aclImdb")
     before = layout.locate(str(copy)).fingerprint

@@ -125,3 +125,9 @@ def test_a_point_records_each_component_and_removes_its_run(source_archive, tmp_
     [row] = [line for line in doc.read_text().splitlines() if line.startswith("| ImdbExampleGen | ")]
     assert ", wrote " in row
     assert (tmp_path / "docs" / "images" / "scaling.png").stat().st_size > 0
+
+
+def test_flink_points_split_the_training_reviews_past_what_one_source_can_send():
+    assert scaling.train_parts(1_000_000, "flink-cluster") == ["--train-parts", "2"]  # 400,000 training reviews
+    assert scaling.train_parts(500_000, "flink-cluster") == []  # 200,000: one split
+    assert scaling.train_parts(1_000_000, "direct") == []  # in process, no such limit

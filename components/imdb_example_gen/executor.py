@@ -87,6 +87,14 @@ def _ImdbToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
 
 REVIEWS_PER_SHARD = 10_000
 REVIEWS_PER_SHARD_KEY = "reviews_per_shard"
+# Reviews each read of an archive passes on: Beam 2.62's Flink runner makes a task's input one bundle,
+# and a bundle that sends back more than about a gigabyte never ends (docs/scaling.md, "A Flink session
+# cluster"); 250,000 reviews are about 360 MB. Each part is a source of its own, so a runner reads them
+# in parallel, but each reads the gzip stream from its start: 4 parts of a million reviews decompress
+# it 2.5 times over.
+REVIEWS_PER_READ = 250_000
+REVIEWS_PER_READ_KEY = "reviews_per_read"
+REVIEWS_KEY = "reviews"  # in the archive, counted when it is validated (the driver, or Do without one)
 
 
 def shard_count(reviews: int, reviews_per_shard: int) -> int:
@@ -170,11 +178,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
         subsets = sorted({layout.SplitSelector.parse(split.pattern).subset for split in input_config.splits})
-        reviews = (
-            pipeline
-            | "Archive" >> beam.Create([root])
-            | "Stream" >> beam.FlatMap(layout.read_archive_subsets, subsets)
-            | "Spread" >> beam.Reshuffle())
+        per_read = exec_properties.get(REVIEWS_PER_READ_KEY) or REVIEWS_PER_READ
+        parts = shard_count(exec_properties.get(REVIEWS_KEY) or 0, per_read)  # unknown count: one read
+        reads = [pipeline
+                 | f"Archive[{part}]" >> beam.Create([root])
+                 | f"Stream[{part}]" >> beam.FlatMap(layout.read_archive_subsets, subsets, part * per_read,
+                                                     None if part == parts - 1 else (part + 1) * per_read)
+                 for part in range(parts)]
+        reviews = reads | "Reads" >> beam.Flatten() | "Spread" >> beam.Reshuffle()
         return {split.name: reviews | f"ToExamples[{split.name}]" >> _ReviewsToExamples(exec_properties, split.pattern)
                 for split in input_config.splits}
 
@@ -186,6 +197,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             # No driver ran (Kubeflow runs none): a bad path or layout fails here as in a local run.
             source = layout.locate(exec_properties[standard_component_specs.INPUT_BASE_KEY])
             exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = source.fingerprint
+            exec_properties[REVIEWS_KEY] = source.reviews
         input_config, output_config = example_gen_pb2.Input(), example_gen_pb2.Output()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
         proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)

@@ -62,6 +62,10 @@ class ImdbSource:
     # normalised ("../", absolute or other folders): never read, only counted.
     ignored: int = 0
 
+    @property
+    def reviews(self) -> int:
+        return sum(self.counts.values())
+
 
 def locate(path: str) -> ImdbSource:
     """Validates PATH and tells how to read it; raises DataLayoutError naming what is wrong."""
@@ -240,15 +244,25 @@ def parse_review_path(path: str, content: bytes) -> RawReview:
     return RawReview(subset, CLASS_LABELS[polarity], int(review_id), int(rating), content)
 
 
-def read_archive_subsets(path: str, subsets: Iterable[str]) -> Iterator[RawReview]:
-    """Streams the reviews of the given subsets (train, test) out of an archive, in one pass."""
+def read_archive_subsets(path: str, subsets: Iterable[str], first: int = 0,
+                         end: Optional[int] = None) -> Iterator[RawReview]:
+    """Streams the reviews of the given subsets (train, test) out of an archive, in one pass: those whose
+    place among the archive's reviews, counted from 0 in the archive's order, is in [FIRST, END). A gzip
+    stream is read from its start, so a part reads up to its END; only the last part (END None) reads to
+    the stream's end and checks it (the driver has checked the whole archive already)."""
     subsets = frozenset(subsets)
+    place = 0
     with tf.io.gfile.GFile(path, "rb") as raw:
         for name, content in _iter_archive(path, raw, with_content=True):
-            if name:
+            if not name:
+                continue
+            if end is not None and place >= end:
+                return
+            if place >= first:
                 review = parse_review_path(name, content)
                 if review.subset in subsets:
                     yield review
+            place += 1
 
 
 _GOLDEN_RATIO_CONJUGATE = (5 ** 0.5 - 1) / 2

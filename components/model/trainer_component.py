@@ -46,11 +46,11 @@ class Trainer(trainer_component.Trainer):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
     def __init__(self, run_fn: str, examples: types.BaseChannel, transform_graph: types.BaseChannel,
-                 schema: types.BaseChannel, train_split: str, eval_split: str,
+                 schema: types.BaseChannel, train_splits: List[str], eval_split: str,
                  epochs: Union[int, data_types.RuntimeParameter], custom_config: Dict[str, Any]):
         spec = TrainerSpec(
             examples=examples, transform_graph=transform_graph, schema=schema,
-            train_args=trainer_pb2.TrainArgs(splits=[train_split]), eval_args=trainer_pb2.EvalArgs(splits=[eval_split]),
+            train_args=trainer_pb2.TrainArgs(splits=train_splits), eval_args=trainer_pb2.EvalArgs(splits=[eval_split]),
             run_fn=run_fn, custom_config=json_utils.dumps(custom_config), epochs=epochs,
             model=types.Channel(type=standard_artifacts.Model),
             model_run=types.Channel(type=standard_artifacts.ModelRun))
