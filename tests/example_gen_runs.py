@@ -28,6 +28,13 @@ def run_pipeline(name: str, workdir: str, components, **options) -> metadata_sto
     return metadata_store.MetadataStore(connection)
 
 
+def execution_properties(workdir: str) -> Dict[str, int]:
+    """The integer properties of the one execution run_pipeline recorded under WORKDIR (what its executor was given)."""
+    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(os.path.join(workdir, "metadata.db"))
+    [execution] = metadata_store.MetadataStore(connection).get_executions()
+    return {k: v.int_value for k, v in execution.custom_properties.items() if v.HasField("int_value")}
+
+
 SHARD = "shard"  # a column of what run() returns: the name of the file each row was read from
 
 

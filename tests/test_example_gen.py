@@ -11,6 +11,7 @@ import example_gen_runs
 import synthetic_imdb
 from common import features
 from components.imdb_example_gen import DataLayoutError
+from components.imdb_example_gen import executor
 from components.imdb_example_gen.executor import shard_count
 
 
@@ -65,6 +66,8 @@ def test_an_archive_read_in_parts_into_training_parts_gives_the_same_examples(fo
     needs past a gigabyte per source (docs/scaling.md); the reviews are those of one read, one split."""
     expected = _ids(folder_run[0])
     parted = _ids(example_gen_runs.run(imdb_archive, str(tmp_path / "parts"), train_parts=3, reviews_per_read=7)[0])
+    # The driver's count reached the executor, which makes ceil(160 / 7) = 23 reads of it (not one).
+    assert example_gen_runs.execution_properties(str(tmp_path / "parts"))[executor.REVIEWS_KEY] == 160
     parts = [parted.pop(name) for name in features.train_splits(3)]
     assert parted == {name: expected[name] for name in (features.EVAL_SPLIT, features.TEST_SPLIT)}
     assert sorted(itertools.chain(*parts)) == expected[features.TRAIN_SPLIT]
