@@ -11,6 +11,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import statistics
 
 from common import atomic_files, paths, serving_contract
@@ -18,6 +19,8 @@ from components.model import hparams
 
 RESULTS_DIR = "docs/benchmarks"
 PLOT = "validation_accuracy.png"
+# Runs labelled NAME_seed_N are one setting trained with several seeds: compared as a group (parity).
+SEEDED_LABEL = re.compile(r"^(?P<group>.+)_seed_(?P<seed>\d+)$")
 BEGIN, END = "<!-- results:begin (benchmarks/report.py) -->", "<!-- results:end -->"
 
 
@@ -104,7 +107,7 @@ def tables(results: list) -> str:
     for r in results:
         seconds = r["pipeline"]["seconds"]["components"]
         lines.append(f"| `{r['label']}` | " + " | ".join(_f(seconds.get(n), "{:.1f}") for n in names) + " |")
-    lines += peers_table(results) + fine_tuning_table(results)
+    lines += peers_table(results) + fine_tuning_table(results) + parity_table(seed_groups(results))
     lines += ["", "Runs (exact commands, settings and machine are in each results file):", ""]
     for r in results:
         m = r["machine"]
@@ -146,27 +149,96 @@ def fine_tuning_table(results: list) -> list:
     return lines if tuned else []
 
 
+def seed_groups(results: list) -> dict:
+    """Runs labelled NAME_seed_N by NAME, when NAME has at least two; each group must share its
+    settings but the seed, or it is no comparison (refused by label)."""
+    groups = {}
+    for r in results:
+        match = SEEDED_LABEL.match(r["label"])
+        if match:
+            groups.setdefault(match["group"], []).append(r)
+    groups = {name: runs for name, runs in groups.items() if len(runs) >= 2}
+    for name, runs in groups.items():
+        unseeded = {json.dumps({**r["settings"], "training": {**r["settings"]["training"], "seed": None}},
+                               sort_keys=True) for r in runs}
+        if len(unseeded) > 1:
+            raise SystemExit(f"the runs {', '.join(r['label'] for r in runs)} differ in more than their seed")
+        if not all(r.get("keras") for r in runs):
+            raise SystemExit(f"the runs of {name} compare the pipeline with plain Keras: each needs its Keras run")
+    return groups
+
+
+def spread(values: list) -> dict:
+    return {"mean": statistics.mean(values), "sd": statistics.stdev(values), "range": max(values) - min(values)}
+
+
+def parity(runs: list) -> dict:
+    """Test accuracy over the seeds on each side, and whether the pipeline's mean is lower than plain
+    Keras' by more than the spread (the larger side's range over its seeds)."""
+    pipeline = spread([r["pipeline"]["test_accuracy"] for r in runs])
+    keras = spread([r["keras"]["test_accuracy"] for r in runs])
+    allowed = max(pipeline["range"], keras["range"])
+    return {"seeds": sorted(r["settings"]["training"]["seed"] for r in runs), "pipeline": pipeline, "keras": keras,
+            "difference": pipeline["mean"] - keras["mean"], "spread": allowed,
+            "lower_beyond_spread": keras["mean"] - pipeline["mean"] > allowed,
+            "examples_per_second_ratio": statistics.median(
+                r["ratios"]["trainer_vs_keras_examples_per_second"] for r in runs)}
+
+
+def parity_table(groups: dict) -> list:
+    """Each seeded group's test accuracy, pipeline beside plain Keras (issue 31: parity, measured)."""
+    if not groups:
+        return []
+    lines = ["", "Parity over seeds (runs labelled NAME_seed_N, the same settings but the seed; spread: the "
+             "larger side's range over its seeds):", "",
+             "| setting | seeds | test accuracy, pipeline: mean (sd; each seed) | plain Keras: mean (sd; each seed) "
+             "| pipeline - Keras | spread | pipeline lower by more than the spread? | Trainer ex/s vs Keras, median of the runs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, runs in groups.items():
+        runs = sorted(runs, key=lambda r: r["settings"]["training"]["seed"])
+        got = parity(runs)
+
+        def side(key):
+            each = ", ".join(_f(r[key]["test_accuracy"]) for r in runs)
+            return f"{got[key]['mean']:.4f} ({got[key]['sd']:.4f}; {each})"
+        lines.append(f"| `{name}` | {', '.join(map(str, got['seeds']))} | {side('pipeline')} | {side('keras')} | "
+                     f"{got['difference']:+.4f} | {got['spread']:.4f} | {'**yes**' if got['lower_beyond_spread'] else 'no'} | "
+                     f"{got['examples_per_second_ratio']:.2f}x |")
+    return lines
+
+
+def parity_plot(name: str, runs: list, path: str) -> None:
+    """The seeds' validation curves, pipeline (solid) beside plain Keras (dashed), a colour per seed."""
+    runs = sorted(runs, key=lambda r: r["settings"]["training"]["seed"])
+    _curves([(f"C{i}", r, f"seed {r['settings']['training']['seed']}") for i, r in enumerate(runs)], path,
+            f"`{name}`: validation accuracy per epoch, each seed through the pipeline (solid) and in plain Keras (dashed)")
+
+
 def plot(results: list, path: str) -> None:
+    _curves([(f"C{i}", r, r["label"]) for i, r in enumerate(results)], path,
+            "Validation accuracy per epoch, all 50,000 IMDB reviews (dotted: notebook test accuracies)")
+
+
+def _curves(lines: list, path: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    results = [r for _, r, _ in lines]
     figure, axes = plt.subplots(figsize=(8, 5))
-    for i, r in enumerate(results):
-        color = f"C{i}"
+    for color, r, name in lines:
         for run, style, who in ((r["pipeline"], "-", "pipeline"), (r.get("keras"), "--", "plain Keras")):
             if run:
                 curve = run["history"]["val_accuracy"]
                 axes.plot(range(1, len(curve) + 1), curve, style, color=color, marker="o", markersize=3,
-                          label=f"{r['label']} ({who})")
+                          label=f"{name} ({who})")
                 if run.get("fine_tune_from_epoch"):  # where the pretrained vectors became trainable
                     axes.axvline(run["fine_tune_from_epoch"] - 0.5, color=color, linewidth=0.8, linestyle=style)
     for accuracy in sorted({r["notebook_test_accuracy"] for r in results if r.get("notebook_test_accuracy")}):
         axes.axhline(accuracy, color="grey", linewidth=0.5, linestyle=":")
     axes.set(xlabel="epoch", ylabel="validation accuracy")
-    axes.set_title("Validation accuracy per epoch, all 50,000 IMDB reviews (dotted: notebook test accuracies)",
-                   fontsize=9)
+    axes.set_title(title, fontsize=9)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
@@ -181,10 +253,16 @@ def write(results_dir: str = RESULTS_DIR) -> str:
     results = load(results_dir)
     if not results:
         raise SystemExit(f"no results in {results_dir}; run ./imdb benchmark first")
-    plot(results, os.path.join(results_dir, PLOT))
-    measured = "\n".join([BEGIN, tables(results), "",
-                          f"![validation accuracy per epoch]({os.path.relpath(os.path.join(results_dir, PLOT), os.path.dirname(page))})",
-                          END])
+    groups = seed_groups(results)
+    seeded = {r["label"] for runs in groups.values() for r in runs}
+    plot([r for r in results if r["label"] not in seeded] or results, os.path.join(results_dir, PLOT))
+    plots = [("validation accuracy per epoch", PLOT)]
+    for name, runs in groups.items():
+        plots.append((f"{name}: each seed's validation accuracy per epoch", f"parity_{name}.png"))
+        parity_plot(name, runs, os.path.join(results_dir, plots[-1][1]))
+    images = [f"![{alt}]({os.path.relpath(os.path.join(results_dir, file), os.path.dirname(page))})"
+              for alt, file in plots]
+    measured = "\n".join([BEGIN, tables(results), "", *images, END])
     text = open(page).read() if os.path.exists(page) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{page} lacks the markers {BEGIN} ... {END}")
