@@ -1,4 +1,4 @@
-"""Seconds per training epoch of the default model, with and without re-reading the data.
+"""Seconds per training epoch of a variant (the default model unless told), with and without re-reading the data.
 
 Separates the input pipeline from the model: the transformed training split iterated alone,
 trained on while read and parsed every epoch (as the Trainer does), and trained on cached in
@@ -6,6 +6,10 @@ memory. Prints the size per review (tf.Example, and gzipped on disk), then each 
 and median examples/s (docs/measurements.md, docs/scaling.md).
 
     ./imdb exec python -m benchmarks.epoch_times --transform-dir OUTPUT/pipelines/imdb-sentiment/Transform
+    ./imdb exec python -m benchmarks.epoch_times --transform-dir ... --variant embedding --modes stream cached
+
+The model trains here without the Trainer's tf.distribute strategy, so `stream` against the
+Trainer's own epochs (its history) shows what the strategy costs, and `cached` what reading does.
 """
 
 from __future__ import annotations
@@ -53,9 +57,9 @@ def transform_output(transform_dir: str) -> tuple:
     return tft_output, files
 
 
-def epoch_seconds(mode: str, transform_dir: str, epochs: int) -> list:
+def epoch_seconds(mode: str, transform_dir: str, epochs: int, variant: str = configs.DEFAULT_VARIANT) -> list:
     tft_output, files = transform_output(transform_dir)
-    config = configs.VARIANT_DEFAULTS[configs.DEFAULT_VARIANT].training
+    config = configs.VARIANT_DEFAULTS[variant].training
     data = dataset(files, tft_output.transformed_feature_spec(), config.batch_size, cache=mode == "cached")
     if mode == "iterate":
         seconds = []
@@ -76,13 +80,16 @@ def main(argv=None) -> int:
     p.add_argument("--transform-dir", required=True, help="a Transform component's output folder")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
+    p.add_argument("--variant", choices=list(configs.VARIANT_DEFAULTS), default=configs.DEFAULT_VARIANT,
+                   help="the model trained, with its default settings (default %(default)s); the Transform "
+                        "output must be of its encoding")
     args = p.parse_args(argv)
     _, files = transform_output(args.transform_dir)
     sizes = [len(r) for r in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()]
     print(f"{len(sizes):,} reviews: {sum(sizes) / len(sizes):,.0f} bytes each as tf.Examples, "
           f"{sum(os.path.getsize(f) for f in files) / len(sizes):,.0f} gzipped on disk", flush=True)
     for mode in args.modes:
-        seconds = epoch_seconds(mode, args.transform_dir, args.epochs)
+        seconds = epoch_seconds(mode, args.transform_dir, args.epochs, args.variant)
         print(mode, " ".join(f"{s:.2f}" for s in seconds), f"s; median {len(sizes) / statistics.median(seconds):,.0f} examples/s",
               flush=True)
     return 0
