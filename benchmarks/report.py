@@ -77,7 +77,7 @@ def _keras_peak(keras_run) -> str:
     return f"{keras_run['peak_memory_mb'] / 1024:.1f}"
 
 
-def tables(results: list) -> str:
+def tables(results: list, groups: dict) -> str:
     lines = [
         "| run | test accuracy: pipeline | plain Keras here | notebook | best epoch (of run): pipeline / Keras "
         "| s per epoch, median (fastest): pipeline / Keras | Trainer ex/s vs Keras, median (fastest) | ExampleGen+Transform vs notebook preprocessing "
@@ -107,7 +107,7 @@ def tables(results: list) -> str:
     for r in results:
         seconds = r["pipeline"]["seconds"]["components"]
         lines.append(f"| `{r['label']}` | " + " | ".join(_f(seconds.get(n), "{:.1f}") for n in names) + " |")
-    lines += peers_table(results) + fine_tuning_table(results) + parity_table(seed_groups(results))
+    lines += peers_table(results) + fine_tuning_table(results) + parity_table(groups)
     lines += ["", "Runs (exact commands, settings and machine are in each results file):", ""]
     for r in results:
         m = r["machine"]
@@ -150,14 +150,15 @@ def fine_tuning_table(results: list) -> list:
 
 
 def seed_groups(results: list) -> dict:
-    """Runs labelled NAME_seed_N by NAME, when NAME has at least two; each group must share its
-    settings but the seed, or it is no comparison (refused by label)."""
+    """Runs labelled NAME_seed_N by NAME, in seed order, when NAME has at least two; each group must
+    share its settings but the seed, or it is no comparison (refused by label)."""
     groups = {}
     for r in results:
         match = SEEDED_LABEL.match(r["label"])
         if match:
             groups.setdefault(match["group"], []).append(r)
-    groups = {name: runs for name, runs in groups.items() if len(runs) >= 2}
+    groups = {name: sorted(runs, key=lambda r: r["settings"]["training"]["seed"])
+              for name, runs in groups.items() if len(runs) >= 2}
     for name, runs in groups.items():
         unseeded = {json.dumps({**r["settings"], "training": {**r["settings"]["training"], "seed": None}},
                                sort_keys=True) for r in runs}
@@ -178,7 +179,7 @@ def parity(runs: list) -> dict:
     pipeline = spread([r["pipeline"]["test_accuracy"] for r in runs])
     keras = spread([r["keras"]["test_accuracy"] for r in runs])
     allowed = max(pipeline["range"], keras["range"])
-    return {"seeds": sorted(r["settings"]["training"]["seed"] for r in runs), "pipeline": pipeline, "keras": keras,
+    return {"seeds": [r["settings"]["training"]["seed"] for r in runs], "pipeline": pipeline, "keras": keras,
             "difference": pipeline["mean"] - keras["mean"], "spread": allowed,
             "lower_beyond_spread": keras["mean"] - pipeline["mean"] > allowed,
             "examples_per_second_ratio": statistics.median(
@@ -195,7 +196,6 @@ def parity_table(groups: dict) -> list:
              "| pipeline - Keras | spread | pipeline lower by more than the spread? | Trainer ex/s vs Keras, median of the runs |",
              "|---|---|---|---|---|---|---|---|"]
     for name, runs in groups.items():
-        runs = sorted(runs, key=lambda r: r["settings"]["training"]["seed"])
         got = parity(runs)
 
         def side(key):
@@ -209,7 +209,6 @@ def parity_table(groups: dict) -> list:
 
 def parity_plot(name: str, runs: list, path: str) -> None:
     """The seeds' validation curves, pipeline (solid) beside plain Keras (dashed), a colour per seed."""
-    runs = sorted(runs, key=lambda r: r["settings"]["training"]["seed"])
     _curves([(f"C{i}", r, f"seed {r['settings']['training']['seed']}") for i, r in enumerate(runs)], path,
             f"`{name}`: validation accuracy per epoch, each seed through the pipeline (solid) and in plain Keras (dashed)")
 
@@ -262,7 +261,7 @@ def write(results_dir: str = RESULTS_DIR) -> str:
         parity_plot(name, runs, os.path.join(results_dir, plots[-1][1]))
     images = [f"![{alt}]({os.path.relpath(os.path.join(results_dir, file), os.path.dirname(page))})"
               for alt, file in plots]
-    measured = "\n".join([BEGIN, tables(results), "", *images, END])
+    measured = "\n".join([BEGIN, tables(results, groups), "", *images, END])
     text = open(page).read() if os.path.exists(page) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{page} lacks the markers {BEGIN} ... {END}")
