@@ -107,7 +107,7 @@ def tables(results: list, groups: dict) -> str:
     for r in results:
         seconds = r["pipeline"]["seconds"]["components"]
         lines.append(f"| `{r['label']}` | " + " | ".join(_f(seconds.get(n), "{:.1f}") for n in names) + " |")
-    lines += peers_table(results) + fine_tuning_table(results) + parity_table(groups)
+    lines += peers_table(results) + fine_tuning_table(results) + blended_table(results) + parity_table(groups)
     lines += ["", "Runs (exact commands, settings and machine are in each results file):", ""]
     for r in results:
         m = r["machine"]
@@ -147,6 +147,27 @@ def fine_tuning_table(results: list) -> list:
                      f"{_f(k['frozen_test_accuracy'])} / {_f(k['test_accuracy'])} | {_f(p['test_accuracy'])} | "
                      f"{p['best_epoch']} / {k['best_epoch']} |")
     return lines if tuned else []
+
+
+def blended_table(results: list) -> list:
+    """nb_bilstm's runs: what each branch reached on the eval split, the blend fitted there, what each cost."""
+    blended = [r for r in results if "blend" in r["pipeline"]["history"]]
+    lines = ["", "The n-gram bag and the BiLSTM blended (`nb_bilstm`, components/model/blending.py: each branch "
+             "fitted alone, its best epoch by validation loss kept, then a weight for each branch's logit and a "
+             "bias by logistic regression on the eval split):", "",
+             "| run | test accuracy | eval accuracy: bag / BiLSTM / blend | blend: bag weight, BiLSTM weight, bias | "
+             "kept epoch: bag / BiLSTM | s per epoch, median: bag / BiLSTM | Trainer |", "|---|---|---|---|---|---|---|"]
+    for r in blended:
+        p = r["pipeline"]
+        bag, blend = p["history"]["bag"], p["history"]["blend"]
+        accuracy, weights = blend["eval_accuracy"], blend["weights"]
+        lines.append(
+            f"| `{r['label']}` | {_f(p['test_accuracy'])} | {_f(accuracy['bag'])} / {_f(accuracy['bilstm'])} / "
+            f"{_f(accuracy['blend'])} | {weights[0]:.3f}, {weights[1]:.3f}, {blend['bias']:.3f} | "
+            f"{bag['best_epoch']} of {len(bag['epoch_seconds'])} / {p['best_epoch']} of {len(p['epoch_seconds'])} | "
+            f"{statistics.median(bag['epoch_seconds']):.0f} / {statistics.median(p['epoch_seconds']):.0f} | "
+            f"{p['seconds']['components'].get('Trainer', 0):.0f} s |")
+    return lines if blended else []
 
 
 def seed_groups(results: list) -> dict:

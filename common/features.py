@@ -9,14 +9,18 @@ RATING = "rating"  # the <rating> (1-4 or 7-10), kept for slicing the evaluation
 # Transformed features, as Transform writes them and the model reads them.
 TOKEN_IDS = "token_ids"
 TOKEN_WEIGHTS = "token_weights"  # naive_bayes_bag only: each id's naive-Bayes log-count ratio
+WORD_IDS = "word_ids"  # bag_and_words only: the review's words as TextVectorization's ids, for a BiLSTM
 
 # How Transform encodes a review's tokens (components/text_vectorization.py).
 SEQUENCE_ENCODING = "sequence"  # TextVectorization's ids, in order, padded or truncated
 NAIVE_BAYES_BAG_ENCODING = "naive_bayes_bag"  # each distinct n-gram once, with TOKEN_WEIGHTS
-ENCODINGS = (SEQUENCE_ENCODING, NAIVE_BAYES_BAG_ENCODING)
+BAG_AND_WORDS_ENCODING = "bag_and_words"  # naive_bayes_bag, and WORD_IDS beside it
+ENCODINGS = (SEQUENCE_ENCODING, NAIVE_BAYES_BAG_ENCODING, BAG_AND_WORDS_ENCODING)
 
 # Transform's vocabulary file: the top tokens, most frequent first.
 VOCABULARY_NAME = "review_tokens"
+# naive_bayes_bag's word vocabulary, most frequent first (the n-grams' keys and WORD_IDS are made from it).
+WORD_VOCABULARY_NAME = "review_words"
 
 # Token ids, as Keras TextVectorization assigns them.
 PADDING_ID = 0

@@ -41,7 +41,6 @@ FINGERPRINT_SPACE = 2**63 - 1  # to_hash_bucket_fast's largest: the fingerprint,
 SHARDS = 64
 WORD_BITS = 21  # word ids 1 .. 2**21 - 1 (0: unknown); a triple's key then fits an int64
 MAX_WORDS = 2**WORD_BITS - 1
-WORD_VOCABULARY_NAME = "review_words"
 NOT_COUNTED = 2**62  # above every packed entry (pack)
 EMPTY = "-1 0\n"  # the vocabulary file of no n-gram: a key none has (TF cannot load an empty table file)
 
@@ -54,7 +53,7 @@ def fingerprints(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
 
 def word_ids(words: tf.RaggedTensor) -> tf.RaggedTensor:
     """Each word's 1-based id among the training split's MAX_WORDS most frequent (IMDB has ~100,000); else 0."""
-    vocabulary = tft.vocabulary(words, top_k=MAX_WORDS, vocab_filename=WORD_VOCABULARY_NAME)
+    vocabulary = tft.vocabulary(words, top_k=MAX_WORDS, vocab_filename=features.WORD_VOCABULARY_NAME)
     return tft.apply_vocabulary(words, vocabulary, default_value=-1) + 1
 
 
@@ -269,11 +268,13 @@ def _halves(values: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     return halves[:, 0], halves[:, 1]
 
 
-def encode(words: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_length: int, ngrams: int) -> dict:
+def encode(words: tf.RaggedTensor, ids: tf.RaggedTensor, label: tf.Tensor, max_tokens: int, sequence_length: int,
+           ngrams: int) -> dict:
     """TOKEN_IDS: the review's distinct known n-grams as Keras ids (entry i is i + 2), at most SEQUENCE_LENGTH;
-    TOKEN_WEIGHTS: their ratios. Ragged: padded, a review (median ~290 n-grams) took 12 KB, mostly zeros."""
+    TOKEN_WEIGHTS: their ratios. Ragged: padded, a review (median ~290 n-grams) took 12 KB, mostly zeros.
+    IDS: the words' word_ids, which the caller may use too (text_vectorization's bag_and_words)."""
     top_k = max_tokens - features.RESERVED_IDS
-    keys, rows = ngram_keys(word_ids(words), ngrams)
+    keys, rows = ngram_keys(ids, ngrams)
     # What the analysis counts: the known n-grams, by the fingerprint of their text (the vocabulary's order).
     known = keys >= 0
     counts = review_counts(*(tf.boolean_mask(t, known) for t in (rows, ngram_fingerprints(words, ngrams), keys)),

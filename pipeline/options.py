@@ -41,7 +41,8 @@ def add_pipeline_options(p: argparse.ArgumentParser, full_by_default: bool = Fal
     model = p.add_argument_group("model (defaults: the variant's, pipeline/configs.py)")
     model.add_argument("--variant", choices=hparams.VARIANTS, default=configs.DEFAULT_VARIANT,
                        help="default %(default)s. nb_ngrams: NBSVM-style; ngram_bag: averaged n-gram "
-                            "embeddings; one_hot, embedding, glove: the notebook's BiLSTMs")
+                            "embeddings; one_hot, embedding, glove: the notebook's BiLSTMs; nb_bilstm: "
+                            "nb_ngrams and the GloVe BiLSTM, blended")
     model.add_argument("--epochs", type=int, help="most epochs to train (default, on a sample/on all the data: " + "; ".join(
         f"{variant} {d.sample_epochs}/{d.training.epochs}" for variant, d in configs.VARIANT_DEFAULTS.items()) + ")")
     model.add_argument("--batch-size", type=int)

@@ -86,6 +86,9 @@ def create_pipeline(
             text_vectorization.SEQUENCE_LENGTH_KEY: sequence_length,
             text_vectorization.NGRAMS_KEY: ngrams,
             text_vectorization.ENCODING_KEY: training.token_encoding,
+            **({text_vectorization.WORD_MAX_TOKENS_KEY: training.word_max_tokens,
+                text_vectorization.WORD_SEQUENCE_LENGTH_KEY: training.word_sequence_length}
+               if training.word_sizes else {}),
             CODE_FINGERPRINT_KEY: code["Transform"],
         })
     transform.add_upstream_node(example_validator)  # bad data stops the run before Transform

@@ -46,7 +46,7 @@ def real_data() -> str:
     return path
 
 
-def _run_transform(out, ngrams=1, max_tokens=CORPUS_MAX_TOKENS, encoding=features.SEQUENCE_ENCODING):
+def _run_transform(out, ngrams=1, max_tokens=CORPUS_MAX_TOKENS, encoding=features.SEQUENCE_ENCODING, **more_config):
     """Transform's real output (vocabulary and graph) for CORPUS, via tft_beam."""
     import tensorflow as tf
     import tensorflow_transform.beam as tft_beam
@@ -59,7 +59,7 @@ def _run_transform(out, ngrams=1, max_tokens=CORPUS_MAX_TOKENS, encoding=feature
     rows = [{features.TEXT: [text.encode()], features.LABEL: [i % 2]} for i, text in enumerate(CORPUS)]
     fn = functools.partial(text_vectorization.preprocessing_fn, custom_config={
         text_vectorization.MAX_TOKENS_KEY: max_tokens, text_vectorization.SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH,
-        text_vectorization.NGRAMS_KEY: ngrams, text_vectorization.ENCODING_KEY: encoding})
+        text_vectorization.NGRAMS_KEY: ngrams, text_vectorization.ENCODING_KEY: encoding, **more_config})
     with tft_beam.Context(temp_dir=str(out / "tmp")):
         (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(str(out / "transform_output"))
@@ -81,6 +81,17 @@ def naive_bayes_transform_output(tmp_path_factory):
     """The nb_ngrams encoding of CORPUS: words and pairs, a vocabulary larger than the corpus'."""
     return _run_transform(tmp_path_factory.mktemp("naive_bayes_transform"), ngrams=2, max_tokens=200,
                           encoding=features.NAIVE_BAYES_BAG_ENCODING)
+
+
+@pytest.fixture(scope="session")
+def blended_transform_output(tmp_path_factory):
+    """nb_bilstm's encoding of CORPUS: naive_bayes_transform_output's bag, and the words as transform_output's."""
+    from components import text_vectorization
+
+    return _run_transform(tmp_path_factory.mktemp("blended_transform"), ngrams=2, max_tokens=200,
+                          encoding=features.BAG_AND_WORDS_ENCODING,
+                          **{text_vectorization.WORD_MAX_TOKENS_KEY: CORPUS_MAX_TOKENS,
+                             text_vectorization.WORD_SEQUENCE_LENGTH_KEY: CORPUS_SEQUENCE_LENGTH})
 
 
 @pytest.fixture

@@ -66,3 +66,17 @@ def test_the_page_gets_the_parity_table_and_a_plot_of_each_seeds_curves(tmp_path
     assert "+0.0050" in row and "| no |" in row and "1.10x" in row
     assert "(benchmarks/parity_one_hot.png)" in page and "(benchmarks/validation_accuracy.png)" in page
     assert os.path.getsize(folder / "parity_one_hot.png") > 10_000
+
+
+def test_a_blended_run_gets_its_branches_table(tmp_path):
+    """nb_bilstm's results: each branch's and the blend's eval accuracy, the blend, the epochs and costs."""
+    folder = tmp_path / "benchmarks"
+    run = _result("nb_bilstm", 42, 0.9302, 0.0)
+    del run["keras"], run["ratios"]
+    run["pipeline"]["history"].update(
+        bag={"best_epoch": 2, "epoch_seconds": [3.0, 2.0, 2.5], "loss": [0.3, 0.1, 0.05]},
+        blend={"weights": [0.81, 0.52], "bias": -0.013, "eval_accuracy": {"bag": 0.92, "bilstm": 0.87, "blend": 0.93}})
+    _write(folder, run)
+    page = open(report.write(str(folder))).read()
+    assert ("| `nb_bilstm` | 0.9302 | 0.9200 / 0.8700 / 0.9300 | 0.810, 0.520, -0.013 | 2 of 3 / 2 of 2 | "
+            "2 / 40 | 60 s |") in page

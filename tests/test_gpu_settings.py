@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -17,16 +19,18 @@ from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
 from common import features
 from components.model import models
 from components.model.hparams import TrainingConfig
+from pipeline import configs
 
 VOCAB_SIZE, SEQUENCE_LENGTH = 40, 12
 
 
-@pytest.mark.parametrize("variant", ["one_hot", "embedding", "glove"])
+@pytest.mark.parametrize("variant", ["one_hot", "embedding", "glove", "nb_bilstm"])
 def test_every_bilstm_meets_the_cudnn_kernels_conditions_on_a_gpu(variant, monkeypatch):
     monkeypatch.setattr(models, "gpus_present", lambda: True)  # build what a GPU node builds
-    matrix = np.ones((VOCAB_SIZE, 5), dtype="float32") if variant == "glove" else None
-    model = models.build_model(TrainingConfig(variant=variant, embedding_dim=8, lstm_units=4),
-                               VOCAB_SIZE, SEQUENCE_LENGTH, matrix)
+    config = dataclasses.replace(configs.VARIANT_DEFAULTS[variant].training, embedding_dim=8, lstm_units=4)
+    matrix = np.ones((VOCAB_SIZE, 5), dtype="float32") if config.bilstm == "glove" else None
+    model = (models.build_blended(config, VOCAB_SIZE, VOCAB_SIZE, SEQUENCE_LENGTH, matrix) if variant == "nb_bilstm"
+             else models.build_model(config, VOCAB_SIZE, SEQUENCE_LENGTH, matrix))
     lstms = [lstm for layer in model.layers if isinstance(layer, keras.layers.Bidirectional)
              for lstm in (layer.forward_layer, layer.backward_layer)]
     assert len(lstms) == 2

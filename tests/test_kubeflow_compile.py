@@ -13,7 +13,8 @@ from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from commands import NATIVE_LINE, python
-from common import serving_contract
+from common import features, serving_contract
+from components.model.hparams import TrainingConfig
 from kubeflow.deployment import TRAINER_EXECUTOR, KubeflowSettings
 from kubeflow_specs import DATA, GPU_IMAGE, IMAGE, ROOT, TASKS, compile_pipeline
 from pipeline import configs, pipeline
@@ -172,3 +173,22 @@ def test_bad_compile_options_are_refused_by_name_before_anything_is_written(tmp_
     assert result.returncode == 2
     assert refusal in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_gpu_pipeline_trains_the_blended_variant_when_asked(tmp_path):
+    """`compile --variant nb_bilstm`: Transform makes its bag and words, the Trainer (on the GPU node) gets
+    both branches' settings as configs.py has them; the notebook's variants keep theirs (the default spec)."""
+    settings = configs.PipelineSettings.for_variant(
+        DATA, configs.VARIANT_DEFAULTS["nb_bilstm"].training, min_accuracy=0.85, sample_fraction=1.0)
+    _, documents = compile_pipeline(tmp_path, settings, gpus=1)
+    tasks = documents[0]["root"]["dag"]["tasks"]
+
+    def custom_config(task: str) -> dict:
+        return json.loads(tasks[task]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
+
+    assert TrainingConfig.from_custom_config(custom_config("Trainer")) == configs.VARIANT_DEFAULTS["nb_bilstm"].training
+    transform = custom_config("Transform")
+    assert (transform["encoding"], transform["word_max_tokens"], transform["word_sequence_length"], transform["ngrams"]) == (
+        features.BAG_AND_WORDS_ENCODING, configs.NOTEBOOK_MAX_TOKENS, configs.NOTEBOOK_SEQUENCE_LENGTH, 3)
+    trainer = _executors(documents[0])[TRAINER_EXECUTOR]["container"]
+    assert trainer["resources"]["accelerator"]["resourceCount"] == "1" and trainer["image"] == GPU_IMAGE

@@ -69,7 +69,7 @@ def test_glove_fine_tuning_starts_from_the_best_frozen_epoch_and_trains_the_vect
 
 @pytest.mark.parametrize("settings, message", [
     (dict(variant="transformer"), "one_hot, embedding, glove"),
-    (dict(variant="embedding", fine_tune_epochs=1), "glove variant"),
+    (dict(variant="embedding", fine_tune_epochs=1), "a glove BiLSTM"),
     (dict(variant="glove", fine_tune_epochs=-1), "0 or more"),
     (dict(variant="glove", fine_tune_epochs=1, refit_on_train_and_eval=True), "cannot be combined"),
     (dict(variant="glove", fine_tune_learning_rate=0), "fine_tune_learning_rate"),

@@ -64,7 +64,7 @@ def key(text: str, words: list) -> int:
 
 def test_vocabulary_is_the_frequent_ngrams_by_document_frequency(naive_bayes_transform_output, expected):
     output = tft.TFTransformOutput(naive_bayes_transform_output[0])
-    words = [w.decode() for w in output.vocabulary_by_name(naive_bayes_bag.WORD_VOCABULARY_NAME)]
+    words = [w.decode() for w in output.vocabulary_by_name(features.WORD_VOCABULARY_NAME)]
     lines = [line.decode().split(" ") for line in output.vocabulary_by_name(features.VOCABULARY_NAME)]
     assert [int(k) for k, _ in lines] == [key(t, words) for t in expected["vocabulary"]]
     # Each n-gram's index and its ratio in float32, packed in one int64 (index high, ratio's bits low).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -35,12 +37,18 @@ def noisy_data(tmp_path_factory) -> str:
         str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS, label_noise=LABEL_NOISE)
 
 
+# nb_bilstm, whose Trainer fits the n-gram bag (its own epochs), the GloVe BiLSTM (frozen, then fine-tuned),
+# then their blend: the n-gram and word encodings and both kinds of model in one short run.
+DEFAULTS = configs.VARIANT_DEFAULTS["nb_bilstm"].training
+TRAINING = dataclasses.replace(DEFAULTS, epochs=2, fine_tune_epochs=1, batch_size=16, lstm_units=8, word_max_tokens=100,
+                               word_sequence_length=48, bag=dataclasses.replace(DEFAULTS.bag, epochs=4, batch_size=32))
+
+
 def _run(tmp_path, data: str, min_accuracy: float):
     """The pipeline on LocalDagRunner, into TMP_PATH/outputs: its summary."""
     settings = configs.PipelineSettings(
-        data_path=data, min_accuracy=min_accuracy, max_tokens=100, sequence_length=48, ngrams=1,
-        sample_fraction=1.0,
-        training=TrainingConfig(variant="embedding", epochs=3, batch_size=16, embedding_dim=16, lstm_units=8))
+        data_path=data, min_accuracy=min_accuracy, max_tokens=5000, sequence_length=128, ngrams=3,
+        sample_fraction=1.0, training=TRAINING)
     return local_runner.run(local_runner.LocalPaths(str(tmp_path / "outputs")), settings, show_progress=False)
 
 
@@ -61,6 +69,11 @@ def test_pipeline_pushes_a_servable_model_and_reruns_from_cache(noisy_data, tmp_
     assert f"trained on: {first.trained_on}" in first.render()
     assert re.fullmatch(re.escape(paths.serving_model_dir) + r"/\d+", first.pushed_to)
     assert not [n for n in os.listdir(paths.serving_model_dir) if not n.isdigit()]  # no staging left
+    with open(os.path.join(first.model_run, "history.json")) as f:
+        history = json.load(f)
+    assert len(history["loss"]) == TRAINING.epochs + TRAINING.fine_tune_epochs  # the BiLSTM's, then the bag's
+    assert len(history["bag"]["loss"]) == TRAINING.bag.epochs and history["fine_tune_from_epoch"] == TRAINING.epochs + 1
+    assert set(history["blend"]["eval_accuracy"]) == {"bag", "bilstm", "blend"} and len(history["blend"]["weights"]) == 2
 
     # The pushed model on the raw test reviews, as a client sends them: the Evaluator's accuracy.
     reviews, labels = synthetic_imdb.read_test_split(noisy_data)
@@ -149,3 +162,4 @@ def test_a_run_killed_half_way_completes_when_started_again(noisy_data, tmp_path
     assert re.search(r"ImdbExampleGen from cache", second.stdout)
     assert "Run summary" in second.stdout
     assert re.search(r"pushed to: \S+/serving_model/imdb_sentiment/\d+", second.stdout)
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -12,14 +13,14 @@ import tensorflow_transform as tft
 from commands import python_json
 from common import features, serving_contract
 from components.model import signatures, trainer
-from components.model.hparams import TrainingConfig
 from corpus import CORPUS, TRICKY_REVIEWS
+from pipeline import configs
 from served_models import probabilities
 
 
 # Model -> its encoding's Transform fixture; TRICKY_REVIEWS (the empty one too) go through each.
 ENCODED_MODELS = {"embedding": "transform_output", "ngram_bag": "bigram_transform_output",
-                  "nb_ngrams": "naive_bayes_transform_output"}
+                  "nb_ngrams": "naive_bayes_transform_output", "nb_bilstm": "blended_transform_output"}
 
 
 def model_inputs(transformed_rows, model) -> dict:
@@ -33,7 +34,7 @@ def model_inputs(transformed_rows, model) -> dict:
 def exported(request, tmp_path_factory):
     output_dir, transformed = request.getfixturevalue(ENCODED_MODELS[request.param])
     tft_output = tft.TFTransformOutput(output_dir)
-    config = TrainingConfig(variant=request.param, embedding_dim=8, lstm_units=4)
+    config = dataclasses.replace(configs.VARIANT_DEFAULTS[request.param].training, embedding_dim=8, lstm_units=4)
     model = trainer.build_for_transform(config, tft_output)
     labels = np.array([[i % 2] for i in range(len(CORPUS))], dtype="float32")
     model.fit(tf.data.Dataset.from_tensor_slices((model_inputs(transformed, model), labels)).batch(32), epochs=2,

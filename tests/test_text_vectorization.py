@@ -55,3 +55,37 @@ def test_transformed_rows_carry_ids_and_label(transform_output):
     assert len(transformed) == len(CORPUS)
     assert [int(np.ravel(row[features.LABEL])[0]) for row in transformed] == [i % 2 for i in range(len(CORPUS))]
     assert all(len(row[features.TOKEN_IDS]) == CORPUS_SEQUENCE_LENGTH for row in transformed)
+
+
+def test_bag_and_words_is_the_bag_and_the_words_ids_from_one_vocabulary(
+        transform_output, naive_bayes_transform_output, blended_transform_output):
+    """nb_bilstm's encoding: its word ids are the sequence encoding's (TextVectorization's, checked
+    above) though made from the bag's word vocabulary, ties included; its bag is the nb_ngrams encoding's
+    of the same sizes; on training rows and on the serving path (TRICKY_REVIEWS: unseen, empty, long)."""
+    def layer(output):
+        return tft.TFTransformOutput(output[0]).transform_features_layer()
+
+    reviews = tf.constant([[t] for t in TRICKY_REVIEWS + CORPUS])
+    blended, words, bag = (layer(o)({features.TEXT: reviews})
+                           for o in (blended_transform_output, transform_output, naive_bayes_transform_output))
+    np.testing.assert_array_equal(blended[features.WORD_IDS].numpy(), words[features.TOKEN_IDS].numpy())
+    assert blended[features.WORD_IDS].shape == (len(TRICKY_REVIEWS) + len(CORPUS), CORPUS_SEQUENCE_LENGTH)
+    for name in (features.TOKEN_IDS, features.TOKEN_WEIGHTS):
+        assert blended[name].to_list() == bag[name].to_list()
+    rows = [row[features.WORD_IDS].tolist() for row in blended_transform_output[1]]
+    assert rows == [row[features.TOKEN_IDS].tolist() for row in transform_output[1]]
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"encoding": features.BAG_AND_WORDS_ENCODING}, "lacks word_max_tokens, word_sequence_length"),
+    ({"encoding": features.BAG_AND_WORDS_ENCODING, "word_max_tokens": 2, "word_sequence_length": 10},
+     "word_max_tokens must exceed 2, not 2"),
+    ({"encoding": features.NAIVE_BAYES_BAG_ENCODING, "word_max_tokens": 100, "word_sequence_length": 10},
+     "word_max_tokens and word_sequence_length are for the bag_and_words encoding"),
+])
+def test_word_sizes_belong_to_the_bag_and_words_encoding(config, message):
+    from components import text_vectorization
+
+    sizes = {"max_tokens": 100, "sequence_length": 10, "ngrams": 2}
+    with pytest.raises(ValueError, match=message):
+        text_vectorization.preprocessing_fn({features.TEXT: tf.constant([["a"]])}, {**sizes, **config})

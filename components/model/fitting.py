@@ -37,6 +37,16 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._started)
 
 
+@dataclasses.dataclass(frozen=True)
+class Passes:
+    """A split read over and over by one iterator, and the batches of one pass: over a finite dataset
+    Keras makes an iterator per epoch, and tearing one down waits for its autotuning thread's next
+    wake-up (BiLSTM runs idled 40-100 s between epochs, docs/measurements.md). Each pass is the whole split."""
+
+    dataset: tf.data.Dataset
+    batches: int
+
+
 @dataclasses.dataclass
 class Fitted:
     """What the fit did: per-epoch metrics (fine-tuning epochs after the frozen ones) and times."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from common import features
 
-# The notebook's three BiLSTMs; a bag of n-gram embeddings (fastText-style); and the default, NBSVM-style
-# (a linear model over naive-Bayes-weighted n-grams), the only one that reads the naive_bayes_bag encoding.
+# The notebook's three BiLSTMs; a bag of n-gram embeddings (fastText-style); the default, NBSVM-style
+# (a linear model over naive-Bayes-weighted n-grams); and both, nb_ngrams and a notebook BiLSTM blended.
 BILSTM_VARIANTS = ("one_hot", "embedding", "glove")
-VARIANTS = (*BILSTM_VARIANTS, "ngram_bag", "nb_ngrams")
+BLENDED_VARIANT = "nb_bilstm"
+VARIANTS = (*BILSTM_VARIANTS, "ngram_bag", "nb_ngrams", BLENDED_VARIANT)
 OPTIMIZERS = ("rmsprop", "adam")
 
 
@@ -42,10 +43,29 @@ class TrainingConfig:
     mixed_precision: bool = False  # float16 compute, float32 weights, output and loss: GPUs' tensor cores
     # After choosing the epochs on the eval split, train afresh on train + eval for as many (trainer.py).
     refit_on_train_and_eval: bool = False
+    # nb_bilstm only (blending.py): how its n-gram bag branch trains (an nb_ngrams configuration); which
+    # of the notebook's inputs its BiLSTM branch reads (a BILSTM_VARIANT); that branch's words,
+    # TextVectorization's max_tokens and output_sequence_length. The fields above are the BiLSTM branch's.
+    bag: Optional["TrainingConfig"] = None
+    bilstm_input: Optional[str] = None
+    word_max_tokens: Optional[int] = None
+    word_sequence_length: Optional[int] = None
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"model variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        blended = self.variant == BLENDED_VARIANT
+        for name in ("bag", "bilstm_input", "word_max_tokens", "word_sequence_length"):
+            if (getattr(self, name) is None) == blended:
+                raise ValueError(f"{name} is {'needed by' if blended else 'only for'} the {BLENDED_VARIANT} "
+                                 f"variant{'' if blended else f', not {self.variant}'}")
+        if blended and (self.bag.variant != "nb_ngrams" or self.bag.refit_on_train_and_eval):
+            raise ValueError(f"{BLENDED_VARIANT}'s bag must be an nb_ngrams configuration without refit "
+                             "(the blend is fitted on the eval split)")
+        if blended and self.bilstm_input not in BILSTM_VARIANTS:
+            raise ValueError(f"bilstm_input must be one of {', '.join(BILSTM_VARIANTS)}, not {self.bilstm_input!r}")
+        if blended and self.refit_on_train_and_eval:
+            raise ValueError(f"{BLENDED_VARIANT} cannot refit on train and eval: the blend is fitted on the eval split")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
         for name in ("learning_rate", "fine_tune_learning_rate"):
@@ -56,8 +76,9 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
         if self.fine_tune_epochs < 0:
             raise ValueError(f"fine_tune_epochs must be 0 or more, not {self.fine_tune_epochs}")
-        if self.fine_tune_epochs and self.variant != "glove":
-            raise ValueError(f"fine_tune_epochs applies to pretrained vectors (the glove variant), not {self.variant}")
+        if self.fine_tune_epochs and self.bilstm != "glove":
+            raise ValueError(f"fine_tune_epochs applies to pretrained vectors (a glove BiLSTM), not {self.variant}"
+                             + (f" reading {self.bilstm_input}" if self.bilstm_input else ""))
         if self.fine_tune_epochs and self.refit_on_train_and_eval:
             raise ValueError("fine_tune_epochs and refit_on_train_and_eval cannot be combined")
         if not 0 <= self.dropout < 1:
@@ -66,7 +87,18 @@ class TrainingConfig:
     @property
     def token_encoding(self) -> str:
         """The Transform encoding this variant's model reads (features.ENCODINGS)."""
-        return features.NAIVE_BAYES_BAG_ENCODING if self.variant == "nb_ngrams" else features.SEQUENCE_ENCODING
+        return {"nb_ngrams": features.NAIVE_BAYES_BAG_ENCODING,
+                BLENDED_VARIANT: features.BAG_AND_WORDS_ENCODING}.get(self.variant, features.SEQUENCE_ENCODING)
+
+    @property
+    def bilstm(self) -> Optional[str]:
+        """The input of the variant's BiLSTM (one of BILSTM_VARIANTS), None if it has none."""
+        return self.bilstm_input or (self.variant if self.variant in BILSTM_VARIANTS else None)
+
+    @property
+    def word_sizes(self) -> Optional[Tuple[int, int]]:
+        """nb_bilstm's words for Transform (text_vectorization.check_sizes), None for the others."""
+        return None if self.word_max_tokens is None else (self.word_max_tokens, self.word_sequence_length)
 
     def to_custom_config(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -74,4 +106,7 @@ class TrainingConfig:
     @classmethod
     def from_custom_config(cls, custom_config: Optional[Dict[str, Any]]) -> "TrainingConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in (custom_config or {}).items() if k in known})
+        given = {k: v for k, v in (custom_config or {}).items() if k in known}
+        if isinstance(given.get("bag"), dict):
+            given["bag"] = cls.from_custom_config(given["bag"])
+        return cls(**given)

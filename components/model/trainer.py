@@ -2,7 +2,8 @@
 
 Training runs under a tf.distribute strategy chosen from the devices present: every GPU of a GPU
 node, the CPU elsewhere. The epoch with the lowest validation loss is exported (fitting.py, which
-also fine-tunes pretrained vectors), or, with refit_on_train_and_eval, one retrained on both splits for as many.
+also fine-tunes pretrained vectors), or, with refit_on_train_and_eval, one retrained on both splits for as many;
+nb_bilstm's branches are fitted one by one, then their blend (blending.py).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from common import features
-from components.model import fitting, glove, models, signatures
-from components.model.hparams import TrainingConfig
+from components.model import blending, fitting, glove, models, signatures
+from components.model.hparams import BLENDED_VARIANT, TrainingConfig
 
 HISTORY_FILE = "history.json"
 
@@ -43,18 +44,8 @@ def trained_on(strategy: tf.distribute.Strategy) -> dict:
             "devices": list(strategy.extended.worker_devices)}
 
 
-@dataclasses.dataclass(frozen=True)
-class Passes:
-    """A split read over and over by one iterator, and the batches of one pass: over a finite dataset
-    Keras makes an iterator per epoch, and tearing one down waits for its autotuning thread's next
-    wake-up (BiLSTM runs idled 40-100 s between epochs, docs/measurements.md). Each pass is the whole split."""
-
-    dataset: tf.data.Dataset
-    batches: int
-
-
 def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, batch_size: int,
-             shuffle: bool, config: TrainingConfig) -> Passes:
+             shuffle: bool, config: TrainingConfig) -> fitting.Passes:
     files = [f for pattern in file_pattern for f in tf.io.gfile.glob(pattern)]
     examples = int(tf.data.TFRecordDataset(files, compression_type="GZIP").reduce(
         tf.constant(0, tf.int64), lambda count, _: count + 1))
@@ -67,7 +58,7 @@ def _dataset(file_pattern, data_accessor, tft_output: tft.TFTransformOutput, bat
     # Every transformed feature goes in (the label split off): Keras picks the model's Inputs by name.
     dataset = dataset.map(lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), [-1, 1])),
                           num_parallel_calls=tf.data.AUTOTUNE)
-    return Passes(dataset.repeat().prefetch(tf.data.AUTOTUNE), math.ceil(examples / batch_size))
+    return fitting.Passes(dataset.repeat().prefetch(tf.data.AUTOTUNE), math.ceil(examples / batch_size))
 
 
 def tensorboard_logs(model_run_dir: str, phase: str = "") -> keras.callbacks.Callback:
@@ -79,13 +70,25 @@ def tensorboard_logs(model_run_dir: str, phase: str = "") -> keras.callbacks.Cal
 
 def build_for_transform(config: TrainingConfig, tft_output: tft.TFTransformOutput) -> keras.Model:
     """The variant sized by what Transform produced (vocabulary; sequence length, none for ragged rows)."""
-    words = [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t
-             for t in tft_output.vocabulary_by_name(features.VOCABULARY_NAME)]
-    spec = tft_output.transformed_feature_spec()[features.TOKEN_IDS]
+    words = _decoded(tft_output.vocabulary_by_name(features.VOCABULARY_NAME))
+    spec = tft_output.transformed_feature_spec()
+    if config.variant == BLENDED_VARIANT:  # the BiLSTM's words: the word_max_tokens most frequent, or all there are
+        bag_size = len(words) + features.RESERVED_IDS
+        words = _decoded(tft_output.vocabulary_by_name(features.WORD_VOCABULARY_NAME))
+        words = words[:config.word_max_tokens - features.RESERVED_IDS]
+        return models.build_blended(config, bag_size, len(words) + features.RESERVED_IDS,
+                                    spec[features.WORD_IDS].shape[0], _glove_matrix(config, words))
+    spec = spec[features.TOKEN_IDS]
     sequence_length = spec.shape[0] if isinstance(spec, tf.io.FixedLenFeature) else None
-    matrix = (glove.embedding_matrix(words, config.glove_path, config.glove_dim)
-              if config.variant == "glove" else None)
-    return models.build_model(config, len(words) + features.RESERVED_IDS, sequence_length, matrix)
+    return models.build_model(config, len(words) + features.RESERVED_IDS, sequence_length, _glove_matrix(config, words))
+
+
+def _decoded(vocabulary) -> list:
+    return [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in vocabulary]
+
+
+def _glove_matrix(config: TrainingConfig, words: list):
+    return glove.embedding_matrix(words, config.glove_path, config.glove_dim) if config.bilstm == "glove" else None
 
 
 def _refit(config: TrainingConfig, tft_output: tft.TFTransformOutput, strategy: tf.distribute.Strategy,
@@ -112,16 +115,24 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     strategy = training_strategy()
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    train = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size, True, config)
-    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size, False, config)
+
+    def splits_at(global_batch_size: int):
+        return (_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, global_batch_size, True, config),
+                _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, global_batch_size, False, config))
 
     with strategy.scope():
         model = build_for_transform(config, tft_output)
     model.summary(print_fn=logging.info)
 
-    fitted = fitting.fit_keeping_best(model, config, train.dataset, evaluation.dataset, strategy,
-                                      callbacks=[tensorboard_logs(fn_args.model_run_dir)],
-                                      steps_per_epoch=train.batches, validation_steps=evaluation.batches)
+    branches = {}
+    if config.variant == BLENDED_VARIANT:
+        fitted, branches = blending.fit(model, config, splits_at, strategy,
+                                        lambda branch: tensorboard_logs(fn_args.model_run_dir, branch))
+    else:
+        train, evaluation = splits_at(batch_size)
+        fitted = fitting.fit_keeping_best(model, config, train.dataset, evaluation.dataset, strategy,
+                                          callbacks=[tensorboard_logs(fn_args.model_run_dir)],
+                                          steps_per_epoch=train.batches, validation_steps=evaluation.batches)
     logging.info("Keeping epoch %d of %d (val_loss %.4f)", fitted.best_epoch, len(fitted.epoch_seconds),
                  fitted.history["val_loss"][fitted.best_epoch - 1])
     refit = {}
@@ -130,5 +141,5 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as out:
         json.dump({"config": config.to_custom_config(), **trained_on(strategy), "global_batch_size": batch_size,
-                   **fitted.record(), **fitted.history, **refit}, out, indent=1)
+                   **fitted.record(), **fitted.history, **refit, **branches}, out, indent=1)
     signatures.export(model, tft_output, fn_args.serving_model_dir)
