@@ -16,7 +16,6 @@ import pytest
 import synthetic_imdb
 from commands import python
 from common import features
-from components.model.hparams import TrainingConfig
 from pipeline import configs, fingerprints, local_runner
 from served_models import probabilities
 

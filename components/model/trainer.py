@@ -8,7 +8,6 @@ nb_bilstm's branches are fitted one by one, then their blend (blending.py).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
