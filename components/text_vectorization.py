@@ -51,20 +51,22 @@ def tokenize(text: tf.Tensor, ngrams: int = 1) -> tf.RaggedTensor:
 
 def token_ids(tokens: tf.RaggedTensor, vocabulary: tf.Tensor, sequence_length: int) -> tf.Tensor:
     """Keras' ids: 0 pads, 1 is out of vocabulary, vocabulary entry i is i + 2; then pad/truncate."""
-    indices = tft.apply_vocabulary(tokens, vocabulary, default_value=-1)
-    ids = tf.ragged.map_flat_values(
-        lambda i: tf.where(i < 0, tf.constant(features.OOV_ID, tf.int64), i + features.RESERVED_IDS),
-        indices)
-    return ids.to_tensor(default_value=features.PADDING_ID, shape=[None, sequence_length])
+    return _keras_ids(tft.apply_vocabulary(tokens, vocabulary, default_value=-1), sequence_length)
 
 
 def word_sequence(ids: tf.RaggedTensor, max_tokens: int, sequence_length: int) -> tf.Tensor:
     """naive_bayes_bag.word_ids (1-based ranks by frequency, 0 unknown) as token_ids would give the words:
-    tft.vocabulary's top_k keeps the first k of the same ranking, so rank r <= max_tokens - 2 is id r + 1."""
+    tft.vocabulary's top_k keeps the first k of the same ranking, so rank r <= max_tokens - 2 is entry r - 1."""
     known = tf.logical_and(ids > 0, ids <= max_tokens - features.RESERVED_IDS)
-    keras_ids = tf.ragged.map_flat_values(
-        lambda i, k: tf.where(k, i + features.RESERVED_IDS - 1, tf.constant(features.OOV_ID, tf.int64)), ids, known)
-    return keras_ids.to_tensor(default_value=features.PADDING_ID, shape=[None, sequence_length])
+    entries = tf.ragged.map_flat_values(lambda i, k: tf.where(k, i - 1, tf.constant(-1, tf.int64)), ids, known)
+    return _keras_ids(entries, sequence_length)
+
+
+def _keras_ids(entries: tf.RaggedTensor, sequence_length: int) -> tf.Tensor:
+    """Vocabulary entries (-1: none) as Keras' ids, padded or truncated to SEQUENCE_LENGTH."""
+    ids = tf.ragged.map_flat_values(
+        lambda i: tf.where(i < 0, tf.constant(features.OOV_ID, tf.int64), i + features.RESERVED_IDS), entries)
+    return ids.to_tensor(default_value=features.PADDING_ID, shape=[None, sequence_length])
 
 
 def check_sizes(max_tokens: int, sequence_length: int, ngrams: int = 1,
