@@ -59,6 +59,12 @@ def add_pipeline_options(p: argparse.ArgumentParser, full_by_default: bool = Fal
                             f"(default {glove.fine_tune_epochs}; 0: frozen throughout)")
     model.add_argument("--fine-tune-learning-rate", type=float,
                        help=f"glove: learning rate while fine-tuning (default {glove.fine_tune_learning_rate:g})")
+    buckets = "; ".join(f"{v} {configs.VARIANT_DEFAULTS[v].training.bucket_width}"
+                        for v in (*hparams.BILSTM_VARIANTS, hparams.BLENDED_VARIANT))
+    model.add_argument("--bucket-width", type=int,
+                       help="BiLSTMs: train on reviews grouped by length, each batch padded to the next multiple of "
+                            f"this many tokens, padding masked (default {buckets}; 0: every review padded to the "
+                            "sequence length and all of it read, as in the notebook)")
     model.add_argument("--seed", type=int, help="seeds the Trainer's initial weights, dropout and shuffling "
                        f"(default {hparams.TrainingConfig.seed})")
     model.add_argument("--mixed-precision", action="store_true",
@@ -82,7 +88,7 @@ def settings_from(args: argparse.Namespace, data_path: str) -> configs.PipelineS
     training = dataclasses.replace(
         defaults.training, **_given(args, "batch_size", "embedding_dim", "optimizer", "learning_rate",
                                     "early_stopping_patience", "glove_dim", "fine_tune_epochs", "fine_tune_learning_rate",
-                                    "seed"),
+                                    "bucket_width", "seed"),
         epochs=args.epochs if args.epochs is not None else (defaults.training.epochs if full else defaults.sample_epochs),
         glove_path=paths.absolute(args.glove_path) or defaults.training.glove_path,
         mixed_precision=args.mixed_precision or defaults.training.mixed_precision)

@@ -78,7 +78,8 @@ def test_commands_take_their_defaults_from_the_one_source(monkeypatch, tmp_path)
     monkeypatch.setenv(paths.OUTPUT_DIR_ENV, out)
     monkeypatch.setattr(configs, "DEFAULT_MAX_ACCURACY_DROP", 0.125)
     monkeypatch.setattr(configs, "DEFAULT_MIN_ACCURACY_SAMPLE", 0.625)
-    glove = TrainingConfig(variant="glove", epochs=13, glove_dim=77, fine_tune_epochs=3, fine_tune_learning_rate=0.00042)
+    glove = TrainingConfig(variant="glove", epochs=13, glove_dim=77, fine_tune_epochs=3, fine_tune_learning_rate=0.00042,
+                           bucket_width=24)
     monkeypatch.setitem(configs.VARIANT_DEFAULTS, "glove", configs.VariantDefaults(glove, sample_epochs=7))
     kubeflow = {"gpus": 3, "trainer_cpu": 6.5, "trainer_memory_gib": 24.0, "gpu_resource": "amd.com/gpu"}
     server = {"host": "0.0.0.0", "rest_port": 9501, "grpc_port": 9500, "num_versions": 3, "poll_seconds": 2.5,
@@ -100,7 +101,7 @@ def test_commands_take_their_defaults_from_the_one_source(monkeypatch, tmp_path)
         "benchmark-scale": {"--work-dir": os.path.join(out, "scaling")},
         **{command: {"--model-dir": served} for command in ("benchmark-serving", "server_memory", "warmup_latency")},
     }
-    pipeline_words = ["glove 7/13", "(default 77)", "(default 3;", "(default 0.00042)", "(default 0.625 on a sample"]
+    pipeline_words = ["glove 7/13", "glove 24;", "(default 77)", "(default 3;", "(default 0.00042)", "(default 0.625 on a sample"]
     stated = {"run": pipeline_words, "benchmark": pipeline_words,
               "compile": [*pipeline_words, "(default pool=gpu)", "(default dedicated)"],
               "serve": [f"(default: {out}/logs/serve-<time>.log)"]}

@@ -145,6 +145,7 @@ OPTION_CASES = [
     (["--learning-rate", "0"], "learning_rate"),
     (["--batch-size", "0"], "batch_size"),
     (["--fine-tune-epochs", "2"], "fine_tune_epochs"),  # the default nb_ngrams has no pretrained vectors
+    (["--bucket-width", "50"], "bucket_width"),  # nor a BiLSTM
     (["--variant", "transformer"], "invalid choice: 'transformer'"),  # argparse's own refusal
 ]
 

@@ -36,11 +36,12 @@ def noisy_data(tmp_path_factory) -> str:
         str(tmp_path_factory.mktemp("data")), per_class=PER_CLASS, label_noise=LABEL_NOISE)
 
 
-# nb_bilstm, whose Trainer fits the n-gram bag (its own epochs), the GloVe BiLSTM (frozen, then fine-tuned),
-# then their blend: the n-gram and word encodings and both kinds of model in one short run.
+# nb_bilstm, whose Trainer fits the n-gram bag (its own epochs), the GloVe BiLSTM (frozen, then fine-tuned,
+# in length buckets), then their blend: the n-gram and word encodings and both kinds of model in one short run.
 DEFAULTS = configs.VARIANT_DEFAULTS["nb_bilstm"].training
 TRAINING = dataclasses.replace(DEFAULTS, epochs=2, fine_tune_epochs=1, batch_size=16, lstm_units=8, word_max_tokens=100,
-                               word_sequence_length=48, bag=dataclasses.replace(DEFAULTS.bag, epochs=4, batch_size=32))
+                               word_sequence_length=48, bucket_width=16,
+                               bag=dataclasses.replace(DEFAULTS.bag, epochs=4, batch_size=32))
 
 
 def _run(tmp_path, data: str, min_accuracy: float):

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common import features
 from components.model import fitting, models
 from components.model.hparams import TrainingConfig
 
@@ -71,8 +72,12 @@ def fit(model: keras.Model, config: TrainingConfig, splits_at: SplitsAt, strateg
     for name, branch, branch_config in (("bag", bag, config.bag), ("bilstm", bilstm, config)):
         print(f"Training the {name} branch: {branch_config.epochs} epochs at most", flush=True)
         train, evaluation = splits_at(branch_config.batch_size * replicas)
+        train_batches = _inputs_of(branch, train)
+        if branch_config.bucket_width:  # the BiLSTM's words, dense once the bag's ragged features are left out
+            train_batches = fitting.in_length_buckets(train_batches, features.WORD_IDS, branch_config.bucket_width,
+                                                      branch_config.batch_size * replicas)
         fitted[name] = fitting.fit_keeping_best(
-            branch, branch_config, _inputs_of(branch, train), _inputs_of(branch, evaluation), strategy,
+            branch, branch_config, train_batches, _inputs_of(branch, evaluation), strategy,
             callbacks=[tensorboard(name)], steps_per_epoch=train.batches, validation_steps=evaluation.batches)
 
     branch_logits, labels = _logits_and_labels(logits, evaluation)  # in the BiLSTM's batches

@@ -39,6 +39,10 @@ class TrainingConfig:
     # smaller than the split feeds no long runs of one class (class by class, validation accuracy was
     # 0.55 after an epoch, 0.84 with the whole split) and memory stays bounded (~80 MB at 1,000 ids).
     shuffle_buffer_size: int = 10_000
+    # BiLSTMs: train on reviews grouped by length, each batch padded to the next multiple of this many
+    # tokens rather than to the sequence length (fitting.in_length_buckets), padding masked so that the
+    # served model, fed 600 padded tokens, computes the same. 0: the notebook's way, 600 steps, unmasked.
+    bucket_width: int = 0
     seed: int = 42
     mixed_precision: bool = False  # float16 compute, float32 weights, output and loss: GPUs' tensor cores
     # After choosing the epochs on the eval split, train afresh on train + eval for as many (trainer.py).
@@ -74,6 +78,10 @@ class TrainingConfig:
         for name in ("epochs", "batch_size", "lstm_units", "embedding_dim", "shuffle_buffer_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.bucket_width < 0:
+            raise ValueError(f"bucket_width must be 0 or more, not {self.bucket_width}")
+        if self.bucket_width and not self.bilstm:
+            raise ValueError(f"bucket_width applies to a BiLSTM's token sequence, not {self.variant}")
         if self.fine_tune_epochs < 0:
             raise ValueError(f"fine_tune_epochs must be 0 or more, not {self.fine_tune_epochs}")
         if self.fine_tune_epochs and self.bilstm != "glove":
@@ -94,6 +102,11 @@ class TrainingConfig:
     def bilstm(self) -> Optional[str]:
         """The input of the variant's BiLSTM (one of BILSTM_VARIANTS), None if it has none."""
         return self.bilstm_input or (self.variant if self.variant in BILSTM_VARIANTS else None)
+
+    @property
+    def masks_padding(self) -> bool:
+        """Whether the BiLSTM skips padding: the notebook's GloVe model did; bucketing needs it."""
+        return self.bilstm == "glove" or self.bucket_width > 0
 
     @property
     def word_sizes(self) -> Optional[Tuple[int, int]]:

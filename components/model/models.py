@@ -31,15 +31,19 @@ BAG_LOGIT, BILSTM_LOGIT, BLEND = "score", "bilstm_logit", "blend"  # nb_ngrams' 
 class OneHot(keras.layers.Layer):
     """Token ids to one-hot vectors, the notebook's `tf.one_hot(inputs, depth=max_tokens)`."""
 
-    def __init__(self, depth: int, **kwargs):
+    def __init__(self, depth: int, mask_zero: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.depth = depth
+        self.depth, self.mask_zero = depth, mask_zero
 
     def call(self, token_ids):
         return keras.ops.one_hot(keras.ops.cast(token_ids, "int32"), self.depth)
 
+    def compute_mask(self, token_ids, mask=None):
+        """Padding masked, as an Embedding(mask_zero=True) does, when training in length buckets."""
+        return keras.ops.not_equal(token_ids, features.PADDING_ID) if self.mask_zero else None
+
     def get_config(self):
-        return {**super().get_config(), "depth": self.depth}
+        return {**super().get_config(), "depth": self.depth, "mask_zero": self.mask_zero}
 
 
 @keras.saving.register_keras_serializable(package="imdb")
@@ -80,19 +84,25 @@ def build_model(config: TrainingConfig, vocab_size: int, sequence_length: Option
     with _dtype_policy(config):
         if config.variant == "nb_ngrams":
             return _naive_bayes_linear(vocab_size, config)
-        token_ids = keras.Input(shape=(sequence_length,), dtype="int64", name=features.TOKEN_IDS)
+        token_ids = keras.Input(shape=(_steps(config, sequence_length),), dtype="int64", name=features.TOKEN_IDS)
         if config.variant == "ngram_bag":
             x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
             return _head(token_ids, MeanOfTokens(name="mean_of_ngrams")(x, token_ids), config)
         return _head(token_ids, _bilstm(token_ids, config, vocab_size, glove_matrix), config)
 
 
+def _steps(config: TrainingConfig, sequence_length: Optional[int]) -> Optional[int]:
+    """A sequence input's length: any, when training batches are padded only to their length bucket."""
+    return None if config.bucket_width else sequence_length
+
+
 def _bilstm(token_ids, config: TrainingConfig, vocab_size: int, glove_matrix: Optional[np.ndarray] = None):
-    """The notebook's BiLSTM over the token ids, by its input (config.bilstm): both directions' final states."""
+    """The notebook's BiLSTM over the token ids, by its input (config.bilstm): both directions' final states,
+    padding skipped if config.masks_padding."""
     if config.bilstm == "one_hot":
         if not gpus_present():
-            return projected_lstm.over_token_ids(token_ids, vocab_size, config.lstm_units)
-        x = OneHot(vocab_size, name="one_hot")(token_ids)  # the notebook's input, as written there
+            return projected_lstm.over_token_ids(token_ids, vocab_size, config.lstm_units, config.masks_padding)
+        x = OneHot(vocab_size, config.masks_padding, name="one_hot")(token_ids)  # the notebook's input, as written there
     elif config.bilstm == "glove":
         if glove_matrix is None or glove_matrix.shape[0] != vocab_size:
             raise ValueError("a glove BiLSTM needs a GloVe matrix with one row per token id")
@@ -100,7 +110,8 @@ def _bilstm(token_ids, config: TrainingConfig, vocab_size: int, glove_matrix: Op
             vocab_size, glove_matrix.shape[1], embeddings_initializer=keras.initializers.Constant(glove_matrix),
             trainable=False, mask_zero=True, name=GLOVE_LAYER)(token_ids)
     else:
-        x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(token_ids)
+        x = keras.layers.Embedding(vocab_size, config.embedding_dim, mask_zero=config.masks_padding,
+                                   name="embedding")(token_ids)
     return (keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units), name="bilstm")(x) if gpus_present()
             else projected_lstm.over_vectors(x, config.lstm_units))
 
@@ -112,7 +123,8 @@ def build_blended(config: TrainingConfig, bag_vocab_size: int, word_vocab_size: 
     whole (a test can fit it so); the Trainer fits its branches one by one (blending.py)."""
     with _dtype_policy(config):
         inputs = _bag_inputs()
-        inputs[features.WORD_IDS] = keras.Input(shape=(word_length,), dtype="int64", name=features.WORD_IDS)
+        inputs[features.WORD_IDS] = keras.Input(shape=(_steps(config, word_length),), dtype="int64",
+                                                name=features.WORD_IDS)
         bag = NaiveBayesScore(bag_vocab_size, config.bag.dropout, name=BAG_LOGIT)(
             inputs[features.TOKEN_IDS], inputs[features.TOKEN_WEIGHTS])
         states = _bilstm(inputs[features.WORD_IDS], config, word_vocab_size, glove_matrix)

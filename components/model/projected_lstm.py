@@ -50,10 +50,10 @@ class ProjectedInputLSTMCell(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-def over_token_ids(token_ids, vocab_size: int, units: int):
-    """The BiLSTM over one-hot vectors of the ids, by row lookups."""
+def over_token_ids(token_ids, vocab_size: int, units: int, mask_padding: bool = False):
+    """The BiLSTM over one-hot vectors of the ids, by row lookups; padding skipped if MASK_PADDING."""
     return _bidirectional(token_ids, units, lambda name: keras.layers.Embedding(
-        vocab_size, 4 * units, embeddings_initializer="glorot_uniform", name=name))
+        vocab_size, 4 * units, embeddings_initializer="glorot_uniform", mask_zero=mask_padding, name=name))
 
 
 def over_vectors(vectors, units: int):
