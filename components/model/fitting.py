@@ -67,7 +67,7 @@ class Fitted:
 def in_length_buckets(batches: tf.data.Dataset, feature: str, width: int, batch_size: int) -> tf.data.Dataset:
     """BATCHES (of a repeated split, FEATURE padded at the end to the sequence length) regrouped into
     batches of reviews of like length, each padded only to the next multiple of WIDTH: an LSTM pays as
-    much for a step of padding as for a word, and the median review is 172 of 600 tokens, so at width 50
+    much for a step of padding as for a word, and the median training review is 173 of 600 tokens, so at width 50
     an epoch runs 0.41 of the steps (docs/benchmarks.md). Only a model that masks padding computes the
     same for a review either way (hparams.TrainingConfig.masks_padding). Batches stay BATCH_SIZE reviews
     and in the shuffled stream's order within a bucket; as many steps make an epoch. Other features must
