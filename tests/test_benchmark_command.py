@@ -36,7 +36,8 @@ def test_benchmark_writes_results_and_rebuilds_the_report(imdb_folder, tmp_path)
     assert len(pipeline["epoch_seconds"]) == 2 and len(keras["epoch_seconds"]) == 1
     assert set(pipeline["seconds"]["components"]) >= {"ImdbExampleGen", "Transform", "Trainer", "Evaluator"}
     assert result["ratios"]["preprocessing_vs_notebook"] > 0
-    assert result["settings"]["training"]["variant"] == "embedding" and result["settings"]["training"]["bucket_width"] == 16
+    training = result["settings"]["training"]
+    assert training["variant"] == "embedding" and training["bucket_width"] == 16
     # The linear peers trained on the pipeline's own splits (train + eval after choosing C), every
     # peer at each n-gram range, and the plain-Keras peak measured in its own process.
     peers = result["peers"]

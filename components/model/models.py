@@ -102,7 +102,7 @@ def _bilstm(token_ids, config: TrainingConfig, vocab_size: int, glove_matrix: Op
     if config.bilstm == "one_hot":
         if not gpus_present():
             return projected_lstm.over_token_ids(token_ids, vocab_size, config.lstm_units, config.masks_padding)
-        x = OneHot(vocab_size, config.masks_padding, name="one_hot")(token_ids)  # the notebook's input, as written there
+        x = OneHot(vocab_size, config.masks_padding, name="one_hot")(token_ids)  # the notebook's input
     elif config.bilstm == "glove":
         if glove_matrix is None or glove_matrix.shape[0] != vocab_size:
             raise ValueError("a glove BiLSTM needs a GloVe matrix with one row per token id")
