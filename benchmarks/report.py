@@ -181,13 +181,19 @@ def seed_groups(results: list) -> dict:
     groups = {name: sorted(runs, key=lambda r: r["settings"]["training"]["seed"])
               for name, runs in groups.items() if len(runs) >= 2}
     for name, runs in groups.items():
-        unseeded = {json.dumps({**r["settings"], "training": {**r["settings"]["training"], "seed": None}},
-                               sort_keys=True) for r in runs}
+        unseeded = {json.dumps({**r["settings"], "training": {**_training(r), "seed": None}}, sort_keys=True)
+                    for r in runs}
         if len(unseeded) > 1:
             raise SystemExit(f"the runs {', '.join(r['label'] for r in runs)} differ in more than their seed")
         if not all(r.get("keras") for r in runs):
             raise SystemExit(f"the runs of {name} compare the pipeline with plain Keras: each needs its Keras run")
     return groups
+
+
+def _training(result: dict) -> dict:
+    """The run's training settings with every field: a field added since the run was recorded takes its
+    default, which is what that run had (a run of 2026-12-06 has no bucket_width, and trained unbucketed)."""
+    return hparams.TrainingConfig.from_custom_config(result["settings"]["training"]).to_custom_config()
 
 
 def spread(values: list) -> dict:

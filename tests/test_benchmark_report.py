@@ -49,6 +49,13 @@ def test_seeded_runs_are_grouped_by_name_and_must_differ_only_in_their_seed():
         "one_hot": ["one_hot_seed_1", "one_hot_seed_2"]}  # one seed alone is no group
     with pytest.raises(SystemExit, match="differ in more than their seed"):
         report.seed_groups([runs[0], _result("one_hot_seed_3", 3, 0.86, 0.87, epochs=2)])
+    # A field added since a run was recorded compares as its default (the run had it so), any other value apart.
+    added = _result("one_hot_seed_4", 4, 0.86, 0.87)
+    added["settings"]["training"]["bucket_width"] = 0
+    assert len(report.seed_groups([runs[0], added])["one_hot"]) == 2
+    added["settings"]["training"]["bucket_width"] = 50
+    with pytest.raises(SystemExit, match="differ in more than their seed"):
+        report.seed_groups([runs[0], added])
     without_keras = {**runs[1]}
     del without_keras["keras"]
     with pytest.raises(SystemExit, match="needs its Keras run"):
