@@ -7,13 +7,17 @@ and median examples/s (docs/measurements.md, docs/scaling.md).
 
     ./imdb exec python -m benchmarks.epoch_times --transform-dir OUTPUT/pipelines/imdb-sentiment/Transform
     ./imdb exec python -m benchmarks.epoch_times --transform-dir ... --variant embedding --modes stream cached
+    ./imdb exec python -m benchmarks.epoch_times --transform-dir ... --variant one_hot --modes stream bucketed
 
 `cached` against `stream` shows what reading costs; `stream` against the Trainer's own epochs (its
-history) what the Trainer adds: its tf.distribute strategy, tfx-bsl's dataset, the validation pass.
+history) what the Trainer adds: its tf.distribute strategy, tfx-bsl's dataset, the validation pass;
+`bucketed` against `stream` what a BiLSTM's padding costs: the same rows in length buckets
+(`--bucket-width`, fitting.in_length_buckets), the model masking padding.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import statistics
@@ -29,7 +33,8 @@ from common import features  # noqa: E402
 from components.model import fitting, trainer  # noqa: E402
 from pipeline import configs  # noqa: E402
 
-MODES = ("iterate", "stream", "cached")
+MODES = ("iterate", "stream", "cached", "bucketed")
+BUCKET_WIDTH = 50
 
 
 def _newest(pattern: str) -> str:
@@ -57,10 +62,16 @@ def transform_output(transform_dir: str) -> tuple:
     return tft_output, files
 
 
-def epoch_seconds(mode: str, transform_dir: str, epochs: int, variant: str = configs.DEFAULT_VARIANT) -> list:
+def epoch_seconds(mode: str, transform_dir: str, epochs: int, variant: str = configs.DEFAULT_VARIANT,
+                  bucket_width: int = BUCKET_WIDTH) -> list:
     tft_output, files = transform_output(transform_dir)
     config = configs.VARIANT_DEFAULTS[variant].training
     data = dataset(files, tft_output.transformed_feature_spec(), config.batch_size, cache=mode == "cached")
+    steps = {}
+    if mode == "bucketed":  # one stream, as the Trainer reads it; an epoch is as many batches as a pass
+        config = dataclasses.replace(config, bucket_width=bucket_width)
+        steps = {"steps_per_epoch": int(data.reduce(0, lambda count, _: count + 1))}
+        data = fitting.in_length_buckets(data.repeat(), features.TOKEN_IDS, bucket_width, config.batch_size)
     if mode == "iterate":
         seconds = []
         for _ in range(epochs):
@@ -71,7 +82,7 @@ def epoch_seconds(mode: str, transform_dir: str, epochs: int, variant: str = con
         return seconds
     model = trainer.build_for_transform(config, tft_output)
     timer = fitting.EpochTimer()
-    model.fit(data, epochs=epochs, verbose=0, callbacks=[timer])
+    model.fit(data, epochs=epochs, verbose=0, callbacks=[timer], **steps)
     return timer.seconds
 
 
@@ -83,13 +94,15 @@ def main(argv=None) -> int:
     p.add_argument("--variant", choices=list(configs.VARIANT_DEFAULTS), default=configs.DEFAULT_VARIANT,
                    help="the model trained, with its default settings (default %(default)s); the Transform "
                         "output must be of its encoding")
+    p.add_argument("--bucket-width", type=int, default=BUCKET_WIDTH,
+                   help="bucketed: tokens per length bucket (default %(default)s)")
     args = p.parse_args(argv)
     _, files = transform_output(args.transform_dir)
     sizes = [len(r) for r in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()]
     print(f"{len(sizes):,} reviews: {sum(sizes) / len(sizes):,.0f} bytes each as tf.Examples, "
           f"{sum(os.path.getsize(f) for f in files) / len(sizes):,.0f} gzipped on disk", flush=True)
     for mode in args.modes:
-        seconds = epoch_seconds(mode, args.transform_dir, args.epochs, args.variant)
+        seconds = epoch_seconds(mode, args.transform_dir, args.epochs, args.variant, args.bucket_width)
         print(mode, " ".join(f"{s:.2f}" for s in seconds), f"s; median {len(sizes) / statistics.median(seconds):,.0f} examples/s",
               flush=True)
     return 0
