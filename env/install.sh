@@ -44,7 +44,11 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --no-cache-dir --progress-bar off --require-hashes -r "$here/uv.lock"
 # --system-certs: uv trusts the system's certificate store, as pip and TensorFlow do (uv's own
 # built-in roots would refuse a network whose proxy's authority the system was told to trust).
-uv() { "$venv/bin/uv" pip install --quiet --system-certs --python "$venv/bin/python" --require-hashes "$@"; }
+# --compile-bytecode: uv writes no .pyc by default, and nothing writes them later where the venv is
+# read-only (the image's user 1000) or PYTHONDONTWRITEBYTECODE is set (these machines): every process
+# would then compile TensorFlow, TFX and Beam from source, 37 s instead of 15 s to import them here.
+uv() { "$venv/bin/uv" pip install --quiet --system-certs --compile-bytecode --python "$venv/bin/python" \
+    --require-hashes "$@"; }
 uv -r "$here/../$lock"
 if [ "$gpu" = 1 ]; then
     # --no-deps: the CUDA wheels' own dependencies are each other, all pinned in the lock.

