@@ -23,7 +23,9 @@ COPY components/ components/
 COPY serving/ serving/
 COPY kubeflow/ kubeflow/
 # --no-build-isolation: build with the locked setuptools already in the venv, fetch nothing.
-RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-cache-dir . && rm -rf /src/build
+# SOURCE_DATE_EPOCH: checked-hash .pyc, as env/install.sh writes them (why there).
+RUN SOURCE_DATE_EPOCH=315532800 /opt/venv/bin/pip install --no-deps --no-build-isolation --no-cache-dir . \
+    && rm -rf /src/build
 
 FROM ${BASE_IMAGE}
 COPY env/system-packages.txt /tmp/

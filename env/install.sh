@@ -47,8 +47,10 @@ python3 -m venv "$venv"
 # --compile-bytecode: uv writes no .pyc by default, and nothing writes them later where the venv is
 # read-only (the image's user 1000) or PYTHONDONTWRITEBYTECODE is set (these machines): every process
 # would then compile TensorFlow, TFX and Beam from source, 37 s instead of 15 s to import them here.
-uv() { "$venv/bin/uv" pip install --quiet --system-certs --compile-bytecode --python "$venv/bin/python" \
-    --require-hashes "$@"; }
+# SOURCE_DATE_EPOCH makes them checked-hash .pyc (py_compile's default when it is set): valid by the
+# source's content, not its mtime, which an image's layers round to the second (half the files).
+uv() { SOURCE_DATE_EPOCH=315532800 "$venv/bin/uv" pip install --quiet --system-certs --compile-bytecode \
+    --python "$venv/bin/python" --require-hashes "$@"; }
 uv -r "$here/../$lock"
 if [ "$gpu" = 1 ]; then
     # --no-deps: the CUDA wheels' own dependencies are each other, all pinned in the lock.
