@@ -237,7 +237,7 @@ def parity_table(groups: dict) -> list:
 def parity_plot(name: str, runs: list, path: str) -> None:
     """The seeds' validation curves, pipeline (solid) beside plain Keras (dashed), a colour per seed."""
     _curves([(f"C{i}", r, f"seed {r['settings']['training']['seed']}") for i, r in enumerate(runs)], path,
-            f"`{name}`: validation accuracy per epoch, each seed through the pipeline (solid) and in plain Keras (dashed)")
+            f"`{name}`: validation accuracy per epoch, each seed\nthrough the pipeline (solid) and in plain Keras (dashed)")
 
 
 def plot(results: list, path: str) -> None:
