@@ -55,9 +55,11 @@ def dataset(files, spec, batch_size: int, cache: bool) -> tf.data.Dataset:
 
 
 def transform_output(transform_dir: str) -> tuple:
-    """The newest Transform graph under a Transform component's folder, and its transformed training files."""
+    """The newest Transform graph under a Transform component's folder, and the newest transformed training
+    files ApplyTransform wrote beside it (the same pipeline's folder)."""
     tft_output = tft.TFTransformOutput(_newest(os.path.join(transform_dir, "transform_graph", "*")))
-    files = glob.glob(os.path.join(_newest(os.path.join(transform_dir, "transformed_examples", "*")),
+    applied = os.path.join(os.path.dirname(os.path.normpath(transform_dir)), "ApplyTransform")
+    files = glob.glob(os.path.join(_newest(os.path.join(applied, "transformed_examples", "*")),
                                    f"Split-{features.TRAIN_SPLIT}", "*"))
     return tft_output, files
 

@@ -35,7 +35,7 @@ from pipeline import options  # noqa: E402
 
 # The notebook's reported test accuracies (the course notebook, full IMDB test set).
 NOTEBOOK_TEST_ACCURACY = {"one_hot": 0.855, "embedding": 0.857, "glove": 0.858}
-PREPROCESSING_COMPONENTS = ("ImdbExampleGen", "Transform")
+PREPROCESSING_COMPONENTS = ("ImdbExampleGen", "Transform", "ApplyTransform")
 
 
 def parser() -> argparse.ArgumentParser:

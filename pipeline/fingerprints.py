@@ -27,6 +27,7 @@ ENTRY_MODULES: Dict[str, Tuple[str, ...]] = {
     "ImdbExampleGen": ("components.imdb_example_gen.component",),
     "ExampleValidator": ("components.anomaly_gate",),
     "Transform": ("components.text_vectorization",),  # preprocessing_fn
+    "ApplyTransform": ("components.apply_transform",),
     "Trainer": ("components.model.trainer_component", "components.model.trainer"),  # run_fn
     "Evaluator": ("components.accuracy_gate",),
     "ServingCanary": ("components.serving_canary",),

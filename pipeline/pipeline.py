@@ -16,8 +16,8 @@ from tfx import v1 as tfx
 
 import components
 from common import features
-from components import (accuracy_gate, anomaly_gate, atomic_pusher, served_baseline, serving_canary,
-                        text_vectorization)
+from components import (accuracy_gate, anomaly_gate, apply_transform, atomic_pusher, served_baseline,
+                        serving_canary, text_vectorization)
 from components.curated_schema import CuratedSchemaGen
 from components.imdb_example_gen import ImdbExampleGen
 from components.model.hparams import TrainingConfig
@@ -51,7 +51,8 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True,
     trainer_resources: Optional[message.Message] = None,
 ) -> tfx.dsl.Pipeline:
-    """ExampleGen -> statistics, schema, validation -> Transform -> Trainer -> Evaluator -> canary -> Pusher.
+    """ExampleGen -> statistics, schema, validation -> Transform -> ApplyTransform -> Trainer -> Evaluator ->
+    canary -> Pusher.
 
     RUN_PARAMETERS' values may be RuntimeParameters (Kubeflow); `epochs` defaults to training.epochs.
     trainer_resources: the Trainer container's CPU, memory and GPUs (Kubeflow's ResourceSpec), typed as
@@ -72,9 +73,13 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema,
         allow_anomalies=allow_anomalies, code_fingerprint=code["ExampleValidator"]).with_id("ExampleValidator")
 
+    transformed_splits = [*train_splits, features.EVAL_SPLIT]
     transform = tfx.components.Transform(
         examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN,
-        splits_config=tfx.proto.SplitsConfig(analyze=train_splits, transform=[*train_splits, features.EVAL_SPLIT]),
+        splits_config=tfx.proto.SplitsConfig(analyze=train_splits, transform=transformed_splits),
+        # ApplyTransform writes the transformed examples, a file for each of ExampleGen's: Transform's own writer
+        # leaves their number to the runner, one file a split in process and on Flink (components/apply_transform.py).
+        materialize=False,
         # TFT's analyzer cache serves spans added later; here one split is analyzed, again only when its
         # data or code changes: the cache was pure cost (writing it took longer than the analysis).
         disable_analyzer_cache=True,
@@ -92,10 +97,13 @@ def create_pipeline(
             CODE_FINGERPRINT_KEY: code["Transform"],
         })
     transform.add_upstream_node(example_validator)  # bad data stops the run before Transform
+    transform_graph = transform.outputs["transform_graph"]
+    applied = apply_transform.ApplyTransform(examples=examples, transform_graph=transform_graph,
+                                             splits=transformed_splits, code_fingerprint=code["ApplyTransform"])
 
     trainer = Trainer(
-        run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"], schema=schema,
+        run_fn=RUN_FN, examples=applied.outputs[apply_transform.TRANSFORMED_EXAMPLES_KEY],
+        transform_graph=transform_graph, schema=schema,
         train_splits=train_splits, eval_split=features.EVAL_SPLIT,
         epochs=training.epochs if epochs is None else epochs,
         custom_config={**training.to_custom_config(), CODE_FINGERPRINT_KEY: code["Trainer"]})
@@ -124,7 +132,7 @@ def create_pipeline(
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name, pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, transform, applied,
                     trainer, baseline, evaluator, canary, pusher],
         enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [])

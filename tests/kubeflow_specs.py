@@ -22,8 +22,8 @@ IMAGE = "registry.example.com/imdb-sentiment-tfx:1.0"
 GPU_IMAGE = "registry.example.com/imdb-sentiment-tfx:1.0-gpu"
 ROOT = "gs://bucket/tfx"
 DATA = "gs://bucket/data/aclImdb_v1.tar.gz"
-TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
-         "ServedModelBaseline", "Evaluator", "ServingCanary", "Pusher"}
+TASKS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "ApplyTransform",
+         "Trainer", "ServedModelBaseline", "Evaluator", "ServingCanary", "Pusher"}
 
 
 def compile_pipeline(out_dir, settings: configs.PipelineSettings = None, **kubeflow):

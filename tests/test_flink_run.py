@@ -30,7 +30,7 @@ PER_CLASS = 100
 TRAIN_PARTS = 2  # the training reviews as two splits, as past ~400,000 of them on Flink (docs/scaling.md)
 MIN_ACCURACY = 0.8
 # The components that run Beam pipelines (TFX's Beam executors).
-BEAM_COMPONENTS = ("ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator")
+BEAM_COMPONENTS = ("ImdbExampleGen", "StatisticsGen", "Transform", "ApplyTransform", "Evaluator")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from kubeflow.deployment import TRAINER_EXECUTOR, KubeflowSettings
 from kubeflow_specs import DATA, GPU_IMAGE, IMAGE, ROOT, TASKS, compile_pipeline
 from pipeline import configs, pipeline
 
-BEAM_COMPONENTS = ["ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator"]
+BEAM_COMPONENTS = ["ImdbExampleGen", "StatisticsGen", "Transform", "ApplyTransform", "Evaluator"]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def test_tasks_and_their_dependencies(spec):
     depends = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
     assert depends["ImdbExampleGen"] == set()
     assert depends["Transform"] == {"ImdbExampleGen", "ImportSchemaGen", "ExampleValidator"}  # waits for the data gate
-    assert depends["Trainer"] == {"Transform", "ImportSchemaGen"}
+    assert depends["ApplyTransform"] == {"ImdbExampleGen", "Transform"}
+    assert depends["Trainer"] == {"ApplyTransform", "Transform", "ImportSchemaGen"}
     assert depends["Evaluator"] == {"Trainer", "ImdbExampleGen", "ServedModelBaseline"}
     assert depends["ServingCanary"] == {"Trainer", "Evaluator", "ImdbExampleGen"}
     assert depends["Pusher"] == {"Trainer", "Evaluator", "ServingCanary"}  # needs the canary's InfraBlessing

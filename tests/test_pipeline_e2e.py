@@ -22,9 +22,9 @@ from served_models import probabilities
 pytestmark = pytest.mark.e2e
 
 COMPONENTS = ["ImdbExampleGen", "ServedModelBaseline", "StatisticsGen", "ImportSchemaGen",
-              "ExampleValidator", "Transform", "Trainer", "Evaluator", "ServingCanary", "Pusher"]
+              "ExampleValidator", "Transform", "ApplyTransform", "Trainer", "Evaluator", "ServingCanary", "Pusher"]
 UPSTREAM_OF_THE_MODEL = ["ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                         "Transform", "Trainer"]
+                         "Transform", "ApplyTransform", "Trainer"]
 PER_CLASS = 100
 LABEL_NOISE = 0.1  # 10% of test reviews contradict their label: no model exceeds 0.9
 MIN_ACCURACY = 0.75  # the gate of the first run: a model that learned nothing (0.5) is not pushed
@@ -102,12 +102,13 @@ def test_an_edit_re_runs_exactly_the_components_whose_code_changed(noisy_data, t
 
     monkeypatch.setattr(fingerprints, "REPO", _edited(checkout, "components/model/models.py"))
     states = _states(_run(tmp_path, noisy_data, min_accuracy=0.0))
-    assert {n: states[n] for n in ("ImdbExampleGen", "Transform", "Trainer")} == {
-        "ImdbExampleGen": "cached", "Transform": "cached", "Trainer": "ran"}
+    assert {n: states[n] for n in ("ImdbExampleGen", "Transform", "ApplyTransform", "Trainer")} == {
+        "ImdbExampleGen": "cached", "Transform": "cached", "ApplyTransform": "cached", "Trainer": "ran"}
 
     monkeypatch.setattr(fingerprints, "REPO", _edited(checkout, "components/imdb_example_gen/layout.py"))
     states = _states(_run(tmp_path, noisy_data, min_accuracy=0.0))
-    assert all(states[n] == "ran" for n in ("ImdbExampleGen", "StatisticsGen", "Transform", "Trainer")), states
+    assert all(states[n] == "ran" for n in ("ImdbExampleGen", "StatisticsGen", "Transform", "ApplyTransform",
+                                            "Trainer")), states
     assert states["ImportSchemaGen"] == "cached"
 
 

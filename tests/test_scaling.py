@@ -118,8 +118,8 @@ def test_a_point_records_each_component_and_removes_its_run(source_archive, tmp_
                          "--results", str(results), "--doc", str(doc)]) == 0
     [point] = json.loads(results.read_text())
     components = point["components"]
-    assert {"ImdbExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(components)
-    for name in ("ImdbExampleGen", "Transform", "Trainer"):  # examples, transformed examples and graph, model
+    assert {"ImdbExampleGen", "Transform", "ApplyTransform", "Trainer", "Evaluator", "Pusher"} <= set(components)
+    for name in ("ImdbExampleGen", "Transform", "ApplyTransform", "Trainer"):  # examples, graph, transformed, model
         assert components[name]["mb_written"] > 0 and components[name]["seconds"] > 0
     assert sorted(os.listdir(work)) == ["aclImdb-24.tar.gz", "direct-24.log"]  # the run's outputs are removed
     [row] = [line for line in doc.read_text().splitlines() if line.startswith("| ImdbExampleGen | ")]
