@@ -97,7 +97,11 @@ def import_base(podman: List[str], userland_root: str) -> None:
     with tempfile.TemporaryDirectory() as extra:
         shutil.copyfile(CA_BUNDLE, os.path.join(extra, "ca-bundle"))
         os.chmod(os.path.join(extra, "ca-bundle"), 0o644)
-        excluded = ["./env", "./proc", "./sys", "./dev", "./var/tmp", "./var/lib/containers", "." + CA_BUNDLE]
+        # Not of an image either: the packages debootstrap fetched (450 MB of .deb, which debian:trixie-slim
+        # has not), apt's lists, and a local cluster's state.
+        excluded = ["./env", "./proc", "./sys", "./dev", "./var/tmp", "./var/lib/containers", "." + CA_BUNDLE,
+                    "./var/cache/apt/archives/*.deb", "./var/lib/apt/lists/*_*", "./run/containerd",
+                    "./var/lib/kubelet"]
         tar = subprocess.Popen(["tar", "-C", userland_root, *(f"--exclude={e}" for e in excluded), "-c", ".",
                                 "-C", extra, f"--transform=s,^\\./ca-bundle$,.{CA_BUNDLE},", "./ca-bundle"],
                                stdout=subprocess.PIPE)
@@ -136,10 +140,14 @@ def run_inside(filesystem: str, script: str) -> subprocess.CompletedProcess:
         input=script, capture_output=True, text=True, timeout=900)
 
 
+def archive_path(folder: str, tag: str) -> str:
+    return os.path.join(folder, tag.rsplit("/", 1)[-1].replace(":", "-") + ".tar")
+
+
 def save(podman: List[str], tag: str, folder: str) -> str:
     """TAG as a docker-archive in FOLDER (written whole, then renamed), as the cluster's containerd imports."""
     os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, tag.rsplit("/", 1)[-1].replace(":", "-") + ".tar")
+    path = archive_path(folder, tag)
     if os.path.exists(path + ".partial"):
         os.remove(path + ".partial")  # an interrupted save's: podman will not overwrite it
     saved = subprocess.run(podman + ["save", "--format", "docker-archive", "-o", path + ".partial", tag],

@@ -21,4 +21,15 @@ def wait_for(done_env: str, log_env: str, what: str) -> None:
         time.sleep(2)
     with open(done) as f:
         status = f.read().strip()
-    assert status == "0", f"{what} failed (exit {status}); its log: {os.environ.get(log_env, 'in the cache')}"
+    log = os.environ.get(log_env)
+    assert status == "0", f"{what} failed (exit {status}); its log, {log or 'in the cache'}, ends:\n{_tail(log)}"
+
+
+def _tail(log, size: int = 4000) -> str:
+    """The end of LOG, for a CI's output where the file itself is out of reach."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode(errors="replace")
+    except (OSError, TypeError):
+        return "(unreadable)"

@@ -6,9 +6,9 @@ registries and KFP_SRC), which loads it as that command does.
 
 Built with podman (no Docker engine here) from a base imported from a Debian 13 debootstrap root,
 the way kubeflow/image_build.py builds both images (the GPU one's result: docs/images.md; in CI
-its CUDA libraries are checked by tests/test_gpu_libraries.py). Slow (a few minutes), and the
-module runs last (tests/conftest.py): the cluster's and Argo's programs are built while the other
-tests run.
+its CUDA libraries are checked by tests/test_gpu_libraries.py; tests/image_under_test.py). Slow
+(minutes), and the module runs last (tests/conftest.py): under ./imdb test the image and the
+cluster's, Argo's and KFP's programs are built while the other tests run.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import shutil
 import subprocess
 import time
 import random
-from typing import Callable, List, NamedTuple
+from typing import Callable
 
 import pytest
 
+import background_builds
+import image_under_test
 import kfp_metadata
 import served_models
 import synthetic_imdb
@@ -36,29 +38,23 @@ from pipeline import configs
 from tests import kfp_cluster
 
 pytestmark = pytest.mark.slow
-IMAGE = "localhost/imdb-sentiment-tfx:test"
-
-
-class Built(NamedTuple):
-    podman: List[str]  # the command, over the storage that holds IMAGE
-    archive: str  # IMAGE as a docker-archive, what the cluster's containerd imports
+IMAGE = image_under_test.TAG
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Built:
+def built(tmp_path_factory) -> image_under_test.Built:
     # Fails, never skips, where they are missing: run the tests through ./imdb test.
     assert shutil.which("podman") and os.geteuid() == 0, \
         "needs podman and root (the Debian 13 userland of ./imdb has both)"
-    root = os.environ.get("IMDB_USERLAND_ROOT")
-    assert root and os.path.isdir(root), "IMDB_USERLAND_ROOT (the debootstrap root ./imdb made) is not available"
-    storage = tmp_path_factory.mktemp("containers")
-    base = image_build.podman_command(str(storage))
-    image_build.import_base(base, root)
-    build = image_build.build(base, IMAGE, "cpu")
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    # Saved for the cluster before anything mounts it: a check run inside changes its files.
-    yield Built(base, image_build.save(base, IMAGE, str(storage)))
-    subprocess.run(base + ["image", "unmount", "--all"], capture_output=True)
+    storage = os.environ.get(image_under_test.STORAGE_ENV)
+    if storage:  # ./imdb test built it while the other tests ran
+        background_builds.wait_for("IMDB_IMAGE_BUILD_DONE", "IMDB_IMAGE_BUILD_LOG", "building the image")
+        built = image_under_test.saved(storage)
+    else:
+        storage = str(tmp_path_factory.mktemp("containers"))
+        built = image_under_test.build(storage)
+    yield built
+    subprocess.run(built.podman + ["image", "unmount", "--all"], capture_output=True)
     shutil.rmtree(storage, ignore_errors=True)  # vfs keeps whole copies: gigabytes
 
 
@@ -239,17 +235,30 @@ def test_argo_fails_a_workflow_whose_step_exits_nonzero(cluster):
 # compiles the run into an Argo Workflow that Argo's controller runs, pod by pod, with KFP's driver
 # and launcher images and the project's image.
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> str:
-    """The compiled pipeline, small: the synthetic drops, a bag-of-words model, a 1-CPU Trainer."""
+def _compiled(tmp_path_factory, **kubeflow) -> str:
     settings = configs.PipelineSettings(
         data_path=f"{BUCKET}/data/good", min_accuracy=0.7, max_tokens=100, sequence_length=48, ngrams=1,
         sample_fraction=1.0, training=TrainingConfig(variant="ngram_bag", optimizer="adam", learning_rate=0.01,
                                                      epochs=5, batch_size=16, embedding_dim=16))
     compiled, _ = compile_pipeline(tmp_path_factory.mktemp("compiled"), settings, pipeline_root=f"{BUCKET}/tfx",
                                    serving_model_dir=SERVING_DIR, gpus=0, image=IMAGE, trainer_cpu=1,
-                                   trainer_memory_gib=4)
+                                   trainer_memory_gib=4, **kubeflow)
     return compiled.pipeline_yaml
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> str:
+    """The compiled pipeline, small: the synthetic drops, a bag-of-words model, a 1-CPU Trainer; Beam
+    as deployed (a worker process per core, kubeflow/deployment.py)."""
+    return _compiled(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def in_process_pipeline(tmp_path_factory) -> str:
+    """The same with Beam in each component's own process, for the runs that check what the pipeline
+    decides rather than how Beam runs: with three runs on the node's two cores, every worker process
+    (TensorFlow's import) was time the good run waited for."""
+    return _compiled(tmp_path_factory, beam_args=("--runner=FnApiRunner", "--direct_running_mode=in_memory"))
 
 
 def _start(cluster: kfp_cluster.Cluster, pipeline_yaml: str, *params: str) -> subprocess.Popen:
@@ -284,7 +293,7 @@ def _versions(cluster: kfp_cluster.Cluster) -> list:
 
 
 @pytest.fixture(scope="module")
-def runs(cluster, pipeline) -> dict:
+def runs(cluster, pipeline, in_process_pipeline) -> dict:
     """Three runs started together, as Argo runs them, against the stand-in the bucket serves: the
     good drop, which must push; a worse candidate (trained on inverted labels, so it scores below
     the stand-in, with the accuracy floor at 0: only the comparison with the served model can stop
@@ -292,8 +301,8 @@ def runs(cluster, pipeline) -> dict:
     good run's push."""
     served_before = _versions(cluster)
     started = {"good": _start(cluster, pipeline),
-               "worse": _start(cluster, pipeline, f"data={BUCKET}/data/inverted", "min_accuracy=0"),
-               "broken": _start(cluster, pipeline, f"data={BUCKET}/data/broken")}
+               "worse": _start(cluster, in_process_pipeline, f"data={BUCKET}/data/inverted", "min_accuracy=0"),
+               "broken": _start(cluster, in_process_pipeline, f"data={BUCKET}/data/broken")}
     return {"served_before": served_before, **{name: _finished_run(cluster, submit) for name, submit in started.items()}}
 
 

@@ -104,12 +104,8 @@ def test_an_edit_re_runs_exactly_the_components_whose_code_changed(noisy_data, t
     states = _states(_run(tmp_path, noisy_data, min_accuracy=0.0))
     assert {n: states[n] for n in ("ImdbExampleGen", "Transform", "ApplyTransform", "Trainer")} == {
         "ImdbExampleGen": "cached", "Transform": "cached", "ApplyTransform": "cached", "Trainer": "ran"}
-
-    monkeypatch.setattr(fingerprints, "REPO", _edited(checkout, "components/imdb_example_gen/layout.py"))
-    states = _states(_run(tmp_path, noisy_data, min_accuracy=0.0))
-    assert all(states[n] == "ran" for n in ("ImdbExampleGen", "StatisticsGen", "Transform", "ApplyTransform",
-                                            "Trainer")), states
-    assert states["ImportSchemaGen"] == "cached"
+    # Which edit changes which component's key, for every module: tests/test_fingerprints.py; that a
+    # changed upstream output re-runs what reads it is TFX's own cache rule.
 
 
 def test_unreachable_threshold_pushes_nothing(noisy_data, tmp_path):

@@ -208,8 +208,12 @@ start() {
 stop_all() {
     local i
     trap - TERM INT
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
-    # KFP's API server ignores SIGTERM: whatever still runs after 20 s is killed.
+    # KFP's API server outlives SIGTERM: it only cancels its background work, and its HTTP proxy
+    # blocks for good (backend/src/apiserver/main.go, startHTTPProxy): killed at once, not waited out.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        if [ "${names[$i]}" = kfp-apiserver ]; then kill -KILL "${pids[$i]}"; else kill "${pids[$i]}"; fi 2>/dev/null || true
+    done
+    # Whatever else still runs after 20 s is killed.
     (sleep 20; kill -KILL "${pids[@]}" 2>/dev/null) &
     local reaper=$!
     wait "${pids[@]}" 2>/dev/null || true
