@@ -69,13 +69,19 @@ class Ended:
 
 
 ENDED = {"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"}
+UNSETTLED = {"PENDING", "RUNNING", "CANCELING"}
+# The API server stores an ended run's state before its tasks' (backend/src/apiserver/server/
+# report_server.go, reportWorkflow: ReportWorkflowResource, then reportTasksFromExecution): read in
+# between, a failed run's failed task still says RUNNING. How long to read again for them to follow.
+TASKS_SETTLE_SECONDS = 60
 
 
 def wait(host: str, run_id: str, timeout_seconds: float, namespace: Optional[str] = None,
          client: Optional[kfp.Client] = None, echo=print) -> Ended:
-    """Polls the run until it ends, printing each task's state as it changes; TimeoutError after TIMEOUT_SECONDS."""
+    """Polls the run until it ends and its tasks' states have followed, printing each task's state as it
+    changes; TimeoutError if it has not ended after timeout_seconds."""
     client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
-    deadline, seen = time.monotonic() + timeout_seconds, {}
+    deadline, seen, ended_at = time.monotonic() + timeout_seconds, {}, None
     while True:
         run = client.get_run(run_id)
         # Not the Argo nodes KFP reports beside the tasks: drivers and `executor` (launcher) pods
@@ -87,11 +93,13 @@ def wait(host: str, run_id: str, timeout_seconds: float, namespace: Optional[str
                 echo(f"  {name}: {state}")
         seen = tasks
         if run.state in ENDED:
-            error = run.error.message if run.error else ""
-            return Ended(run_id, run.state, error or "", tasks)
-        if time.monotonic() > deadline:
+            ended_at = ended_at or time.monotonic()
+            if UNSETTLED.isdisjoint(tasks.values()) or time.monotonic() - ended_at > TASKS_SETTLE_SECONDS:
+                error = run.error.message if run.error else ""
+                return Ended(run_id, run.state, error or "", tasks)
+        elif time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} still {run.state} after {timeout_seconds / 60:.0f} min")
-        time.sleep(5)
+        time.sleep(5 if ended_at is None else 1)
 
 
 def describe(ended: Ended) -> str:
