@@ -34,7 +34,6 @@ from components.model import fitting, trainer  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 MODES = ("iterate", "stream", "cached", "bucketed")
-BUCKET_WIDTH = 50
 
 
 def _newest(pattern: str) -> str:
@@ -65,13 +64,14 @@ def transform_output(transform_dir: str) -> tuple:
 
 
 def epoch_seconds(mode: str, transform_dir: str, epochs: int, variant: str = configs.DEFAULT_VARIANT,
-                  bucket_width: int = BUCKET_WIDTH) -> list:
+                  bucket_width: int = configs.LENGTH_BUCKET_WIDTH) -> list:
     tft_output, files = transform_output(transform_dir)
-    config = configs.VARIANT_DEFAULTS[variant].training
+    # The other modes: the notebook's way, every review at the full padding, none of it masked.
+    config = dataclasses.replace(configs.VARIANT_DEFAULTS[variant].training,
+                                 bucket_width=bucket_width if mode == "bucketed" else 0)
     data = dataset(files, tft_output.transformed_feature_spec(), config.batch_size, cache=mode == "cached")
     steps = {}
     if mode == "bucketed":  # one stream, as the Trainer reads it; an epoch is as many batches as a pass
-        config = dataclasses.replace(config, bucket_width=bucket_width)
         steps = {"steps_per_epoch": int(data.reduce(0, lambda count, _: count + 1))}
         data = fitting.in_length_buckets(data.repeat(), features.TOKEN_IDS, bucket_width, config.batch_size)
     if mode == "iterate":
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--variant", choices=list(configs.VARIANT_DEFAULTS), default=configs.DEFAULT_VARIANT,
                    help="the model trained, with its default settings (default %(default)s); the Transform "
                         "output must be of its encoding")
-    p.add_argument("--bucket-width", type=int, default=BUCKET_WIDTH,
+    p.add_argument("--bucket-width", type=int, default=configs.LENGTH_BUCKET_WIDTH,
                    help="bucketed: tokens per length bucket (default %(default)s)")
     args = p.parse_args(argv)
     _, files = transform_output(args.transform_dir)

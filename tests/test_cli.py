@@ -33,6 +33,15 @@ def test_a_notebook_variant_brings_the_notebook_configuration():
     assert _settings("--variant", "embedding").training.epochs == 5  # on a sample
 
 
+def test_the_notebooks_bilstms_train_in_length_buckets_unless_told_otherwise():
+    for variant in ("one_hot", "embedding"):
+        bucketed = _settings("--variant", variant).training
+        assert bucketed.bucket_width == configs.LENGTH_BUCKET_WIDTH and bucketed.masks_padding
+        notebook = _settings("--variant", variant, "--bucket-width", "0").training
+        assert notebook.bucket_width == 0 and not notebook.masks_padding  # the notebook's model, unmasked
+    assert _settings("--variant", "glove").training.bucket_width == 0  # not measured bucketed yet
+
+
 def test_options_reach_the_settings():
     s = _settings("--variant", "glove", "--epochs", "3", "--max-tokens", "20000", "--sequence-length", "300",
                   "--ngrams", "3", "--optimizer", "adam", "--learning-rate", "0.01", "--embedding-dim", "7",
