@@ -34,9 +34,9 @@ class VariantDefaults:
 
 
 # The one-hot and embedding BiLSTMs train in length buckets of this many tokens, padding masked
-# (fitting.in_length_buckets): as accurate as the notebook's way in plain Keras over the seeds run
-# (one-hot three, embedding two), and 1.2-1.6x its examples/s on two cores (docs/benchmarks.md,
-# "Length buckets"). GloVe's not measured bucketed yet.
+# (fitting.in_length_buckets): as accurate as the notebook's way in plain Keras over three seeds
+# each, and 1.2-1.7x its examples/s on two cores (docs/benchmarks.md, "Length buckets"). GloVe's
+# not measured bucketed over seeds yet.
 LENGTH_BUCKET_WIDTH = 50
 
 VARIANT_DEFAULTS = {
