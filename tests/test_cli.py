@@ -34,12 +34,13 @@ def test_a_notebook_variant_brings_the_notebook_configuration():
 
 
 def test_the_notebooks_bilstms_train_in_length_buckets_unless_told_otherwise():
-    for variant in ("one_hot", "embedding"):
+    for variant in ("one_hot", "embedding", "glove"):
         bucketed = _settings("--variant", variant).training
         assert bucketed.bucket_width == configs.LENGTH_BUCKET_WIDTH and bucketed.masks_padding
         notebook = _settings("--variant", variant, "--bucket-width", "0").training
-        assert notebook.bucket_width == 0 and not notebook.masks_padding  # the notebook's model, unmasked
-    assert _settings("--variant", "glove").training.bucket_width == 0  # not measured bucketed yet
+        assert notebook.bucket_width == 0
+        assert notebook.masks_padding == (variant == "glove")  # GloVe's model masked before buckets did
+    assert _settings("--variant", "nb_bilstm").training.bucket_width == 0  # its blend measured unbucketed
 
 
 def test_options_reach_the_settings():
