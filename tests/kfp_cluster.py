@@ -81,4 +81,4 @@ def running(state: str, images: List[str], argo: bool = False, kfp: bool = False
         finally:
             serve.kill()
             log.close()
-    assert serve.returncode == 0, open(log.name).read()[-3000:]
+    assert serve.returncode == 0, open(log.name).read()[-8000:]

@@ -243,7 +243,8 @@ run_cluster() {
         --advertise-address="$NODE_IP" --bind-address="$NODE_IP" --secure-port=6443 \
         --tls-cert-file="$pki/server.crt" --tls-private-key-file="$pki/server.key" \
         --client-ca-file="$pki/ca.crt" --token-auth-file="$pki/tokens.csv" \
-        --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+        --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction,MutatingAdmissionPolicy \
+        --feature-gates=MutatingAdmissionPolicy=true --runtime-config=admissionregistration.k8s.io/v1beta1=true \
         --service-cluster-ip-range="$SERVICE_CIDR" --service-account-issuer=https://kubernetes.default.svc.cluster.local \
         --service-account-key-file="$pki/service-accounts.pub" \
         --service-account-signing-key-file="$pki/service-accounts.key" \
@@ -286,11 +287,31 @@ run_cluster() {
     touch "$state/ready"
     say "ready: ./imdb kfp-local kubectl get pods -A"
     # Any daemon that ends ends the cluster: a half-running node is worse than a stopped one.
-    local status=0
-    wait -n "${pids[@]}" || status=$?
-    say "a daemon exited (status $status); stopping (logs: $state/logs)"
+    local status=0 ended
+    wait -n -p ended "${pids[@]}" || status=$?
+    report_ended "$ended" "$status"
     stop_all
     exit 1
+}
+
+# Names the daemon whose pid is PID and shows why it ended: the tests print serve's output when the
+# cluster stops early, so a CI log says which daemon died and why. Status 2 is mostly a Go panic,
+# whose cause is the dump's first lines (the panicking goroutine), not its last.
+report_ended() {
+    local pid=$1 status=$2 i log panic_line
+    for i in "${!pids[@]}"; do
+        [ "${pids[$i]}" = "$pid" ] || continue
+        log=$state/logs/${names[$i]}.log
+        say "${names[$i]} exited (status $status); stopping; from $log:"
+        panic_line=$(grep -n -m 1 -E '^(panic: |fatal error: )' "$log" | cut -d: -f1) || true
+        if [ -n "$panic_line" ]; then
+            tail -n +$((panic_line > 5 ? panic_line - 5 : 1)) "$log" | head -n 40
+        else
+            tail -n 40 "$log"
+        fi | sed 's/^/    /' >&2
+        return
+    done
+    say "a daemon exited (status $status); stopping (logs: $state/logs)"
 }
 
 kubernetes_routed() { iptables -t nat -S KUBE-SERVICES | grep -q 'default/kubernetes:https cluster IP'; }

@@ -12,8 +12,8 @@
 #                           both from kfp_go; CoreDNS resolves Google's names to them
 # Pods reach the node's services through selector-less Services (ml-pipeline, metadata-grpc-service),
 # by the names the API server's compiler gives them (backend/src/v2/config/env.go, metadata/env.go).
-# They trust the cluster's CA for Google's names: the API server's COMPILED_PIPELINE_SPEC_PATCH (KFP's
-# own knob for patching every compiled Workflow, common/config.go) mounts it over the image's CA bundle.
+# They trust the cluster's CA for Google's names: a MutatingAdmissionPolicy mounts it over the CA
+# bundle of every workflow pod's main container (ca_policy).
 
 KFP_DB_PASSWORD=
 MLMD_PORT=8080
@@ -106,13 +106,13 @@ EOF
 # What the run's pods meet in namespace kubeflow, as KFP's manifests install it: the pipeline-runner
 # service account (pipeline-runner-role.yaml: the rules KFP's driver and launcher use, and Argo's
 # executor's own on workflowtaskresults), the kfp-launcher and metadata-grpc-configmap config maps,
-# the Services; and the cluster's CA for the spec patch.
-kfp_objects() {
+# the Services; and the cluster's CA, which every workflow pod gets (ca_policy).
+kfp_objects() {  # called as `kfp_objects || die`, where set -e does not stop it: each step returns
     # The ScheduledWorkflow CRD, which the persistence agent watches and the API server writes
     # recurring runs to: KFP_SRC's backend/src/crd/install/manifests/scheduledworkflow-crd.yaml (names,
     # group, version), as apiextensions.k8s.io/v1 (that file's v1beta1 API left Kubernetes in 1.22),
     # its schema left open as the file's is.
-    kubectl_in "$state" apply -f - <<EOF
+    kubectl_in "$state" apply -f - <<EOF || return
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: {name: scheduledworkflows.kubeflow.org}
@@ -128,7 +128,7 @@ spec:
     schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
     subresources: {status: {}}
 EOF
-    kubectl_in "$state" apply -n kubeflow -f - <<EOF
+    kubectl_in "$state" apply -n kubeflow -f - <<EOF || return
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: pipeline-runner}
@@ -163,17 +163,50 @@ kind: ConfigMap
 metadata: {name: metadata-grpc-configmap}
 data: {METADATA_GRPC_SERVICE_HOST: metadata-grpc-service, METADATA_GRPC_SERVICE_PORT: "$MLMD_PORT"}
 EOF
-    kubectl_in "$state" create configmap -n kubeflow imdb-local-ca --from-file=ca.crt="$state/pki/ca.crt"
-    node_service ml-pipeline http:8888 grpc:8887
+    kubectl_in "$state" create configmap -n kubeflow imdb-local-ca --from-file=ca.crt="$state/pki/ca.crt" || return
+    ca_policy || return
+    node_service ml-pipeline http:8888 grpc:8887 || return
     node_service metadata-grpc-service grpc-api:$MLMD_PORT
 }
 
-# Every container named main (each Argo pod's, KFP's driver and task containers) gets the cluster's CA
-# as its whole CA bundle, where Go, curl (TensorFlow's GCS client) and the image's REQUESTS_CA_BUNDLE
-# read it: only this CA is trusted, so a TLS peer the cluster did not certify is refused.
-spec_patch() {
-    local pod='{"volumes":[{"name":"imdb-local-ca","configMap":{"name":"imdb-local-ca"}}],"containers":[{"name":"main","volumeMounts":[{"name":"imdb-local-ca","mountPath":"/etc/ssl/certs/ca-certificates.crt","subPath":"ca.crt","readOnly":true}]}]}'
-    printf '{"podSpecPatch": "%s"}' "${pod//\"/\\\"}"
+# Every container named main of a workflow's pod in namespace kubeflow (KFP's driver and task
+# containers) gets the cluster's CA as its whole CA bundle, where Go, curl (TensorFlow's GCS client)
+# and the image's REQUESTS_CA_BUNDLE read it: only this CA is trusted, so a TLS peer the cluster did
+# not certify is refused. A MutatingAdmissionPolicy (Kubernetes' own, in CEL, no webhook server), not
+# KFP's COMPILED_PIPELINE_SPEC_PATCH: with that patch set, KFP 2.17's API server can die when runs are
+# created at once ("fatal error: concurrent map writes"; docs/kubeflow.md, measured).
+ca_policy() {
+    kubectl_in "$state" apply -f - <<EOF
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicy
+metadata: {name: imdb-local-ca}
+spec:
+  matchConstraints:
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kubeflow}}
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
+  matchConditions:
+  - name: a-workflow-pod-with-a-main-container
+    expression: >-
+      has(object.metadata.labels) && 'workflows.argoproj.io/workflow' in object.metadata.labels
+      && object.spec.containers.exists(c, c.name == 'main')
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+  - patchType: ApplyConfiguration
+    applyConfiguration:
+      expression: >-
+        Object{spec: Object.spec{
+          volumes: [Object.spec.volumes{name: "imdb-local-ca",
+                                        configMap: Object.spec.volumes.configMap{name: "imdb-local-ca"}}],
+          containers: [Object.spec.containers{name: "main", volumeMounts: [Object.spec.containers.volumeMounts{
+            name: "imdb-local-ca", mountPath: "/etc/ssl/certs/ca-certificates.crt", subPath: "ca.crt",
+            readOnly: true}]}]}}
+---
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicyBinding
+metadata: {name: imdb-local-ca}
+spec: {policyName: imdb-local-ca}
+EOF
 }
 
 install_kfp() {
@@ -194,7 +227,7 @@ install_kfp() {
         OBJECTSTORECONFIG_HOST=127.0.0.1 OBJECTSTORECONFIG_PORT=9000 OBJECTSTORECONFIG_SECURE=false \
         V2_DRIVER_IMAGE="$(kfp_image driver)" V2_LAUNCHER_IMAGE="$(kfp_image launcher)" \
         ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_HOST=127.0.0.1 ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_PORT=8889 \
-        PUBLISH_LOGS=true COMPILED_PIPELINE_SPEC_PATCH="$(spec_patch)" \
+        PUBLISH_LOGS=true \
         "$KFP_TOOLS/apiserver" --config="$KFP_TOOLS/apiserver-config" -logtostderr=true
     wait_for "KFP's API server" 120 "$state/logs/kfp-apiserver.log" \
         http_ok 127.0.0.1 8888 /apis/v1beta1/healthz
