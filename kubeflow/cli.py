@@ -125,6 +125,8 @@ def submit_main(argv) -> int:
                              args.namespace, parameters)
     except submit.Refused as refusal:
         return console.error(f"the Kubeflow Pipelines server refused it: {refusal}", 1)
+    except submit.Unreachable as error:
+        return console.error(f"no answer from the Kubeflow Pipelines server at {error}", 1)
     print(f"run {done.run_id} started (pipeline {done.pipeline_id}, version {done.pipeline_version_id}, "
           f"experiment {done.experiment_id})", flush=True)
     if not args.wait:
@@ -133,6 +135,9 @@ def submit_main(argv) -> int:
         ended = submit.wait(args.host, done.run_id, args.timeout_minutes * 60, args.namespace)
     except TimeoutError as error:
         return console.error(error, 1)
+    except submit.Unreachable as error:
+        return console.error(f"lost the Kubeflow Pipelines server at {error} while waiting for run "
+                             f"{done.run_id}", 1)
     print(submit.describe(ended))
     return 0 if ended.state == "SUCCEEDED" else 1
 

@@ -9,11 +9,16 @@ import dataclasses
 import json
 import secrets
 import time
+import warnings
 from typing import Any, Dict, Optional
 
 import kfp
+import urllib3
 import yaml
 from kfp_server_api.exceptions import ApiException
+
+# kfp.Client warns on every construction that it needs a server of 2.0.0-beta.2 or later; KFP 2.17 is.
+warnings.filterwarnings("ignore", "This client only works with Kubeflow Pipeline v2", FutureWarning)
 
 
 class Refused(Exception):
@@ -29,6 +34,16 @@ class Refused(Exception):
         return cls(f"HTTP {error.status}: {message}")
 
 
+class Unreachable(Exception):
+    """The connection to the server failed or broke off without an answer (wrong host, server down or
+    restarting): not the server's word, so what it did with a request in flight is unknown."""
+
+    @classmethod
+    def from_urllib3(cls, host: str, error: urllib3.exceptions.HTTPError, after: str = "") -> "Unreachable":
+        # MaxRetryError carries the cause in .reason; ProtocolError in its arguments.
+        return cls(f"{host}: {getattr(error, 'reason', None) or error}{after}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Submitted:
     experiment_id: str
@@ -40,7 +55,9 @@ class Submitted:
 def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, run_name: Optional[str] = None,
            namespace: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,
            client: Optional[kfp.Client] = None) -> Submitted:
-    """Raises Refused with the server's message when it refuses the upload or the run."""
+    """Raises Refused with the server's message when it refuses the upload or the run, Unreachable when
+    it does not answer."""
+    starting_run = False
     try:
         client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
         # Unique within a second too: two submissions at once must not upload under one version name.
@@ -51,6 +68,7 @@ def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, r
         exp = _unless_conflict(lambda: client.create_experiment(name=experiment, namespace=namespace),
                                lambda: client.get_experiment(experiment_name=experiment, namespace=namespace))
         pipeline_id, version_id = _pipeline_version(client, pipeline_yaml, pipeline_name, namespace, stamp)
+        starting_run = True
         run = client.run_pipeline(
             experiment_id=exp.experiment_id, job_name=run_name or f"{pipeline_name}-{stamp}",
             pipeline_id=pipeline_id, version_id=version_id, params=parameters or {},
@@ -58,6 +76,9 @@ def submit(pipeline_yaml: str, host: str, pipeline_name: str, experiment: str, r
         return Submitted(exp.experiment_id, pipeline_id, version_id, run.run_id)
     except ApiException as error:
         raise Refused.from_api(error) from None
+    except urllib3.exceptions.HTTPError as error:
+        raise Unreachable.from_urllib3(host, error, "; it may have started the run: list its runs once it "
+                                       "answers" if starting_run else "") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +100,16 @@ TASKS_SETTLE_SECONDS = 60
 def wait(host: str, run_id: str, timeout_seconds: float, namespace: Optional[str] = None,
          client: Optional[kfp.Client] = None, echo=print) -> Ended:
     """Polls the run until it ends and its tasks' states have followed, printing each task's state as it
-    changes; TimeoutError if it has not ended after timeout_seconds."""
-    client = client or kfp.Client(host=host, namespace=namespace or "kubeflow")
+    changes; TimeoutError if it has not ended after timeout_seconds, Unreachable if the server stops
+    answering."""
+    try:
+        return _wait(client or kfp.Client(host=host, namespace=namespace or "kubeflow"), run_id,
+                     timeout_seconds, echo)
+    except urllib3.exceptions.HTTPError as error:
+        raise Unreachable.from_urllib3(host, error) from None
+
+
+def _wait(client: kfp.Client, run_id: str, timeout_seconds: float, echo) -> Ended:
     deadline, seen, ended_at = time.monotonic() + timeout_seconds, {}, None
     while True:
         run = client.get_run(run_id)
