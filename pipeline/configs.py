@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict
 
-from components.model.hparams import TrainingConfig
+from components.model.hparams import BILSTM_VARIANTS, TrainingConfig
 
 PIPELINE_NAME = "imdb-sentiment"  # Kubeflow allows [a-z0-9-] only
 
@@ -42,7 +42,7 @@ VARIANT_DEFAULTS = {
     # The notebook's configurations: vocabulary 8,000, 600 tokens, BiLSTM(32), rmsprop, 10 epochs
     # (`--bucket-width 0`: exactly the notebook's models).
     **{variant: VariantDefaults(TrainingConfig(variant=variant, bucket_width=LENGTH_BUCKET_WIDTH))
-       for variant in ("one_hot", "embedding", "glove")},
+       for variant in BILSTM_VARIANTS},
     # Tuned on the full data (docs/benchmarks.md): the 200,000 most frequent words and word pairs, the
     # first 1,000 per review (words first: long reviews lose pairs, not words), averaged 64-d embeddings,
     # Adam, early stopping. Batches of 256: Adam updates all 200,000 x 64 rows every step, so 256 reviews
